@@ -1,0 +1,1 @@
+"""Experiments registry: read-only mapping from experiment name to module."""

@@ -1,0 +1,33 @@
+"""Shared pytest setup: persistent compilation cache, parsed absl flags, tiny images."""
+
+import os
+
+import numpy as np
+import pytest
+
+# Persistent XLA compilation cache: repeated suite runs (and CI re-runs on the same machine)
+# skip recompiling the backbones. Set before jax is imported anywhere in the suite.
+os.environ.setdefault(
+    "JAX_COMPILATION_CACHE_DIR",
+    os.path.join(os.path.expanduser("~"), ".cache", "nst", "jax_test_cache"),
+)
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
+
+import jax  # noqa: E402
+from absl import flags  # noqa: E402
+
+jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])
+jax.config.update(
+    "jax_persistent_cache_min_compile_time_secs",
+    float(os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"]),
+)
+
+# Library code never reads flags, but run.py / experiments define them; mark them parsed so
+# importing those modules under pytest does not raise UnparsedFlagAccessError.
+flags.FLAGS.mark_as_parsed()
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    """A seeded NumPy generator: every test gets the same numbers on every run."""
+    return np.random.default_rng(0)
