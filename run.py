@@ -1,12 +1,260 @@
-"""nst command line (thin absl entry point). The engine and experiments land in later issues."""
+"""nst command line: one stylization, or an experiment by name.
 
-from absl import app
+  python run.py --content=photo.jpg --style=painting.jpg --output=out.png
+  python run.py --experiment=optimizer_sweep --quick --weights=random
+  python run.py --list_experiments
+
+Intentionally thin: parse flags, build a config, call the library. Every bad input ends
+with one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+
+from absl import app, flags, logging
+
+# Flags whose names are fixed (scripts and docs rely on them).
+_CONTENT = flags.DEFINE_string("content", None, "Content photo (default: bundled tubingen).")
+_STYLE = flags.DEFINE_multi_string("style", None, "Style image(s) (default: starry_night).")
+_OUTPUT = flags.DEFINE_string("output", "out.png", "Output image (.png or .jpg).")
+_OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace an existing output.")
+_SIZE = flags.DEFINE_integer("size", 512, "Longest side of the working image, px.")
+_STEPS = flags.DEFINE_integer("steps", 500, "Optimization steps.")
+_OPTIMIZER = flags.DEFINE_string(
+    "optimizer", "adam", "adam | adagrad | rmsprop | sgd | lbfgs (optax) | lbfgs_scipy."
+)
+_LR = flags.DEFINE_float("lr", 1e-2, "Learning rate (first-order optimizers).")
+_BACKBONE = flags.DEFINE_string("backbone", "vgg19", "vgg16 | vgg19 | resnet18 | ...")
+_WEIGHTS = flags.DEFINE_string("weights", "imagenet", "imagenet | random | PATH.")
+_SEED = flags.DEFINE_integer("seed", 0, "Seed of the noise initialization.")
+_INIT = flags.DEFINE_string("init", "content", "content | noise | uniform | style | PATH.")
+_CONTENT_WEIGHT = flags.DEFINE_float("content_weight", 1.0, "alpha.")
+_STYLE_WEIGHT = flags.DEFINE_float("style_weight", 1e5, "beta.")
+_TV_WEIGHT = flags.DEFINE_float("tv_weight", 0.0, "Total-variation weight.")
+_EXPERIMENT = flags.DEFINE_string("experiment", None, "Run a registered experiment.")
+_WORKDIR = flags.DEFINE_string("workdir", None, "Experiment output dir (runs/NAME/<time>).")
+_QUICK = flags.DEFINE_bool("quick", False, "Shrink an experiment to run in minutes on a CPU.")
+# Further knobs of nst.config.StylizeConfig.
+_LIST = flags.DEFINE_bool("list_experiments", False, "List the registered experiments.")
+_STYLE_BLEND = flags.DEFINE_list("style_blend", [], "Blend weights, one per --style.")
+_POOLING = flags.DEFINE_string("pooling", "max", "VGG pooling: max | avg.")
+_CONTENT_LAYERS = flags.DEFINE_list(
+    "content_layers", None, "layer[:weight],... (default conv4_2; ResNets: their defaults)."
+)
+_STYLE_LAYERS = flags.DEFINE_list(
+    "style_layers", None, "layer[:weight],... (default conv1_1..conv5_1 at 0.2)."
+)
+_STYLE_NORM = flags.DEFINE_string("style_norm", "gatys", "gatys | johnson.")
+_DISTANCE = flags.DEFINE_string("distance", "squared", "squared | abs | huber | smooth_l1.")
+_DELTA = flags.DEFINE_float("delta", 1.0, "Huber delta / SmoothL1 beta.")
+_TV_KIND = flags.DEFINE_string("tv_kind", "l1", "l1 | l2 | beta.")
+_PHOTO_WEIGHT = flags.DEFINE_float("photo_weight", 0.0, "Matting-Laplacian weight.")
+_PRESERVE = flags.DEFINE_string("preserve_color", "none", "none | luminance | histogram.")
+_SNAPSHOT = flags.DEFINE_integer("snapshot_every", 0, "Save the image every N steps.")
+_LOOP = flags.DEFINE_string("loop", "auto", "auto | python | scan.")
+_CACHE_DIR = flags.DEFINE_string("cache_dir", None, "Weights cache (default ~/.cache/nst).")
+_WEIGHTS_SEED = flags.DEFINE_integer("weights_seed", 0, "Seed of --weights=random.")
+_PROGRESS = flags.DEFINE_bool("progress", True, "Log progress every few seconds.")
+
+
+class UsageError(Exception):
+    """A bad flag value or input: reported as one line, exit code 2."""
+
+
+def _fail(message: str) -> None:
+    sys.stderr.write(f"run.py: error: {message}\n")
+    sys.exit(2)
+
+
+def _layer_table(values: list[str] | None, default_weight: float):
+    if values is None:
+        return None
+    table = []
+    for item in values:
+        name, _, weight = item.partition(":")
+        try:
+            table.append((name.strip(), float(weight) if weight else default_weight))
+        except ValueError:
+            raise UsageError(f"bad layer weight in {item!r}: expected layer:weight") from None
+    return tuple(table)
+
+
+def build_config():
+    from nst.config import StylizeConfig
+
+    try:
+        blend = tuple(float(v) for v in _STYLE_BLEND.value)
+    except ValueError:
+        raise UsageError(f"--style_blend must be numbers, got {_STYLE_BLEND.value}") from None
+    backbone = _BACKBONE.value
+    default_layers = StylizeConfig()
+    is_vgg = backbone.startswith("vgg")
+    content_layers = _layer_table(_CONTENT_LAYERS.value, 1.0)
+    style_layers = _layer_table(_STYLE_LAYERS.value, 0.2)
+    if content_layers is None:
+        content_layers = default_layers.content_layers if is_vgg else None
+    if style_layers is None:
+        style_layers = default_layers.style_layers if is_vgg else None
+    return StylizeConfig(
+        backbone=backbone,
+        weights=_WEIGHTS.value,
+        weights_seed=_WEIGHTS_SEED.value,
+        pooling=_POOLING.value,
+        cache_dir=_CACHE_DIR.value,
+        content_layers=content_layers,
+        style_layers=style_layers,
+        content_weight=_CONTENT_WEIGHT.value,
+        style_weight=_STYLE_WEIGHT.value,
+        tv_weight=_TV_WEIGHT.value,
+        tv_kind=_TV_KIND.value,
+        photo_weight=_PHOTO_WEIGHT.value,
+        style_norm=_STYLE_NORM.value,
+        distance=_DISTANCE.value,
+        delta=_DELTA.value,
+        style_blend=blend,
+        preserve_color=_PRESERVE.value,
+        init=_INIT.value,
+        optimizer=_OPTIMIZER.value,
+        lr=_LR.value,
+        steps=_STEPS.value,
+        size=_SIZE.value,
+        seed=_SEED.value,
+        snapshot_every=_SNAPSHOT.value,
+        loop=_LOOP.value,
+    )
+
+
+def _validate(config) -> None:
+    from nst import backbones, optimizers
+
+    checks = {
+        "optimizer": (config.optimizer, optimizers.NAMES),
+        "backbone": (config.backbone, tuple(backbones.BACKBONES)),
+        "pooling": (config.pooling, ("max", "avg")),
+        "style_norm": (config.style_norm, ("gatys", "johnson")),
+        "distance": (config.distance, ("squared", "abs", "huber", "smooth_l1")),
+        "tv_kind": (config.tv_kind, ("l1", "l2", "beta")),
+        "preserve_color": (config.preserve_color, ("none", "luminance", "histogram")),
+        "loop": (config.loop, ("auto", "python", "scan")),
+    }
+    for flag, (value, valid) in checks.items():
+        if value not in valid:
+            raise UsageError(f"--{flag}={value!r} is not one of {', '.join(valid)}")
+    if config.size < 16:
+        raise UsageError(f"--size must be >= 16 px, got {config.size}")
+    if config.steps < 1:
+        raise UsageError(f"--steps must be >= 1, got {config.steps}")
+    if config.lr <= 0:
+        raise UsageError(f"--lr must be > 0, got {config.lr}")
+    if config.init not in ("content", "noise", "uniform", "style") and not os.path.isfile(
+        config.init
+    ):
+        raise UsageError(f"--init={config.init!r}: not content|noise|uniform|style nor a file")
+
+
+class _StopFlag:
+    """SIGINT/SIGTERM set the flag; the engine polls it between steps and checkpoints."""
+
+    def __init__(self) -> None:
+        self.raised = False
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self._handler)
+
+    def _handler(self, signum, frame) -> None:
+        del frame
+        if self.raised:  # second signal: give up immediately
+            sys.exit(130)
+        self.raised = True
+        logging.warning("signal %d: saving state after the current step", signum)
+
+    def __call__(self) -> bool:
+        return self.raised
+
+
+def stylize_main() -> None:
+    from nst import image, stylize
+
+    config = build_config()
+    _validate(config)
+    output = _OUTPUT.value
+    if os.path.exists(output) and not _OVERWRITE.value:
+        raise UsageError(f"{output} exists; pass --overwrite to replace it")
+    if os.path.splitext(output)[1].lower() not in (".png", ".jpg", ".jpeg"):
+        raise UsageError(f"--output must end in .png, .jpg or .jpeg, got {output}")
+    content = image.load(_CONTENT.value or image.sample("tubingen"), max_size=config.size)
+    style_paths = _STYLE.value or [image.sample("starry_night")]
+    styles = [image.load(p, max_size=config.size) for p in style_paths]
+    stop = _StopFlag()
+    last_log = [0.0]
+
+    def progress(step: int, loss: float, rate: float) -> None:
+        if _PROGRESS.value and (time.monotonic() - last_log[0] > 5 or step == config.steps):
+            last_log[0] = time.monotonic()
+            logging.info("step %d/%d  loss %.4g  %.2f steps/s", step, config.steps, loss, rate)
+
+    checkpoint = output + ".ckpt.npz"
+    result = stylize.stylize(
+        config, content, styles, checkpoint=checkpoint, should_stop=stop, progress=progress
+    )
+    if result.stopped == "interrupted":
+        logging.warning("interrupted at step %d; state saved to %s", result.steps_done, checkpoint)
+        logging.warning("run the same command again to continue")
+        sys.exit(130)
+    image.save(output, result.image, overwrite=_OVERWRITE.value)
+    for step, snap in result.snapshots.items():
+        root, ext = os.path.splitext(output)
+        image.save(f"{root}_step{step:05d}{ext}", snap, overwrite=True)
+    if result.stopped:
+        raise UsageError(f"{result.stopped}; kept the last finite image in {output}")
+    seconds = float(result.history["time"][-1]) if len(result.history.get("time", [])) else 0.0
+    logging.info(
+        "wrote %s: %d steps in %.1f s (+%.1f s compile), final loss %.4g",
+        output,
+        result.steps_done,
+        seconds,
+        result.compile_seconds,
+        float(result.history["total"][-1]),
+    )
 
 
 def main(argv: list[str]) -> None:
-    del argv
-    print("nst: use --helpfull to list the flags.")
+    if len(argv) > 1:
+        raise UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    import experiments
+
+    if _LIST.value:
+        for name, summary in experiments.summaries().items():
+            print(f"{name:24s} {summary}")
+        return
+    if _EXPERIMENT.value:
+        experiments.get(_EXPERIMENT.value).main(flags.FLAGS)
+        return
+    stylize_main()
+
+
+def _run(argv: list[str]) -> None:
+    from nst.backbones import WeightsError
+    from nst.image import ImageError
+
+    try:
+        main(argv)
+    except (UsageError, ImageError, WeightsError, FileExistsError, FileNotFoundError) as e:
+        _fail(str(e).splitlines()[0] if str(e) else type(e).__name__)
+    except ValueError as e:  # config validation inside the library
+        _fail(str(e).splitlines()[0])
+
+
+def _parse_flags(argv: list[str]) -> list[str]:
+    try:
+        return flags.FLAGS(argv)
+    except flags.Error as e:
+        _fail(str(e).splitlines()[0])
+        raise  # unreachable
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(_run, flags_parser=_parse_flags)

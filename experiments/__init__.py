@@ -1,1 +1,28 @@
-"""Experiments registry: read-only mapping from experiment name to module."""
+"""Experiments registry: a read-only mapping from name to module, built at import.
+
+Each experiment module has a docstring whose first line summarizes it and a
+``main(flag_values)`` entry point called by ``run.py --experiment=NAME``.
+"""
+
+import importlib
+from collections.abc import Mapping
+from types import MappingProxyType, ModuleType
+
+_NAMES: tuple[str, ...] = ()
+
+EXPERIMENTS: Mapping[str, ModuleType] = MappingProxyType(
+    {name: importlib.import_module(f"experiments.{name}") for name in _NAMES}
+)
+
+
+def get(name: str) -> ModuleType:
+    """The experiment module ``name``; ValueError listing the valid names otherwise."""
+    if name not in EXPERIMENTS:
+        valid = ", ".join(EXPERIMENTS) or "(none registered yet)"
+        raise ValueError(f"unknown experiment {name!r}; valid: {valid}")
+    return EXPERIMENTS[name]
+
+
+def summaries() -> dict[str, str]:
+    """{name: first line of the module docstring}, for ``run.py --list_experiments``."""
+    return {n: (m.__doc__ or "").strip().splitlines()[0] for n, m in EXPERIMENTS.items()}

@@ -1,0 +1,214 @@
+"""``Backbone``: a hashable description of a truncated feature extractor, and its factory."""
+
+import dataclasses
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from nst.backbones import _ops, _registry, _weights
+
+Params = Any  # nested dict of arrays, layout in the _vgg / _resnet docstrings
+
+
+def layer_names(name: str) -> tuple[str, ...]:
+    """Every feature name of backbone ``name``, ordered shallow to deep.
+
+    >>> layer_names("vgg16")[:5]
+    ('conv1_1', 'relu1_1', 'conv1_2', 'relu1_2', 'pool1')
+    """
+    return _registry.get(name).layer_names
+
+
+@dataclasses.dataclass(frozen=True)
+class Backbone:
+    """A pure feature extractor ``(params, images) -> {layer: features}``.
+
+    Frozen and hashable, so it can be a static argument of ``jax.jit``; the params are a
+    separate pytree argument (never closed over, which would bake them into the program as
+    constants). The forward pass stops at the deepest requested layer.
+
+    Attributes:
+      name: a key of ``BACKBONES`` (``"vgg19"``, ``"resnet50"``, ...).
+      layers: the feature names to return, any of ``layer_names(name)``.
+      pooling: VGG only: ``"max"`` (default) or ``"avg"`` 2x2 pooling; Gatys et al. (2016)
+        found average pooling gives slightly more appealing results.
+      relu: replacement for ``jax.nn.relu`` in every ReLU (e.g. a ``custom_vjp`` ReLU for
+        guided backpropagation); None is ``jax.nn.relu``.
+      remat: rematerialize each block (``jax.checkpoint``) on the backward pass: less memory
+        for image gradients at large sizes, about one more forward pass of compute.
+      dtype: compute dtype of convolutions and activations (``bfloat16`` pays off on GPUs).
+        Returned features are float32 whatever the compute dtype.
+    """
+
+    name: str
+    layers: tuple[str, ...]
+    pooling: str = "max"
+    relu: Callable[[jax.Array], jax.Array] | None = None
+    remat: bool = False
+    dtype: Any = jnp.float32
+
+    def __post_init__(self):
+        spec = _registry.get(self.name)
+        layers = (self.layers,) if isinstance(self.layers, str) else tuple(self.layers)
+        if not layers:
+            raise ValueError(f"layers is empty; choose from {', '.join(spec.layer_names)}")
+        unknown = [layer for layer in layers if layer not in spec.layer_names]
+        if unknown:
+            raise ValueError(
+                f"unknown layer(s) {', '.join(map(repr, unknown))} for {self.name}; valid "
+                f"names, shallow to deep: {', '.join(spec.layer_names)}"
+            )
+        if self.pooling not in ("max", "avg"):
+            raise ValueError(f"pooling must be 'max' or 'avg', got {self.pooling!r}")
+        if self.pooling != "max" and spec.family != "vgg":
+            raise ValueError(f"pooling={self.pooling!r} is for VGG backbones only, not {self.name}")
+        dtype = jnp.dtype(self.dtype)
+        if not jnp.issubdtype(dtype, jnp.floating):
+            raise TypeError(f"dtype must be a float dtype, got {dtype}")
+        object.__setattr__(self, "layers", layers)
+        object.__setattr__(self, "dtype", dtype)
+
+    def __call__(self, params: Params, images: jax.typing.ArrayLike) -> dict[str, jax.Array]:
+        """Features of ``images``.
+
+        Args:
+          params: the params pytree (``load_params``); only the layers up to the deepest
+            requested one are read.
+          images: ``[N, H, W, 3]`` (or one ``[H, W, 3]`` image) RGB floats in [0, 1], any
+            size. ImageNet mean/std normalization is applied here.
+
+        Returns:
+          ``{layer: float32 [N, h, w, c]}`` (``[h, w, c]`` for one image) for every layer
+          of ``self.layers`` (through ``jax.jit`` the dict comes back with sorted keys).
+        """
+        spec = _registry.get(self.name)
+        x = jnp.asarray(images)
+        if x.ndim not in (3, 4) or x.shape[-1] != 3:
+            raise ValueError(f"images must be [N, H, W, 3] or [H, W, 3] RGB, got shape {x.shape}")
+        if not jnp.issubdtype(x.dtype, jnp.floating):
+            raise TypeError(f"images must be floats in [0, 1], got dtype {x.dtype}")
+        single = x.ndim == 3
+        x = _ops.normalize(x[None] if single else x).astype(self.dtype)
+
+        order = {layer: i for i, layer in enumerate(spec.layer_names)}
+        stop = max(order[layer] for layer in self.layers)
+        wanted = set(self.layers)
+        relu = jax.nn.relu if self.relu is None else self.relu
+        feats = {}
+        start = 0
+        for segment in spec.segments(pooling=self.pooling, relu=relu):
+            if start > stop:
+                break
+            ops = segment[: stop - start + 1]
+            start += len(segment)
+            _check_params(self.name, params, ops)
+            run = _run_ops(ops, wanted)
+            x, out = (jax.checkpoint(run) if self.remat else run)(params, x)
+            feats.update(out)
+        feats = {layer: feats[layer].astype(jnp.float32) for layer in self.layers}
+        return {k: v[0] for k, v in feats.items()} if single else feats
+
+
+def _run_ops(ops: Sequence[_ops.Op], wanted: set[str]):
+    def run(params, x):
+        out = {}
+        for op in ops:
+            x = op.fn(params, x)
+            if op.name in wanted:
+                out[op.name] = x
+        return x, out
+
+    return run
+
+
+def _check_params(name: str, params: Params, ops: Sequence[_ops.Op]) -> None:
+    """Trace-time check of the params the ops read: clear errors instead of XLA ones."""
+    shapes = _registry.get(name).param_shapes
+    for op in ops:
+        if not op.param_path:
+            continue
+        node = params
+        for part in op.param_path.split("/"):
+            node = node.get(part) if hasattr(node, "get") else None
+        prefix = op.param_path + "/"
+        expected = {k[len(prefix) :]: v for k, v in shapes.items() if k.startswith(prefix)}
+        found = {}
+        if node is not None:
+            found = {k: np.shape(v) for k, v in _registry.flatten(node).items()}
+        _weights.check_shapes(name, found, f"params of layer {op.name}", expected=expected)
+
+
+def load_params(
+    name: str,
+    weights: str | os.PathLike = "random",
+    *,
+    seed: int = 0,
+    cache_dir: str | os.PathLike | None = None,
+    url: str | None = None,
+) -> Params:
+    """Params of backbone ``name`` (without classifier head).
+
+    Args:
+      name: a key of ``BACKBONES``.
+      weights: where the weights come from:
+
+        * ``"imagenet"``: flaxmodels' ImageNet checkpoints (converted from torchvision),
+          downloaded once into ``cache_dir`` (see ``download_weights``), then read from
+          there without network access.
+        * ``"random"``: random weights from ``seed``: He-normal kernels for VGG, LeCun-normal
+          for ResNets (flaxmodels' init), zero biases, identity batch norms (running mean 0,
+          variance 1, scale 1, bias 0). A randomly initialised VGG still captures texture
+          statistics (He, Wang & Hopcroft 2016; Ustyuzhaninov et al. 2017), good for tests
+          and offline runs but not of paper quality.
+        * a path to a ``.h5`` (flaxmodels layout), ``.npz`` or ``.safetensors`` file.
+      seed: seed of ``"random"`` weights.
+      cache_dir: directory of downloaded checkpoints (default ``default_cache_dir()``).
+      url: download URL overriding the default (see ``checkpoint_url``).
+
+    Returns:
+      The params pytree: nested dicts of float32 arrays.
+
+    Raises:
+      WeightsError: download failure, missing file, or a file whose keys or shapes do not
+        fit the backbone (the message lists them).
+    """
+    spec = _registry.get(name)
+    if isinstance(weights, str) and weights == "random":
+        return _registry.random_params(spec, seed)
+    if isinstance(weights, str) and weights == "imagenet":
+        weights = _weights.download(name, cache_dir=cache_dir, url=url)
+    return _weights.read_file(name, weights)
+
+
+def create(
+    name: str,
+    layers: Sequence[str] | None = None,
+    *,
+    weights: str | os.PathLike = "random",
+    seed: int = 0,
+    pooling: str = "max",
+    relu: Callable[[jax.Array], jax.Array] | None = None,
+    remat: bool = False,
+    dtype: Any = jnp.float32,
+    cache_dir: str | os.PathLike | None = None,
+    url: str | None = None,
+) -> tuple[Backbone, Params]:
+    """A ``Backbone`` returning ``layers`` and its params (``load_params``).
+
+    ``layers=None`` takes ``DEFAULT_LAYERS[name]``'s content and style layers, shallow to deep.
+
+    >>> net, params = create("vgg16", ["conv1_1", "conv2_1"])
+    >>> feats = jax.jit(net)(params, jnp.zeros((1, 32, 32, 3)))
+    >>> {k: v.shape for k, v in feats.items()}
+    {'conv1_1': (1, 32, 32, 64), 'conv2_1': (1, 16, 16, 128)}
+    """
+    spec = _registry.get(name)
+    if layers is None:
+        defaults = set(spec.default_layers["content"] + spec.default_layers["style"])
+        layers = tuple(layer for layer in spec.layer_names if layer in defaults)
+    net = Backbone(name, tuple(layers), pooling=pooling, relu=relu, remat=remat, dtype=dtype)
+    return net, load_params(name, weights, seed=seed, cache_dir=cache_dir, url=url)

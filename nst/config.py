@@ -1,0 +1,82 @@
+"""Frozen, hashable configs: safe as jit static arguments, overridden with ``replace``."""
+
+import dataclasses
+from typing import Any
+
+__all__ = ["SWEEPABLE", "StylizeConfig", "replace"]
+
+_VGG_STYLE = tuple((f"conv{b}_1", 0.2) for b in range(1, 6))
+
+
+@dataclasses.dataclass(frozen=True)
+class StylizeConfig:
+    """Every knob of Gatys et al. image optimization.
+
+    Layer tables are tuples of ``(layer name, weight)`` pairs so the config stays hashable.
+    Fields listed in ``SWEEPABLE`` are numbers the compiled step takes as data: configs that
+    differ only in those run as one vmapped program (``nst.stylize.sweep``).
+    """
+
+    # Backbone (nst.backbones): name, weights ("imagenet" | "random" | path), VGG pooling.
+    backbone: str = "vgg19"
+    weights: str = "imagenet"
+    weights_seed: int = 0  # seed of weights="random"
+    pooling: str = "max"  # "max" | "avg" (Gatys et al. prefer avg)
+    cache_dir: str | None = None  # weights download cache (None: $NST_CACHE_DIR or ~/.cache/nst)
+    # Layers and their weights; None picks the backbone's defaults (VGG: conv4_2 / conv1_1..5_1).
+    content_layers: tuple[tuple[str, float], ...] | None = (("conv4_2", 1.0),)
+    style_layers: tuple[tuple[str, float], ...] | None = _VGG_STYLE
+    # Loss weights: alpha * content + beta * style + tv_weight * TV + photo_weight * L_m.
+    content_weight: float = 1.0
+    style_weight: float = 1e5
+    tv_weight: float = 0.0
+    tv_kind: str = "l1"  # "l1" | "l2" | "beta"
+    tv_beta: float = 2.0
+    photo_weight: float = 0.0  # matting-Laplacian photorealism (Luan et al. 2017)
+    photo_eps: float = 1e-7
+    # Loss forms (nst.losses): style normalization "gatys" | "johnson"; content "gatys" | "mean";
+    # feature distance "squared" | "abs" | "huber" | "smooth_l1" with its delta.
+    style_norm: str = "gatys"
+    content_norm: str = "gatys"
+    distance: str = "squared"
+    delta: float = 1.0
+    # Multi-style blend weights (one per style image; empty means equal weights).
+    style_blend: tuple[float, ...] = ()
+    # Colour preservation (Gatys et al. 2017): "none" | "luminance" | "histogram".
+    preserve_color: str = "none"
+    # Initialization: "content" | "noise" (N(0,1) in the backbone's normalized input space)
+    # | "uniform" (U(0,1) pixels) | "style" | a path to an image.
+    init: str = "content"
+    # Optimizer (nst.optimizers): adam | adagrad | rmsprop | sgd | lbfgs | lbfgs_scipy | auto-lbfgs.
+    optimizer: str = "adam"
+    lr: float = 1e-2
+    steps: int = 500
+    size: int = 512  # longest side of the working image, px
+    seed: int = 0
+    snapshot_every: int = 0  # keep the image every N steps (0: never)
+    # Loop form: "auto" (by backend: python loop on CPU, scanned chunks on GPU) | "python" | "scan".
+    loop: str = "auto"
+    scan_chunk: int = 50
+
+
+SWEEPABLE = frozenset(
+    {
+        "content_weight",
+        "style_weight",
+        "tv_weight",
+        "photo_weight",
+        "lr",
+        "seed",
+        "content_layers",
+        "style_layers",
+    }
+)
+
+
+def replace(config: StylizeConfig, **overrides: Any) -> StylizeConfig:
+    """``dataclasses.replace`` with a clear error for unknown field names."""
+    names = {f.name for f in dataclasses.fields(config)}
+    unknown = sorted(set(overrides) - names)
+    if unknown:
+        raise ValueError(f"unknown config field(s) {unknown}; valid: {sorted(names)}")
+    return dataclasses.replace(config, **overrides)

@@ -1,0 +1,664 @@
+"""Gatys et al. (2016) image optimization: the stylization engine.
+
+Read top to bottom: options (``StylizeConfig``) -> targets computed once (``make_targets``)
+-> objective (every formula a call into ``nst.losses``) -> one jit-compiled step shared by
+all optax optimizers (``make_step``) -> the loop (a Python loop of jitted steps on CPU,
+scanned chunks on GPU) -> snapshots, history, checkpoints.
+
+Every run is a *sweep*: ``K`` configs that differ only in numbers (``config.SWEEPABLE``)
+are stacked along a leading axis and optimized by ONE ``jax.vmap``-ed compiled step. A
+single run is the sweep with ``K = 1``, so there is one code path.
+
+Pixels stay valid: first-order optimizers clip to [0, 1] after every step; SciPy's
+L-BFGS-B optimizes under box bounds [0, 1]; optax's L-BFGS is left unclipped during the
+run (clipping would invalidate the value and gradient its line search stores) and the
+final image is clipped.
+
+References:
+  Gatys, Ecker, Bethge. Image Style Transfer Using Convolutional Neural Networks. CVPR 2016.
+  Gatys et al. Controlling Perceptual Factors in Neural Style Transfer. CVPR 2017.
+  Luan et al. Deep Photo Style Transfer. CVPR 2017.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from nst import backbones, losses, optimizers
+from nst import image as nst_image
+from nst.config import SWEEPABLE, StylizeConfig
+
+__all__ = [
+    "Hyper",
+    "Result",
+    "State",
+    "Targets",
+    "default_loop",
+    "make_objective",
+    "make_step",
+    "make_targets",
+    "stylize",
+    "sweep",
+]
+
+# ImageNet statistics: "noise" init is N(0, 1) in the backbone's normalized input space.
+_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
+_STD = np.array([0.229, 0.224, 0.225], np.float32)
+
+
+class Targets(NamedTuple):
+    """What the objective compares against, computed once per run.
+
+    content: {layer: content-photo features [h, w, c]}.
+    grams: {layer: target Gram [c, c]} already in the form ``losses.style_layer_loss``
+      expects for the generated image (Gatys: un-normalized at the generated size M).
+    laplacian: the content photo's matting Laplacian (BCOO) or None.
+    """
+
+    content: dict[str, jax.Array]
+    grams: dict[str, jax.Array]
+    laplacian: Any
+
+
+class Hyper(NamedTuple):
+    """The numbers a step takes as data (so a sweep over them is one program)."""
+
+    content_weight: jax.Array
+    style_weight: jax.Array
+    tv_weight: jax.Array
+    photo_weight: jax.Array
+    content_layers: dict[str, jax.Array]
+    style_layers: dict[str, jax.Array]
+
+
+class State(NamedTuple):
+    """The optimization state: image [H, W, 3], optimizer state, steps done (int32)."""
+
+    image: jax.Array
+    opt_state: Any
+    step: jax.Array
+
+
+@dataclasses.dataclass
+class Result:
+    """One setting's outcome.
+
+    image: final image, float32 [H, W, 3] in [0, 1] (colour preservation applied).
+    history: per step, arrays of length ``steps_done``: "total" (weighted sum), the raw
+      (unweighted) terms "content", "style", "style/<layer>", "tv", "photo", and "time"
+      (wall-clock seconds since the loop started, compile time excluded when known).
+    snapshots: {step: image} every ``snapshot_every`` steps.
+    stopped: None if the run finished, "interrupted", or "non-finite loss at step S (term T)".
+    compile_seconds: time of the first step minus a typical step (or the compile itself).
+    """
+
+    image: np.ndarray
+    history: dict[str, np.ndarray]
+    snapshots: dict[int, np.ndarray]
+    steps_done: int
+    stopped: str | None = None
+    compile_seconds: float = 0.0
+    evaluations: int = 0
+
+
+# ----------------------------------------------------------------------------- layers
+
+
+def _layers(config: StylizeConfig) -> tuple[tuple[tuple[str, float], ...], ...]:
+    defaults = backbones.DEFAULT_LAYERS[config.backbone]
+    content = config.content_layers
+    style = config.style_layers
+    if content is None:
+        content = tuple((name, 1.0 / len(defaults["content"])) for name in defaults["content"])
+    if style is None:
+        style = tuple((name, 1.0 / len(defaults["style"])) for name in defaults["style"])
+    return content, style
+
+
+def _all_layers(config: StylizeConfig) -> tuple[str, ...]:
+    content, style = _layers(config)
+    names = list(dict.fromkeys([n for n, _ in content] + [n for n, _ in style]))
+    return tuple(names)
+
+
+def create_backbone(config: StylizeConfig) -> tuple[Any, Any]:
+    """The backbone truncated at the deepest layer this config uses, and its params."""
+    return backbones.create(
+        config.backbone,
+        _all_layers(config),
+        weights=config.weights,
+        seed=config.weights_seed,
+        pooling=config.pooling,
+        cache_dir=config.cache_dir,
+    )
+
+
+# ----------------------------------------------------------------------------- targets
+
+
+def make_targets(
+    config: StylizeConfig,
+    net: Callable[..., dict[str, jax.Array]],
+    params: Any,
+    content: np.ndarray,
+    styles: Sequence[np.ndarray],
+) -> Targets:
+    """Content features, blended style Grams and the Laplacian, computed once.
+
+    A style image may have another size than the content photo. Its Gram is taken per
+    position (``norm="hw"``), blended over styles with ``config.style_blend`` and, for the
+    Gatys normalization (un-normalized Grams), scaled by the generated image's M = h*w at
+    that layer, so the target means the same statistics whatever the style image's size.
+    """
+    content_layers, style_layers = _layers(config)
+    blend = np.asarray(config.style_blend or [1.0] * len(styles), np.float64)
+    if len(blend) != len(styles):
+        raise ValueError(f"style_blend has {len(blend)} weights for {len(styles)} style images")
+    if np.any(blend < 0) or blend.sum() <= 0:
+        raise ValueError(f"style_blend must be non-negative with a positive sum, got {blend}")
+    blend = blend / blend.sum()
+
+    features = jax.jit(net)
+    content_feats = features(params, jnp.asarray(content)[None])
+    grams: dict[str, jax.Array] = {}
+    for w, style in zip(blend, styles, strict=True):
+        if config.preserve_color == "histogram":
+            style = nst_image.match_histogram(style, content)
+        style_feats = features(params, jnp.asarray(style, jnp.float32)[None])
+        for name, _ in style_layers:
+            g = losses.gram_matrix(style_feats[name][0], norm="hw") * float(w)
+            grams[name] = grams.get(name, 0.0) + g
+    for name, _ in style_layers:
+        h, w_, c = content_feats[name].shape[1:]
+        if config.style_norm == "gatys":
+            grams[name] = grams[name] * (h * w_)
+        elif config.style_norm == "johnson":
+            grams[name] = grams[name] / c
+        else:
+            raise ValueError(f"style_norm must be 'gatys' or 'johnson', got {config.style_norm!r}")
+    laplacian = None
+    if config.photo_weight:
+        laplacian = losses.laplacian_to_bcoo(
+            losses.matting_laplacian(np.asarray(content), eps=config.photo_eps)
+        )
+    return Targets(
+        content={name: content_feats[name][0] for name, _ in content_layers},
+        grams=grams,
+        laplacian=laplacian,
+    )
+
+
+def make_hyper(config: StylizeConfig) -> Hyper:
+    content_layers, style_layers = _layers(config)
+    f32 = lambda v: jnp.asarray(v, jnp.float32)
+    return Hyper(
+        content_weight=f32(config.content_weight),
+        style_weight=f32(config.style_weight),
+        tv_weight=f32(config.tv_weight),
+        photo_weight=f32(config.photo_weight),
+        content_layers={n: f32(w) for n, w in content_layers},
+        style_layers={n: f32(w) for n, w in style_layers},
+    )
+
+
+# --------------------------------------------------------------------------- objective
+
+
+def make_objective(
+    config: StylizeConfig, net: Callable[..., dict[str, jax.Array]]
+) -> Callable[..., tuple[jax.Array, dict[str, jax.Array]]]:
+    """Returns ``objective(image, params, targets, hyper) -> (total, raw terms)``.
+
+    .. math::
+      L = \\alpha \\sum_l w_l L_{content}^l + \\beta \\sum_l w_l E_l
+          + \\lambda_{tv} TV(x) + \\lambda_m \\sum_c V_c^T \\mathcal{L} V_c
+
+    image is one [H, W, 3] picture; the raw (unweighted) terms are returned for logging.
+    """
+    kw = dict(kind=config.distance, delta=config.delta)
+
+    def objective(image, params, targets: Targets, hyper: Hyper):
+        feats = net(params, image[None])
+        terms: dict[str, jax.Array] = {}
+        content = sum(
+            w * losses.content_loss(feats[n][0], targets.content[n], norm=config.content_norm, **kw)
+            for n, w in hyper.content_layers.items()
+        )
+        style = 0.0
+        for n, w in hyper.style_layers.items():
+            layer = losses.style_layer_loss(
+                feats[n][0], targets.grams[n], norm=config.style_norm, **kw
+            )
+            terms[f"style/{n}"] = layer
+            style = style + w * layer
+        terms["content"] = content
+        terms["style"] = style
+        total = hyper.content_weight * content + hyper.style_weight * style
+        terms["tv"] = losses.total_variation(image, kind=config.tv_kind, beta=config.tv_beta)
+        total = total + hyper.tv_weight * terms["tv"]
+        if targets.laplacian is not None:
+            terms["photo"] = losses.photorealism_loss(image, targets.laplacian)
+            total = total + hyper.photo_weight * terms["photo"]
+        terms["total"] = total
+        return total, terms
+
+    return objective
+
+
+# -------------------------------------------------------------------------------- step
+
+
+def make_step(config: StylizeConfig, net: Callable[..., dict[str, jax.Array]]) -> Callable:
+    """Returns ``step(state, hyper, targets, params) -> (state, terms at state.image)``.
+
+    One step for every optax optimizer: the first-order ones take ``value_and_grad``;
+    L-BFGS reuses the value and gradient its line search stored
+    (``optax.value_and_grad_from_state``) and records the terms with one forward pass.
+    A step whose loss or gradient is not finite leaves the state unchanged, so the last
+    finite image survives; the host sees the non-finite term and stops.
+    """
+    objective = make_objective(config, net)
+    opt = optimizers.create(config.optimizer, config.lr)
+    lbfgs = config.optimizer == "lbfgs"
+
+    def step(state: State, hyper: Hyper, targets: Targets, params) -> tuple[State, dict]:
+        f = lambda x: objective(x, params, targets, hyper)
+        x = state.image
+        if lbfgs:
+            value_fn = lambda y: f(y)[0]
+            value, grad = optax.value_and_grad_from_state(value_fn)(x, state=state.opt_state)
+            terms = f(x)[1]
+        else:
+            (value, terms), grad = jax.value_and_grad(f, has_aux=True)(x)
+            value_fn = None
+        updates, opt_state = opt.update(
+            grad, state.opt_state, x, value=value, grad=grad, value_fn=value_fn
+        )
+        new_x = optax.apply_updates(x, updates)
+        if not lbfgs:
+            new_x = jnp.clip(new_x, 0.0, 1.0)
+        ok = jnp.isfinite(value) & jnp.all(jnp.isfinite(grad))
+        new_state = State(new_x, opt_state, state.step + 1)
+        new_state = jax.tree.map(lambda n, o: jnp.where(ok, n, o), new_state, state)
+        return new_state, terms
+
+    return step
+
+
+def default_loop() -> str:
+    """The loop form measured fastest for the default backend (benchmarks/loop_form.py).
+
+    XLA:CPU: the VGG gradient inside ``lax.scan`` runs ~2.8x slower than in a plain jitted
+    call, so CPU uses a Python loop of jitted steps. On accelerators a scanned chunk
+    removes per-step dispatch and host syncs.
+    """
+    return "python" if jax.default_backend() == "cpu" else "scan"
+
+
+# ---------------------------------------------------------------------------- init
+
+
+def _initial_image(
+    config: StylizeConfig, key: jax.Array, content: np.ndarray, styles: Sequence[np.ndarray]
+) -> jax.Array:
+    shape = content.shape
+    if config.init == "content":
+        return jnp.asarray(content, jnp.float32)
+    if config.init == "noise":
+        z = jax.random.normal(key, shape, jnp.float32)
+        return jnp.clip(_MEAN + _STD * z, 0.0, 1.0)
+    if config.init == "uniform":
+        return jax.random.uniform(key, shape, jnp.float32)
+    if config.init == "style":
+        return jnp.asarray(nst_image.resize(styles[0], shape[:2]), jnp.float32)
+    return jnp.asarray(nst_image.resize(nst_image.load(config.init, None), shape[:2]))
+
+
+# ----------------------------------------------------------------------------- checkpoint
+
+
+def _fingerprint(configs: Sequence[StylizeConfig], content, styles) -> str:
+    h = hashlib.sha256()
+    for c in configs:
+        h.update(repr(dataclasses.replace(c, steps=0, snapshot_every=0, loop="")).encode())
+    for a in (content, *styles):
+        h.update(np.ascontiguousarray(a, np.float32).tobytes())
+    return h.hexdigest()[:16]
+
+
+def save_checkpoint(path: str, state: State, history: dict, fingerprint: str) -> None:
+    """Writes state and history atomically (temp file + rename) as one .npz."""
+    leaves = jax.tree.leaves(jax.device_get(state))
+    arrays = {f"leaf{i}": np.asarray(v) for i, v in enumerate(leaves)}
+    arrays.update({f"hist/{k}": np.asarray(v) for k, v in history.items()})
+    arrays["fingerprint"] = np.asarray(fingerprint)
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp.npz")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def load_checkpoint(path: str, template: State, fingerprint: str) -> tuple[State, dict] | None:
+    """Restores a checkpoint written by ``save_checkpoint`` for the same run, else None."""
+    if not os.path.exists(path):
+        return None
+    with np.load(path) as data:
+        if str(data["fingerprint"]) != fingerprint:
+            raise ValueError(
+                f"checkpoint {path} belongs to another run (different settings or images); "
+                "remove it or use another output path"
+            )
+        leaves, treedef = jax.tree.flatten(template)
+        restored = [jnp.asarray(data[f"leaf{i}"], v.dtype) for i, v in enumerate(leaves)]
+        history = {k[5:]: np.asarray(data[k]) for k in data.files if k.startswith("hist/")}
+    return jax.tree.unflatten(treedef, restored), history
+
+
+# ------------------------------------------------------------------------------- loops
+
+
+def _check_sweep(configs: Sequence[StylizeConfig]) -> None:
+    base = configs[0]
+    for c in configs[1:]:
+        for field in dataclasses.fields(c):
+            a, b = getattr(base, field.name), getattr(c, field.name)
+            if field.name in ("content_layers", "style_layers"):
+                if a is None or b is None:
+                    if a != b:
+                        raise ValueError(f"a sweep cannot mix default and explicit {field.name}")
+                elif [n for n, _ in a] != [n for n, _ in b]:
+                    raise ValueError(
+                        f"configs in one sweep must use the same {field.name} names "
+                        f"(weights may differ): {a} vs {b}"
+                    )
+            elif field.name not in SWEEPABLE and a != b:
+                raise ValueError(
+                    f"configs in one sweep may differ only in {sorted(SWEEPABLE)}; "
+                    f"they differ in {field.name!r}: {a!r} vs {b!r}"
+                )
+
+
+def _stack(trees: Sequence[Any]) -> Any:
+    return jax.tree.map(lambda *xs: jnp.stack(xs), *trees)
+
+
+def _blame(terms: Mapping[str, np.ndarray], hyper: Hyper, k: int) -> str:
+    weights = {
+        "content": hyper.content_weight,
+        "style": hyper.style_weight,
+        "tv": hyper.tv_weight,
+        "photo": hyper.photo_weight,
+    }
+    for name, w in weights.items():
+        if name in terms:
+            value = float(terms[name][k]) * float(np.asarray(w)[k])
+            if not np.isfinite(float(terms[name][k])) or not np.isfinite(value):
+                return name
+    return "gradient"
+
+
+def sweep(
+    configs: Sequence[StylizeConfig],
+    content: np.ndarray,
+    styles: Sequence[np.ndarray],
+    *,
+    net_params: tuple[Any, Any] | None = None,
+    checkpoint: str | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+    progress: Callable[[int, float, float], None] | None = None,
+) -> list[Result]:
+    """Optimizes K images, one per config, as one vmapped compiled program.
+
+    Args:
+      configs: K configs that differ only in ``config.SWEEPABLE`` fields (same layer names).
+      content: content photo, float [H, W, 3] in [0, 1] (already at the working size).
+      styles: one or more style images, float [h, w, 3] in [0, 1], any size.
+      net_params: a ``(backbone, params)`` pair to reuse (else built from the config).
+      checkpoint: path of a resumable state file: resumed from when it exists and matches
+        this run, written when the run is interrupted.
+      should_stop: polled between steps; True interrupts the run (state checkpointed).
+      progress: called after every step (or chunk) with (steps done, total loss of the
+        first setting, steps per second).
+
+    Returns:
+      One ``Result`` per config, in order.
+    """
+    configs = list(configs)
+    if not configs:
+        raise ValueError("sweep needs at least one config")
+    _check_sweep(configs)
+    base = configs[0]
+    content = np.asarray(content, np.float32)
+    if content.ndim != 3 or content.shape[-1] != 3:
+        raise ValueError(f"content must be [H, W, 3], got shape {content.shape}")
+    if not styles:
+        raise ValueError("at least one style image is needed")
+    if base.optimizer not in optimizers.NAMES:
+        raise ValueError(f"optimizer must be one of {', '.join(optimizers.NAMES)}")
+    net, params = net_params if net_params is not None else create_backbone(base)
+    targets = make_targets(base, net, params, content, styles)
+    if base.optimizer == "lbfgs_scipy":
+        if len(configs) != 1:
+            raise ValueError("lbfgs_scipy runs one setting at a time; use lbfgs to sweep")
+        return [_run_scipy(base, net, params, targets, content, styles, should_stop, progress)]
+
+    k = len(configs)
+    hyper = _stack([make_hyper(c) for c in configs])
+    keys = jnp.stack([jax.random.key_data(jax.random.key(c.seed)) for c in configs])
+    images = jnp.stack(
+        [
+            _initial_image(c, jax.random.wrap_key_data(kd), content, styles)
+            for c, kd in zip(configs, keys, strict=True)
+        ]
+    )
+    lrs = jnp.asarray([c.lr for c in configs], jnp.float32)
+    opt_state = jax.vmap(lambda x, lr: optimizers.create(base.optimizer, lr).init(x))(images, lrs)
+    state = State(images, opt_state, jnp.zeros((k,), jnp.int32))
+    history: dict[str, list] = {}
+    fingerprint = _fingerprint(configs, content, styles)
+    if checkpoint:
+        restored = load_checkpoint(checkpoint, state, fingerprint)
+        if restored is not None:
+            state, hist = restored
+            history = {name: list(v) for name, v in hist.items()}
+
+    step = jax.vmap(make_step(base, net), in_axes=(0, 0, None, None))
+    loop = default_loop() if base.loop == "auto" else base.loop
+    if loop not in ("python", "scan"):
+        raise ValueError(f"loop must be 'auto', 'python' or 'scan', got {base.loop!r}")
+
+    def steps_fn(n: int):
+        def run(state, hyper, targets, params):
+            if n == 1:
+                new_state, terms = step(state, hyper, targets, params)
+                return new_state, jax.tree.map(lambda t: t[None], terms)
+            return jax.lax.scan(lambda s, _: step(s, hyper, targets, params), state, length=n)
+
+        t = time.perf_counter()
+        fn = jax.jit(run, donate_argnums=0).lower(state, hyper, targets, params).compile()
+        return fn, time.perf_counter() - t
+
+    chunk = max(1, min(base.scan_chunk, base.steps)) if loop == "scan" else 1
+    compiled: dict[int, Any] = {}
+    compile_seconds = 0.0
+    done = int(np.asarray(state.step)[0])
+    start = done
+    t_offset = float(history["time"][-1]) if history.get("time") else 0.0
+    snapshots: dict[int, np.ndarray] = {}
+    stopped = None
+    elapsed = 0.0  # seconds of stepping in this call, compilation excluded
+    while done < base.steps:
+        if should_stop():
+            stopped = "interrupted"
+            break
+        n = min(chunk, base.steps - done)
+        if n not in compiled:
+            compiled[n], seconds = steps_fn(n)
+            compile_seconds += seconds
+        t = time.perf_counter()
+        state, terms = compiled[n](state, hyper, targets, params)
+        terms = jax.device_get(terms)  # {term: [n, K]}
+        dt = time.perf_counter() - t
+        times = t_offset + elapsed + dt * np.arange(1, n + 1) / n
+        elapsed += dt
+        bad = ~np.isfinite(np.asarray(terms["total"]))
+        if bad.any():
+            j, kk = (int(i) for i in np.argwhere(bad)[0])
+            blame = _blame({t_: v[j] for t_, v in terms.items()}, hyper, kk)
+            stopped = f"non-finite loss at step {done + j} (term {blame}, setting {kk})"
+            n = j
+        for name, values in terms.items():
+            history.setdefault(name, []).extend(np.asarray(values)[:n])
+        history.setdefault("time", []).extend(times[:n])
+        done += n
+        if base.snapshot_every and done % base.snapshot_every == 0 and not stopped:
+            snapshots[done] = np.asarray(state.image)
+        if progress is not None and n:
+            progress(done, float(terms["total"][n - 1][0]), (done - start) / max(elapsed, 1e-9))
+        if stopped:
+            break
+    hist = _arrays(history)
+    if checkpoint and stopped == "interrupted":
+        save_checkpoint(checkpoint, state, hist, fingerprint)
+    elif checkpoint and stopped is None and os.path.exists(checkpoint):
+        os.remove(checkpoint)
+    final = np.asarray(jnp.clip(state.image, 0.0, 1.0))
+    results = []
+    for i, c in enumerate(configs):
+        image = final[i]
+        if c.preserve_color == "luminance":
+            image = nst_image.luminance_transfer(image, content)
+        results.append(
+            Result(
+                image=image,
+                history={name: (v[:, i] if v.ndim == 2 else v) for name, v in hist.items()},
+                snapshots={s: im[i] for s, im in snapshots.items()},
+                steps_done=done,
+                stopped=stopped,
+                compile_seconds=compile_seconds,
+                evaluations=done,
+            )
+        )
+    return results
+
+
+def _arrays(history: Mapping[str, list]) -> dict[str, np.ndarray]:
+    return {k: np.asarray(v, np.float32) for k, v in history.items()}
+
+
+def stylize(
+    config: StylizeConfig,
+    content: np.ndarray,
+    styles: np.ndarray | Sequence[np.ndarray],
+    **kwargs: Any,
+) -> Result:
+    """Stylizes one image: ``sweep([config], ...)[0]``. See ``sweep`` for the arguments."""
+    if isinstance(styles, np.ndarray | jax.Array) and np.ndim(styles) == 3:
+        styles = [styles]
+    return sweep([config], content, list(styles), **kwargs)[0]
+
+
+# ----------------------------------------------------------------------- SciPy L-BFGS-B
+
+
+def _run_scipy(config, net, params, targets, content, styles, should_stop, progress) -> Result:
+    """SciPy's L-BFGS-B from the host with a jitted value-and-gradient (bounds [0, 1]).
+
+    Each iteration's history entry holds the terms at its accepted point; ``evaluations``
+    counts every objective call (line-search trials included).
+    """
+    import scipy.optimize
+
+    objective = make_objective(config, net)
+    hyper = make_hyper(config)
+    value_and_grad = jax.jit(jax.value_and_grad(objective, has_aux=True))
+    shape = content.shape
+    x0 = np.asarray(_initial_image(config, jax.random.key(config.seed), content, styles))
+    history: dict[str, list] = {}
+    last: dict[str, Any] = {}
+    state = {"evals": 0, "done": 0, "t0": None, "compile": 0.0, "stopped": None}
+
+    def fun(x):
+        t = time.perf_counter()
+        (value, terms), grad = value_and_grad(
+            jnp.asarray(x.reshape(shape), jnp.float32), params, targets, hyper
+        )
+        value, terms, grad = jax.device_get((value, terms, grad))
+        if state["t0"] is None:
+            state["compile"] = time.perf_counter() - t
+            state["t0"] = time.perf_counter()
+        state["evals"] += 1
+        last.update(terms=terms, x=x.copy())
+        if not np.isfinite(value):
+            state["stopped"] = (
+                f"non-finite loss at step {state['done']} (term "
+                + _blame(
+                    {k: np.asarray([v]) for k, v in terms.items()},
+                    jax.tree.map(lambda a: np.asarray([a]), hyper),
+                    0,
+                )
+                + ")"
+            )
+            raise StopIteration
+        return float(value), np.asarray(grad, np.float64).ravel()
+
+    snapshots: dict[int, np.ndarray] = {}
+    best = {"x": x0.ravel().astype(np.float64)}
+
+    def callback(intermediate_result):
+        state["done"] += 1
+        best["x"] = np.asarray(intermediate_result.x).copy()
+        for name, v in last["terms"].items():
+            history.setdefault(name, []).append(float(v))
+        history.setdefault("time", []).append(time.perf_counter() - state["t0"])
+        if config.snapshot_every and state["done"] % config.snapshot_every == 0:
+            snapshots[state["done"]] = best["x"].reshape(shape).astype(np.float32)
+        if progress is not None:
+            elapsed = max(time.perf_counter() - state["t0"], 1e-9)
+            progress(state["done"], float(last["terms"]["total"]), state["done"] / elapsed)
+        if should_stop():
+            state["stopped"] = "interrupted"
+            raise StopIteration
+
+    try:
+        scipy.optimize.minimize(
+            fun,
+            best["x"],
+            jac=True,
+            method="L-BFGS-B",
+            bounds=scipy.optimize.Bounds(0.0, 1.0),
+            callback=callback,
+            options={"maxiter": config.steps, "maxfun": 20 * config.steps, "maxcor": 10},
+        )
+    except StopIteration:
+        pass
+    image = np.clip(best["x"].reshape(shape), 0, 1).astype(np.float32)
+    if config.preserve_color == "luminance":
+        image = nst_image.luminance_transfer(image, content)
+    return Result(
+        image=image,
+        history=_arrays(history),
+        snapshots=snapshots,
+        steps_done=state["done"],
+        stopped=state["stopped"],
+        compile_seconds=state["compile"],
+        evaluations=state["evals"],
+    )

@@ -1,0 +1,106 @@
+"""run.py end to end: exit codes, one-line errors, --overwrite, resume after a signal."""
+
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from nst import image
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+TINY = ["--weights=random", "--size=32", "--steps=2", "--progress=false"]
+
+
+def _run(*args, cwd=None, timeout=240):
+    return subprocess.run(
+        [sys.executable, str(ROOT / "run.py"), *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=timeout,
+    )
+
+
+def _assert_one_line_error(proc, pattern):
+    assert proc.returncode == 2, (proc.returncode, proc.stderr)
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert pattern in lines[0], lines[0]
+
+
+@pytest.mark.parametrize(
+    "args, pattern",
+    [
+        (["--optimizer=newton"], "--optimizer='newton' is not one of"),
+        (["--backbone=alexnet"], "--backbone='alexnet'"),
+        (["--steps=0"], "--steps must be >= 1"),
+        (["--size=abc"], "size"),
+        (["--no_such_flag=1"], "no_such_flag"),
+        (["--content=/nonexistent/photo.jpg"], "/nonexistent/photo.jpg"),
+        (["--style_blend=a,b"], "--style_blend must be numbers"),
+        (["--experiment=nope"], "unknown experiment 'nope'"),
+        (["--output=out.gif"], "--output must end in"),
+        (["--style_layers=conv9_9"], "conv9_9"),
+        (["--weights=/nonexistent/w.npz"], "/nonexistent/w.npz"),
+        (["stray"], "unexpected arguments"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(args, pattern, tmp_path):
+    proc = _run(*TINY, f"--output={tmp_path / 'o.png'}", *args, cwd=tmp_path)
+    _assert_one_line_error(proc, pattern)
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_stylize_writes_output_and_respects_overwrite(tmp_path):
+    out = tmp_path / "o.png"
+    proc = _run(*TINY, f"--output={out}")
+    assert proc.returncode == 0, proc.stderr
+    first = image.load(out, max_size=None)
+    assert first.shape[:2] in ((32, 24), (24, 32))  # bundled tubingen, 4:3
+    stamp = out.stat().st_mtime_ns
+    proc = _run(*TINY, f"--output={out}", "--steps=3")
+    _assert_one_line_error(proc, "exists; pass --overwrite")
+    assert out.stat().st_mtime_ns == stamp
+    proc = _run(*TINY, f"--output={out}", "--steps=3", "--overwrite")
+    assert proc.returncode == 0, proc.stderr
+    assert out.stat().st_mtime_ns != stamp
+
+
+def test_sigint_saves_state_and_rerun_resumes(tmp_path):
+    out = tmp_path / "o.png"
+    args = [
+        sys.executable,
+        str(ROOT / "run.py"),
+        "--weights=random",
+        "--size=32",
+        "--steps=400",
+        f"--output={out}",
+        "--progress=true",
+    ]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 180
+    lines = []
+    for line in proc.stdout:  # wait until steps are running
+        lines.append(line)
+        if ("step " in line and "/400" in line) or time.time() > deadline:
+            break
+    proc.send_signal(signal.SIGINT)
+    rest, _ = proc.communicate(timeout=120)
+    log = "".join(lines) + rest
+    assert proc.returncode == 130, log
+    assert "state saved" in log
+    ckpt = pathlib.Path(str(out) + ".ckpt.npz")
+    assert ckpt.exists() and not out.exists()
+    with np.load(ckpt) as data:
+        done_before = len(data["hist/total"])
+    assert 0 < done_before < 400
+    rerun = _run("--weights=random", "--size=32", "--steps=400", f"--output={out}")
+    assert rerun.returncode == 0, rerun.stderr
+    assert out.exists() and not ckpt.exists()
+    assert os.path.getsize(out) > 0

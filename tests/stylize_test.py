@@ -1,0 +1,201 @@
+"""Engine tests: tiny images, random VGG19 weights, a handful of steps."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from nst import backbones, losses, stylize
+from nst.config import StylizeConfig
+
+SIZE = 32
+
+
+@pytest.fixture(scope="module")
+def images():
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:SIZE, 0:SIZE] / SIZE
+    content = np.stack([yy, xx, 0.5 * (yy + xx)], -1).astype(np.float32)
+    style = rng.uniform(0, 1, (SIZE, SIZE, 3)).astype(np.float32)
+    return content, style
+
+
+BASE = StylizeConfig(weights="random", size=SIZE, steps=6, lr=2e-2, style_weight=1e3)
+
+
+@pytest.fixture(scope="module")
+def net_params():
+    return stylize.create_backbone(BASE)
+
+
+def _run(config, images, net_params, **kw):
+    content, style = images
+    return stylize.stylize(config, content, [style], net_params=net_params, **kw)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adagrad", "rmsprop", "sgd", "lbfgs", "lbfgs_scipy"])
+def test_loss_decreases_for_every_optimizer(optimizer, images, net_params):
+    lr = {"sgd": 1e-6, "adagrad": 5e-2}.get(optimizer, 2e-2)
+    config = dataclasses.replace(BASE, optimizer=optimizer, lr=lr, steps=5)
+    result = _run(config, images, net_params)
+    total = result.history["total"]
+    assert result.stopped is None
+    assert result.steps_done == 5 and len(total) == 5
+    assert np.all(np.isfinite(total))
+    assert total[-1] < total[0], total
+    assert result.image.shape == (SIZE, SIZE, 3)
+    assert 0.0 <= result.image.min() and result.image.max() <= 1.0
+
+
+def test_content_only_from_noise_moves_toward_photo(images, net_params):
+    content, _ = images
+    config = dataclasses.replace(
+        BASE,
+        init="noise",
+        style_weight=0.0,
+        content_weight=1.0,
+        lr=5e-2,
+        steps=15,
+        content_layers=(("conv2_1", 1.0),),
+    )
+    result = _run(config, images, net_params)
+    c = result.history["content"]
+    assert c[-1] < 0.5 * c[0]
+    start = stylize._initial_image(config, __import__("jax").random.key(0), content, [])
+    assert np.mean((result.image - content) ** 2) < np.mean((np.asarray(start) - content) ** 2)
+
+
+def test_style_only_drives_gram_distance_down(images, net_params):
+    config = dataclasses.replace(BASE, content_weight=0.0, init="uniform", steps=10, lr=5e-2)
+    result = _run(config, images, net_params)
+    s = result.history["style"]
+    assert s[-1] < 0.5 * s[0]
+
+
+@pytest.mark.parametrize(
+    "optimizer, lrs", [("sgd", (1e-6, 2e-6, 3e-6)), ("adam", (2e-2, 1e-2, 3e-2))]
+)
+def test_vmapped_sweep_equals_sequential(optimizer, lrs, images, net_params):
+    content, style = images
+    configs = [
+        dataclasses.replace(BASE, optimizer=optimizer, style_weight=1e3, lr=lrs[0]),
+        dataclasses.replace(BASE, optimizer=optimizer, style_weight=1e2, lr=lrs[1], tv_weight=1e-3),
+        dataclasses.replace(BASE, optimizer=optimizer, content_weight=0.5, lr=lrs[2], seed=3),
+    ]
+    swept = stylize.sweep(configs, content, [style], net_params=net_params)
+    for config, result in zip(configs, swept, strict=True):
+        alone = _run(config, images, net_params)
+        np.testing.assert_allclose(result.history["total"], alone.history["total"], rtol=1e-4)
+        # SGD is linear in the gradient: batched and single convolutions agree to float32
+        # rounding. Adam divides by sqrt(v): where a gradient is ~0 its rounding noise can
+        # flip a step's sign, so pixels may differ by up to one step (lr).
+        atol = 1e-6 if optimizer == "sgd" else config.lr
+        np.testing.assert_allclose(result.image, alone.image, atol=atol)
+        assert np.abs(result.image - content).max() > 10 * 1e-6  # the images did move
+
+
+def test_sweep_rejects_non_numeric_differences(images, net_params):
+    content, style = images
+    configs = [BASE, dataclasses.replace(BASE, optimizer="sgd")]
+    with pytest.raises(ValueError, match="optimizer"):
+        stylize.sweep(configs, content, [style], net_params=net_params)
+
+
+def test_scan_loop_equals_python_loop(images, net_params):
+    python = _run(dataclasses.replace(BASE, loop="python", steps=5), images, net_params)
+    scanned = _run(
+        dataclasses.replace(BASE, loop="scan", scan_chunk=2, steps=5), images, net_params
+    )
+    np.testing.assert_allclose(python.image, scanned.image, atol=1e-5)
+    np.testing.assert_allclose(python.history["total"], scanned.history["total"], rtol=1e-4)
+
+
+def test_resume_equals_uninterrupted(images, net_params, tmp_path):
+    config = dataclasses.replace(BASE, steps=6)
+    full = _run(config, images, net_params)
+    ckpt = str(tmp_path / "state.npz")
+    calls = iter(range(100))
+    stop_after_3 = lambda: next(calls) >= 3
+    part = _run(config, images, net_params, checkpoint=ckpt, should_stop=stop_after_3)
+    assert part.stopped == "interrupted" and part.steps_done == 3
+    resumed = _run(config, images, net_params, checkpoint=ckpt)
+    assert resumed.stopped is None and resumed.steps_done == 6
+    np.testing.assert_allclose(resumed.image, full.image, atol=1e-6)
+    np.testing.assert_allclose(resumed.history["total"], full.history["total"], rtol=1e-5)
+    assert len(resumed.history["time"]) == 6
+    assert not (tmp_path / "state.npz").exists()  # a finished run removes its checkpoint
+
+
+def test_checkpoint_of_another_run_is_refused(images, net_params, tmp_path):
+    ckpt = str(tmp_path / "state.npz")
+    calls = iter(range(100))
+    _run(BASE, images, net_params, checkpoint=ckpt, should_stop=lambda: next(calls) >= 1)
+    with pytest.raises(ValueError, match="another run"):
+        _run(dataclasses.replace(BASE, style_weight=7.0), images, net_params, checkpoint=ckpt)
+
+
+def test_nan_guard_stops_names_term_and_keeps_finite_image(images, net_params):
+    config = dataclasses.replace(BASE, style_weight=float("nan"))
+    result = _run(config, images, net_params)
+    assert result.stopped is not None and "step 0" in result.stopped
+    assert "style" in result.stopped
+    assert np.all(np.isfinite(result.image))
+    np.testing.assert_allclose(result.image, images[0])  # the last finite image: the init
+
+
+def test_targets_match_hand_computed_grams(images, net_params):
+    content, style = images
+    net, params = net_params
+    config = dataclasses.replace(BASE, style_blend=(0.25, 0.75))
+    style2 = np.asarray(style[::-1], np.float32)
+    targets = stylize.make_targets(config, net, params, content, [style, style2])
+    feats_c = net(params, content[None])
+    f1, f2 = net(params, style[None]), net(params, style2[None])
+    for name in ("conv1_1", "conv3_1"):
+        m = feats_c[name].shape[1] * feats_c[name].shape[2]
+
+        def gram_hw(f):
+            f = np.asarray(f[0], np.float64).reshape(-1, f.shape[-1])
+            return f.T @ f / f.shape[0]
+
+        want = (0.25 * gram_hw(f1[name]) + 0.75 * gram_hw(f2[name])) * m
+        np.testing.assert_allclose(targets.grams[name], want, rtol=2e-4)
+    np.testing.assert_allclose(targets.content["conv4_2"], feats_c["conv4_2"][0], rtol=1e-6)
+
+
+def test_objective_terms_are_nst_losses(images, net_params):
+    content, style = images
+    net, params = net_params
+    config = dataclasses.replace(BASE, tv_weight=0.5)
+    targets = stylize.make_targets(config, net, params, content, [style])
+    hyper = stylize.make_hyper(config)
+    x = np.clip(content + 0.1, 0, 1)
+    total, terms = stylize.make_objective(config, net)(x, params, targets, hyper)
+    feats = net(params, x[None])
+    style_sum = sum(
+        0.2 * losses.style_layer_loss(feats[n][0], targets.grams[n]) for n, _ in BASE.style_layers
+    )
+    content_term = losses.content_loss(feats["conv4_2"][0], targets.content["conv4_2"])
+    tv = losses.total_variation(x)
+    np.testing.assert_allclose(terms["style"], style_sum, rtol=1e-5)
+    np.testing.assert_allclose(total, content_term + 1e3 * style_sum + 0.5 * tv, rtol=1e-5)
+
+
+def test_luminance_preservation_keeps_content_chroma(images, net_params):
+    from nst import image
+
+    content, _ = images
+    config = dataclasses.replace(BASE, preserve_color="luminance", steps=3)
+    result = _run(config, images, net_params)
+    yiq_out, yiq_content = image.rgb_to_yiq(result.image), image.rgb_to_yiq(content)
+    inside = (result.image > 0.02).all(-1) & (result.image < 0.98).all(-1)  # unclipped pixels
+    np.testing.assert_allclose(yiq_out[..., 1:][inside], yiq_content[..., 1:][inside], atol=2e-3)
+
+
+def test_backbone_is_truncated_at_deepest_layer():
+    config = dataclasses.replace(
+        BASE, content_layers=(("conv2_1", 1.0),), style_layers=(("conv1_1", 1.0),)
+    )
+    net, _ = stylize.create_backbone(config)
+    assert set(net.layers) == {"conv1_1", "conv2_1"}
+    assert "conv5_1" in backbones.layer_names("vgg19")
