@@ -25,7 +25,10 @@ _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace an existing output."
 _SIZE = flags.DEFINE_integer("size", 512, "Longest side of the working image, px.")
 _STEPS = flags.DEFINE_integer("steps", 500, "Optimization steps.")
 _OPTIMIZER = flags.DEFINE_string(
-    "optimizer", "adam", "adam | adagrad | rmsprop | sgd | lbfgs (optax) | lbfgs_scipy."
+    "optimizer",
+    "adam",
+    "adam | adagrad | rmsprop | sgd | lbfgs (per backend: SciPy on CPU, optax on GPU) "
+    "| lbfgs_optax | lbfgs_scipy.",
 )
 _LR = flags.DEFINE_float("lr", 1e-2, "Learning rate (first-order optimizers).")
 _BACKBONE = flags.DEFINE_string("backbone", "vgg19", "vgg16 | vgg19 | resnet18 | ...")

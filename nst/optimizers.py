@@ -4,12 +4,18 @@ Every optimizer is an ``optax.GradientTransformationExtraArgs`` whose learning r
 in its state (``optax.inject_hyperparams``), so configs that differ only in the learning
 rate can share one compiled, vmapped step: the rate is data, not a compile-time constant.
 
-``lbfgs`` is optax's L-BFGS with its zoom line search (learning rate ``None`` means the
-line search picks the step). Its update needs ``value``, ``grad`` and ``value_fn`` extra
-arguments, which the engine always passes; the first-order optimizers ignore them.
-``lbfgs_scipy`` is not an optax optimizer: it is SciPy's L-BFGS-B driven from the host with
-a jit-compiled value-and-gradient (see ``nst.stylize``), listed here so names validate in
-one place.
+L-BFGS (what Gatys et al. use) comes in two forms:
+
+* ``lbfgs_optax``: optax's L-BFGS with its zoom line search. Its update needs ``value``,
+  ``grad`` and ``value_fn`` extra arguments, which the engine always passes (the
+  first-order optimizers ignore them). The line search runs inside ``lax.while_loop``,
+  where XLA:CPU runs the VGG gradient ~2.8x slower than in a plain jitted call.
+* ``lbfgs_scipy``: SciPy's L-BFGS-B driven from the host with a jit-compiled
+  value-and-gradient (see ``nst.stylize``), with box bounds [0, 1] on the pixels.
+
+``lbfgs`` picks one by backend (``resolve``): SciPy on CPU, where it was measured fastest
+per loss evaluation (benchmarks/gatys_step.py), optax elsewhere, where everything stays
+on the device; a vectorized sweep of several settings always uses optax.
 """
 
 from collections.abc import Callable, Mapping
@@ -17,7 +23,7 @@ from types import MappingProxyType
 
 import optax
 
-__all__ = ["FIRST_ORDER", "NAMES", "OPTAX_OPTIMIZERS", "create"]
+__all__ = ["FIRST_ORDER", "NAMES", "OPTAX_OPTIMIZERS", "create", "resolve"]
 
 
 def _lbfgs(learning_rate: float | None) -> optax.GradientTransformationExtraArgs:
@@ -32,18 +38,33 @@ OPTAX_OPTIMIZERS: Mapping[str, Callable[..., optax.GradientTransformation]] = Ma
         "adagrad": optax.inject_hyperparams(optax.adagrad),
         "rmsprop": optax.inject_hyperparams(optax.rmsprop),
         "sgd": optax.inject_hyperparams(optax.sgd),
-        "lbfgs": _lbfgs,
+        "lbfgs_optax": _lbfgs,
     }
 )
 FIRST_ORDER = ("adam", "adagrad", "rmsprop", "sgd")
-NAMES = (*OPTAX_OPTIMIZERS, "lbfgs_scipy")
+NAMES = (*FIRST_ORDER, "lbfgs", "lbfgs_optax", "lbfgs_scipy")
+
+
+def resolve(name: str, *, backend: str, vectorized: bool = False) -> str:
+    """The concrete optimizer for ``name``: ``lbfgs`` becomes lbfgs_scipy or lbfgs_optax.
+
+    Args:
+      name: one of ``NAMES``.
+      backend: ``jax.default_backend()`` ("cpu", "gpu", "tpu").
+      vectorized: True for a sweep of several settings in one program (SciPy cannot).
+    """
+    if name not in NAMES:
+        raise ValueError(f"optimizer must be one of {', '.join(NAMES)}; got {name!r}")
+    if name != "lbfgs":
+        return name
+    return "lbfgs_scipy" if backend == "cpu" and not vectorized else "lbfgs_optax"
 
 
 def create(name: str, learning_rate: float) -> optax.GradientTransformationExtraArgs:
     """Returns the optax optimizer ``name`` with the given (initial) learning rate.
 
     Args:
-      name: one of ``adam``, ``adagrad``, ``rmsprop``, ``sgd``, ``lbfgs``.
+      name: one of ``adam``, ``adagrad``, ``rmsprop``, ``sgd``, ``lbfgs_optax``.
       learning_rate: step size for the first-order optimizers (stored in the state, so it
         can be vmapped over); ignored by ``lbfgs``, whose line search picks the step.
 
@@ -51,5 +72,7 @@ def create(name: str, learning_rate: float) -> optax.GradientTransformationExtra
       An optimizer with ``init(image)`` and ``update(g, state, image, **extra_args)``.
     """
     if name not in OPTAX_OPTIMIZERS:
-        raise ValueError(f"optimizer must be one of {', '.join(NAMES)}; got {name!r}")
+        raise ValueError(
+            f"optax optimizer must be one of {', '.join(OPTAX_OPTIMIZERS)}; got {name!r}"
+        )
     return optax.with_extra_args_support(OPTAX_OPTIMIZERS[name](learning_rate))

@@ -270,7 +270,7 @@ def make_step(config: StylizeConfig, net: Callable[..., dict[str, jax.Array]]) -
     """
     objective = make_objective(config, net)
     opt = optimizers.create(config.optimizer, config.lr)
-    lbfgs = config.optimizer == "lbfgs"
+    lbfgs = config.optimizer == "lbfgs_optax"
 
     def step(state: State, hyper: Hyper, targets: Targets, params) -> tuple[State, dict]:
         f = lambda x: objective(x, params, targets, hyper)
@@ -451,13 +451,16 @@ def sweep(
         raise ValueError(f"content must be [H, W, 3], got shape {content.shape}")
     if not styles:
         raise ValueError("at least one style image is needed")
-    if base.optimizer not in optimizers.NAMES:
-        raise ValueError(f"optimizer must be one of {', '.join(optimizers.NAMES)}")
+    optimizer = optimizers.resolve(
+        base.optimizer, backend=jax.default_backend(), vectorized=len(configs) > 1
+    )
+    configs = [dataclasses.replace(c, optimizer=optimizer) for c in configs]
+    base = configs[0]
     net, params = net_params if net_params is not None else create_backbone(base)
     targets = make_targets(base, net, params, content, styles)
     if base.optimizer == "lbfgs_scipy":
         if len(configs) != 1:
-            raise ValueError("lbfgs_scipy runs one setting at a time; use lbfgs to sweep")
+            raise ValueError("lbfgs_scipy runs one setting at a time; use lbfgs_optax to sweep")
         return [_run_scipy(base, net, params, targets, content, styles, should_stop, progress)]
 
     k = len(configs)

@@ -212,6 +212,15 @@ class ValidationTest(absltest.TestCase):
         self.assertEqual(hash(a), hash(b))
         self.assertEqual(a.layers, ("conv1_1",))
 
+    def test_compiles_once_per_shape(self):
+        fn = jax.jit(lambda net, params, images: net(params, images), static_argnums=0)
+        params = {"conv1_1": {"kernel": jnp.ones((3, 3, 3, 64)), "bias": jnp.zeros(64)}}
+        fn(backbones.Backbone("vgg16", ("conv1_1",)), params, _images(1, 8, 8))
+        fn(backbones.Backbone("vgg16", ["conv1_1"]), params, _images(1, 8, 8, seed=1))
+        self.assertEqual(fn._cache_size(), 1)  # equal backbones: one program
+        fn(backbones.Backbone("vgg16", ("conv1_1",)), params, _images(1, 8, 16))
+        self.assertEqual(fn._cache_size(), 2)
+
     def test_bad_images(self):
         net = backbones.Backbone("vgg16", ("conv1_1",))
         params = _abstract_params("vgg16")
@@ -342,10 +351,12 @@ class FlaxmodelsEquivalenceTest(parameterized.TestCase):
             )
 
     def test_vgg19(self):
-        # flaxmodels' own random init (pretrained=None); its param tree is our layout as is.
+        # flaxmodels' VGG param tree is our layout as is: same keys and shapes as its init.
         model = flaxmodels.VGG19(output="activations", pretrained=None, include_head=False)
         abstract = jax.ShapeDtypeStruct(self.images.shape, jnp.float32)
-        params = model.lazy_init(jax.random.key(0), abstract)["params"]
+        init = jax.eval_shape(model.init, jax.random.key(0), abstract)["params"]
+        params = backbones.load_params("vgg19", "random", seed=6)
+        self.assertEqual(jax.tree.map(np.shape, params), jax.tree.map(np.shape, init))
         ref = jax.jit(model.apply)({"params": params}, self.images)
         self.assertLen(ref, 32)  # conv and relu of all 16 layers
         ours = jax.jit(backbones.Backbone("vgg19", tuple(ref)))(params, self.images)

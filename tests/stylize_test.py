@@ -33,7 +33,9 @@ def _run(config, images, net_params, **kw):
     return stylize.stylize(config, content, [style], net_params=net_params, **kw)
 
 
-@pytest.mark.parametrize("optimizer", ["adam", "adagrad", "rmsprop", "sgd", "lbfgs", "lbfgs_scipy"])
+@pytest.mark.parametrize(
+    "optimizer", ["adam", "adagrad", "rmsprop", "sgd", "lbfgs_optax", "lbfgs_scipy"]
+)
 def test_loss_decreases_for_every_optimizer(optimizer, images, net_params):
     lr = {"sgd": 1e-6, "adagrad": 5e-2}.get(optimizer, 2e-2)
     config = dataclasses.replace(BASE, optimizer=optimizer, lr=lr, steps=5)
@@ -102,12 +104,15 @@ def test_sweep_rejects_non_numeric_differences(images, net_params):
 
 
 def test_scan_loop_equals_python_loop(images, net_params):
-    python = _run(dataclasses.replace(BASE, loop="python", steps=5), images, net_params)
-    scanned = _run(
-        dataclasses.replace(BASE, loop="scan", scan_chunk=2, steps=5), images, net_params
-    )
+    # SGD: linear in the gradient, so the two loop forms agree to float32 rounding (Adam
+    # would amplify rounding noise where a gradient is ~0, see the sweep test).
+    config = dataclasses.replace(BASE, optimizer="sgd", lr=2e-5, steps=5)
+    python = _run(dataclasses.replace(config, loop="python"), images, net_params)
+    scanned = _run(dataclasses.replace(config, loop="scan", scan_chunk=2), images, net_params)
+    assert np.abs(python.image - images[0]).max() > 1e-3  # the image did move
     np.testing.assert_allclose(python.image, scanned.image, atol=1e-5)
     np.testing.assert_allclose(python.history["total"], scanned.history["total"], rtol=1e-4)
+    assert len(scanned.history["time"]) == 5
 
 
 def test_resume_equals_uninterrupted(images, net_params, tmp_path):
@@ -159,7 +164,8 @@ def test_targets_match_hand_computed_grams(images, net_params):
             return f.T @ f / f.shape[0]
 
         want = (0.25 * gram_hw(f1[name]) + 0.75 * gram_hw(f2[name])) * m
-        np.testing.assert_allclose(targets.grams[name], want, rtol=2e-4)
+        scale = np.abs(want).max()
+        np.testing.assert_allclose(targets.grams[name], want, rtol=2e-4, atol=1e-5 * scale)
     np.testing.assert_allclose(targets.content["conv4_2"], feats_c["conv4_2"][0], rtol=1e-6)
 
 

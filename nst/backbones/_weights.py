@@ -66,7 +66,9 @@ def check_shapes(name: str, found: Shapes, source: str, *, expected: Shapes | No
         problems.append(f"missing keys {_listing(missing)}")
     if mismatched:
         problems.append(f"shape mismatch {_listing(mismatched)}")
-    unexpected = [key for key in found if key not in spec.param_shapes]
+    unexpected = [  # the classifier heads (fc, fc6..fc8) are expected extras
+        key for key in found if key not in spec.param_shapes and not key.startswith("fc")
+    ]
     if unexpected:
         problems.append(f"unexpected keys {_listing(unexpected)}")
     raise WeightsError(f"{source} does not fit {name}: " + "; ".join(problems))
@@ -116,7 +118,7 @@ def _open(
 
 def read_file(name: str, path: str | os.PathLike) -> dict:
     """Params of backbone ``name`` from a local ``.h5``, ``.npz`` or ``.safetensors`` file."""
-    path = pathlib.Path(path)
+    path = pathlib.Path(path).expanduser()
     if not path.is_file():
         raise WeightsError(
             f"weights file {path} not found; weights must be 'imagenet', 'random', or the path "
