@@ -15,7 +15,13 @@ import signal
 import sys
 import time
 
+import logging as _pylogging
+
 from absl import app, flags, logging
+
+# JAX reports at INFO level which plugin backends (TPU, ...) it could not open; under absl
+# that lands on stderr at every start. Keep its warnings, drop that noise.
+_pylogging.getLogger("jax._src.xla_bridge").setLevel(_pylogging.WARNING)
 
 # Flags whose names are fixed (scripts and docs rely on them).
 _CONTENT = flags.DEFINE_string("content", None, "Content photo (default: bundled tubingen).")

@@ -8,7 +8,20 @@ import importlib
 from collections.abc import Mapping
 from types import MappingProxyType, ModuleType
 
-_NAMES: tuple[str, ...] = ()
+_NAMES: tuple[str, ...] = (
+    "optimizer_sweep",
+    "loss_type_sweep",
+    "backbone_sweep",
+    "content_layer_ablation",
+    "style_layer_ablation",
+    "weight_tradeoff",
+    "tv_sweep",
+    "init_comparison",
+    "photorealism",
+    "texture_synthesis",
+    "train_feedforward",
+    "vanilla_vs_fast",
+)
 
 EXPERIMENTS: Mapping[str, ModuleType] = MappingProxyType(
     {name: importlib.import_module(f"experiments.{name}") for name in _NAMES}

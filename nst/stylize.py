@@ -278,7 +278,7 @@ def make_step(config: StylizeConfig, net: Callable[..., dict[str, jax.Array]]) -
         if lbfgs:
             value_fn = lambda y: f(y)[0]
             value, grad = optax.value_and_grad_from_state(value_fn)(x, state=state.opt_state)
-            terms = f(x)[1]
+            terms = dict(f(x)[1])
         else:
             (value, terms), grad = jax.value_and_grad(f, has_aux=True)(x)
             value_fn = None
@@ -286,7 +286,10 @@ def make_step(config: StylizeConfig, net: Callable[..., dict[str, jax.Array]]) -
             grad, state.opt_state, x, value=value, grad=grad, value_fn=value_fn
         )
         new_x = optax.apply_updates(x, updates)
-        if not lbfgs:
+        if lbfgs:  # loss evaluations this step: the line search's trials
+            trials = optax.tree_utils.tree_get(opt_state, "num_linesearch_steps")
+            terms["evaluations"] = jnp.asarray(trials, jnp.float32)
+        else:
             new_x = jnp.clip(new_x, 0.0, 1.0)
         ok = jnp.isfinite(value) & jnp.all(jnp.isfinite(grad))
         new_state = State(new_x, opt_state, state.step + 1)
@@ -557,7 +560,7 @@ def sweep(
                 steps_done=done,
                 stopped=stopped,
                 compile_seconds=compile_seconds,
-                evaluations=done,
+                evaluations=int(hist["evaluations"][:, i].sum()) if "evaluations" in hist else done,
             )
         )
     return results

@@ -104,3 +104,28 @@ def test_sigint_saves_state_and_rerun_resumes(tmp_path):
     assert rerun.returncode == 0, rerun.stderr
     assert out.exists() and not ckpt.exists()
     assert os.path.getsize(out) > 0
+
+
+def test_imagenet_offline_fails_fast_naming_the_alternative(tmp_path):
+    env = dict(os.environ, NST_WEIGHTS_URL_VGG19="http://127.0.0.1:9/vgg19_weights.h5")
+    t = time.monotonic()
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "run.py"),
+            "--size=32",
+            "--steps=2",
+            f"--output={tmp_path / 'o.png'}",
+            f"--cache_dir={tmp_path / 'cache'}",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert time.monotonic() - t < 60
+    assert proc.returncode == 2
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("run.py: error:") and "--weights=random" in last
+    assert "127.0.0.1:9" in last and str(tmp_path / "cache") in last
+    assert "Traceback" not in proc.stderr

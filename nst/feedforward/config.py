@@ -21,6 +21,11 @@ UPSAMPLES = ("nearest", "transpose")
 _VGG_STYLE = tuple((f"conv{b}_1", 0.2) for b in range(1, 6))
 
 
+def _check(value: str, name: str, valid: tuple[str, ...]) -> None:
+    if value not in valid:
+        raise ValueError(f"{name} must be one of {', '.join(valid)}; got {value!r}")
+
+
 @dataclasses.dataclass(frozen=True)
 class NetConfig:
     """One feed-forward network, everything needed to rebuild it.
@@ -172,8 +177,3 @@ def replace(config: Any, **overrides: Any) -> Any:
     if unknown:
         raise ValueError(f"unknown config field(s) {unknown}; valid: {sorted(names)}")
     return dataclasses.replace(config, **overrides)
-
-
-def _check(value: str, name: str, valid: tuple[str, ...]) -> None:
-    if value not in valid:
-        raise ValueError(f"{name} must be one of {', '.join(valid)}; got {value!r}")

@@ -1,0 +1,170 @@
+"""Seconds per Gatys step of the nst engine, side by side with the PyTorch peer.
+
+  python benchmarks/gatys_step.py --sizes 256,512 --iters 10 \
+      --peer_dir ../shared/bench --torch_python /path/to/venv-torch/bin/python
+
+Measures, in one process run (interleaved with the peer when --peer_dir is given, so both
+see the same machine load):
+  * adam: seconds per optimizer step (value + gradient + update), after warm-up;
+  * lbfgs_scipy / lbfgs_optax: seconds per loss evaluation (line-search trials included);
+  * loop: the same Adam step in a Python loop of jitted steps vs inside ``lax.scan``;
+  * sweep: 4 settings as one vmapped program vs 4 sequential runs.
+Weights: a VGG19 ``.npz`` in the peer's layout (``make_weights.py`` in the peer folder
+writes one); random otherwise. The loss is the peer's: content MSE at conv4_2, Gram style
+loss normalized by C*H*W at conv1_1..conv5_1 (``style_norm="johnson"``,
+``content_norm="mean"``). Prints one JSON line per measurement and a summary table.
+"""
+
+import argparse
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+from PIL import Image
+
+from nst import stylize
+from nst.config import StylizeConfig
+
+
+def _images(size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Smooth random images, as the peer's common.synth_image makes them."""
+
+    def synth(seed):
+        r = np.random.default_rng(seed)
+        small = Image.fromarray(r.integers(0, 256, (8, 8, 3), dtype=np.uint8))
+        img = np.asarray(small.resize((size, size), Image.BICUBIC), np.float32) / 255.0
+        return np.clip(img + 0.05 * r.standard_normal((size, size, 3)), 0, 1).astype(np.float32)
+
+    return synth(1), synth(2)
+
+
+def _config(args, size: int, **kw) -> StylizeConfig:
+    return StylizeConfig(
+        weights=args.weights or "random",
+        size=size,
+        style_norm="johnson",
+        content_norm="mean",
+        style_weight=1e6,
+        lr=0.02,
+        **kw,
+    )
+
+
+def time_ours(args, size: int, optimizer: str, loop: str = "python") -> dict:
+    steps = args.warmup + args.iters
+    config = _config(args, size, optimizer=optimizer, steps=steps, loop=loop, scan_chunk=steps)
+    content, style = _images(size)
+    net_params = stylize.create_backbone(config)
+    t = time.perf_counter()
+    result = stylize.stylize(config, content, [style], net_params=net_params)
+    wall = time.perf_counter() - t
+    times = result.history["time"]
+    if loop == "scan" or optimizer == "lbfgs_scipy":
+        per = times[-1] / max(len(times), 1)  # one chunk: no per-step split inside a scan
+    else:
+        per = (times[-1] - times[args.warmup - 1]) / args.iters
+    out = dict(
+        impl=f"nst-jax-{jax.__version__}",
+        mode=optimizer if loop == "python" else f"{optimizer}-{loop}",
+        size=size,
+        sec_per_iter=float(per),
+        evaluations=int(result.evaluations),
+        steps=int(result.steps_done),
+        compile_s=float(result.compile_seconds),
+        wall_s=wall,
+    )
+    if optimizer.startswith("lbfgs"):  # line-search trials included
+        out["sec_per_eval"] = float(times[-1] / max(result.evaluations, 1))
+    return out
+
+
+def time_sweep(args, size: int, k: int = 4) -> dict:
+    steps = args.warmup + args.iters
+    base = _config(args, size, optimizer="adam", steps=steps)
+    configs = [dataclasses.replace(base, style_weight=10.0 ** (3 + i)) for i in range(k)]
+    content, style = _images(size)
+    net_params = stylize.create_backbone(base)
+    t = time.perf_counter()
+    swept = stylize.sweep(configs, content, [style], net_params=net_params)
+    t_sweep = time.perf_counter() - t
+    t = time.perf_counter()
+    for c in configs:
+        stylize.stylize(c, content, [style], net_params=net_params)
+    t_seq = time.perf_counter() - t
+    return dict(
+        mode=f"sweep{k}",
+        size=size,
+        vmapped_total_s=t_sweep,
+        sequential_total_s=t_seq,
+        vmapped_step_s=float(swept[0].history["time"][-1] / steps),
+        speedup=t_seq / t_sweep,
+    )
+
+
+def time_peer(args, size: int, optimizer: str) -> dict | None:
+    if not args.peer_dir:
+        return None
+    script = os.path.join(args.peer_dir, "peer_torch_gatys.py")
+    cmd = [
+        args.torch_python,
+        script,
+        "--weights",
+        args.weights,
+        "--size",
+        str(size),
+        "--iters",
+        str(args.iters),
+        "--optimizer",
+        optimizer,
+        "--threads",
+        str(os.cpu_count() or 2),
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=args.peer_dir, check=False)
+    if proc.returncode != 0:
+        print(proc.stderr, file=sys.stderr)
+        return None
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    out["mode"] = optimizer
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--sizes", default="256,512")
+    p.add_argument("--iters", type=int, default=10)
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--weights", default=None, help="VGG19 .npz (peer layout); random if unset")
+    p.add_argument("--modes", default="adam,lbfgs_scipy,lbfgs_optax,loop,sweep")
+    p.add_argument("--peer_dir", default=None, help="folder with peer_torch_gatys.py")
+    p.add_argument("--torch_python", default=sys.executable)
+    p.add_argument("--repeats", type=int, default=1, help="interleaved repeats (medians)")
+    args = p.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    modes = args.modes.split(",")
+    rows = []
+    for _ in range(args.repeats):
+        for size in sizes:
+            if "adam" in modes:
+                rows.append(time_ours(args, size, "adam"))
+                rows.append(time_peer(args, size, "adam"))
+            if "lbfgs_scipy" in modes and size == sizes[0]:
+                rows.append(time_ours(args, size, "lbfgs_scipy"))
+                rows.append(time_peer(args, size, "lbfgs"))
+            if "lbfgs_optax" in modes and size == sizes[0]:
+                rows.append(time_ours(args, size, "lbfgs_optax"))
+            if "loop" in modes and size == sizes[0]:
+                rows.append(time_ours(args, size, "adam", loop="scan"))
+            if "sweep" in modes and size == sizes[0]:
+                rows.append(time_sweep(args, size))
+    for row in rows:
+        if row is not None:
+            print(json.dumps(row))
+
+
+if __name__ == "__main__":
+    main()

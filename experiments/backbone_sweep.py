@@ -1,0 +1,91 @@
+"""Backbones compared: ResNet18, ResNet34, ResNet50, VGG16 and VGG19 as the loss network.
+
+    python run.py --experiment=backbone_sweep --quick --weights=random
+
+Gatys et al. style transfer from the content photo (Adam 1e-3, content weight 1, style
+weight 1e5, 2000 steps) with each backbone's default layers (``nst.backbones.DEFAULT_LAYERS``):
+
+* VGG16/19: content ``conv4_2``; style ``conv1_1, conv2_1, conv3_1, conv4_1, conv5_1``.
+* ResNets: content ``layer2`` (end of stage 2, output stride 8 like VGG's conv4_2); style
+  ``relu`` (the stem), ``layer1`` ... ``layer4`` (the stage outputs: strides 2 to 32, one per
+  resolution, like VGG's first conv of every block).
+
+Style layers weigh 1/5 each. The mapping is printed under the figure.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from experiments import _common
+from experiments._common import Config, Outcome, Setting
+from nst import backbones
+from nst.config import StylizeConfig
+
+NAME = "backbone_sweep"
+
+# (label, nst.backbones name)
+BACKBONES = (
+    ("ResNet18", "resnet18"),
+    ("ResNet34", "resnet34"),
+    ("ResNet50", "resnet50"),
+    ("VGG16", "vgg16"),
+    ("VGG19", "vgg19"),
+)
+
+
+def get_config(quick: bool = False) -> Config:
+    config = Config(
+        stylize=StylizeConfig(
+            content_layers=None,  # each backbone's defaults (see the module docstring)
+            style_layers=None,
+            init="content",
+            optimizer="adam",
+            lr=1e-3,
+            content_weight=1.0,
+            style_weight=1e5,
+            steps=2000,
+            size=512,
+        ),
+        content="tubingen",
+        styles=("starry_night",),
+    )
+    if quick:
+        config = _common.shrink(config, size=96, steps=60)
+    return config
+
+
+def settings(config: Config) -> tuple[Setting, ...]:
+    del config
+    return tuple(Setting(label, {"backbone": name}) for label, name in BACKBONES)
+
+
+def layer_mapping() -> str:
+    """The layers each backbone family uses, one line per family (the figure's caption)."""
+    lines = []
+    for family, name in (("VGG16/19", "vgg19"), ("ResNet18/34/50", "resnet50")):
+        layers = backbones.DEFAULT_LAYERS[name]
+        style = ", ".join(layers["style"])
+        lines.append(
+            f"{family}: content {', '.join(layers['content'])}; "
+            f"style {style} (1/{len(layers['style'])} each)"
+        )
+    return "\n".join(lines)
+
+
+def _figure(config: Config, outcomes: list[Outcome], load) -> dict[str, Any]:
+    references = [("content", load(config.content))]
+    references += [("style", load(s)) for s in config.styles]
+    layout = _common.row_figure(outcomes, references)
+    layout["caption"] = "Layers used. " + layer_mapping()
+    return layout
+
+
+def run(config: Config, workdir: str, **kwargs: Any) -> _common.Report:
+    """Runs (or resumes) the study in ``workdir``; see ``_common.run_study``."""
+    return _common.run_study(NAME, config, settings(config), workdir, figure=_figure, **kwargs)
+
+
+def main(flag_values) -> _common.Report:
+    return _common.main(sys.modules[__name__], flag_values)

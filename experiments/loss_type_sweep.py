@@ -1,0 +1,60 @@
+"""Feature distances compared: MSE, L1, Huber and SmoothL1 in the content and style losses.
+
+    python run.py --experiment=loss_type_sweep --quick --weights=random
+
+Gatys et al. style transfer from the content photo (VGG19, content conv4_2, style
+conv1_1..conv5_1; Adam 1e-3, content weight 1, style weight 1e5, 2000 steps) where the
+elementwise penalty on feature (content) and Gram (style) differences is the squared error,
+the absolute error, Huber or SmoothL1 (``nst.losses.penalty``, delta 1). The distance is a
+compile-time choice, so every setting is its own program.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from experiments import _common
+from experiments._common import Config, Setting
+from nst.config import StylizeConfig
+
+NAME = "loss_type_sweep"
+
+# (label, nst.losses.penalty kind)
+DISTANCES = (("MSE", "squared"), ("L1", "abs"), ("Huber", "huber"), ("SmoothL1", "smooth_l1"))
+
+
+def get_config(quick: bool = False) -> Config:
+    config = Config(
+        stylize=StylizeConfig(
+            content_layers=None,  # the backbone's defaults: VGG19 conv4_2 ...
+            style_layers=None,  # ... and conv1_1..conv5_1 at 1/5 each
+            init="content",
+            optimizer="adam",
+            lr=1e-3,
+            content_weight=1.0,
+            style_weight=1e5,
+            delta=1.0,  # Huber delta / SmoothL1 beta
+            steps=2000,
+            size=512,
+        ),
+        content="tubingen",
+        styles=("starry_night",),
+    )
+    if quick:
+        config = _common.shrink(config, size=96, steps=100)
+    return config
+
+
+def settings(config: Config) -> tuple[Setting, ...]:
+    del config
+    return tuple(Setting(label, {"distance": kind}) for label, kind in DISTANCES)
+
+
+def run(config: Config, workdir: str, **kwargs: Any) -> _common.Report:
+    """Runs (or resumes) the study in ``workdir``; see ``_common.run_study``."""
+    return _common.run_study(NAME, config, settings(config), workdir, **kwargs)
+
+
+def main(flag_values) -> _common.Report:
+    return _common.main(sys.modules[__name__], flag_values)

@@ -1,0 +1,81 @@
+"""Style reconstruction from white noise over growing layer sets (Gatys et al. 2016, Fig. 1).
+
+    python run.py --experiment=style_layer_ablation --quick --weights=random
+
+The style image is reconstructed from N(0, 1) noise by minimizing only the style loss over
+the cumulative layer sets {conv1_1}, {conv1_1, conv2_1}, ..., {conv1_1, ..., conv5_1}, and
+"conv1_1..conv5_1" is compared with "the first five conv layers" (conv1_1, conv1_2,
+conv2_1, conv2_2, conv3_1). Layers of a set weigh equally; Adam 1e-3, 2000 steps, VGG19,
+the canvas has the style image's size. Larger sets match the style at larger scales.
+
+All settings use the union of the layers, with weight 0 outside their set, so they differ
+only in numbers and run as one vmapped program.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from experiments import _common
+from experiments._common import Config, Outcome, Setting
+from nst.config import StylizeConfig
+
+NAME = "style_layer_ablation"
+
+BLOCK_FIRSTS = tuple(f"conv{b}_1" for b in range(1, 6))
+FIRST_FIVE = ("conv1_1", "conv1_2", "conv2_1", "conv2_2", "conv3_1")
+UNION = ("conv1_1", "conv1_2", "conv2_1", "conv2_2", "conv3_1", "conv4_1", "conv5_1")
+
+
+def get_config(quick: bool = False) -> Config:
+    config = Config(
+        stylize=StylizeConfig(
+            content_layers=(),  # style loss only
+            content_weight=0.0,
+            style_weight=1e5,
+            init="noise",  # N(0, 1) in the backbone's normalized input space
+            optimizer="adam",
+            lr=1e-3,
+            steps=2000,
+            size=512,
+        ),
+        content=None,  # the canvas: the style image's size
+        styles=("starry_night",),
+    )
+    if quick:
+        # 20x fewer steps: a 10x larger rate so the reconstructions get somewhere.
+        config = _common.shrink(config, size=96, steps=100, lr=1e-2)
+    return config
+
+
+def layer_sets() -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """(label, layers): the cumulative conv{b}_1 sets, then the first five conv layers."""
+    sets = []
+    for n in range(1, 6):
+        chosen = BLOCK_FIRSTS[:n]
+        label = chosen[0] if n == 1 else f"{chosen[0]}..{chosen[-1]}"
+        sets.append((label, chosen))
+    sets.append(("first five conv layers (conv1_1..conv3_1)", FIRST_FIVE))
+    return tuple(sets)
+
+
+def settings(config: Config) -> tuple[Setting, ...]:
+    del config
+    return tuple(
+        Setting(label, {"style_layers": _common.subset_weights(UNION, chosen)})
+        for label, chosen in layer_sets()
+    )
+
+
+def _figure(config: Config, outcomes: list[Outcome], load) -> dict[str, Any]:
+    return _common.row_figure(outcomes, [("style image", load(config.styles[0]))])
+
+
+def run(config: Config, workdir: str, **kwargs: Any) -> _common.Report:
+    """Runs (or resumes) the study in ``workdir``; see ``_common.run_study``."""
+    return _common.run_study(NAME, config, settings(config), workdir, figure=_figure, **kwargs)
+
+
+def main(flag_values) -> _common.Report:
+    return _common.main(sys.modules[__name__], flag_values)

@@ -1,0 +1,112 @@
+"""Total-variation weight 0, 10, 100, with each output's log amplitude spectrum beneath it.
+
+    python run.py --experiment=tv_sweep --quick --weights=random
+
+Gatys et al. style transfer from the content photo (VGG19, content conv4_2, style
+conv1_1..conv5_1; content weight alpha 1, style weight beta 1e3, Adam 1e-2, 1000 steps)
+plus an L1 total-variation penalty (``nst.losses.total_variation``, summed over pixels) of
+weight 0, 10 or 100. Under every image its log amplitude spectrum: log(1 + |FFT2|) of the
+luminance, centred (low frequencies in the middle), on one scale for the whole row. TV
+removes the high frequencies (the corners). ``metrics.json`` adds each output's fraction of
+spectral energy above half the Nyquist frequency.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import numpy as np
+
+from experiments import _common
+from experiments._common import Config, Outcome, Setting
+from nst import image as nst_image
+from nst.config import StylizeConfig
+
+NAME = "tv_sweep"
+
+TV_WEIGHTS = (0.0, 10.0, 100.0)
+
+
+def get_config(quick: bool = False) -> Config:
+    config = Config(
+        stylize=StylizeConfig(
+            content_layers=None,  # the backbone's defaults: VGG19 conv4_2 ...
+            style_layers=None,  # ... and conv1_1..conv5_1 at 1/5 each
+            init="content",
+            optimizer="adam",
+            lr=1e-2,
+            content_weight=1.0,  # alpha
+            style_weight=1e3,  # beta
+            tv_kind="l1",
+            steps=1000,
+            size=512,
+        ),
+        content="tubingen",
+        styles=("starry_night",),
+    )
+    if quick:
+        config = _common.shrink(config, size=128, steps=100)
+    return config
+
+
+def settings(config: Config) -> tuple[Setting, ...]:
+    del config
+    return tuple(Setting(f"TV {_common.format_number(w)}", {"tv_weight": w}) for w in TV_WEIGHTS)
+
+
+def _luminance_spectrum(image: np.ndarray) -> np.ndarray:
+    """|FFT2| of the luminance (mean removed), centred: [H, W] amplitudes."""
+    y = nst_image.rgb_to_yiq(np.asarray(image, np.float64))[..., 0]
+    return np.abs(np.fft.fftshift(np.fft.fft2(y - y.mean())))
+
+
+def log_spectra(images: list[np.ndarray]) -> list[np.ndarray]:
+    """log(1 + |FFT2(luminance)|), centred, scaled to [0, 1] by the largest value of all."""
+    logs = [np.log1p(_luminance_spectrum(im)) for im in images]
+    top = max(float(s.max()) for s in logs) or 1.0
+    return [(s / top).astype(np.float32) for s in logs]
+
+
+def high_frequency_fraction(image: np.ndarray) -> float:
+    """Share of spectral energy (mean removed) above half the Nyquist frequency."""
+    power = _luminance_spectrum(image) ** 2
+    h, w = power.shape
+    fy = np.fft.fftshift(np.fft.fftfreq(h))[:, None]
+    fx = np.fft.fftshift(np.fft.fftfreq(w))[None, :]
+    high = np.maximum(np.abs(fy), np.abs(fx)) > 0.25
+    total = float(power.sum())
+    return float(power[high].sum() / total) if total > 0 else 0.0
+
+
+def _figure(config: Config, outcomes: list[Outcome], load) -> dict[str, Any]:
+    references = [("content", load(config.content))]
+    references += [("style", load(s)) for s in config.styles]
+    layout = _common.row_figure(outcomes, references)
+    images = layout["images"][0]
+    layout["images"].append(log_spectra(images))
+    layout["titles"].append(["log amplitude spectrum"] * len(images))
+    return layout
+
+
+def _extra_metrics(outcomes: list[Outcome]) -> dict[str, Any]:
+    return {
+        "high_frequency_fraction": {o.label: high_frequency_fraction(o.image) for o in outcomes}
+    }
+
+
+def run(config: Config, workdir: str, **kwargs: Any) -> _common.Report:
+    """Runs (or resumes) the study in ``workdir``; see ``_common.run_study``."""
+    return _common.run_study(
+        NAME,
+        config,
+        settings(config),
+        workdir,
+        figure=_figure,
+        extra_metrics=_extra_metrics,
+        **kwargs,
+    )
+
+
+def main(flag_values) -> _common.Report:
+    return _common.main(sys.modules[__name__], flag_values)

@@ -1,0 +1,84 @@
+"""Content/style trade-off: content weight 1 ... 1e5, and style weight 1 ... 1e8.
+
+    python run.py --experiment=weight_tradeoff --quick --weights=random
+
+Gatys et al. style transfer from the content photo (VGG19, content conv4_2, style
+conv1_1..conv5_1; Adam 1e-2, 2000 steps). Top row: content weight alpha = 1, 10, ..., 1e5 at
+style weight beta = 1e5. Bottom row: beta = 1, 10, ..., 1e8 at alpha = 1. Each row differs
+only in one weight, so it runs as one vectorized (vmapped) sweep.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from experiments import _common
+from experiments._common import Config, Outcome, Setting
+from nst.config import StylizeConfig
+
+NAME = "weight_tradeoff"
+
+CONTENT_WEIGHTS = tuple(10.0**k for k in range(0, 6))  # at style weight STYLE_FIXED
+STYLE_WEIGHTS = tuple(10.0**k for k in range(0, 9))  # at content weight CONTENT_FIXED
+STYLE_FIXED = 1e5
+CONTENT_FIXED = 1.0
+
+
+def get_config(quick: bool = False) -> Config:
+    config = Config(
+        stylize=StylizeConfig(
+            content_layers=None,  # the backbone's defaults: VGG19 conv4_2 ...
+            style_layers=None,  # ... and conv1_1..conv5_1 at 1/5 each
+            init="content",
+            optimizer="adam",
+            lr=1e-2,
+            steps=2000,
+            size=512,
+        ),
+        content="tubingen",
+        styles=("starry_night",),
+    )
+    if quick:
+        config = _common.shrink(config, size=96, steps=50)
+    return config
+
+
+def settings(config: Config) -> tuple[Setting, ...]:
+    """Two groups (the figure's rows), each one vmapped sweep."""
+    del config
+    fmt = _common.format_number
+    rows = [
+        Setting(f"α={fmt(a)}", {"content_weight": a, "style_weight": STYLE_FIXED}, "content")
+        for a in CONTENT_WEIGHTS
+    ]
+    rows += [
+        Setting(f"β={fmt(b)}", {"content_weight": CONTENT_FIXED, "style_weight": b}, "style")
+        for b in STYLE_WEIGHTS
+    ]
+    return tuple(rows)
+
+
+def _figure(config: Config, outcomes: list[Outcome], load) -> dict[str, Any]:
+    del config, load
+    fmt = _common.format_number
+    content_row = [o for o in outcomes if o.label.startswith("α")]
+    style_row = [o for o in outcomes if o.label.startswith("β")]
+    caption = lambda o: f"{o.label}\nloss {o.final['total']:.3g}"
+    return {
+        "images": [[o.image for o in content_row], [o.image for o in style_row]],
+        "titles": [[caption(o) for o in content_row], [caption(o) for o in style_row]],
+        "row_titles": [
+            f"content weight α (β={fmt(STYLE_FIXED)})",
+            f"style weight β (α={fmt(CONTENT_FIXED)})",
+        ],
+    }
+
+
+def run(config: Config, workdir: str, **kwargs: Any) -> _common.Report:
+    """Runs (or resumes) the study in ``workdir``; see ``_common.run_study``."""
+    return _common.run_study(NAME, config, settings(config), workdir, figure=_figure, **kwargs)
+
+
+def main(flag_values) -> _common.Report:
+    return _common.main(sys.modules[__name__], flag_values)

@@ -1,0 +1,455 @@
+r"""Perceptual-loss training of the feed-forward networks (Johnson et al. 2016).
+
+Read top to bottom: the loss network and the style Grams, computed once per style
+(:func:`make_style_targets`) -> the loss (every formula a call into ``nst.losses``,
+:func:`make_loss`) -> one jitted, buffer-donating train step (:func:`make_train_step`) ->
+the loop (:func:`train`): sharded batches from the threaded loader, logs, previews,
+checkpoints at intervals and on interruption, resume from the latest checkpoint, and the
+exported model.
+
+.. math::
+
+    L(y, x, s) = \lambda_c \sum_l w_l \frac{\lVert \phi_l(y) - \phi_l(x) \rVert^2}{C_l H_l W_l}
+      + \lambda_s \sum_l w_l \lVert G_l(y) - G_l(s) \rVert_F^2
+      + \lambda_{tv} \frac{\mathrm{TV}_{\ell_2}(y)}{3 H W},
+    \qquad G_l = \frac{\phi_l \phi_l^\top}{C_l H_l W_l},
+
+averaged over the batch, with :math:`y = f_W(x, s)` the network's output for photo
+:math:`x` and style :math:`s`. Conditional networks draw a style per image; its target
+Gram is that style's (a mixture's target is the mixture of the targets).
+
+No flags, prints or logging here: progress goes to the ``log`` callback.
+
+References:
+  Johnson, Alahi, Fei-Fei, "Perceptual Losses for Real-Time Style Transfer and
+  Super-Resolution", ECCV 2016. Dumoulin, Shlens, Kudlur, "A Learned Representation for
+  Artistic Style", ICLR 2017. Ulyanov et al., "Texture Networks", ICML 2016.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import pathlib
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from nst import backbones, losses
+from nst import image as nst_image
+from nst.feedforward import checkpoint, cin, data, nets, sharding
+from nst.feedforward.config import TrainConfig
+
+__all__ = [
+    "TrainResult",
+    "TrainState",
+    "create_loss_net",
+    "init_state",
+    "make_loss",
+    "make_optimizer",
+    "make_style_targets",
+    "make_train_step",
+    "style_batch",
+    "total_steps",
+    "train",
+]
+
+
+class TrainState(NamedTuple):
+    """Everything a step changes; checkpointed whole."""
+
+    step: jax.Array  # int32 []
+    params: Any
+    batch_stats: Any
+    opt_state: Any
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """Outcome of :func:`train`.
+
+    history: one dict per log line (step, images_per_s, loss terms).
+    model_dir: the exported model (None when interrupted: load the workdir instead).
+    stopped: True when ``should_stop`` ended the run early (a checkpoint was saved).
+    """
+
+    steps_done: int
+    history: list[dict[str, float]]
+    model_dir: pathlib.Path | None
+    stopped: bool
+    compile_seconds: float
+    skipped: dict[str, str]
+
+
+# ------------------------------------------------------------------ loss network, targets
+
+
+def create_loss_net(config: TrainConfig) -> tuple[backbones.Backbone, Any]:
+    """The loss network truncated at the deepest layer used, and its params."""
+    names = [n for n, _ in config.content_layers] + [n for n, _ in config.style_layers]
+    layers = tuple(n for n in backbones.layer_names(config.backbone) if n in set(names))
+    return backbones.create(
+        config.backbone,
+        layers,
+        weights=config.weights,
+        seed=config.weights_seed,
+        cache_dir=config.cache_dir,
+    )
+
+
+def make_style_targets(
+    config: TrainConfig, loss_net: backbones.Backbone, net_params: Any, styles: Sequence[Any]
+) -> dict[str, jax.Array]:
+    """Johnson-normalized target Grams of every style: ``{layer: [S, C, C]}``, once.
+
+    Each style image is resized to ``config.style_size`` (longest side); the ``C H W``
+    normalization makes the Grams comparable with those of the training crops. A ``None``
+    style (one that is not trained) gets zero Grams.
+    """
+    features = jax.jit(loss_net)
+    per_style = []
+    for style in styles:
+        if style is not None:
+            style = nst_image.resize(style, config.style_size)
+            feats = features(net_params, jnp.asarray(style)[None])
+            per_style.append(losses.style_targets(feats, norm="johnson"))
+        else:
+            per_style.append(None)
+    known = next(t for t in per_style if t is not None)
+    per_style = [jax.tree.map(jnp.zeros_like, known) if t is None else t for t in per_style]
+    return {n: jnp.concatenate([t[n] for t in per_style]) for n, _ in config.style_layers}
+
+
+# ----------------------------------------------------------------------------- loss
+
+
+def make_loss(config: TrainConfig, loss_net: backbones.Backbone) -> Callable:
+    """``loss(params, batch_stats, images, style_w, targets, net_params, key)``.
+
+    Returns ``(mean total, (weighted terms, new batch_stats))``. ``style_w`` is ``[B, S]``
+    mixture weights, ``targets`` ``{layer: [S, C, C]}``. Texture networks
+    (``content_input=False``) have no content term.
+    """
+    content_layers = dict(config.content_layers)
+    style_layers = dict(config.style_layers)
+    use_content = config.net.arch == "johnson" or config.net.content_input
+    content_net = dataclasses.replace(loss_net, layers=tuple(content_layers))
+    weights = {"content": config.content_weight, "style": config.style_weight}
+    weights["tv"] = config.tv_weight
+    if not use_content:
+        del weights["content"]
+
+    def loss(params, batch_stats, images, style_w, targets, net_params, key):
+        variables = {"params": params, "batch_stats": batch_stats}
+        out, new_stats = nets.apply(config.net, variables, images, style_w, train=True, key=key)
+        feats = loss_net(net_params, out)
+        terms = {}
+        if use_content:
+            reference = content_net(net_params, images)
+            terms["content"] = sum(
+                w * losses.content_loss(feats[n], reference[n], norm="mean")
+                for n, w in content_layers.items()
+            )
+        grams = {n: jnp.einsum("bs,scd->bcd", style_w, targets[n]) for n in style_layers}
+        terms["style"] = losses.style_loss(feats, grams, style_layers, norm="johnson")
+        height, width = out.shape[1:3]
+        terms["tv"] = losses.total_variation(out, kind="l2") / (3 * height * width)
+        total, parts = losses.weighted_total(terms, weights)
+        parts = {name: jnp.mean(v) for name, v in parts.items()}
+        return jnp.mean(total), (parts, new_stats)
+
+    return loss
+
+
+# ----------------------------------------------------------------------------- step
+
+
+def make_optimizer(config: TrainConfig, params: Any, only_style: int | None = None):
+    """Adam; with ``only_style`` only that style's gamma/beta rows train."""
+    tx = optax.adam(config.lr)
+    return tx if only_style is None else cin.train_only_style(tx, params, only_style)
+
+
+def init_state(tx: optax.GradientTransformation, variables: Mapping[str, Any]) -> TrainState:
+    params = variables["params"]
+    return TrainState(jnp.zeros((), jnp.int32), params, variables["batch_stats"], tx.init(params))
+
+
+def make_train_step(
+    config: TrainConfig, loss_net: backbones.Backbone, tx: optax.GradientTransformation
+) -> Callable:
+    """``step(state, images, style_w, targets, net_params) -> (state, terms)``, jitted.
+
+    ``state`` is donated. The noise key of texture networks is ``fold_in(seed, step)``.
+    Fed a batch sharded over a mesh and replicated everything else, the step runs data
+    parallel (``nst.feedforward.sharding``).
+    """
+    loss = make_loss(config, loss_net)
+    grad_fn = jax.value_and_grad(loss, has_aux=True)
+
+    def step(state: TrainState, images, style_w, targets, net_params):
+        key = jax.random.fold_in(nets.noise_key(config.seed), state.step)
+        (total, (terms, stats)), grads = grad_fn(
+            state.params, state.batch_stats, images, style_w, targets, net_params, key
+        )
+        updates, opt_state = tx.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        return TrainState(state.step + 1, params, stats, opt_state), {"total": total, **terms}
+
+    return jax.jit(step, donate_argnums=(0,))
+
+
+def style_batch(
+    config: TrainConfig, step: int, styles: Sequence[int], num_styles: int
+) -> np.ndarray:
+    """One-hot ``[B, S]`` style weights of step ``step``: a style drawn per image."""
+    rng = np.random.default_rng((config.seed, step, 1))
+    chosen = rng.choice(np.asarray(styles), size=config.batch_size)
+    return np.eye(num_styles, dtype=np.float32)[chosen]
+
+
+def total_steps(config: TrainConfig, num_images: int | None) -> int:
+    """``config.steps`` if set, else ``ceil(epochs * images / batch)``."""
+    if config.steps > 0:
+        return config.steps
+    if num_images is None:
+        raise ValueError("texture training (no training photos) needs steps > 0")
+    return max(1, math.ceil(config.epochs * num_images / config.batch_size))
+
+
+# ----------------------------------------------------------------------------- loop
+
+
+def train(
+    config: TrainConfig,
+    workdir: str | os.PathLike,
+    styles: Sequence[Any],
+    *,
+    dataset: data.ImageFolder | None,
+    init_variables: Mapping[str, Any] | None = None,
+    only_style: int | None = None,
+    preview: Any = None,
+    info: Mapping[str, Any] | None = None,
+    log: Callable[[dict[str, float]], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    mesh: jax.sharding.Mesh | None = None,
+) -> TrainResult:
+    """Trains ``config.net`` on ``dataset`` for ``styles``; resumes from ``workdir``.
+
+    Args:
+      config: every knob; ``config.net.styles`` names ``styles`` in order.
+      workdir: checkpoints go to ``workdir/checkpoints``, previews to
+        ``workdir/previews/step_XXXXX.png``, the final model to ``workdir/model``. A
+        rerun with the same workdir continues from the latest checkpoint.
+      styles: style images, ``[H, W, 3]`` in [0, 1], one per ``config.net.styles``; None
+        for a style that is not trained (with ``only_style``).
+      dataset: training photos; ``None`` for a texture network fed noise only.
+      init_variables: start from these instead of a random init (e.g. after
+        ``cin.add_style``).
+      only_style: train only this style's gamma/beta rows, on this style alone.
+      preview: a fixed photo stylized every ``config.preview_every`` steps.
+      info: extra JSON-able facts saved with the model (style files, weights, ...).
+      log: receives a dict per log line: step, total, content, style, tv, images_per_s,
+        and ``compile_seconds`` on the first line.
+      should_stop: polled after every step; True saves a checkpoint and returns.
+      mesh: devices to split batches over (default: every local device).
+
+    Returns:
+      A ``TrainResult``.
+
+    Raises:
+      ValueError: mismatched styles, a batch not divisible by the devices, a workdir
+        holding another network, an empty or unreadable training folder.
+    """
+    net_config = config.net
+    trained = list(range(net_config.num_styles)) if only_style is None else [only_style]
+    if len(styles) != net_config.num_styles or any(styles[i] is None for i in trained):
+        raise ValueError(
+            f"need {net_config.num_styles} style images (styles {list(net_config.styles)}; "
+            f"None only for styles not trained), got {len(styles)}"
+        )
+    if dataset is None and (net_config.arch == "johnson" or net_config.content_input):
+        raise ValueError(f"arch={net_config.arch!r} with content input needs training photos")
+    workdir = pathlib.Path(workdir).absolute()
+    mesh = sharding.data_mesh() if mesh is None else mesh
+    if config.batch_size % mesh.size:
+        raise ValueError(f"batch_size {config.batch_size} is not divisible by {mesh.size} devices")
+    log = log or (lambda _: None)
+    should_stop = should_stop or (lambda: False)
+    description = checkpoint.net_json(net_config, {**(info or {}), "config": _jsonable(config)})
+
+    # Loss network and targets, once.
+    loss_net, net_params = create_loss_net(config)
+    targets = make_style_targets(config, loss_net, net_params, styles)
+    net_params, targets = sharding.replicate((net_params, targets), mesh)
+
+    # Network, optimizer, state: fresh, given, or resumed.
+    variables = init_variables or nets.init(net_config, config.seed)
+    tx = make_optimizer(config, variables["params"], only_style)
+    state = sharding.replicate(init_state(tx, variables), mesh)
+    checkpoints = checkpoint.TrainCheckpoints(workdir / "checkpoints", keep=config.keep_checkpoints)
+    try:
+        latest = checkpoints.latest_step()
+        if latest is not None:
+            abstract = jax.tree.map(
+                lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding),
+                state._asdict(),
+            )
+            restored, saved = checkpoints.restore(latest, abstract)
+            if saved.get("net") != description["net"]:
+                raise ValueError(
+                    f"{workdir} holds checkpoints of another network ({saved.get('net')}); "
+                    "use another workdir"
+                )
+            state = TrainState(**restored)
+        return _loop(
+            config,
+            workdir,
+            state,
+            tx,
+            loss_net,
+            net_params,
+            targets,
+            dataset=dataset,
+            styles=trained,
+            preview=preview,
+            description=description,
+            checkpoints=checkpoints,
+            log=log,
+            should_stop=should_stop,
+            mesh=mesh,
+        )
+    finally:
+        checkpoints.close()
+
+
+def _loop(
+    config: TrainConfig,
+    workdir: pathlib.Path,
+    state: TrainState,
+    tx: optax.GradientTransformation,
+    loss_net: backbones.Backbone,
+    net_params: Any,
+    targets: Mapping[str, jax.Array],
+    *,
+    dataset: data.ImageFolder | None,
+    styles: Sequence[int],
+    preview: Any,
+    description: dict[str, Any],
+    checkpoints: checkpoint.TrainCheckpoints,
+    log: Callable[[dict[str, float]], None],
+    should_stop: Callable[[], bool],
+    mesh: jax.sharding.Mesh,
+) -> TrainResult:
+    net_config = config.net
+    start = step = int(state.step)
+    end = total_steps(config, None if dataset is None else len(dataset))
+    if dataset is None:
+        shape = (config.batch_size, config.crop_size, config.crop_size, 3)
+        loader = iter(lambda: np.zeros(shape, np.float32), None)
+    else:
+        loader = data.batches(
+            dataset,
+            batch_size=config.batch_size,
+            crop_size=config.crop_size,
+            seed=config.seed,
+            start=start,
+            stop=end,
+            threads=config.loader_threads,
+            prefetch=config.prefetch,
+        )
+
+    def batch_at(step: int):
+        style_w = style_batch(config, step, styles, net_config.num_styles)
+        return sharding.shard_batch((next(loader), style_w), mesh)
+
+    render = _previewer(net_config, preview, workdir / "previews")
+    history: list[dict[str, float]] = []
+    stopped = False
+    compile_seconds = 0.0
+    try:
+        if start < end:
+            images, style_w = batch_at(start)
+            t0 = time.perf_counter()
+            step_fn = make_train_step(config, loss_net, tx)
+            step_fn = step_fn.lower(state, images, style_w, targets, net_params).compile()
+            compile_seconds = time.perf_counter() - t0
+        t_log, n_log = time.perf_counter(), 0
+        while step < end and not stopped:
+            state, terms = step_fn(state, images, style_w, targets, net_params)
+            step += 1
+            n_log += config.batch_size
+            last = step == end
+            stopped = not last and should_stop()
+            if step % config.log_every == 0 or step == start + 1 or last or stopped:
+                terms = {k: float(v) for k, v in jax.device_get(terms).items()}
+                line = {"step": step, **terms}
+                line["images_per_s"] = n_log / max(time.perf_counter() - t_log, 1e-9)
+                if step == start + 1:
+                    line["compile_seconds"] = compile_seconds
+                history.append(line)
+                log(line)
+                t_log, n_log = time.perf_counter(), 0
+                if not all(math.isfinite(v) for v in terms.values()):
+                    raise FloatingPointError(f"non-finite loss at step {step}: {terms}")
+            if step % config.checkpoint_every == 0 or last or stopped:
+                checkpoints.save(step, jax.device_get(state._asdict()), description)
+            if render and config.preview_every and (step % config.preview_every == 0 or last):
+                render(step, {"params": state.params, "batch_stats": state.batch_stats})
+            if not (last or stopped):
+                images, style_w = batch_at(step)
+    finally:
+        if hasattr(loader, "close"):
+            loader.close()
+    checkpoints.wait()
+    model_dir = None
+    if not stopped:
+        model_dir = checkpoint.save_model(
+            workdir / "model",
+            net_config,
+            {"params": state.params, "batch_stats": state.batch_stats},
+            info={**description["info"], "steps": step},
+            overwrite=True,
+        )
+    skipped = dataset.skipped if dataset is not None else {}
+    return TrainResult(step - start, history, model_dir, stopped, compile_seconds, skipped)
+
+
+def _previewer(net_config, preview, folder: pathlib.Path):
+    """A function saving the preview strip of a step, or None without a preview photo."""
+    if preview is None:
+        return None
+    photo = jnp.asarray(nst_image.to_float(preview))[None]
+    shown = list(range(min(net_config.num_styles, 4)))
+    eye = jnp.eye(net_config.num_styles)[jnp.asarray(shown)]
+
+    @jax.jit
+    def run(variables):  # the eval-mode network on the fixed photo, one row per style
+        batch = jnp.broadcast_to(photo, (len(shown), *photo.shape[1:]))
+        return nets.apply(net_config, variables, batch, eye)[0]
+
+    def render(step: int, variables) -> None:
+        out = np.asarray(run(variables))
+        labels = [net_config.styles[i] for i in shown]
+        folder.mkdir(parents=True, exist_ok=True)
+        nst_image.save_strip(
+            folder / f"step_{step:05d}.png",
+            [np.asarray(preview), *out],
+            ["photo", *labels],
+            title=f"step {step}",
+            overwrite=True,
+        )
+
+    return render
+
+
+def _jsonable(config: TrainConfig) -> dict[str, Any]:
+    values = dataclasses.asdict(config)
+    values.pop("net")
+    return values

@@ -1,0 +1,72 @@
+"""Johnson and Ulyanov networks: output shapes at several input sizes, range, batch norm."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from nst.feedforward import nets
+from nst.feedforward.config import NetConfig
+
+TINY = dict(width=4, num_residual=1)
+
+
+def _forward(config, variables, images, train=False):
+    fn = jax.jit(lambda v, x: nets.apply(config, v, x, train=train))
+    return fn(variables, images)
+
+
+@pytest.mark.parametrize(
+    "config, sizes",
+    [
+        (NetConfig(**TINY), [(32, 32), (37, 50), (21, 64)]),
+        (NetConfig(norm="batch", upsample="transpose", **TINY), [(30, 18)]),
+        (NetConfig(arch="ulyanov", width=4, scales=3), [(32, 32), (27, 41)]),
+        (NetConfig(arch="ulyanov", width=4, scales=3, content_input=False), [(24, 40)]),
+    ],
+    ids=["johnson", "johnson-bn-transpose", "ulyanov", "ulyanov-texture"],
+)
+def test_any_input_size_gives_same_size_output_in_unit_range(config, sizes, rng):
+    variables = nets.init(config, seed=0)
+    for h, w in sizes:
+        images = jnp.asarray(rng.uniform(size=(2, h, w, 3)), jnp.float32)
+        out, _ = _forward(config, variables, images)
+        assert out.shape == (2, h, w, 3)
+        assert np.all(np.isfinite(out)) and float(out.min()) >= 0 and float(out.max()) <= 1
+
+
+def test_init_is_deterministic_and_seeded():
+    config = NetConfig(**TINY)
+    a, b, c = nets.init(config, 0), nets.init(config, 0), nets.init(config, 1)
+    leaves = lambda v: jax.tree.leaves(v["params"])
+    assert all(np.array_equal(x, y) for x, y in zip(leaves(a), leaves(b), strict=True))
+    assert not all(np.array_equal(x, y) for x, y in zip(leaves(a), leaves(c), strict=True))
+    kernel = a["params"]["Conv_0"]["Conv_0"]["kernel"]  # 9x9x3 -> 4: LeCun std 1/sqrt(243)
+    assert kernel.shape == (9, 9, 3, 4)
+    np.testing.assert_allclose(np.std(kernel), 243**-0.5, rtol=0.2)
+
+
+def test_batch_norm_updates_running_stats_only_in_training(rng):
+    config = NetConfig(norm="batch", **TINY)
+    variables = nets.init(config, seed=0)
+    images = jnp.asarray(rng.uniform(size=(2, 16, 16, 3)), jnp.float32)
+    _, stats = _forward(config, variables, images, train=True)
+    before = jax.tree.leaves(variables["batch_stats"])
+    after = jax.tree.leaves(stats)
+    assert any(not np.allclose(x, y) for x, y in zip(before, after, strict=True))
+    _, same = _forward(config, variables, images, train=False)
+    assert all(np.array_equal(x, y) for x, y in zip(before, jax.tree.leaves(same), strict=True))
+
+
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        (dict(norm="group"), "norm must be one of"),
+        (dict(styles=("a", "b")), "norm='conditional'"),
+        (dict(width=0), "width must be >= 1"),
+        (dict(arch="vgg"), "arch must be one of"),
+    ],
+)
+def test_bad_config_raises(fields, message):
+    with pytest.raises(ValueError, match=message):
+        NetConfig(**fields)
