@@ -34,6 +34,7 @@ class StylizeConfig:
     tv_beta: float = 2.0
     photo_weight: float = 0.0  # matting-Laplacian photorealism (Luan et al. 2017)
     photo_eps: float = 1e-7
+    temporal_weight: float = 0.0  # video: weight of losses.temporal_loss (Ruder et al. 2016)
     # Loss forms (nst.losses): style normalization "gatys" | "johnson"; content "gatys" | "mean";
     # feature distance "squared" | "abs" | "huber" | "smooth_l1" with its delta.
     style_norm: str = "gatys"
@@ -65,6 +66,7 @@ SWEEPABLE = frozenset(
         "style_weight",
         "tv_weight",
         "photo_weight",
+        "temporal_weight",
         "lr",
         "seed",
         "content_layers",

@@ -23,6 +23,7 @@ References:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import os
 import tempfile
@@ -64,11 +65,15 @@ class Targets(NamedTuple):
     grams: {layer: target Gram [c, c]} already in the form ``losses.style_layer_loss``
       expects for the generated image (Gatys: un-normalized at the generated size M).
     laplacian: the content photo's matting Laplacian (BCOO) or None.
+    temporal: None, or ``(previous [H, W, 3], mask [H, W])`` for video: the previous output
+      warped into this frame and its reliability mask (``losses.temporal_loss``). Arrays,
+      so a new frame reuses the compiled step.
     """
 
     content: dict[str, jax.Array]
     grams: dict[str, jax.Array]
-    laplacian: Any
+    laplacian: Any = None
+    temporal: tuple[jax.Array, jax.Array] | None = None
 
 
 class Hyper(NamedTuple):
@@ -78,6 +83,7 @@ class Hyper(NamedTuple):
     style_weight: jax.Array
     tv_weight: jax.Array
     photo_weight: jax.Array
+    temporal_weight: jax.Array
     content_layers: dict[str, jax.Array]
     style_layers: dict[str, jax.Array]
 
@@ -147,54 +153,84 @@ def create_backbone(config: StylizeConfig) -> tuple[Any, Any]:
 # ----------------------------------------------------------------------------- targets
 
 
+@functools.partial(jax.jit, static_argnums=0)
+def _features(net, params, images):
+    return net(params, images)
+
+
+def content_targets(
+    config: StylizeConfig, net: Callable[..., dict[str, jax.Array]], params: Any, content
+) -> dict[str, jax.Array]:
+    """{content layer: features [h, w, c] of the content photo}."""
+    content_layers, _ = _layers(config)
+    feats = _features(net, params, jnp.asarray(content, jnp.float32)[None])
+    return {name: feats[name][0] for name, _ in content_layers}
+
+
+def style_targets(
+    config: StylizeConfig,
+    net: Callable[..., dict[str, jax.Array]],
+    params: Any,
+    styles: Sequence[np.ndarray],
+    image_shape: tuple[int, ...],
+    *,
+    content: np.ndarray | None = None,
+) -> dict[str, jax.Array]:
+    """{style layer: target Gram [c, c]} for a generated image of ``image_shape``.
+
+    A style image may have another size than the generated image. Its Gram is taken per
+    position (``norm="hw"``), blended over styles with ``config.style_blend`` and, for the
+    Gatys normalization (un-normalized Grams), scaled by the generated image's M = h*w at
+    that layer, so the target means the same statistics whatever the style image's size.
+    ``content`` is needed for ``preserve_color="histogram"`` (styles matched to its colours).
+    """
+    _, style_layers = _layers(config)
+    blend = np.asarray(config.style_blend or [1.0] * len(styles), np.float64)
+    if len(blend) != len(styles):
+        raise ValueError(f"style_blend has {len(blend)} weights for {len(styles)} style images")
+    if np.any(blend < 0) or blend.sum() <= 0:
+        raise ValueError(f"style_blend must be non-negative with a positive sum, got {blend}")
+    if config.style_norm not in ("gatys", "johnson"):
+        raise ValueError(f"style_norm must be 'gatys' or 'johnson', got {config.style_norm!r}")
+    blend = blend / blend.sum()
+    grams: dict[str, jax.Array] = {}
+    for w, style in zip(blend, styles, strict=True):
+        if config.preserve_color == "histogram":
+            style = nst_image.match_histogram(style, content)
+        feats = _features(net, params, jnp.asarray(style, jnp.float32)[None])
+        for name, _ in style_layers:
+            g = losses.gram_matrix(feats[name][0], norm="hw") * float(w)
+            grams[name] = grams.get(name, 0.0) + g
+    generated = jax.eval_shape(net, params, jax.ShapeDtypeStruct((1, *image_shape), jnp.float32))
+    for name, _ in style_layers:
+        h, w_, c = generated[name].shape[1:]
+        grams[name] = grams[name] * (h * w_) if config.style_norm == "gatys" else grams[name] / c
+    return grams
+
+
 def make_targets(
     config: StylizeConfig,
     net: Callable[..., dict[str, jax.Array]],
     params: Any,
     content: np.ndarray,
     styles: Sequence[np.ndarray],
+    *,
+    photo: bool | None = None,
 ) -> Targets:
     """Content features, blended style Grams and the Laplacian, computed once.
 
-    A style image may have another size than the content photo. Its Gram is taken per
-    position (``norm="hw"``), blended over styles with ``config.style_blend`` and, for the
-    Gatys normalization (un-normalized Grams), scaled by the generated image's M = h*w at
-    that layer, so the target means the same statistics whatever the style image's size.
+    ``photo`` forces (or skips) the matting Laplacian; by default it is built when
+    ``config.photo_weight`` is non-zero.
     """
-    content_layers, style_layers = _layers(config)
-    blend = np.asarray(config.style_blend or [1.0] * len(styles), np.float64)
-    if len(blend) != len(styles):
-        raise ValueError(f"style_blend has {len(blend)} weights for {len(styles)} style images")
-    if np.any(blend < 0) or blend.sum() <= 0:
-        raise ValueError(f"style_blend must be non-negative with a positive sum, got {blend}")
-    blend = blend / blend.sum()
-
-    features = jax.jit(net)
-    content_feats = features(params, jnp.asarray(content)[None])
-    grams: dict[str, jax.Array] = {}
-    for w, style in zip(blend, styles, strict=True):
-        if config.preserve_color == "histogram":
-            style = nst_image.match_histogram(style, content)
-        style_feats = features(params, jnp.asarray(style, jnp.float32)[None])
-        for name, _ in style_layers:
-            g = losses.gram_matrix(style_feats[name][0], norm="hw") * float(w)
-            grams[name] = grams.get(name, 0.0) + g
-    for name, _ in style_layers:
-        h, w_, c = content_feats[name].shape[1:]
-        if config.style_norm == "gatys":
-            grams[name] = grams[name] * (h * w_)
-        elif config.style_norm == "johnson":
-            grams[name] = grams[name] / c
-        else:
-            raise ValueError(f"style_norm must be 'gatys' or 'johnson', got {config.style_norm!r}")
+    content = np.asarray(content, np.float32)
     laplacian = None
-    if config.photo_weight:
+    if photo if photo is not None else config.photo_weight:
         laplacian = losses.laplacian_to_bcoo(
-            losses.matting_laplacian(np.asarray(content), eps=config.photo_eps)
+            losses.matting_laplacian(content, eps=config.photo_eps)
         )
     return Targets(
-        content={name: content_feats[name][0] for name, _ in content_layers},
-        grams=grams,
+        content=content_targets(config, net, params, content),
+        grams=style_targets(config, net, params, styles, content.shape, content=content),
         laplacian=laplacian,
     )
 
@@ -207,6 +243,7 @@ def make_hyper(config: StylizeConfig) -> Hyper:
         style_weight=f32(config.style_weight),
         tv_weight=f32(config.tv_weight),
         photo_weight=f32(config.photo_weight),
+        temporal_weight=f32(config.temporal_weight),
         content_layers={n: f32(w) for n, w in content_layers},
         style_layers={n: f32(w) for n, w in style_layers},
     )
@@ -250,6 +287,10 @@ def make_objective(
         if targets.laplacian is not None:
             terms["photo"] = losses.photorealism_loss(image, targets.laplacian)
             total = total + hyper.photo_weight * terms["photo"]
+        if targets.temporal is not None:
+            previous, mask = targets.temporal
+            terms["temporal"] = losses.temporal_loss(image, previous, mask)
+            total = total + hyper.temporal_weight * terms["temporal"]
         terms["total"] = total
         return total, terms
 
@@ -378,6 +419,35 @@ def load_checkpoint(path: str, template: State, fingerprint: str) -> tuple[State
 # ------------------------------------------------------------------------------- loops
 
 
+_PROGRAM_IRRELEVANT = (
+    "weights",
+    "weights_seed",
+    "cache_dir",
+    "photo_eps",
+    "style_blend",
+    "preserve_color",
+    "init",
+    "steps",
+    "size",
+    "seed",
+    "snapshot_every",
+)
+
+
+def _program_key(config: StylizeConfig) -> StylizeConfig:
+    """The config with every field that does not change the compiled step reset.
+
+    Numbers the step takes as data (weights, learning rate: ``SWEEPABLE``) and host-side
+    settings are reset to their defaults; layer names stay, their weights become 0.
+    """
+    default = StylizeConfig()
+    reset = {f: getattr(default, f) for f in (*SWEEPABLE, *_PROGRAM_IRRELEVANT)}
+    for field in ("content_layers", "style_layers"):
+        layers = getattr(config, field)
+        reset[field] = None if layers is None else tuple((n, 0.0) for n, _ in layers)
+    return dataclasses.replace(config, **reset)
+
+
 def _check_sweep(configs: Sequence[StylizeConfig]) -> None:
     base = configs[0]
     for c in configs[1:]:
@@ -424,6 +494,9 @@ def sweep(
     styles: Sequence[np.ndarray],
     *,
     net_params: tuple[Any, Any] | None = None,
+    targets: Targets | None = None,
+    init_images: np.ndarray | None = None,
+    compiled: dict | None = None,
     checkpoint: str | None = None,
     should_stop: Callable[[], bool] = lambda: False,
     progress: Callable[[int, float, float], None] | None = None,
@@ -435,6 +508,11 @@ def sweep(
       content: content photo, float [H, W, 3] in [0, 1] (already at the working size).
       styles: one or more style images, float [h, w, 3] in [0, 1], any size.
       net_params: a ``(backbone, params)`` pair to reuse (else built from the config).
+      targets: precomputed ``Targets`` (e.g. style Grams computed once per video clip, a
+        new frame's content features and temporal term); else computed here.
+      init_images: [K, H, W, 3] (or [H, W, 3]) starting images instead of ``config.init``.
+      compiled: a dict the caller keeps between calls to reuse compiled steps (frames of a
+        clip, settings of an experiment); keyed by what changes the program.
       checkpoint: path of a resumable state file: resumed from when it exists and matches
         this run, written when the run is interrupted.
       should_stop: polled between steps; True interrupts the run (state checkpointed).
@@ -460,21 +538,27 @@ def sweep(
     configs = [dataclasses.replace(c, optimizer=optimizer) for c in configs]
     base = configs[0]
     net, params = net_params if net_params is not None else create_backbone(base)
-    targets = make_targets(base, net, params, content, styles)
+    if targets is None:
+        photo = any(c.photo_weight for c in configs)
+        targets = make_targets(base, net, params, content, styles, photo=photo)
     if base.optimizer == "lbfgs_scipy":
         if len(configs) != 1:
             raise ValueError("lbfgs_scipy runs one setting at a time; use lbfgs_optax to sweep")
-        return [_run_scipy(base, net, params, targets, content, styles, should_stop, progress)]
+        x0 = (
+            np.asarray(init_images, np.float32).reshape(content.shape)
+            if init_images is not None
+            else np.asarray(_initial_image(base, jax.random.key(base.seed), content, styles))
+        )
+        return [_run_scipy(base, net, params, targets, content, x0, should_stop, progress)]
 
     k = len(configs)
     hyper = _stack([make_hyper(c) for c in configs])
-    keys = jnp.stack([jax.random.key_data(jax.random.key(c.seed)) for c in configs])
-    images = jnp.stack(
-        [
-            _initial_image(c, jax.random.wrap_key_data(kd), content, styles)
-            for c, kd in zip(configs, keys, strict=True)
-        ]
-    )
+    if init_images is not None:
+        images = jnp.broadcast_to(jnp.asarray(init_images, jnp.float32), (k, *content.shape))
+    else:
+        images = jnp.stack(
+            [_initial_image(c, jax.random.key(c.seed), content, styles) for c in configs]
+        )
     lrs = jnp.asarray([c.lr for c in configs], jnp.float32)
     opt_state = jax.vmap(lambda x, lr: optimizers.create(base.optimizer, lr).init(x))(images, lrs)
     state = State(images, opt_state, jnp.zeros((k,), jnp.int32))
@@ -486,12 +570,20 @@ def sweep(
             state, hist = restored
             history = {name: list(v) for name, v in hist.items()}
 
-    step = jax.vmap(make_step(base, net), in_axes=(0, 0, None, None))
     loop = default_loop() if base.loop == "auto" else base.loop
     if loop not in ("python", "scan"):
         raise ValueError(f"loop must be 'auto', 'python' or 'scan', got {base.loop!r}")
+    compiled = {} if compiled is None else compiled
+    program = (_program_key(base), net)
 
     def steps_fn(n: int):
+        """The compiled program for n steps (AOT, so its compile time is measured)."""
+        shapes = jax.tree.map(lambda a: (a.shape, a.dtype), (state, hyper, targets))
+        key = (program, n, str(jax.tree.structure(shapes)), str(jax.tree.leaves(shapes)))
+        if key in compiled:
+            return compiled[key], 0.0
+        step = jax.vmap(make_step(base, net), in_axes=(0, 0, None, None))
+
         def run(state, hyper, targets, params):
             if n == 1:
                 new_state, terms = step(state, hyper, targets, params)
@@ -499,11 +591,12 @@ def sweep(
             return jax.lax.scan(lambda s, _: step(s, hyper, targets, params), state, length=n)
 
         t = time.perf_counter()
-        fn = jax.jit(run, donate_argnums=0).lower(state, hyper, targets, params).compile()
-        return fn, time.perf_counter() - t
+        compiled[key] = (
+            jax.jit(run, donate_argnums=0).lower(state, hyper, targets, params).compile()
+        )
+        return compiled[key], time.perf_counter() - t
 
     chunk = max(1, min(base.scan_chunk, base.steps)) if loop == "scan" else 1
-    compiled: dict[int, Any] = {}
     compile_seconds = 0.0
     done = int(np.asarray(state.step)[0])
     start = done
@@ -516,11 +609,10 @@ def sweep(
             stopped = "interrupted"
             break
         n = min(chunk, base.steps - done)
-        if n not in compiled:
-            compiled[n], seconds = steps_fn(n)
-            compile_seconds += seconds
+        run_steps, seconds = steps_fn(n)
+        compile_seconds += seconds
         t = time.perf_counter()
-        state, terms = compiled[n](state, hyper, targets, params)
+        state, terms = run_steps(state, hyper, targets, params)
         terms = jax.device_get(terms)  # {term: [n, K]}
         dt = time.perf_counter() - t
         times = t_offset + elapsed + dt * np.arange(1, n + 1) / n
@@ -585,7 +677,7 @@ def stylize(
 # ----------------------------------------------------------------------- SciPy L-BFGS-B
 
 
-def _run_scipy(config, net, params, targets, content, styles, should_stop, progress) -> Result:
+def _run_scipy(config, net, params, targets, content, x0, should_stop, progress) -> Result:
     """SciPy's L-BFGS-B from the host with a jitted value-and-gradient (bounds [0, 1]).
 
     Each iteration's history entry holds the terms at its accepted point; ``evaluations``
@@ -597,7 +689,6 @@ def _run_scipy(config, net, params, targets, content, styles, should_stop, progr
     hyper = make_hyper(config)
     value_and_grad = jax.jit(jax.value_and_grad(objective, has_aux=True))
     shape = content.shape
-    x0 = np.asarray(_initial_image(config, jax.random.key(config.seed), content, styles))
     history: dict[str, list] = {}
     last: dict[str, Any] = {}
     state = {"evals": 0, "done": 0, "t0": None, "compile": 0.0, "stopped": None}

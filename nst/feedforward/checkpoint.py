@@ -132,6 +132,11 @@ class TrainCheckpoints:
         restored = self._manager.restore(step, args=args)
         return restored.state, restored.net
 
+    def description(self, step: int) -> dict[str, Any]:
+        """The ``net_json`` saved at ``step`` (without reading the arrays)."""
+        args = ocp.args.Composite(net=ocp.args.JsonRestore())
+        return self._manager.restore(step, args=args).net
+
     def wait(self) -> None:
         self._manager.wait_until_finished()
 

@@ -29,6 +29,7 @@ References:
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import os
 import pathlib
@@ -301,12 +302,13 @@ def train(
                 lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding),
                 state._asdict(),
             )
-            restored, saved = checkpoints.restore(latest, abstract)
+            saved = checkpoints.description(latest)
             if saved.get("net") != description["net"]:
                 raise ValueError(
                     f"{workdir} holds checkpoints of another network ({saved.get('net')}); "
                     "use another workdir"
                 )
+            restored, _ = checkpoints.restore(latest, abstract)
             state = TrainState(**restored)
         return _loop(
             config,
@@ -352,7 +354,7 @@ def _loop(
     end = total_steps(config, None if dataset is None else len(dataset))
     if dataset is None:
         shape = (config.batch_size, config.crop_size, config.crop_size, 3)
-        loader = iter(lambda: np.zeros(shape, np.float32), None)
+        loader = itertools.repeat(np.zeros(shape, np.float32))
     else:
         loader = data.batches(
             dataset,
