@@ -10,12 +10,11 @@ with one line on stderr and exit code 2.
 
 from __future__ import annotations
 
+import logging as _pylogging
 import os
 import signal
 import sys
 import time
-
-import logging as _pylogging
 
 from absl import app, flags, logging
 
