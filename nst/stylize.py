@@ -36,7 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from nst import backbones, losses, optimizers
+from nst import backbones, losses, optimizers, parallel
 from nst import image as nst_image
 from nst.config import SWEEPABLE, StylizeConfig
 
@@ -383,7 +383,9 @@ def _fingerprint(configs: Sequence[StylizeConfig], content, styles) -> str:
 
 def save_checkpoint(path: str, state: State, history: dict, fingerprint: str) -> None:
     """Writes state and history atomically (temp file + rename) as one .npz."""
-    leaves = jax.tree.leaves(jax.device_get(state))
+    leaves = jax.tree.leaves(parallel.to_host(state))
+    if jax.process_index() != 0:  # one writer across hosts
+        return
     arrays = {f"leaf{i}": np.asarray(v) for i, v in enumerate(leaves)}
     arrays.update({f"hist/{k}": np.asarray(v) for k, v in history.items()})
     arrays["fingerprint"] = np.asarray(fingerprint)
@@ -497,6 +499,7 @@ def sweep(
     targets: Targets | None = None,
     init_images: np.ndarray | None = None,
     compiled: dict | None = None,
+    devices: Sequence[jax.Device] | None = None,
     checkpoint: str | None = None,
     should_stop: Callable[[], bool] = lambda: False,
     progress: Callable[[int, float, float], None] | None = None,
@@ -513,6 +516,8 @@ def sweep(
       init_images: [K, H, W, 3] (or [H, W, 3]) starting images instead of ``config.init``.
       compiled: a dict the caller keeps between calls to reuse compiled steps (frames of a
         clip, settings of an experiment); keyed by what changes the program.
+      devices: devices to spread the settings over (default ``jax.devices()``: all local
+        devices, or every host's after ``jax.distributed.initialize``).
       checkpoint: path of a resumable state file: resumed from when it exists and matches
         this run, written when the run is interrupted.
       should_stop: polled between steps; True interrupts the run (state checkpointed).
@@ -551,6 +556,14 @@ def sweep(
         )
         return [_run_scipy(base, net, params, targets, content, x0, should_stop, progress)]
 
+    n_settings = len(configs)
+    # Settings are spread over the devices (every process's, after jax.distributed
+    # initialization): K settings on D devices run K/D per device in one program; a K that
+    # does not divide D is padded with copies of the last setting, never dropped.
+    devices = jax.devices() if devices is None else list(devices)
+    m = parallel.mesh(devices) if len(devices) > 1 and n_settings > 1 else None
+    if m is not None:
+        configs = configs + [configs[-1]] * (-n_settings % len(devices))
     k = len(configs)
     hyper = _stack([make_hyper(c) for c in configs])
     if init_images is not None:
@@ -563,13 +576,16 @@ def sweep(
     opt_state = jax.vmap(lambda x, lr: optimizers.create(base.optimizer, lr).init(x))(images, lrs)
     state = State(images, opt_state, jnp.zeros((k,), jnp.int32))
     history: dict[str, list] = {}
-    fingerprint = _fingerprint(configs, content, styles)
+    fingerprint = _fingerprint(configs[:n_settings], content, styles)
     if checkpoint:
         restored = load_checkpoint(checkpoint, state, fingerprint)
         if restored is not None:
             state, hist = restored
             history = {name: list(v) for name, v in hist.items()}
 
+    if m is not None:
+        state, hyper = parallel.shard_leading((state, hyper), m)
+        targets, params = parallel.replicate((targets, params), m)
     loop = default_loop() if base.loop == "auto" else base.loop
     if loop not in ("python", "scan"):
         raise ValueError(f"loop must be 'auto', 'python' or 'scan', got {base.loop!r}")
@@ -613,7 +629,7 @@ def sweep(
         compile_seconds += seconds
         t = time.perf_counter()
         state, terms = run_steps(state, hyper, targets, params)
-        terms = jax.device_get(terms)  # {term: [n, K]}
+        terms = parallel.to_host(terms)  # {term: [n, K]}
         dt = time.perf_counter() - t
         times = t_offset + elapsed + dt * np.arange(1, n + 1) / n
         elapsed += dt
@@ -628,7 +644,7 @@ def sweep(
         history.setdefault("time", []).extend(times[:n])
         done += n
         if base.snapshot_every and done % base.snapshot_every == 0 and not stopped:
-            snapshots[done] = np.asarray(state.image)
+            snapshots[done] = parallel.to_host(state.image)
         if progress is not None and n:
             progress(done, float(terms["total"][n - 1][0]), (done - start) / max(elapsed, 1e-9))
         if stopped:
@@ -638,9 +654,9 @@ def sweep(
         save_checkpoint(checkpoint, state, hist, fingerprint)
     elif checkpoint and stopped is None and os.path.exists(checkpoint):
         os.remove(checkpoint)
-    final = np.asarray(jnp.clip(state.image, 0.0, 1.0))
+    final = np.clip(parallel.to_host(state.image), 0.0, 1.0)
     results = []
-    for i, c in enumerate(configs):
+    for i, c in enumerate(configs[:n_settings]):
         image = final[i]
         if c.preserve_color == "luminance":
             image = nst_image.luminance_transfer(image, content)

@@ -1,0 +1,64 @@
+"""Spreading a leading axis (sweep settings, a data batch) over devices with jax.sharding.
+
+One 1-D mesh over the devices, axis ``"batch"``. Arrays whose leading axis is split over
+it (``shard_leading``) and replicated arrays (``replicate``) fed to a jitted function make
+XLA run it SPMD: each device computes its share; cross-device reductions (a mean over the
+batch, a gradient all-reduce) are inserted by the compiler. The same code runs on one CPU,
+on 4 forced host devices (``XLA_FLAGS=--xla_force_host_platform_device_count=4``, set before
+JAX initializes), on the GPUs of one host, and across hosts after
+``jax.distributed.initialize`` (then ``jax.devices()`` spans every process).
+"""
+
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+__all__ = ["AXIS", "mesh", "replicate", "shard_leading", "to_host"]
+
+AXIS = "batch"
+
+
+def mesh(devices: Sequence[jax.Device] | None = None) -> Mesh:
+    """A 1-D mesh over ``devices`` (default: ``jax.devices()``, every process's), axis "batch"."""
+    devices = jax.devices() if devices is None else list(devices)
+    return Mesh(np.asarray(devices), (AXIS,))
+
+
+def _global(x: Any, sharding: NamedSharding) -> jax.Array:
+    # Every process holds the whole array (settings are built identically everywhere);
+    # each device takes its slice. Works on one host and across hosts alike.
+    x = np.asarray(x) if not isinstance(x, jax.Array) or x.is_fully_addressable else x
+    if isinstance(x, jax.Array) and not x.is_fully_addressable:
+        return x
+    return jax.make_array_from_callback(np.shape(x), sharding, lambda index: x[index])
+
+
+def shard_leading(tree: Any, m: Mesh) -> Any:
+    """Places every array of ``tree`` split along its leading axis over ``m``'s devices."""
+    devices = m.shape[AXIS]
+    for leaf in jax.tree.leaves(tree):
+        if np.shape(leaf)[0] % devices:
+            raise ValueError(f"leading axis {np.shape(leaf)[0]} not divisible by {devices} devices")
+    sharding = NamedSharding(m, PartitionSpec(AXIS))
+    return jax.tree.map(lambda x: _global(x, sharding), tree)
+
+
+def replicate(tree: Any, m: Mesh) -> Any:
+    """Places every array of ``tree`` whole on every device of ``m``."""
+    sharding = NamedSharding(m, PartitionSpec())
+    return jax.tree.map(lambda x: _global(x, sharding), tree)
+
+
+def to_host(tree: Any) -> Any:
+    """NumPy copies of every leaf, gathered from all processes when the array spans hosts."""
+    from jax.experimental import multihost_utils
+
+    def get(x):
+        if isinstance(x, jax.Array) and not x.is_fully_addressable:
+            return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+        return np.asarray(x)
+
+    return jax.tree.map(get, tree)
