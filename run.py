@@ -67,6 +67,21 @@ _LOOP = flags.DEFINE_string("loop", "auto", "auto | python | scan.")
 _CACHE_DIR = flags.DEFINE_string("cache_dir", None, "Weights cache (default ~/.cache/nst).")
 _WEIGHTS_SEED = flags.DEFINE_integer("weights_seed", 0, "Seed of --weights=random.")
 _PROGRESS = flags.DEFINE_bool("progress", True, "Log progress every few seconds.")
+# Several processes (hosts) running one job: started once per host with the same flags.
+_COORDINATOR = flags.DEFINE_string(
+    "coordinator_address", None, "host:port of process 0; enables jax.distributed."
+)
+_NUM_PROCESSES = flags.DEFINE_integer("num_processes", 1, "Processes in the job.")
+_PROCESS_ID = flags.DEFINE_integer("process_id", 0, "This process's index, 0..num_processes-1.")
+_DISTRIBUTED = flags.DEFINE_enum(
+    "distributed",
+    "off",
+    ["off", "auto"],
+    "auto: jax.distributed.initialize() detects the cluster (SLURM, Open MPI) itself.",
+)
+_DISTRIBUTED_TIMEOUT = flags.DEFINE_float(
+    "distributed_timeout", 300.0, "Seconds to wait for every process to arrive."
+)
 
 
 class UsageError(Exception):
@@ -212,6 +227,10 @@ def stylize_main() -> None:
         logging.warning("interrupted at step %d; state saved to %s", result.steps_done, checkpoint)
         logging.warning("run the same command again to continue")
         sys.exit(130)
+    import jax
+
+    if jax.process_index() != 0:  # every process computed the same image; one writes it
+        return
     image.save(output, result.image, overwrite=_OVERWRITE.value)
     for step, snap in result.snapshots.items():
         root, ext = os.path.splitext(output)
@@ -229,9 +248,41 @@ def stylize_main() -> None:
     )
 
 
+def init_distributed() -> None:
+    """jax.distributed from flags (or the cluster's environment); no-op for one process."""
+    import jax
+
+    if _DISTRIBUTED.value == "auto":
+        jax.distributed.initialize()
+        return
+    if _COORDINATOR.value is None:
+        if _NUM_PROCESSES.value != 1:
+            raise UsageError("--num_processes > 1 needs --coordinator_address=HOST:PORT")
+        return
+    if not 0 <= _PROCESS_ID.value < _NUM_PROCESSES.value:
+        raise UsageError(f"--process_id must be in [0, {_NUM_PROCESSES.value})")
+    from nst import parallel
+
+    if jax.config.jax_platforms in (None, "", "cpu"):
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    try:  # jax aborts the process if a peer never arrives: check they all came first
+        parallel.rendezvous(
+            _COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value, _DISTRIBUTED_TIMEOUT.value
+        )
+    except (TimeoutError, OSError) as e:
+        raise UsageError(str(e)) from None
+    jax.distributed.initialize(
+        _COORDINATOR.value,
+        num_processes=_NUM_PROCESSES.value,
+        process_id=_PROCESS_ID.value,
+        initialization_timeout=int(_DISTRIBUTED_TIMEOUT.value),
+    )
+
+
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    init_distributed()
     import experiments
 
     if _LIST.value:

@@ -16,7 +16,7 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-__all__ = ["AXIS", "mesh", "replicate", "shard_leading", "to_host"]
+__all__ = ["AXIS", "mesh", "rendezvous", "replicate", "shard_leading", "to_host"]
 
 AXIS = "batch"
 
@@ -62,3 +62,72 @@ def to_host(tree: Any) -> Any:
         return np.asarray(x)
 
     return jax.tree.map(get, tree)
+
+
+def rendezvous(coordinator_address: str, num_processes: int, process_id: int, timeout: float):
+    """Waits until all ``num_processes`` processes have started, or raises TimeoutError.
+
+    ``jax.distributed.initialize`` aborts the whole process (a C++ check failure, no Python
+    exception) when a peer never arrives. This pre-flight barrier on the coordinator's port
+    + 1 turns that into a clear error: process 0 listens, the others connect and say who
+    they are, process 0 answers once everyone is there. Call it right before
+    ``jax.distributed.initialize`` with the same address.
+
+    Raises:
+      TimeoutError: naming the processes that did not arrive within ``timeout`` seconds.
+    """
+    import socket
+    import time
+
+    host, _, port = coordinator_address.rpartition(":")
+    address = (host or "127.0.0.1", int(port) + 1)
+    deadline = time.monotonic() + timeout
+    if process_id == 0:
+        with socket.create_server(address, reuse_port=False) as server:
+            arrived, peers = set(), []
+            while len(arrived) < num_processes - 1:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    missing = sorted(set(range(1, num_processes)) - arrived)
+                    for peer in peers:
+                        peer.close()
+                    raise TimeoutError(
+                        f"process(es) {missing} did not arrive at {coordinator_address} "
+                        f"within {timeout:g} s; start every process with the same "
+                        "--coordinator_address and --num_processes"
+                    )
+                server.settimeout(left)
+                try:
+                    peer, _ = server.accept()
+                except TimeoutError:
+                    continue
+                peer.settimeout(max(deadline - time.monotonic(), 0.1))
+                arrived.add(int(peer.recv(16).decode() or -1))
+                peers.append(peer)
+            for peer in peers:
+                peer.sendall(b"go")
+                peer.close()
+        return
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError(
+                f"no coordinator (process 0) answered at {coordinator_address} within {timeout:g} s"
+            )
+        try:
+            conn = socket.create_connection(address, timeout=min(1.0, left))
+        except OSError:
+            time.sleep(0.2)
+            continue
+        with conn:
+            conn.sendall(str(process_id).encode())
+            conn.settimeout(max(deadline - time.monotonic(), 0.1))
+            try:
+                reply = conn.recv(2)
+            except OSError:
+                reply = b""
+        if reply == b"go":
+            return
+        raise TimeoutError(
+            f"the coordinator at {coordinator_address} gave up waiting for the other processes"
+        )

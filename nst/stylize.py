@@ -107,6 +107,8 @@ class Result:
     snapshots: {step: image} every ``snapshot_every`` steps.
     stopped: None if the run finished, "interrupted", or "non-finite loss at step S (term T)".
     compile_seconds: time of the first step minus a typical step (or the compile itself).
+    opt_state: the setting's final optimizer state (None for lbfgs_scipy), e.g. to continue
+      at the next level of a pyramid (``nst.highres``).
     """
 
     image: np.ndarray
@@ -116,6 +118,7 @@ class Result:
     stopped: str | None = None
     compile_seconds: float = 0.0
     evaluations: int = 0
+    opt_state: Any = None
 
 
 # ----------------------------------------------------------------------------- layers
@@ -498,6 +501,7 @@ def sweep(
     net_params: tuple[Any, Any] | None = None,
     targets: Targets | None = None,
     init_images: np.ndarray | None = None,
+    init_opt_state: Any = None,
     compiled: dict | None = None,
     devices: Sequence[jax.Device] | None = None,
     checkpoint: str | None = None,
@@ -514,6 +518,8 @@ def sweep(
       targets: precomputed ``Targets`` (e.g. style Grams computed once per video clip, a
         new frame's content features and temporal term); else computed here.
       init_images: [K, H, W, 3] (or [H, W, 3]) starting images instead of ``config.init``.
+      init_opt_state: one setting's optimizer state to start every setting from (e.g.
+        Adam's moments resized from a coarser pyramid level), instead of a fresh one.
       compiled: a dict the caller keeps between calls to reuse compiled steps (frames of a
         clip, settings of an experiment); keyed by what changes the program.
       devices: devices to spread the settings over (default ``jax.devices()``: all local
@@ -574,6 +580,8 @@ def sweep(
         )
     lrs = jnp.asarray([c.lr for c in configs], jnp.float32)
     opt_state = jax.vmap(lambda x, lr: optimizers.create(base.optimizer, lr).init(x))(images, lrs)
+    if init_opt_state is not None:
+        opt_state = jax.tree.map(lambda a: jnp.stack([jnp.asarray(a)] * k), init_opt_state)
     state = State(images, opt_state, jnp.zeros((k,), jnp.int32))
     history: dict[str, list] = {}
     fingerprint = _fingerprint(configs[:n_settings], content, styles)
@@ -583,6 +591,8 @@ def sweep(
             state, hist = restored
             history = {name: list(v) for name, v in hist.items()}
 
+    done = int(np.asarray(state.step)[0])
+    hyper_host = hyper
     if m is not None:
         state, hyper = parallel.shard_leading((state, hyper), m)
         targets, params = parallel.replicate((targets, params), m)
@@ -614,7 +624,6 @@ def sweep(
 
     chunk = max(1, min(base.scan_chunk, base.steps)) if loop == "scan" else 1
     compile_seconds = 0.0
-    done = int(np.asarray(state.step)[0])
     start = done
     t_offset = float(history["time"][-1]) if history.get("time") else 0.0
     snapshots: dict[int, np.ndarray] = {}
@@ -636,7 +645,7 @@ def sweep(
         bad = ~np.isfinite(np.asarray(terms["total"]))
         if bad.any():
             j, kk = (int(i) for i in np.argwhere(bad)[0])
-            blame = _blame({t_: v[j] for t_, v in terms.items()}, hyper, kk)
+            blame = _blame({t_: v[j] for t_, v in terms.items()}, hyper_host, kk)
             stopped = f"non-finite loss at step {done + j} (term {blame}, setting {kk})"
             n = j
         for name, values in terms.items():
@@ -669,6 +678,7 @@ def sweep(
                 stopped=stopped,
                 compile_seconds=compile_seconds,
                 evaluations=int(hist["evaluations"][:, i].sum()) if "evaluations" in hist else done,
+                opt_state=jax.tree.map(lambda a, i=i: a[i], state.opt_state),
             )
         )
     return results
