@@ -292,6 +292,9 @@ def main(argv: list[str]) -> None:
     if _EXPERIMENT.value:
         experiments.get(_EXPERIMENT.value).main(flags.FLAGS)
         return
+    if flags.FLAGS["model"].value:  # a trained feed-forward network (issue 6)
+        experiments.get("train_feedforward").infer_main(flags.FLAGS)
+        return
     stylize_main()
 
 
@@ -308,6 +311,8 @@ def _run(argv: list[str]) -> None:
 
 
 def _parse_flags(argv: list[str]) -> list[str]:
+    import experiments  # noqa: F401  (experiment modules define their own flags at import)
+
     try:
         return flags.FLAGS(argv)
     except flags.Error as e:

@@ -278,6 +278,7 @@ def configs(config: Config, table: Sequence[Setting]) -> list[tuple[StylizeConfi
     Raises:
       ValueError: duplicate labels or slugs, unknown fields, or values the engine rejects.
     """
+    table = [Setting(*row) for row in table]
     labels = [s.label for s in table]
     slugs = [slug(s) for s in labels]
     for name, values in (("label", labels), ("file name", slugs)):
@@ -286,7 +287,6 @@ def configs(config: Config, table: Sequence[Setting]) -> list[tuple[StylizeConfi
             raise ValueError(f"settings must have unique {name}s; repeated: {dupes}")
     out = []
     for row in table:
-        row = Setting(*row)
         fields = {k: v for k, v in row.overrides.items() if k not in _IMAGE_KEYS}
         names = {f.name for f in dataclasses.fields(StylizeConfig)}
         unknown = sorted(set(fields) - names)
@@ -350,8 +350,8 @@ def _group_key(cfg: StylizeConfig, inputs: dict, group: str) -> str:
         for f in dataclasses.fields(cfg)
         if f.name not in SWEEPABLE and f.name not in ("content_layers", "style_layers")
     }
-    # The engine builds the matting Laplacian from the first config of a sweep: keep settings
-    # with and without the photorealism term apart.
+    # A sweep with the photorealism term pays its sparse Laplacian product for every setting:
+    # keep settings without it apart.
     fixed["photo"] = bool(cfg.photo_weight)
     return repr((group, sorted(fixed.items()), _resolved_layers(cfg), inputs))
 
@@ -642,6 +642,22 @@ class _Progress:
             )
 
 
+def _weights_key(config: StylizeConfig) -> tuple:
+    return (config.backbone, config.weights, config.weights_seed, config.cache_dir)
+
+
+def _load_weights(rows: Sequence[tuple[StylizeConfig, dict]]) -> dict[tuple, Any]:
+    """Params of every backbone the settings use, loaded (or downloaded) once each."""
+    params: dict[tuple, Any] = {}
+    for cfg, _ in rows:
+        key = _weights_key(cfg)
+        if key not in params:
+            params[key] = backbones.load_params(
+                cfg.backbone, cfg.weights, seed=cfg.weights_seed, cache_dir=cfg.cache_dir
+            )
+    return params
+
+
 def _load_outcome(workdir: str, label: str) -> Outcome | None:
     s = slug(label)
     record_path = os.path.join(workdir, "results", f"{s}.json")
@@ -703,7 +719,9 @@ def run_study(
             logging.info("%s: %s is already complete; nothing to do", name, workdir)
             outcomes = {label: _load_outcome(workdir, label) for label in labels}
             return Report(workdir, outcomes, [], labels, True, already_complete=True)
-    else:
+    # Weights first (a download, or a clear error offline) so a failure leaves no workdir.
+    params = _load_weights(rows)
+    if not os.path.exists(manifest_path):
         manifest = {
             **identity,
             "status": "running",
@@ -734,7 +752,6 @@ def run_study(
 
     ran: list[str] = []
     interrupted = False
-    params_cache: dict[tuple, Any] = {}
     images_cache: dict[tuple[str, int], np.ndarray] = {}
 
     def load(path: str, size: int | None = None) -> np.ndarray:
@@ -752,10 +769,9 @@ def run_study(
         base = cfgs[0]
         content = load(inputs["content"], base.size)
         styles = [load(p, base.size) for p in inputs["styles"]]
-        key = (base.backbone, base.weights, base.weights_seed, base.cache_dir)
-        if key not in params_cache:
-            params_cache[key] = stylize.create_backbone(base)[1]
         content_names, style_names = _resolved_layers(base)
+        # The network stylize.create_backbone builds (the forward pass stops at the deepest
+        # layer used), with params loaded once per backbone.
         net = backbones.Backbone(
             base.backbone,
             tuple(dict.fromkeys(content_names + style_names)),
@@ -771,7 +787,7 @@ def run_study(
             cfgs,
             content,
             styles,
-            net_params=(net, params_cache[key]),
+            net_params=(net, params[_weights_key(base)]),
             checkpoint=checkpoint,
             should_stop=should_stop,
             progress=_Progress(title, base.steps, log_every),

@@ -9,7 +9,7 @@ This reruns that table on this machine: for each ``--table_sizes`` the photo (``
 default tubingen) is resized to that longest side, ``nst.stylize`` runs ``--steps``
 iterations (compilation timed apart), and the network stylizes the same photo
 ``--timing_repeats`` times after one compile (median). Rows with more iterations than were
-run are the measured seconds per iteration times the iterations, and say so
+run are the median measured seconds per iteration times the iterations, and say so
 (``measured: false``); pass ``--steps=500`` to measure every row.
 
 Without ``--model`` a two-style conditional network (Dumoulin et al. 2017) is trained first
@@ -156,8 +156,8 @@ def apply_flags(config: Config, flag_values: Any) -> Config:
 
 
 def _gatys_rows(config: Config, size: int, result: stylize.Result) -> list[dict[str, Any]]:
-    times = np.asarray(result.history["time"], np.float64)
-    per_step = float(times[-1]) / len(times)
+    times = np.asarray(result.history["time"], np.float64)  # cumulative, compile excluded
+    per_step = float(np.median(np.diff(times, prepend=0.0)))
     rows = []
     for n in config.iterations:
         measured = n <= len(times)
@@ -238,10 +238,15 @@ def run(
             for t in MIXTURES
         ]
         images = [infer.stylize(model, photo, style=m) for m in mixes]
-        labels = [f"{a} {1 - t:.2f} / {b} {t:.2f}" for t in MIXTURES]
+        labels = [f"{b} weight {t:.2f}" for t in MIXTURES]
         interpolation = os.path.join(workdir, "interpolation.png")
         nst_image.save_strip(
-            interpolation, images, labels, title=f"style interpolation{note}", overwrite=True
+            interpolation,
+            images,
+            labels,
+            title=f"style interpolation {a} -> {b}{note}",
+            cell_size=max(192, max(photo.shape[:2])),
+            overwrite=True,
         )
     else:
         logging.warning("single-style model: no interpolation figure")

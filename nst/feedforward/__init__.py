@@ -6,7 +6,7 @@
 * ``nets``: ``NetConfig`` -> module, init, apply. ``config``: ``NetConfig``, ``TrainConfig``.
 * ``train``: perceptual loss, jitted data-parallel step, the resumable training loop.
 * ``data``: training photos from a folder, random crops, threaded prefetch.
-* ``sharding``: the data-parallel mesh (``data_mesh``, ``shard_batch``, ``replicate``).
+* Data parallelism: ``nst.parallel`` (batches split over a device mesh).
 * ``checkpoint``: orbax models (``net.json`` + variables) and training checkpoints.
 * ``infer``: load a model and stylize photos, with compile time reported separately.
 
@@ -29,7 +29,6 @@ from nst.feedforward import (
     infer,
     johnson,
     nets,
-    sharding,
     train,
     ulyanov,
 )
@@ -46,7 +45,6 @@ __all__ = [
     "infer",
     "johnson",
     "nets",
-    "sharding",
     "train",
     "ulyanov",
 ]

@@ -42,9 +42,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from nst import backbones, losses
+from nst import backbones, losses, parallel
 from nst import image as nst_image
-from nst.feedforward import checkpoint, cin, data, nets, sharding
+from nst.feedforward import checkpoint, cin, data, nets
 from nst.feedforward.config import TrainConfig
 
 __all__ = [
@@ -189,7 +189,7 @@ def make_train_step(
 
     ``state`` is donated. The noise key of texture networks is ``fold_in(seed, step)``.
     Fed a batch sharded over a mesh and replicated everything else, the step runs data
-    parallel (``nst.feedforward.sharding``).
+    parallel (``nst.parallel``).
     """
     loss = make_loss(config, loss_net)
     grad_fn = jax.value_and_grad(loss, has_aux=True)
@@ -259,7 +259,7 @@ def train(
       log: receives a dict per log line: step, total, content, style, tv, images_per_s,
         and ``compile_seconds`` on the first line.
       should_stop: polled after every step; True saves a checkpoint and returns.
-      mesh: devices to split batches over (default: every local device).
+      mesh: devices to split batches over (default ``nst.parallel.mesh()``: every device).
 
     Returns:
       A ``TrainResult``.
@@ -278,7 +278,7 @@ def train(
     if dataset is None and (net_config.arch == "johnson" or net_config.content_input):
         raise ValueError(f"arch={net_config.arch!r} with content input needs training photos")
     workdir = pathlib.Path(workdir).absolute()
-    mesh = sharding.data_mesh() if mesh is None else mesh
+    mesh = parallel.mesh() if mesh is None else mesh
     if config.batch_size % mesh.size:
         raise ValueError(f"batch_size {config.batch_size} is not divisible by {mesh.size} devices")
     log = log or (lambda _: None)
@@ -288,12 +288,12 @@ def train(
     # Loss network and targets, once.
     loss_net, net_params = create_loss_net(config)
     targets = make_style_targets(config, loss_net, net_params, styles)
-    net_params, targets = sharding.replicate((net_params, targets), mesh)
+    net_params, targets = parallel.replicate((net_params, targets), mesh)
 
     # Network, optimizer, state: fresh, given, or resumed.
     variables = init_variables or nets.init(net_config, config.seed)
     tx = make_optimizer(config, variables["params"], only_style)
-    state = sharding.replicate(init_state(tx, variables), mesh)
+    state = parallel.replicate(init_state(tx, variables), mesh)
     checkpoints = checkpoint.TrainCheckpoints(workdir / "checkpoints", keep=config.keep_checkpoints)
     try:
         latest = checkpoints.latest_step()
@@ -369,7 +369,7 @@ def _loop(
 
     def batch_at(step: int):
         style_w = style_batch(config, step, styles, net_config.num_styles)
-        return sharding.shard_batch((next(loader), style_w), mesh)
+        return parallel.shard_leading((next(loader), style_w), mesh)
 
     render = _previewer(net_config, preview, workdir / "previews")
     history: list[dict[str, float]] = []

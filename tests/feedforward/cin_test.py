@@ -79,9 +79,10 @@ def test_add_style_trains_only_the_new_rows(setup):
     state = tx.init(grown)
     updated = grown
     rng = np.random.default_rng(0)
+    update = jax.jit(tx.update)
     for _ in range(3):  # random gradients on every param, the worst case
         grads = jax.tree.map(lambda x: jnp.asarray(rng.normal(size=x.shape), x.dtype), updated)
-        updates, state = tx.update(grads, state, updated)
+        updates, state = update(grads, state, updated)
         updated = optax.apply_updates(updated, updates)
     for (path, before), after in zip(
         jax.tree_util.tree_leaves_with_path(grown), jax.tree.leaves(updated), strict=True

@@ -1,0 +1,121 @@
+"""Training: the loss falls, checkpoints round-trip, resume and interruption keep the count."""
+
+import dataclasses
+
+import jax
+import numpy as np
+import pytest
+from PIL import Image
+
+from nst.feedforward import checkpoint, data, infer, train
+from nst.feedforward import config as ff_config
+
+# A tiny network and a shallow random-weight loss network: seconds on a CPU.
+TINY = ff_config.replace(
+    ff_config.get_config(quick=True),
+    net=ff_config.NetConfig(width=4, num_residual=1),
+    weights="random",
+    content_layers=(("conv1_2", 1.0),),
+    style_layers=(("conv1_1", 0.5), ("conv1_2", 0.5)),
+    batch_size=4,
+    crop_size=32,
+    style_size=32,
+    lr=1e-2,
+    steps=30,
+    checkpoint_every=1000,
+    preview_every=0,
+    log_every=1,
+    prefetch=2,
+)
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("photos")
+    rng = np.random.default_rng(0)
+    for i in range(4):
+        # Smooth random colour fields, upsampled: photo-like low-frequency content.
+        small = rng.integers(0, 256, size=(6, 6, 3), dtype=np.uint8)
+        Image.fromarray(small).resize((40, 36), Image.Resampling.BILINEAR).save(folder / f"{i}.png")
+    return data.ImageFolder(folder)
+
+
+@pytest.fixture(scope="module")
+def style():
+    yy, xx = np.mgrid[0:48, 0:48] / 47.0
+    stripes = 0.5 + 0.5 * np.sin(2 * np.pi * 4 * (xx + yy))
+    return np.stack([stripes, 1 - stripes, 0.5 * np.ones_like(xx)], axis=-1).astype(np.float32)
+
+
+def test_loss_falls_over_a_few_dozen_steps(photos, style, tmp_path):
+    result = train.train(TINY, tmp_path, [style], dataset=photos)
+    totals = np.array([line["total"] for line in result.history])
+    assert len(totals) == 30 and np.all(np.isfinite(totals))
+    assert totals[-5:].mean() < 0.7 * totals[:5].mean(), totals
+    assert {"content", "style", "tv", "images_per_s"} <= set(result.history[-1])
+    assert result.history[0]["compile_seconds"] > 0
+    assert result.model_dir == tmp_path / "model" and not result.stopped
+
+
+def test_resume_continues_the_step_count_and_interrupt_saves(photos, style, tmp_path):
+    config = ff_config.replace(TINY, steps=3, checkpoint_every=2, log_every=100)
+    stops = iter([False, True])  # stop after the second step
+    first = train.train(config, tmp_path, [style], dataset=photos, should_stop=lambda: next(stops))
+    assert first.stopped and first.steps_done == 2 and first.model_dir is None
+    with checkpoint.TrainCheckpoints(tmp_path / "checkpoints") as saved:
+        assert saved.latest_step() == 2
+    longer = ff_config.replace(config, steps=4)
+    second = train.train(longer, tmp_path, [style], dataset=photos)
+    assert second.steps_done == 2 and [h["step"] for h in second.history] == [3, 4]
+    config_b, _, info = checkpoint.load_model(tmp_path)
+    assert info["steps"] == 4 and config_b == config.net
+    other = ff_config.replace(config, net=dataclasses.replace(config.net, width=8))
+    with pytest.raises(ValueError, match="another network"):
+        train.train(other, tmp_path, [style], dataset=photos)
+
+
+def test_texture_network_trains_from_noise_alone(style, tmp_path):
+    net = ff_config.NetConfig(arch="ulyanov", width=4, scales=2, content_input=False)
+    config = ff_config.replace(TINY, net=net, steps=2, batch_size=2, crop_size=16)
+    result = train.train(config, tmp_path, [style], dataset=None)
+    assert result.steps_done == 2 and "content" not in result.history[-1]
+    model = infer.load(result.model_dir)
+    out = infer.stylize(model, np.zeros((20, 28, 3), np.float32), seed=1)
+    assert out.shape == (20, 28, 3) and out.std() > 0
+
+
+def test_preview_images_are_written(photos, style, tmp_path):
+    config = ff_config.replace(TINY, steps=2, preview_every=1)
+    train.train(config, tmp_path, [style], dataset=photos, preview=style[:24, :24])
+    assert sorted(p.name for p in (tmp_path / "previews").iterdir()) == [
+        "step_00001.png",
+        "step_00002.png",
+    ]
+
+
+def test_save_load_gives_identical_outputs(tmp_path, rng):
+    from nst.feedforward import nets
+
+    net = ff_config.NetConfig(width=4, num_residual=1, norm="batch")
+    variables = nets.init(net, seed=3)
+    variables["batch_stats"] = jax.tree.map(lambda x: x + 0.1, variables["batch_stats"])
+    path = checkpoint.save_model(tmp_path / "m", net, variables, info={"styles": ["s"]})
+    with pytest.raises(FileExistsError):
+        checkpoint.save_model(path, net, variables)
+    model = infer.load(path)
+    assert model.config == net and model.info == {"styles": ["s"]}
+    photo = rng.uniform(size=(24, 20, 3)).astype(np.float32)
+    expected = nets.apply(net, variables, photo[None])[0][0]
+    np.testing.assert_array_equal(infer.stylize(model, photo), expected)
+
+
+def test_batch_not_divisible_by_devices_and_missing_styles_raise(photos, style, tmp_path):
+    from nst import parallel
+
+    with pytest.raises(ValueError, match="style images"):
+        train.train(TINY, tmp_path, [], dataset=photos)
+    two = parallel.mesh(jax.devices() * 2)  # the same device twice: a 2-device mesh
+    with pytest.raises(ValueError, match="not divisible"):
+        train.train(
+            ff_config.replace(TINY, batch_size=3), tmp_path, [style], dataset=photos, mesh=two
+        )
