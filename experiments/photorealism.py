@@ -9,8 +9,8 @@ content photo) with no regularizer, with the matting-Laplacian photorealism term
 that term plus L1 total variation (weight 0.01). The bundled pair is tubingen (content) and
 chelsea (the "style" photo); ``--content`` / ``--style`` take another pair.
 
-The engine builds the Laplacian from the first config of a sweep, so the settings with the
-term (RL, RL + TV: one vmapped sweep) run apart from the one without.
+The settings with the term (RL, RL + TV) run as one vmapped sweep, the one without it apart
+(so it does not pay for the sparse Laplacian product).
 """
 
 from __future__ import annotations

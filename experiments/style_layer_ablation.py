@@ -54,9 +54,9 @@ def layer_sets() -> tuple[tuple[str, tuple[str, ...]], ...]:
     sets = []
     for n in range(1, 6):
         chosen = BLOCK_FIRSTS[:n]
-        label = chosen[0] if n == 1 else f"{chosen[0]}..{chosen[-1]}"
+        label = chosen[0] if n == 1 else f"{chosen[0]} – {chosen[-1]}"
         sets.append((label, chosen))
-    sets.append(("first five conv layers (conv1_1..conv3_1)", FIRST_FIVE))
+    sets.append(("first five conv layers (conv1_1 – conv3_1)", FIRST_FIVE))
     return tuple(sets)
 
 

@@ -25,7 +25,7 @@ NAME = "texture_synthesis"
 UNION = ("conv1_1", "pool1", "pool2", "pool3", "pool4")
 # (label, layers): Gatys et al. (2015), Fig. 2.
 LAYER_SETS = tuple(
-    (UNION[0] if n == 1 else f"conv1_1..{UNION[n - 1]}", UNION[:n]) for n in range(1, 6)
+    (UNION[0] if n == 1 else f"conv1_1 – {UNION[n - 1]}", UNION[:n]) for n in range(1, 6)
 )
 
 

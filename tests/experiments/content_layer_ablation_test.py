@@ -1,0 +1,45 @@
+"""content_layer_ablation end to end on a tiny preset."""
+
+import dataclasses
+import json
+
+import pytest
+from common_test import fast_compile, flag_values, smoke, tiny  # noqa: F401
+
+from experiments import _common, content_layer_ablation
+
+
+def test_smoke(tmp_path):
+    config = tiny(content_layer_ablation)
+    smoke(content_layer_ablation, tmp_path, config)
+    record = json.loads((tmp_path / "results" / "conv3-1.json").read_text())
+    assert record["sweep_size"] == 5  # one vmapped program
+    assert record["config"]["init"] == "noise" and record["config"]["style_weight"] == 0.0
+    assert dict(record["config"]["content_layers"]) == {
+        "conv1_1": 0.0,
+        "conv2_1": 0.0,
+        "conv3_1": 1.0,
+        "conv4_1": 0.0,
+        "conv5_1": 0.0,
+    }
+
+
+def test_conv_flag_picks_the_second_conv_of_each_block():
+    config = dataclasses.replace(content_layer_ablation.get_config(), conv=2)
+    table = content_layer_ablation.settings(config)
+    assert [row.label for row in table] == [f"conv{b}_2" for b in range(1, 6)]
+    assert _common.groups(config, table) == [[0, 1, 2, 3, 4]]
+    with pytest.raises(ValueError, match="1 or 2"):
+        content_layer_ablation.settings(dataclasses.replace(config, conv=3))
+
+
+def test_conv_flag_reaches_the_config():
+    given = flag_values(content_layer_ablation_conv=2, quick=True)
+    config = _common.apply_flags(
+        content_layer_ablation.get_config(quick=True),
+        given,
+        content_layer_ablation.settings,
+        {"content_layer_ablation_conv": "conv"},
+    )
+    assert config.conv == 2
+    assert content_layer_ablation.settings(config)[0].label == "conv1_2"

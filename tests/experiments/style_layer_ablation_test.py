@@ -1,0 +1,28 @@
+"""style_layer_ablation end to end on a tiny preset."""
+
+from common_test import fast_compile, smoke, tiny  # noqa: F401
+
+from experiments import _common, style_layer_ablation
+
+
+def test_smoke(tmp_path):
+    # 40 px: starry_night is then 25x40; at 32 px (20x32) conv4/conv5 are 2 pixels high, a
+    # shape XLA:CPU convolves ~10x slower.
+    report = smoke(style_layer_ablation, tmp_path, tiny(style_layer_ablation, size=40))
+    first = next(iter(report.outcomes.values())).record
+    assert first["sweep_size"] == 6 and first["inputs"]["content"] == first["inputs"]["styles"][0]
+
+
+def test_layer_sets():
+    config = style_layer_ablation.get_config()
+    table = style_layer_ablation.settings(config)
+    active = [tuple(n for n, w in row.overrides["style_layers"] if w) for row in table]
+    assert active == [
+        ("conv1_1",),
+        ("conv1_1", "conv2_1"),
+        ("conv1_1", "conv2_1", "conv3_1"),
+        ("conv1_1", "conv2_1", "conv3_1", "conv4_1"),
+        ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"),
+        ("conv1_1", "conv1_2", "conv2_1", "conv2_2", "conv3_1"),
+    ]
+    assert _common.groups(config, table) == [list(range(6))]

@@ -1,0 +1,23 @@
+"""texture_synthesis end to end on a tiny preset."""
+
+import dataclasses
+
+import pytest
+from common_test import fast_compile, smoke, tiny  # noqa: F401
+
+from experiments import _common, texture_synthesis
+
+
+def test_smoke(tmp_path):
+    config = dataclasses.replace(tiny(texture_synthesis), styles=("brick",))
+    report = smoke(texture_synthesis, tmp_path, config)
+    assert "brick: conv1_1" in report.outcomes
+
+
+def test_rows_per_texture_and_no_content():
+    config = texture_synthesis.get_config()
+    table = texture_synthesis.settings(config)
+    assert len(table) == 2 * len(texture_synthesis.LAYER_SETS)
+    assert _common.groups(config, table) == [list(range(5)), list(range(5, 10))]
+    with pytest.raises(ValueError, match="no --content"):
+        texture_synthesis.settings(dataclasses.replace(config, content="tubingen"))
