@@ -292,6 +292,12 @@ def main(argv: list[str]) -> None:
     if _EXPERIMENT.value:
         experiments.get(_EXPERIMENT.value).main(flags.FLAGS)
         return
+    if flags.FLAGS["video"].value:  # a clip: per-frame optimization, or a --model network
+        from experiments import video_cli
+
+        config = None if flags.FLAGS["model"].value else build_config()
+        video_cli.nst_video_main(flags.FLAGS, config)
+        return
     if flags.FLAGS["model"].value:  # a trained feed-forward network (issue 6)
         experiments.get("train_feedforward").infer_main(flags.FLAGS)
         return

@@ -21,6 +21,11 @@ _NAMES: tuple[str, ...] = (
     "texture_synthesis",
     "train_feedforward",
     "vanilla_vs_fast",
+    "video_temporal",
+    "guided_backprop",
+    "class_visualization",
+    "feature_inversion",
+    "max_activating_patches",
 )
 
 EXPERIMENTS: Mapping[str, ModuleType] = MappingProxyType(

@@ -484,6 +484,7 @@ def _blame(terms: Mapping[str, np.ndarray], hyper: Hyper, k: int) -> str:
         "style": hyper.style_weight,
         "tv": hyper.tv_weight,
         "photo": hyper.photo_weight,
+        "temporal": hyper.temporal_weight,
     }
     for name, w in weights.items():
         if name in terms:

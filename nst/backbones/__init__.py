@@ -11,6 +11,8 @@ Conventions:
 * Layer names, per family (``layer_names(name)`` lists them shallow to deep):
   VGG ``conv{b}_{l}`` (before ReLU), ``relu{b}_{l}``, ``pool{b}``; ResNet ``conv1``,
   ``bn1``, ``relu``, ``maxpool``, ``block{s}_{i}``, ``layer{s}`` (= last block of stage s).
+* VGG classifier head (``include_head=True``): layers ``fc6``, ``relu6``, ``fc7``, ``relu7``,
+  ``fc8`` (class scores before the softmax), ``[N, features]``, for 224x224 images.
 * Weights: ``"imagenet"`` (flaxmodels' checkpoints, downloaded once and cached),
   ``"random"`` (seeded), or a local ``.h5`` / ``.npz`` / ``.safetensors`` file.
 

@@ -14,13 +14,18 @@ from nst.backbones import _ops, _registry, _weights
 Params = Any  # nested dict of arrays, layout in the _vgg / _resnet docstrings
 
 
-def layer_names(name: str) -> tuple[str, ...]:
+def layer_names(name: str, *, include_head: bool = False) -> tuple[str, ...]:
     """Every feature name of backbone ``name``, ordered shallow to deep.
+
+    ``include_head`` appends the classifier's layers (VGG: ``fc6`` ... ``fc8``).
 
     >>> layer_names("vgg16")[:5]
     ('conv1_1', 'relu1_1', 'conv1_2', 'relu1_2', 'pool1')
+    >>> layer_names("vgg16", include_head=True)[-3:]
+    ('fc7', 'relu7', 'fc8')
     """
-    return _registry.get(name).layer_names
+    spec = _registry.get(name)
+    return spec.layer_names + (spec.head_layer_names if include_head else ())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,7 +38,9 @@ class Backbone:
 
     Attributes:
       name: a key of ``BACKBONES`` (``"vgg19"``, ``"resnet50"``, ...).
-      layers: the feature names to return, any of ``layer_names(name)``.
+      layers: the feature names to return, any of ``layer_names(name, include_head=True)``;
+        the classifier's (VGG ``fc6`` ... ``fc8``, ``[N, features]``) need the head params
+        (``create(..., include_head=True)``) and 224x224 images.
       pooling: VGG only: ``"max"`` (default) or ``"avg"`` 2x2 pooling; Gatys et al. (2016)
         found average pooling gives slightly more appealing results.
       relu: replacement for ``jax.nn.relu`` in every ReLU (e.g. a ``custom_vjp`` ReLU for
@@ -56,14 +63,15 @@ class Backbone:
 
     def __post_init__(self):
         spec = _registry.get(self.name)
+        valid = spec.layer_names + spec.head_layer_names
         layers = (self.layers,) if isinstance(self.layers, str) else tuple(self.layers)
         if not layers:
-            raise ValueError(f"layers is empty; choose from {', '.join(spec.layer_names)}")
-        unknown = [layer for layer in layers if layer not in spec.layer_names]
+            raise ValueError(f"layers is empty; choose from {', '.join(valid)}")
+        unknown = [layer for layer in layers if layer not in valid]
         if unknown:
             raise ValueError(
                 f"unknown layer(s) {', '.join(map(repr, unknown))} for {self.name}; valid "
-                f"names, shallow to deep: {', '.join(spec.layer_names)}"
+                f"names, shallow to deep: {', '.join(valid)}"
             )
         if self.pooling not in ("max", "avg"):
             raise ValueError(f"pooling must be 'max' or 'avg', got {self.pooling!r}")
@@ -86,7 +94,8 @@ class Backbone:
 
         Returns:
           ``{layer: float32 [N, h, w, c]}`` (``[h, w, c]`` for one image) for every layer
-          of ``self.layers`` (through ``jax.jit`` the dict comes back with sorted keys).
+          of ``self.layers`` (through ``jax.jit`` the dict comes back with sorted keys);
+          ``[N, features]`` (``[features]``) for the classifier's layers.
         """
         spec = _registry.get(self.name)
         x = jnp.asarray(images)
@@ -97,13 +106,16 @@ class Backbone:
         single = x.ndim == 3
         x = _ops.normalize(x[None] if single else x).astype(self.dtype)
 
-        order = {layer: i for i, layer in enumerate(spec.layer_names)}
+        order = {layer: i for i, layer in enumerate(spec.layer_names + spec.head_layer_names)}
         stop = max(order[layer] for layer in self.layers)
         wanted = set(self.layers)
         relu = jax.nn.relu if self.relu is None else self.relu
+        segments = spec.segments(pooling=self.pooling, relu=relu)
+        if spec.head is not None and stop >= len(spec.layer_names):
+            segments.append(spec.head(relu=relu))
         feats = {}
         start = 0
-        for segment in spec.segments(pooling=self.pooling, relu=relu):
+        for segment in segments:
             if start > stop:
                 break
             ops = segment[: stop - start + 1]
@@ -152,8 +164,9 @@ def load_params(
     seed: int = 0,
     cache_dir: str | os.PathLike | None = None,
     url: str | None = None,
+    include_head: bool = False,
 ) -> Params:
-    """Params of backbone ``name`` (without classifier head).
+    """Params of backbone ``name``, without the classifier head unless ``include_head``.
 
     Args:
       name: a key of ``BACKBONES``.
@@ -171,6 +184,8 @@ def load_params(
       seed: seed of ``"random"`` weights.
       cache_dir: directory of downloaded checkpoints (default ``default_cache_dir()``).
       url: download URL overriding the default (see ``checkpoint_url``).
+      include_head: also the classifier (VGG ``fc6``, ``fc7``, ``fc8``: 124M numbers,
+        0.5 GB in float32), for the class scores of ``layers=("fc8",)``.
 
     Returns:
       The params pytree: nested dicts of float32 arrays.
@@ -178,13 +193,16 @@ def load_params(
     Raises:
       WeightsError: download failure, missing file, or a file whose keys or shapes do not
         fit the backbone (the message lists them).
+      ValueError: ``include_head`` for a backbone without a classifier head here (ResNets).
     """
     spec = _registry.get(name)
+    if include_head and not spec.head_param_shapes:
+        raise ValueError(f"include_head: no classifier head is provided for {name} (VGG only)")
     if isinstance(weights, str) and weights == "random":
-        return _registry.random_params(spec, seed)
+        return _registry.random_params(spec, seed, include_head=include_head)
     if isinstance(weights, str) and weights == "imagenet":
         weights = _weights.download(name, cache_dir=cache_dir, url=url)
-    return _weights.read_file(name, weights)
+    return _weights.read_file(name, weights, include_head=include_head)
 
 
 def create(
@@ -199,8 +217,11 @@ def create(
     dtype: Any = jnp.float32,
     cache_dir: str | os.PathLike | None = None,
     url: str | None = None,
+    include_head: bool = False,
 ) -> tuple[Backbone, Params]:
     """A ``Backbone`` returning ``layers`` and its params (``load_params``).
+
+    ``include_head`` loads the classifier too (needed for ``fc6`` ... ``fc8`` layers).
 
     ``layers=None`` takes ``DEFAULT_LAYERS[name]``'s content and style layers, shallow to deep.
 
@@ -214,4 +235,7 @@ def create(
         defaults = set(spec.default_layers["content"] + spec.default_layers["style"])
         layers = tuple(layer for layer in spec.layer_names if layer in defaults)
     net = Backbone(name, tuple(layers), pooling=pooling, relu=relu, remat=remat, dtype=dtype)
-    return net, load_params(name, weights, seed=seed, cache_dir=cache_dir, url=url)
+    params = load_params(
+        name, weights, seed=seed, cache_dir=cache_dir, url=url, include_head=include_head
+    )
+    return net, params

@@ -27,6 +27,10 @@ class BackboneSpec:
       checkpoint_url: flaxmodels' published ImageNet ``.h5`` checkpoint.
       kernel_gain: random-init kernels are ``N(0, kernel_gain / fan_in)``.
       segments: ``segments(pooling=..., relu=...)`` -> the forward pass as named ops.
+      head_layer_names: the classifier's layers after the last feature layer (VGG: ``fc6``,
+        ``relu6``, ``fc7``, ``relu7``, ``fc8``); empty where none is provided.
+      head_param_shapes: flat shapes of the classifier params (``include_head=True``).
+      head: ``head(relu=...)`` -> the classifier as named ops, or None.
     """
 
     name: str
@@ -37,6 +41,11 @@ class BackboneSpec:
     checkpoint_url: str
     kernel_gain: float
     segments: Callable[..., list[_ops.Segment]] = dataclasses.field(repr=False)
+    head_layer_names: tuple[str, ...] = ()
+    head_param_shapes: Mapping[str, tuple[int, ...]] = dataclasses.field(
+        default_factory=lambda: types.MappingProxyType({})
+    )
+    head: Callable[..., _ops.Segment] | None = dataclasses.field(default=None, repr=False)
 
 
 # Gatys et al. (2016): content conv4_2 (output stride 8), style conv1_1 ... conv5_1.
@@ -57,6 +66,13 @@ def _spec(name: str) -> BackboneSpec:
     family = "vgg" if name.startswith("vgg") else "resnet"
     module = _vgg if family == "vgg" else _resnet
     urls = (_flaxmodels_vgg if family == "vgg" else _flaxmodels_resnet).URLS
+    head = {}
+    if family == "vgg":  # flaxmodels' VGG classifier (include_head=True); ResNets: none yet
+        head = dict(
+            head_layer_names=_vgg.HEAD_LAYERS,
+            head_param_shapes=types.MappingProxyType(_vgg.head_param_shapes(name)),
+            head=lambda **kw: _vgg.head(name, **kw),
+        )
     return BackboneSpec(
         name=name,
         family=family,
@@ -69,6 +85,7 @@ def _spec(name: str) -> BackboneSpec:
         # VGG19 conv5_1 3.9 (He) vs 0.04 (LeCun); ResNet50 layer4 1.2 (LeCun) vs 530 (He).
         kernel_gain=2.0 if family == "vgg" else 1.0,
         segments=lambda **kw: module.segments(name, **kw),
+        **head,
     )
 
 
@@ -88,21 +105,25 @@ def get(name: str) -> BackboneSpec:
     return BACKBONES[name]
 
 
-def random_params(spec: BackboneSpec, seed: int) -> dict:
+def random_params(spec: BackboneSpec, seed: int, *, include_head: bool = False) -> dict:
     """Random params with the layout of the checkpoints.
 
-    Kernels ``N(0, gain / fan_in)`` (fan_in = kh * kw * in channels; gain 2 (He) for VGG,
-    1 (LeCun) for ResNets), zero conv biases, and batch norms that are the identity: running
-    mean 0, running variance 1, scale 1, bias 0. Drawn with NumPy (no compilation); each
-    array depends only on ``seed`` and its own key, so VGG16 and VGG19 share their first
-    layers.
+    Kernels ``N(0, gain / fan_in)`` (fan_in = kh * kw * in channels, or the in features of
+    a dense layer; gain 2 (He) for VGG, 1 (LeCun) for ResNets), zero biases, and batch
+    norms that are the identity: running mean 0, running variance 1, scale 1, bias 0. Drawn
+    with NumPy (no compilation); each array depends only on ``seed`` and its own key, so
+    VGG16 and VGG19 share their first layers. ``include_head`` adds the classifier (VGG16:
+    124M more numbers, 0.5 GB).
     """
+    shapes = dict(spec.param_shapes)
+    if include_head:
+        shapes.update(spec.head_param_shapes)
     flat = {}
-    for path, shape in spec.param_shapes.items():
+    for path, shape in shapes.items():
         leaf = path.rsplit("/", 1)[1]
         if leaf == "kernel":
-            kh, kw, cin, _ = shape
-            std = np.float32((spec.kernel_gain / (kh * kw * cin)) ** 0.5)
+            fan_in = int(np.prod(shape[:-1]))
+            std = np.float32((spec.kernel_gain / fan_in) ** 0.5)
             rng = np.random.default_rng([seed, zlib.crc32(path.encode())])
             flat[path] = jnp.asarray(std * rng.standard_normal(shape, np.float32))
         elif leaf in ("var", "scale"):

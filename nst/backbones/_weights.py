@@ -10,7 +10,8 @@ File layouts, all flat ``/``-separated keys of the params tree (see ``_vgg`` / `
   ``conv1_1/kernel``, ``conv1_1/bias``, ``layer1/block0/conv1/kernel``,
   ``layer1/block0/bn1/{mean,var,scale,bias}``, ``layer2/block0/downsample/conv/kernel``.
 
-Keys a backbone does not use (the classifier: ``fc6``..``fc8``, ``fc``) are ignored.
+Keys a backbone does not use (the classifier: ``fc6``..``fc8``, ``fc``) are ignored, unless
+the VGG classifier is asked for (``include_head=True``): then ``fc6``..``fc8`` must be there.
 """
 
 import contextlib
@@ -116,8 +117,11 @@ def _open(
         )
 
 
-def read_file(name: str, path: str | os.PathLike) -> dict:
-    """Params of backbone ``name`` from a local ``.h5``, ``.npz`` or ``.safetensors`` file."""
+def read_file(name: str, path: str | os.PathLike, *, include_head: bool = False) -> dict:
+    """Params of backbone ``name`` from a local ``.h5``, ``.npz`` or ``.safetensors`` file.
+
+    ``include_head`` reads the classifier too (``spec.head_param_shapes``).
+    """
     path = pathlib.Path(path).expanduser()
     if not path.is_file():
         raise WeightsError(
@@ -125,13 +129,12 @@ def read_file(name: str, path: str | os.PathLike) -> dict:
             "of an existing .h5, .npz or .safetensors file"
         )
     source = f"weights file {path}"
+    spec = _registry.get(name)
+    expected = {**spec.param_shapes, **(spec.head_param_shapes if include_head else {})}
     try:
         with _open(path) as (shapes, read):
-            check_shapes(name, shapes, source)
-            flat = {
-                key: jnp.asarray(np.asarray(read(key), np.float32))
-                for key in _registry.get(name).param_shapes
-            }
+            check_shapes(name, shapes, source, expected=expected)
+            flat = {key: jnp.asarray(np.asarray(read(key), np.float32)) for key in expected}
     except (OSError, ValueError, KeyError) as err:
         if isinstance(err, WeightsError):
             raise

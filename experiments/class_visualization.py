@@ -1,0 +1,234 @@
+"""Class visualization by gradient ascent: a few classes, with and without each regularizer.
+
+    python run.py --experiment=class_visualization --quick --weights=random
+    python run.py --experiment=class_visualization                   # VGG16, ImageNet weights
+    python run.py --experiment=class_visualization --class_ids=1,130,980 --steps=400
+    python run.py --experiment=class_visualization --class_layer=relu5_3 --size=128  # channels
+
+The image that maximizes a class score before the softmax, ``argmax_I S_c(I) - lambda
+||I||^2`` from a (nearly) zero image (Simonyan et al. 2014), by ``nst.visualize
+.gradient_ascent``; then the same with each regularizer of Yosinski et al. (2015) added
+alone (Gaussian blur every k steps, random jitter, zeroing the pixels of small norm), and
+with all three. Rows: classes; columns: settings, each captioned with the final score. A
+conv layer as ``--class_layer`` visualizes its channels instead (any ``--size``); class
+scores need the VGG classifier head (``fc8``, 124M more weights) and 224x224 images.
+One compiled step serves every setting (the regularizers' numbers are traced).
+
+Defaults: VGG16 ImageNet weights; Simonyan et al.'s classes ostrich (9), goose (99) and
+kit fox (278); 200 Adam steps at 0.05 in normalized input units, lambda 1e-4; blur sigma
+1 px every 4 steps, jitter 8 px, 30th-percentile norm clipping. ``--quick``: 2 classes,
+10 steps at 0.2. Shared flags: --backbone, --weights, --weights_seed, --cache_dir,
+--size (conv layers only), --steps, --lr, --seed, --workdir, --overwrite.
+
+Outputs in --workdir (default runs/class_visualization/<time>): ``figure.png``,
+``images/<class>_<setting>.png``, ``metrics.json`` (per class and setting: score at the
+first step and of the final image), ``manifest.json``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from typing import Any
+
+import jax
+import numpy as np
+from absl import flags, logging
+
+from experiments import _common
+from experiments import guided_backprop as _gb
+from nst import backbones, visualize
+from nst import image as nst_image
+
+NAME = "class_visualization"
+
+_CLASSES = flags.DEFINE_list("class_ids", None, "class_visualization: class indices (fc8).")
+_LAYER = flags.DEFINE_string(
+    "class_layer", None, "class_visualization: fc8 (classes) or a conv layer (its channels)."
+)
+
+# ImageNet-1k names of the classes Simonyan et al. (2014) show, Fig. 1.
+CLASS_NAMES = {
+    9: "ostrich",
+    99: "goose",
+    278: "kit fox",
+    508: "computer keyboard",
+    627: "limousine",
+    897: "washing machine",
+}
+
+# The regularizers of Yosinski et al. (2015), each alone, then all together.
+_BLUR = {"blur_every": 4}
+_JITTER = {"jitter": 8}
+_CLIP = {"norm_percentile": 30.0}
+SETTINGS = (
+    ("L2 only", {}),
+    ("+ blur", _BLUR),
+    ("+ jitter", _JITTER),
+    ("+ small-norm clip", _CLIP),
+    ("all three", {**_BLUR, **_JITTER, **_CLIP}),
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """The study: which network, which classes, how long."""
+
+    # Backbone name (VGG for class scores) and its weights ("imagenet", "random" or a file).
+    backbone: str = "vgg16"
+    weights: str = "imagenet"
+    weights_seed: int = 0
+    cache_dir: str | None = None
+    # The layer whose units are maximized: fc8 (class scores, 224x224 images) or a conv
+    # layer (channel means, images of `size` px).
+    layer: str = "fc8"
+    # The classes (or channels) to visualize, one row each.
+    classes: tuple[int, ...] = (9, 99, 278)
+    # Image side in px for conv layers (class scores need 224).
+    size: int = 224
+    # The shared base of every setting; each row of SETTINGS overrides some fields.
+    ascent: visualize.AscentConfig = dataclasses.field(
+        default_factory=lambda: visualize.AscentConfig(
+            steps=200, lr=0.05, l2=1e-4, blur_sigma=1.0, blur_every=0, jitter=0
+        )
+    )
+    # Seed of the initial noise and the jitter.
+    seed: int = 0
+
+
+def get_config(quick: bool = False) -> Config:
+    config = Config()
+    if quick:
+        config = dataclasses.replace(
+            config,
+            classes=(9, 278),
+            ascent=dataclasses.replace(config.ascent, steps=10, lr=0.2),
+        )
+    return config
+
+
+def ascent_settings(config: Config) -> tuple[tuple[str, visualize.AscentConfig], ...]:
+    """``(label, AscentConfig)`` per column: the base config with each row's overrides."""
+    return tuple((label, dataclasses.replace(config.ascent, **kw)) for label, kw in SETTINGS)
+
+
+_SHARED = ("backbone", "weights", "weights_seed", "cache_dir", "size", "seed")
+_OWN = {"class_layer": "layer"}
+_NOT_HERE = ("style", "content", "output", "tv_weight", "init")
+
+
+def config_from_flags(config: Config, flag_values: Any) -> Config:
+    """``config`` with the flags given on the command line (--steps and --lr set fields of
+    ``config.ascent``; --class_ids the classes)."""
+    config = _gb.config_from_flags(
+        config, flag_values, name=NAME, shared=_SHARED, own=_OWN, not_here=_NOT_HERE
+    )
+    present = lambda flag: flag in flag_values and flag_values[flag].present
+    changes = {}
+    if present("class_ids"):
+        try:
+            changes["classes"] = tuple(int(c) for c in flag_values["class_ids"].value)
+        except ValueError:
+            raise ValueError("--class_ids must be integers") from None
+    ascent = {f: flag_values[f].value for f in ("steps", "lr") if present(f)}
+    if ascent:
+        changes["ascent"] = dataclasses.replace(config.ascent, **ascent)
+    return dataclasses.replace(config, **changes)
+
+
+def _is_head(config: Config) -> bool:
+    return config.layer in backbones.BACKBONES[config.backbone].head_layer_names
+
+
+def validate(config: Config) -> None:
+    valid = backbones.layer_names(config.backbone, include_head=True)
+    if config.layer not in valid:
+        raise ValueError(f"--class_layer={config.layer!r} is not a layer of {config.backbone}")
+    if not config.classes or min(config.classes) < 0:
+        raise ValueError(f"--class_ids must be indices >= 0, got {config.classes}")
+    if _is_head(config) and config.layer == "fc8" and max(config.classes) >= 1000:
+        raise ValueError(f"--class_ids must be < 1000 (ImageNet classes), got {config.classes}")
+    if config.size < 16:
+        raise ValueError(f"--size must be >= 16 px, got {config.size}")
+    ascent_settings(config)  # each setting's AscentConfig checks its numbers
+
+
+def _label(config: Config, index: int) -> str:
+    if config.layer != "fc8":
+        return f"{config.layer} ch {index}"
+    return f"{index} {CLASS_NAMES[index]}" if index in CLASS_NAMES else f"class {index}"
+
+
+def run(config: Config, workdir: str, *, flag_values: Any = None, quick_note: str = "") -> dict:
+    """Runs every setting on all classes at once; writes the outputs; returns the metrics."""
+    validate(config)
+    started = _common._now()
+    head = _is_head(config)
+    net, params = backbones.create(
+        config.backbone,
+        [config.layer],
+        weights=config.weights,
+        seed=config.weights_seed,
+        cache_dir=config.cache_dir,
+        include_head=head,
+    )
+    size = 224 if head else config.size
+    target = visualize.Target(config.layer, reduce="mean")
+    channels = np.asarray(config.classes, np.int32)
+    os.makedirs(os.path.join(workdir, "images"), exist_ok=True)
+    columns, results = [], []
+    for label, ascent in ascent_settings(config):
+        start = time.perf_counter()
+        result = visualize.gradient_ascent(
+            jax.random.key(config.seed),
+            net,
+            params,
+            target,
+            shape=(size, size),
+            channels=channels,
+            config=ascent,
+        )
+        images = np.asarray(result.images)
+        seconds = time.perf_counter() - start
+        columns.append((label, images, np.asarray(result.final)))
+        for n, index in enumerate(config.classes):
+            name = f"{_common.slug(_label(config, index))}_{_common.slug(label)}.png"
+            nst_image.save(os.path.join(workdir, "images", name), images[n], overwrite=True)
+            results.append(
+                {
+                    "class": index,
+                    "name": _label(config, index),
+                    "setting": label,
+                    "config": ascent,
+                    "score_first_step": float(result.scores[0, n]),
+                    "score_final": float(result.final[n]),
+                }
+            )
+        logging.info("%s: final scores %s (%.1f s)", label, np.round(result.final, 3), seconds)
+    rows = [[images[n] for _, images, _ in columns] for n in range(len(config.classes))]
+    captions = [[f"score {final[n]:.3g}" for _, _, final in columns] for n in range(len(rows))]
+    what = "Class models" if config.layer == "fc8" else f"{config.layer} channel visualizations"
+    text = f"{what} by gradient ascent, {config.ascent.steps} steps"
+    figure = nst_image.grid(
+        rows,
+        row_titles=[_label(config, index) for index in config.classes],
+        col_titles=[label for label, _, _ in columns],
+        titles=captions,
+        title=_gb.figure_title(text, dataclasses.replace(config, size=size), quick_note),
+        cell_size=_gb.cell_size(size),
+    )
+    nst_image.save(os.path.join(workdir, "figure.png"), figure, overwrite=True)
+    metrics = {"experiment": NAME, "layer": config.layer, "results": results}
+    _gb.write_metrics(workdir, metrics)
+    _gb.write_manifest(workdir, NAME, config, flag_values, started)
+    return metrics
+
+
+def main(flag_values: Any) -> dict:
+    """``run.py --experiment=class_visualization``."""
+    quick = bool(_common._flag(flag_values, "quick", False))
+    config = config_from_flags(get_config(quick), flag_values)
+    validate(config)
+    workdir = _gb.workdir_for(NAME, flag_values)
+    return run(config, workdir, flag_values=flag_values, quick_note="--quick" if quick else "")

@@ -1,0 +1,315 @@
+"""Guided backpropagation: image | vanilla gradient | deconvnet | guided backprop, per neuron.
+
+    python run.py --experiment=guided_backprop --quick --weights=random
+    python run.py --experiment=guided_backprop                       # VGG16, ImageNet weights
+    python run.py --experiment=guided_backprop --guided_layers=relu3_3,relu5_3 --content=cat.jpg
+
+For several neurons of several layers, what in the photo the neuron responds to, by the
+three ways of sending its activation back to the pixels (``nst.visualize.saliency``):
+the plain gradient (Simonyan et al. 2014), the deconvnet (Zeiler & Fergus 2014) and
+guided backpropagation (Springenberg et al. 2015), which differ only in the ReLU's backward
+rule (``nst.visualize.RELU_RULES``). Per layer, the neurons are the strongest units of the
+``--guided_neurons`` most active channels on this photo. Each row: the photo with the
+neuron's receptive field boxed, the field's crop, then the three reconstructions over the
+field (gray is zero; the gradient is zero outside the field).
+
+Defaults: VGG16 ImageNet weights, the bundled tubingen photo at 224 px, layers relu2_2,
+relu3_3, relu4_3, relu5_3, 3 neurons each. ``--quick``: 96 px, relu2_2 / relu3_3 /
+relu4_3, 2 neurons each. Shared flags: --backbone, --weights, --weights_seed, --cache_dir,
+--content, --size, --workdir, --overwrite.
+
+Outputs in --workdir (default runs/guided_backprop/<time>): ``figure.png``,
+``images/<layer>_ch<c>_<rule>.png`` (each reconstruction over the whole image),
+``metrics.json`` (per neuron: activation, receptive field, gradient norm and sparsity per
+rule, cosine similarity to the vanilla gradient), ``manifest.json``.
+
+This module also holds the small runner helpers the four visualization experiments share
+(flags, manifest, workdir).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import jax
+import numpy as np
+from absl import flags, logging
+
+from experiments import _common
+from nst import backbones, visualize
+from nst import image as nst_image
+
+NAME = "guided_backprop"
+
+_LAYERS = flags.DEFINE_list("guided_layers", None, "guided_backprop: layers, shallow to deep.")
+_NEURONS = flags.DEFINE_integer("guided_neurons", None, "guided_backprop: neurons per layer.")
+
+# (column title, rule name): the three backward rules, in the order of the figure.
+RULES = (
+    ("vanilla gradient", "backprop"),
+    ("deconvnet", "deconvnet"),
+    ("guided backprop", "guided"),
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """The study: which network, which photo, which neurons."""
+
+    # Backbone name and its weights ("imagenet", "random" or a file) and their seed.
+    backbone: str = "vgg16"
+    weights: str = "imagenet"
+    weights_seed: int = 0
+    cache_dir: str | None = None
+    # The photo: a bundled sample name or a path; its longest side in px.
+    content: str = "tubingen"
+    size: int = 224
+    # Layers whose neurons are explained, shallow to deep.
+    layers: tuple[str, ...] = ("relu2_2", "relu3_3", "relu4_3", "relu5_3")
+    # Neurons per layer: the strongest unit of each of the most active channels.
+    neurons: int = 3
+
+
+def get_config(quick: bool = False) -> Config:
+    config = Config()
+    if quick:
+        config = dataclasses.replace(
+            config, size=96, layers=("relu2_2", "relu3_3", "relu4_3"), neurons=2
+        )
+    return config
+
+
+# ------------------------------------------------------------ helpers shared by the four
+
+
+def config_from_flags(
+    config: Any,
+    flag_values: Any,
+    *,
+    name: str,
+    shared: Sequence[str],
+    own: Mapping[str, str],
+    not_here: Sequence[str],
+) -> Any:
+    """``config`` with the flags given on the command line.
+
+    ``shared``: run.py flags that set the field of the same name; ``own``: flag -> field for
+    the experiment's own flags (lists become tuples); ``not_here``: run.py flags that mean
+    nothing to this experiment (giving one is a ValueError, not a silent no-op).
+    """
+    if flag_values is None:
+        return config
+    present = lambda flag: flag in flag_values and flag_values[flag].present
+    for flag in not_here:
+        if present(flag):
+            raise ValueError(f"--{flag} does not apply to {name}")
+    changes = {flag: flag_values[flag].value for flag in shared if present(flag)}
+    for flag, field in own.items():
+        if present(flag):
+            value = flag_values[flag].value
+            changes[field] = tuple(value) if isinstance(value, list) else value
+    return dataclasses.replace(config, **changes)
+
+
+def workdir_for(name: str, flag_values: Any) -> str:
+    """--workdir or runs/NAME/<time>; FileExistsError if it holds a figure (no --overwrite)."""
+    workdir = _common._flag(flag_values, "workdir", None) or _common.default_workdir(name)
+    if os.path.exists(os.path.join(workdir, "figure.png")) and not _common._flag(
+        flag_values, "overwrite", False
+    ):
+        raise FileExistsError(f"{workdir} already holds a figure; pass --overwrite to replace it")
+    return workdir
+
+
+def figure_title(text: str, config: Any, quick_note: str = "") -> str:
+    """``text, VGG16, 224 px[, --quick]`` and, for random weights, the warning."""
+    parts = [text, config.backbone.upper(), f"{config.size} px"]
+    if quick_note:
+        parts.append(quick_note)
+    title = ", ".join(parts)
+    if config.weights == "random":
+        title += (
+            f" — {_common.RANDOM_NOTE}: the pictures show the method, not what a trained "
+            "network has learned"
+        )
+    return title
+
+
+def write_manifest(
+    workdir: str, name: str, config: Any, flag_values: Any, started: str, **extra: Any
+) -> None:
+    """manifest.json: experiment, config, flags, weights, versions, device, git commit."""
+    if config.weights == "imagenet":
+        source = backbones.checkpoint_url(config.backbone)
+    elif config.weights == "random":
+        source = f"random (seed {config.weights_seed})"
+    else:
+        source = os.path.abspath(config.weights)
+    manifest = {
+        "experiment": name,
+        "status": "complete",
+        "created": started,
+        "finished": _common._now(),
+        "config": config,
+        "flags": _common._flags(flag_values),
+        "weights": {
+            "weights": config.weights,
+            "random": config.weights == "random",
+            "source": source,
+        },
+        "versions": _common._versions(),
+        "device": _common._device(),
+        "git": _common._git(),
+        **extra,
+    }
+    _common.write_json(os.path.join(workdir, "manifest.json"), _common._json_safe(manifest))
+
+
+def write_metrics(workdir: str, metrics: Any) -> None:
+    _common.write_json(os.path.join(workdir, "metrics.json"), _common._json_safe(metrics))
+
+
+def cell_size(size: int) -> int:
+    return max(128, min(size, 224))
+
+
+def draw_box(image: np.ndarray, box: tuple[int, int, int], width: int = 2) -> np.ndarray:
+    """``image`` with the square ``box = (top, left, size)`` outlined in red; a box that
+    leaves the image is outlined where it meets the image's border."""
+    out = np.array(image, np.float32, copy=True)
+    h, w = out.shape[:2]
+    top, left, size = box
+    top, left = max(top, 0), max(left, 0)
+    bottom, right = min(box[0] + size, h) - 1, min(box[1] + size, w) - 1
+    if bottom < top or right < left:
+        return out
+    red = np.array([1.0, 0.0, 0.0], np.float32)
+    out[top : top + width, left : right + 1] = red
+    out[max(bottom - width + 1, top) : bottom + 1, left : right + 1] = red
+    out[top : bottom + 1, left : left + width] = red
+    out[top : bottom + 1, max(right - width + 1, left) : right + 1] = red
+    return out
+
+
+# --------------------------------------------------------------------------- the study
+
+_SHARED = ("backbone", "weights", "weights_seed", "cache_dir", "content", "size")
+_OWN = {"guided_layers": "layers", "guided_neurons": "neurons"}
+_NOT_HERE = ("style", "output", "steps", "lr", "seed", "tv_weight", "init")
+
+
+def validate(config: Config) -> None:
+    valid = backbones.layer_names(config.backbone)  # unknown backbone: ValueError
+    unknown = [layer for layer in config.layers if layer not in valid]
+    if unknown or not config.layers:
+        raise ValueError(f"--guided_layers: unknown layer(s) {unknown} for {config.backbone}")
+    if config.neurons < 1:
+        raise ValueError(f"--guided_neurons must be >= 1, got {config.neurons}")
+    if config.size < 16:
+        raise ValueError(f"--size must be >= 16 px, got {config.size}")
+
+
+def _strongest(features: np.ndarray, n: int) -> list[tuple[int, tuple[int, int], float]]:
+    """``(channel, (row, col), value)`` of the strongest unit of the ``n`` most active channels."""
+    peak = features.reshape(-1, features.shape[-1]).max(axis=0)
+    out = []
+    for channel in np.argsort(-peak, kind="stable")[:n]:
+        flat = int(np.argmax(features[..., channel]))
+        out.append((int(channel), divmod(flat, features.shape[1]), float(peak[channel])))
+    return out
+
+
+def _cosine(a: np.ndarray, b: np.ndarray) -> float:
+    denominator = float(np.linalg.norm(a) * np.linalg.norm(b))
+    return float(np.sum(a * b)) / denominator if denominator > 0 else 0.0
+
+
+def run(config: Config, workdir: str, *, flag_values: Any = None, quick_note: str = "") -> dict:
+    """Explains every chosen neuron by the three rules; writes the outputs; returns metrics."""
+    validate(config)
+    started = _common._now()
+    photo = nst_image.load(_common.resolve_image(config.content), max_size=config.size)
+    net, params = backbones.create(
+        config.backbone,
+        config.layers,
+        weights=config.weights,
+        seed=config.weights_seed,
+        cache_dir=config.cache_dir,
+    )
+    features = jax.jit(net)(params, photo[None])
+    os.makedirs(os.path.join(workdir, "images"), exist_ok=True)
+    rows, row_titles, captions, neurons = [], [], [], []
+    for layer in config.layers:
+        field = visualize.receptive_field(config.backbone, layer)
+        chosen = _strongest(np.asarray(features[layer][0]), config.neurons)
+        channels = np.array([c for c, _, _ in chosen], np.int32)
+        batch = np.repeat(photo[None], len(chosen), axis=0)
+        # The strongest unit of each channel ("max"): its gradient is the gradient at the
+        # argmax position found above; one compiled program per (layer, rule).
+        target = visualize.Target(layer, reduce="max")
+        grads = {
+            rule: np.asarray(
+                visualize.saliency(net, params, batch, target, rule=rule, channels=channels)
+            )
+            for _, rule in RULES
+        }
+        for n, (channel, position, value) in enumerate(chosen):
+            box = field.box(*position)
+            row = [draw_box(photo, box), visualize.crop(photo, box)]
+            record = {
+                "layer": layer,
+                "channel": channel,
+                "position": position,
+                "activation": value,
+                "receptive_field": {"box": box, "size": field.size, "stride": field.stride},
+                "rules": {},
+            }
+            for _, rule in RULES:
+                g = grads[rule][n]
+                picture = np.asarray(visualize.gradient_image(g))
+                nst_image.save(
+                    os.path.join(workdir, "images", f"{layer}_ch{channel}_{rule}.png"),
+                    picture,
+                    overwrite=True,
+                )
+                row.append(np.asarray(visualize.gradient_image(visualize.crop(g, box, fill=0.0))))
+                record["rules"][rule] = {
+                    "l2_norm": float(np.linalg.norm(g)),
+                    "nonzero_fraction_in_field": float(
+                        np.mean(np.abs(visualize.crop(g, box, fill=0.0)) > 0)
+                    ),
+                    "cosine_to_vanilla": _cosine(g, grads["backprop"][n]),
+                }
+            rows.append(row)
+            row_titles.append(f"{layer} ch {channel}")
+            where = f"unit ({position[0]}, {position[1]})"
+            captions.append([f"{where}: {value:.3g}", f"RF {field.size} px", None, None, None])
+            neurons.append(record)
+            logging.info("%s channel %d at %s: activation %.3g", layer, channel, position, value)
+    figure = nst_image.grid(
+        rows,
+        row_titles=row_titles,
+        col_titles=["image, receptive field", "field", *(title for title, _ in RULES)],
+        titles=captions,
+        title=figure_title("Vanilla gradient, deconvnet, guided backprop", config, quick_note),
+        cell_size=cell_size(config.size),
+    )
+    nst_image.save(os.path.join(workdir, "figure.png"), figure, overwrite=True)
+    metrics = {"experiment": NAME, "neurons": neurons}
+    write_metrics(workdir, metrics)
+    write_manifest(workdir, NAME, config, flag_values, started)
+    return metrics
+
+
+def main(flag_values: Any) -> dict:
+    """``run.py --experiment=guided_backprop``."""
+    quick = bool(_common._flag(flag_values, "quick", False))
+    config = config_from_flags(
+        get_config(quick), flag_values, name=NAME, shared=_SHARED, own=_OWN, not_here=_NOT_HERE
+    )
+    validate(config)
+    workdir = workdir_for(NAME, flag_values)
+    return run(config, workdir, flag_values=flag_values, quick_note="--quick" if quick else "")

@@ -1,0 +1,228 @@
+"""Maximally activating patches: for a few channels of a layer, their top-k receptive fields.
+
+    python run.py --experiment=max_activating_patches --quick --weights=random
+    python run.py --experiment=max_activating_patches --patch_dir=photos/ --patch_layer=relu4_3
+    python run.py --experiment=max_activating_patches --patch_channels=3,17,42 --patch_k=16
+
+Over a folder of images (default: the five bundled samples), every unit of ``--patch_layer``
+is a candidate, and for each chosen channel the ``--patch_k`` strongest units are shown as
+crops of their receptive fields (``nst.visualize.top_patches``; Zeiler & Fergus 2014, Fig.
+2): rows are channels, columns the patches, largest first, each captioned with its image
+and activation. Near-duplicates (a field centred within half a field of a chosen one, in
+the same image) are skipped. Without ``--patch_channels`` the channels are those with the
+largest top activation over the images. Each image is centre-cropped to a square and
+resized to ``--size`` (one compiled program for the whole folder); white is outside the
+image, where the network saw zero padding.
+
+Defaults: VGG16 ImageNet weights, relu4_3 (receptive field 92 px) at 224 px, the 6 most
+active channels, 9 patches each. ``--quick``: 96 px, relu3_3 (40 px), 4 channels, 4 patches.
+Shared flags: --backbone, --weights, --weights_seed, --cache_dir, --size, --workdir,
+--overwrite.
+
+Outputs in --workdir (default runs/max_activating_patches/<time>): ``figure.png``,
+``images/ch<c>_<rank>.png``, ``metrics.json`` (per channel: image, unit, activation, box
+of every patch), ``manifest.json``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import pathlib
+from typing import Any
+
+import jax
+import numpy as np
+from absl import flags, logging
+
+from experiments import _common
+from experiments import guided_backprop as _gb
+from nst import backbones, visualize
+from nst import image as nst_image
+
+NAME = "max_activating_patches"
+
+_DIR = flags.DEFINE_string(
+    "patch_dir", None, "max_activating_patches: folder of images (default: bundled samples)."
+)
+_LAYER = flags.DEFINE_string("patch_layer", None, "max_activating_patches: the layer.")
+_CHANNELS = flags.DEFINE_list(
+    "patch_channels", None, "max_activating_patches: channels (default: the most active)."
+)
+_K = flags.DEFINE_integer("patch_k", None, "max_activating_patches: patches per channel.")
+
+_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """The study: which network, which images, which channels."""
+
+    # Backbone name and its weights ("imagenet", "random" or a file) and their seed.
+    backbone: str = "vgg16"
+    weights: str = "imagenet"
+    weights_seed: int = 0
+    cache_dir: str | None = None
+    # A folder of images; None: the bundled samples (nst.image.SAMPLES).
+    images: str | None = None
+    # Side of the square each image is centre-cropped and resized to, px.
+    size: int = 224
+    # The layer whose channels are ranked.
+    layer: str = "relu4_3"
+    # The channels; () picks the `channels_auto` with the largest top activation.
+    channels: tuple[int, ...] = ()
+    channels_auto: int = 6
+    # Patches per channel.
+    k: int = 9
+
+
+def get_config(quick: bool = False) -> Config:
+    config = Config()
+    if quick:
+        config = dataclasses.replace(config, size=96, layer="relu3_3", channels_auto=4, k=4)
+    return config
+
+
+_SHARED = ("backbone", "weights", "weights_seed", "cache_dir", "size")
+_OWN = {"patch_dir": "images", "patch_layer": "layer", "patch_k": "k"}
+_NOT_HERE = ("style", "content", "output", "steps", "lr", "seed", "tv_weight", "init")
+
+
+def config_from_flags(config: Config, flag_values: Any) -> Config:
+    """``config`` with the flags given on the command line."""
+    config = _gb.config_from_flags(
+        config, flag_values, name=NAME, shared=_SHARED, own=_OWN, not_here=_NOT_HERE
+    )
+    if "patch_channels" in flag_values and flag_values["patch_channels"].present:
+        try:
+            channels = tuple(int(c) for c in flag_values["patch_channels"].value)
+        except ValueError:
+            raise ValueError("--patch_channels must be integers") from None
+        config = dataclasses.replace(config, channels=channels)
+    return config
+
+
+def validate(config: Config) -> None:
+    valid = backbones.layer_names(config.backbone)  # unknown backbone: ValueError
+    if config.layer not in valid:
+        raise ValueError(f"--patch_layer={config.layer!r} is not a layer of {config.backbone}")
+    if config.k < 1 or config.channels_auto < 1:
+        raise ValueError(f"--patch_k must be >= 1, got {config.k}")
+    if config.channels and min(config.channels) < 0:
+        raise ValueError(f"--patch_channels must be >= 0, got {config.channels}")
+    if config.size < 16:
+        raise ValueError(f"--size must be >= 16 px, got {config.size}")
+    if config.images is not None and not os.path.isdir(config.images):
+        raise ValueError(f"--patch_dir={config.images!r} is not a folder")
+
+
+def image_paths(config: Config) -> list[tuple[str, pathlib.Path]]:
+    """``(name, path)`` of every image: the folder's (sorted) or the bundled samples."""
+    if config.images is None:
+        return sorted(nst_image.SAMPLES.items())
+    paths = sorted(
+        p for p in pathlib.Path(config.images).iterdir() if p.suffix.lower() in _EXTENSIONS
+    )
+    if not paths:
+        raise ValueError(
+            f"--patch_dir={config.images!r} holds no images ({', '.join(_EXTENSIONS)})"
+        )
+    return [(p.stem, p) for p in paths]
+
+
+def square(image: np.ndarray, size: int) -> np.ndarray:
+    """The centred square of ``image``, resized to ``size`` x ``size``."""
+    h, w = image.shape[:2]
+    side = min(h, w)
+    top, left = (h - side) // 2, (w - side) // 2
+    return nst_image.resize(image[top : top + side, left : left + side], (size, size))
+
+
+def run(config: Config, workdir: str, *, flag_values: Any = None, quick_note: str = "") -> dict:
+    """Ranks the channels' units over the images; writes the outputs; returns the metrics."""
+    validate(config)
+    started = _common._now()
+    named = image_paths(config)
+    names = [name for name, _ in named]
+    images = np.stack(
+        [square(nst_image.load(path, max_size=None), config.size) for _, path in named]
+    )
+    net, params = backbones.create(
+        config.backbone,
+        [config.layer],
+        weights=config.weights,
+        seed=config.weights_seed,
+        cache_dir=config.cache_dir,
+    )
+    forward = jax.jit(net)
+    channels = config.channels
+    if not channels:  # the most active: largest top activation over the images
+        peak = np.max(
+            [
+                np.asarray(forward(params, images[i : i + 8])[config.layer]).max(axis=(0, 1, 2))
+                for i in range(0, len(images), 8)
+            ],
+            axis=0,
+        )
+        channels = tuple(int(c) for c in np.argsort(-peak, kind="stable")[: config.channels_auto])
+    width = jax.eval_shape(net, params, images[:1])[config.layer].shape[-1]
+    if max(channels) >= width:
+        raise ValueError(f"--patch_channels: {config.layer} has {width} channels, got {channels}")
+    patches = visualize.top_patches(
+        net, params, images, layer=config.layer, channels=channels, k=config.k
+    )
+    field = visualize.receptive_field(config.backbone, config.layer)
+    os.makedirs(os.path.join(workdir, "images"), exist_ok=True)
+    rows, captions, records = [], [], []
+    for channel in channels:
+        row, caps = [], []
+        for rank, patch in enumerate(patches[channel]):
+            path = os.path.join(workdir, "images", f"ch{channel}_{rank}.png")
+            nst_image.save(path, patch.crop, overwrite=True)
+            row.append(patch.crop)
+            caps.append(f"{names[patch.image]} {patch.value:.3g}")
+            records.append(
+                {
+                    "channel": channel,
+                    "rank": rank,
+                    "image": names[patch.image],
+                    "unit": (patch.row, patch.col),
+                    "activation": patch.value,
+                    "box": patch.box,
+                }
+            )
+        rows.append(row)
+        captions.append(caps)
+        logging.info("channel %d: top activation %.3g", channel, patches[channel][0].value)
+    text = (
+        f"Maximally activating patches of {config.layer} (receptive field {field.size} px) "
+        f"over {len(names)} images"
+    )
+    figure = nst_image.grid(
+        rows,
+        row_titles=[f"ch {c}" for c in channels],
+        col_titles=[f"#{i + 1}" for i in range(max(len(r) for r in rows))],
+        titles=captions,
+        title=_gb.figure_title(text, config, quick_note),
+        cell_size=max(96, min(field.size, 160)),
+    )
+    nst_image.save(os.path.join(workdir, "figure.png"), figure, overwrite=True)
+    metrics = {
+        "experiment": NAME,
+        "layer": config.layer,
+        "receptive_field": field._asdict(),
+        "images": names,
+        "patches": records,
+    }
+    _gb.write_metrics(workdir, metrics)
+    _gb.write_manifest(workdir, NAME, config, flag_values, started)
+    return metrics
+
+
+def main(flag_values: Any) -> dict:
+    """``run.py --experiment=max_activating_patches``."""
+    quick = bool(_common._flag(flag_values, "quick", False))
+    config = config_from_flags(get_config(quick), flag_values)
+    validate(config)
+    workdir = _gb.workdir_for(NAME, flag_values)
+    return run(config, workdir, flag_values=flag_values, quick_note="--quick" if quick else "")

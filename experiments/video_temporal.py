@@ -1,0 +1,506 @@
+"""Video consistency compared: independent frames, the seeds' temporal loss, flow, long-term.
+
+    python run.py --experiment=video_temporal --quick --weights=random
+
+A short clip (default: a camera panning over the content photo while a patch of another
+photo crosses the frame, so background is hidden and uncovered again; ``--video`` takes a
+real clip) is stylized four ways, every frame a Gatys optimization (VGG19, content
+conv4_2, style conv1_1..conv5_1, Adam 1e-2; the first frame gets 3x the steps):
+
+* independent frames: no temporal term, every frame started from the content frame;
+* temporal loss without flow (the seeds): ``temporal_loss`` against the previous output as
+  it is, every pixel weighted 1, every frame started from the content frame;
+* flow + mask (Ruder et al. 2016): the previous output warped by DIS optical flow, occluded
+  pixels and motion boundaries masked, started from the warped previous output;
+* flow + mask + long-term: the same against frames t-1, t-2, t-4 (nearest reliable first).
+
+The temporal weight is Ruder et al.'s balance against the content loss
+(``nst.video.temporal.ruder_temporal_weight``) unless ``--temporal_weight``. Consistency is
+the warping error of Lai et al. (2018) on flows of the input frames (``nst.video.metrics``),
+shown per frame next to the input clip's own. Outputs in the workdir: ``figure.png`` (a few
+frames per setting, and the last one's difference to the warped previous output),
+``warping_error.png``, ``metrics.json``/``.csv``, ``manifest.json``, ``results/<slug>.json``,
+the frames (``frames/<slug>/``, resumable frame by frame) and ``videos/<slug>.mp4``.
+Frame 0 is the same computation in every setting (no earlier frame): it is optimized once
+and shared.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io as _io
+import os
+import sys
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+from absl import logging
+
+import experiments.video_cli  # noqa: F401  (defines --video, --temporal_weight, ...)
+from experiments import _common
+from experiments._common import Outcome, Report, Setting
+from nst import image as nst_image
+from nst import stylize
+from nst.config import StylizeConfig
+
+NAME = "video_temporal"
+
+
+@dataclasses.dataclass(frozen=True)
+class Config(_common.Config):
+    """The base stylization, the clip, and how the clip is made or read."""
+
+    # A clip (file or frame folder); None: a pan over ``content`` (a known camera motion).
+    video: str | None = None
+    frames: int = 24  # frames of the clip
+    velocity: tuple[float, float] = (2.0, 1.0)  # pan: (dx, dy) px per frame at the working size
+    # Pan: a patch of this picture (1/4 of the frame's width) crosses the frame from left to
+    # right, uncovering background that earlier frames saw (long-term consistency). None: none.
+    # (A textured patch: DIS loses small smooth objects, e.g. chelsea's fur at 96 px.)
+    sprite: str | None = "the_scream"
+    fps: float = 12.0  # pan: frame rate of the videos written
+    first_frame_steps: int | None = None  # None: 3 * stylize.steps
+    temporal_weight: float | None = None  # None: ruder_temporal_weight
+    figure_frames: int = 4  # frames shown per setting in figure.png
+
+
+# (label, overrides of nst.video.temporal.VideoConfig fields and "temporal_weight").
+SETTINGS = (
+    ("independent frames", {"temporal_weight": 0.0, "flow": "none", "init": "init"}),
+    ("temporal loss, no flow (seeds)", {"flow": "none", "init": "init"}),
+    ("flow + mask (Ruder et al.)", {"flow": "dis"}),
+    ("flow + mask + long-term 1,2,4", {"flow": "dis", "long_term": (1, 2, 4)}),
+)
+
+
+def get_config(quick: bool = False) -> Config:
+    config = Config(
+        stylize=StylizeConfig(
+            content_layers=None,  # the backbone's defaults: VGG19 conv4_2 ...
+            style_layers=None,  # ... and conv1_1..conv5_1 at 1/5 each
+            optimizer="adam",
+            lr=1e-2,
+            content_weight=1.0,
+            style_weight=1e5,
+            init="content",
+            steps=200,  # per frame after the first
+            size=256,
+        ),
+        content="tubingen",
+        styles=("starry_night",),
+        frames=24,
+    )
+    if quick:
+        config = _common.shrink(config, size=96, steps=20)
+        config = dataclasses.replace(config, frames=8)
+    return config
+
+
+def settings(config: Config) -> tuple[Setting, ...]:
+    del config
+    return tuple(Setting(label, overrides) for label, overrides in SETTINGS)
+
+
+# ------------------------------------------------------------------------------------ clip
+
+
+def make_clip(config: Config) -> Any:
+    """The clip at the working size: ``--video`` read, or the pan over the content photo."""
+    from nst.video import io, synthetic
+
+    size = config.stylize.size
+    if config.video:
+        return io.load_clip(config.video, size=size, max_frames=config.frames)
+    if config.content is None:
+        raise ValueError("video_temporal needs --content (the photo to pan over) or --video")
+    photo = nst_image.load(_common.resolve_image(config.content), max_size=2 * size)
+    height = max(16, round(size * photo.shape[0] / photo.shape[1]))
+    window = (min(height, photo.shape[0] - 1), size)
+    dx, dy = config.velocity
+    span_x = abs(dx) * (config.frames - 1)
+    span_y = abs(dy) * (config.frames - 1)
+    if window[1] + span_x >= photo.shape[1] or window[0] + span_y >= photo.shape[0]:
+        raise ValueError(f"the pan of {config.frames} frames leaves the photo; use fewer frames")
+    origin = (
+        (photo.shape[1] - window[1] - span_x) / 2 + (span_x if dx < 0 else 0),
+        (photo.shape[0] - window[0] - span_y) / 2 + (span_y if dy < 0 else 0),
+    )
+    sprite = None
+    if config.sprite:
+        side = max(4, window[1] // 4)
+        patch = nst_image.load(_common.resolve_image(config.sprite), max_size=side)
+        speed = min(window[1] / 24, (window[1] - patch.shape[1]) / max(config.frames, 2))
+        sprite = (patch, (0, (window[0] - patch.shape[0]) // 2), (speed, 0))
+    frames = synthetic.pan(
+        photo,
+        frames=config.frames,
+        size=window,
+        velocity=config.velocity,
+        origin=origin,
+        sprite=sprite,
+    )
+    indices = tuple(range(config.frames))
+    return io.Clip(frames, config.fps, f"pan over {config.content}", config.fps, window, indices)
+
+
+# ------------------------------------------------------------------------------------- run
+
+
+def _video_config(config: Config, overrides: Mapping[str, Any]):
+    from nst.video import temporal
+
+    fields = {k: v for k, v in overrides.items() if k != "temporal_weight"}
+    first = config.first_frame_steps or 3 * config.stylize.steps
+    return temporal.VideoConfig(first_frame_steps=first, **fields)
+
+
+def _identity(config: Config, clip) -> dict[str, Any]:
+    from nst.video._store import digest
+
+    return _common._json_safe(
+        {
+            "experiment": NAME,
+            "config": config,
+            "settings": [
+                {"label": s.label, "overrides": dict(s.overrides)} for s in settings(config)
+            ],
+            "clip": digest([clip.frames]),
+        }
+    )
+
+
+def run(
+    config: Config,
+    workdir: str,
+    *,
+    flag_values: Any = None,
+    should_stop: Callable[[], bool] = lambda: False,
+    quick_note: str = "",
+    log_every: float = 10.0,
+) -> Report:
+    """Runs (or resumes, frame by frame) every setting in ``workdir`` and writes the outputs."""
+    from nst.video import metrics, temporal
+
+    del log_every
+    _common.validate(config.stylize)
+    table = settings(config)
+    clip = make_clip(config)
+    identity = _identity(config, clip)
+    manifest_path = os.path.join(workdir, "manifest.json")
+    labels = [s.label for s in table]
+    if os.path.exists(manifest_path):
+        manifest = _common.read_json(manifest_path)
+        diff = _common._differences({k: manifest.get(k) for k in identity}, identity)
+        if diff:
+            raise ValueError(
+                f"workdir {workdir} holds a run with other settings (differs in "
+                f"{', '.join(diff[:4])}); use another --workdir"
+            )
+    else:
+        manifest = {
+            **identity,
+            "status": "running",
+            "created": _common._now(),
+            "command": list(sys.argv),
+            "flags": _common._flags(flag_values),
+            "weights": _common._weights([(config.stylize, {})]),
+            "versions": _common._versions(),
+            "git": _common._git(),
+            "device": _common._device(),
+            "clip_info": {"source": clip.source, "frames": len(clip), "shape": list(clip.shape)},
+        }
+    if manifest.get("status") == "complete":
+        logging.info("%s: %s is already complete; nothing to do", NAME, workdir)
+        outcomes = {s.label: _outcome(workdir, s.label) for s in table}
+        return Report(workdir, outcomes, [], labels, True, already_complete=True)
+    manifest.setdefault("sessions", []).append({"started": _common._now(), "git": _common._git()})
+    _common.write_json(manifest_path, manifest)
+
+    base = config.stylize
+    net, params = stylize.create_backbone(base)
+    styles = [nst_image.load(_common.resolve_image(s), max_size=base.size) for s in config.styles]
+    auto = temporal.ruder_temporal_weight(base, net, params, clip.shape)
+    weight = auto if config.temporal_weight is None else config.temporal_weight
+    compiled: dict = {}  # one program for every frame of every setting
+    ran, skipped, interrupted = [], [], False
+    first_done = None  # a setting's frames folder whose frame 0 is finished
+    for row in table:
+        overrides = dict(row.overrides)
+        cfg = dataclasses.replace(base, temporal_weight=overrides.get("temporal_weight", weight))
+        video = _video_config(config, overrides)
+        folder = os.path.join(workdir, "frames", _common.slug(row.label))
+        logging.info("%s: %s (%d frames)", NAME, row.label, len(clip))
+        if first_done is not None:
+            _share_first_frame(first_done, folder, temporal.identity(cfg, video, clip, styles))
+        result = temporal.stylize_video(
+            cfg,
+            clip,
+            styles,
+            folder,
+            video=video,
+            net_params=(net, params),
+            compiled=compiled,
+            should_stop=should_stop,
+        )
+        if result.stopped == "interrupted":
+            interrupted = True
+            logging.warning(
+                "%s: interrupted in %s; rerun with --workdir=%s", NAME, row.label, workdir
+            )
+            break
+        first_done = first_done or result.folder
+        (ran if result.ran else skipped).append(row.label)
+        _write_result(workdir, row.label, cfg, video, result)
+    complete = not interrupted
+    outcomes: dict[str, Outcome] = {}
+    if complete:
+        frames = {s.label: _frames(workdir, s.label, len(clip)) for s in table}
+        scores = metrics.clip_warping_errors(
+            frames[labels[0]],
+            clip.frame,
+            len(clip),
+            outputs_many=[frames[label] for label in labels[1:]],
+        )
+        per_setting = [scores] + scores["many"]
+        for label, s in zip(labels, per_setting):
+            path = os.path.join(workdir, "results", f"{_common.slug(label)}.json")
+            record = _common.read_json(path)
+            record["warping_error"] = {"per_frame": s["per_frame"], "mean": s["mean"]}
+            _common.write_json(path, record)
+            outcomes[label] = Outcome(label, _common.slug(label), frames[label][-1], record)
+        title = _title(config, quick_note)
+        _figure(workdir, config, clip, frames, outcomes, title)
+        _plot(workdir, outcomes, scores, title)
+        rows = [_metrics_row(o, weight) for o in outcomes.values()]
+        _common.write_json(
+            os.path.join(workdir, "metrics.json"),
+            {
+                "settings": rows,
+                "input_warping_error": {
+                    "per_frame": scores["input_per_frame"],
+                    "mean": scores["input_mean"],
+                },
+                "reliable_fraction": scores["reliable_fraction"],
+                "flow": scores["flow"],
+                "temporal_weight": weight,
+                "temporal_weight_auto": auto,
+            },
+        )
+        _common.write_csv(
+            os.path.join(workdir, "metrics.csv"),
+            [{k: v for k, v in r.items() if not isinstance(v, list)} for r in rows],
+        )
+        _videos(workdir, labels, frames, clip.fps)
+        manifest["status"] = "complete"
+        manifest["finished"] = _common._now()
+        _common.write_json(manifest_path, manifest)
+        logging.info("%s: complete; figure, warping errors and metrics in %s", NAME, workdir)
+        for o in outcomes.values():
+            logging.info("  %-34s warping error %.4g", o.label, o.record["warping_error"]["mean"])
+        logging.info("  %-34s warping error %.4g", "input clip", scores["input_mean"])
+    return Report(workdir, outcomes, ran, skipped, complete, interrupted)
+
+
+def _share_first_frame(source: str, folder: str, identity: dict[str, Any]) -> None:
+    """Copies frame 0 (and its record) from another setting's folder.
+
+    Frame 0 has no temporal term (its mask is all zero, so the term and its gradient are
+    exactly 0) and starts from --init in every setting: its optimization is the same
+    computation in each, done once.
+    """
+    from nst.video import _store, io
+
+    store = _store.FrameStore(folder, identity)
+    if store.path(0).exists():
+        return
+    record = _store.read_records(source).get(0)
+    frame = nst_image.load(io.frame_path(source, 0), max_size=None)
+    store.save(0, frame)
+    if record is not None:
+        store.log({**record, "shared_from": os.path.basename(source)})
+
+
+def _frames(workdir: str, label: str, count: int) -> list[np.ndarray]:
+    from nst.video import io
+
+    folder = os.path.join(workdir, "frames", _common.slug(label))
+    return [nst_image.load(io.frame_path(folder, t), max_size=None) for t in range(count)]
+
+
+def _write_result(workdir, label, cfg, video, result) -> None:
+    from nst.video import _store
+
+    records = _store.read_records(result.folder)
+    per_frame = [records.get(t, {}) for t in range(result.total)]
+    seconds = [r.get("seconds") for r in per_frame]
+    later = [s for r, s in zip(per_frame, seconds) if r.get("frame", 0) > 0 and s is not None]
+    record = {
+        "label": label,
+        "config": cfg,
+        "video": video,
+        "frames": result.total,
+        "steps": [r.get("steps") for r in per_frame],
+        "seconds": seconds,
+        "compile_seconds": [r.get("compile_seconds") for r in per_frame],
+        "seconds_per_frame": float(np.mean(later)) if later else None,
+        "final_loss": [r.get("loss", {}).get("total") for r in per_frame],
+        "reliable": [r.get("reliable") for r in per_frame],
+    }
+    path = os.path.join(workdir, "results", f"{_common.slug(label)}.json")
+    _common.write_json(path, _common._json_safe(record))
+
+
+def _outcome(workdir: str, label: str) -> Outcome:
+    record = _common.read_json(os.path.join(workdir, "results", f"{_common.slug(label)}.json"))
+    last = _frames(workdir, label, record["frames"])[-1]
+    return Outcome(label, _common.slug(label), last, record)
+
+
+def _metrics_row(o: Outcome, weight: float) -> dict[str, Any]:
+    r = o.record
+    return {
+        "label": o.label,
+        "warping_error": r["warping_error"]["mean"],
+        "seconds_per_frame": r["seconds_per_frame"],
+        "first_frame_seconds": r["seconds"][0],
+        "compile_seconds": sum(c or 0.0 for c in r["compile_seconds"]),
+        "temporal_weight": r["config"]["temporal_weight"],
+        "flow": r["video"]["flow"],
+        "long_term": ",".join(map(str, r["video"]["long_term"])),
+        "warping_error_per_frame": r["warping_error"]["per_frame"],
+    }
+
+
+def _title(config: Config, quick_note: str) -> str:
+    cfg = config.stylize
+    parts = [
+        NAME,
+        cfg.backbone.upper(),
+        f"{cfg.size} px",
+        f"{cfg.steps} steps/frame",
+        f"{config.frames} frames",
+    ]
+    if quick_note:
+        parts.append(quick_note)
+    title = ", ".join(parts)
+    if cfg.weights == "random":
+        title += f" — {_common.RANDOM_NOTE}"
+    return title
+
+
+def _shown(count: int, k: int) -> list[int]:
+    return sorted({round(i * (count - 1) / max(k - 1, 1)) for i in range(min(k, count))})
+
+
+def _figure(workdir, config, clip, frames, outcomes, title) -> None:
+    import jax
+
+    from nst.video import flow as flow_lib
+    from nst.video import warp
+
+    shown = _shown(len(clip), config.figure_frames)
+    last = shown[-1]
+    diff_title = f"|O_t - warp(O_t-1)| x4, t={last}"
+    rows = [[clip.frame(t) for t in shown]]
+    row_titles = ["input"]
+    if last > 0:
+        backward, forward = flow_lib.flow_pair(clip.frame(last), clip.frame(last - 1))
+        mask = np.asarray(warp.reliability_mask(backward, forward))[..., None]
+
+        def difference(images):
+            warped = np.asarray(jax.device_get(warp.warp(images[last - 1], backward)))
+            return np.clip(4 * np.abs(images[last] - warped) * mask, 0, 1)
+
+        rows[0].append(difference([clip.frame(t) for t in range(len(clip))]))
+    for label, o in outcomes.items():
+        row = [frames[label][t] for t in shown]
+        if last > 0:
+            row.append(difference(frames[label]))
+        rows.append(row)
+        row_titles.append(f"{label}: E_warp {o.record['warping_error']['mean']:.3g}")
+    col_titles = [f"frame {t}" for t in shown] + ([diff_title] if last > 0 else [])
+    layout = {"images": rows, "row_titles": row_titles, "col_titles": col_titles}
+    cell = int(np.clip(config.stylize.size, 128, 256))
+    _common.save_figure(os.path.join(workdir, "figure.png"), layout, title, cell)
+
+
+def _plot(workdir, outcomes, scores, title) -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7.5, 4.8), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    for o in outcomes.values():
+        y = np.asarray(o.record["warping_error"]["per_frame"], np.float64)
+        ax.plot(np.arange(1, len(y) + 1), y, marker="o", markersize=3, label=o.label)
+    floor = np.asarray(scores["input_per_frame"], np.float64)
+    ax.plot(np.arange(1, len(floor) + 1), floor, "k--", label="input clip")
+    if any(len(o.record["warping_error"]["per_frame"]) for o in outcomes.values()):
+        ax.set_yscale("log")
+        ax.legend(fontsize=7, loc="best")
+    ax.set_xlabel("frame t (pair t-1, t)")
+    ax.set_ylabel("warping error (Lai et al. 2018)")
+    ax.set_title(title, fontsize=8)
+    ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    buffer = _io.BytesIO()
+    fig.savefig(buffer, format="png")
+    _common._write_atomic(os.path.join(workdir, "warping_error.png"), buffer.getvalue())
+
+
+def _videos(workdir, labels, frames, fps) -> None:
+    from nst.video import io
+
+    try:
+        io.check_encoder()
+    except io.VideoError as e:
+        logging.warning("%s: no videos written (%s)", NAME, e)
+        return
+    for label in labels:
+        path = os.path.join(workdir, "videos", f"{_common.slug(label)}.mp4")
+        io.write_mp4(path, frames[label], fps=fps, overwrite=True)
+
+
+# ---------------------------------------------------------------------------- command line
+
+# This study's flags (defined in experiments.video_cli) -> Config fields.
+_OWN_FLAGS = {"video": "video", "temporal_weight": "temporal_weight"}
+
+
+def main(flag_values) -> Report:
+    """``run.py --experiment=video_temporal``: config from the flags, run, exit 130 if stopped."""
+    quick = bool(flag_values["quick"].value) if "quick" in flag_values else False
+    config = get_config(quick)
+    config = _common.apply_flags(config, flag_values, _stylize_settings, _OWN_FLAGS)
+    if "max_frames" in flag_values and flag_values["max_frames"].value:
+        config = dataclasses.replace(config, frames=int(flag_values["max_frames"].value))
+    workdir = (
+        flag_values["workdir"].value if "workdir" in flag_values else None
+    ) or _common.default_workdir(NAME)
+    stop = _common.StopFlag()
+    t0 = time.perf_counter()
+    try:
+        report = run(
+            config,
+            workdir,
+            flag_values=flag_values,
+            should_stop=stop,
+            quick_note="--quick" if quick else "",
+        )
+    finally:
+        stop.restore()
+    logging.info("%s: %.1f s", NAME, time.perf_counter() - t0)
+    if report.interrupted:
+        sys.exit(130)
+    return report
+
+
+def _stylize_settings(config: Config) -> tuple[Setting, ...]:
+    """The table as ``apply_flags`` sees it: only StylizeConfig fields are varied here."""
+    return tuple(
+        Setting(s.label, {k: v for k, v in s.overrides.items() if k == "temporal_weight"})
+        for s in settings(config)
+    )

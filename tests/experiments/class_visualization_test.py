@@ -1,0 +1,62 @@
+"""class_visualization end to end on a tiny preset (a conv layer's channels: the class
+scores need 224 px and the 0.5 GB head, tested in tests/visualize_test.py on a narrow head)."""
+
+import dataclasses
+import json
+
+import pytest
+from common_test import fast_compile, flag_values  # noqa: F401
+
+from experiments import class_visualization
+
+
+def test_configs_and_table():
+    full, quick = class_visualization.get_config(), class_visualization.get_config(quick=True)
+    assert full.weights == "imagenet" and full.layer == "fc8"
+    assert quick.ascent.steps < full.ascent.steps and len(quick.classes) <= len(full.classes)
+    table = class_visualization.ascent_settings(full)
+    assert table[0][0] == "L2 only"
+    plain = table[0][1]
+    assert (plain.blur_every, plain.jitter, plain.norm_percentile) == (0, 0, 0)
+    everything = table[-1][1]
+    assert everything.blur_every and everything.jitter and everything.norm_percentile
+    # One compiled step serves them all: only traced numbers differ.
+    assert len({(c.optimizer, c.blur_radius, c.clip) for _, c in table}) == 1
+
+
+def test_smoke(tmp_path):
+    config = class_visualization.get_config(quick=True)
+    config = dataclasses.replace(
+        config,
+        weights="random",
+        size=32,
+        layer="relu2_2",
+        classes=(3, 8),
+        ascent=dataclasses.replace(config.ascent, steps=4),
+    )
+    metrics = class_visualization.run(config, str(tmp_path))
+    results = metrics["results"]
+    assert len(results) == 2 * len(class_visualization.SETTINGS)
+    for r in results:
+        assert r["score_final"] > r["score_first_step"], r
+    images = sorted(p.name for p in (tmp_path / "images").iterdir())
+    assert len(images) == 10 and "relu2-2-ch-3_l2-only.png" in images
+    assert (tmp_path / "figure.png").stat().st_size > 0
+    assert json.loads((tmp_path / "manifest.json").read_text())["weights"]["random"] is True
+
+
+def test_flags_and_validation():
+    config = class_visualization.config_from_flags(
+        class_visualization.get_config(),
+        flag_values(class_ids=["1", "2"], steps=3, lr=0.5, class_layer="relu5_3"),
+    )
+    assert config.classes == (1, 2) and config.layer == "relu5_3"
+    assert (config.ascent.steps, config.ascent.lr) == (3, 0.5)
+    with pytest.raises(ValueError, match="--class_ids must be integers"):
+        class_visualization.config_from_flags(config, flag_values(class_ids=["cat"]))
+    with pytest.raises(ValueError, match="--content does not apply"):
+        class_visualization.config_from_flags(config, flag_values(content="x.jpg"))
+    with pytest.raises(ValueError, match="must be < 1000"):
+        class_visualization.validate(dataclasses.replace(config, layer="fc8", classes=(1000,)))
+    with pytest.raises(ValueError, match="is not a layer of vgg16"):
+        class_visualization.validate(dataclasses.replace(config, layer="fc9"))

@@ -1,0 +1,45 @@
+"""feature_inversion end to end on a tiny preset, and its flags."""
+
+import dataclasses
+import json
+
+from common_test import fast_compile, flag_values  # noqa: F401
+
+from experiments import feature_inversion
+
+
+def test_configs():
+    full, quick = feature_inversion.get_config(), feature_inversion.get_config(quick=True)
+    assert full.weights == "imagenet" and full.backbone == "vgg16"
+    assert {"relu2_2", "relu3_3", "relu4_3", "relu5_1"} <= set(full.layers)  # the seed's
+    assert quick.size < full.size and quick.inversion.steps < full.inversion.steps
+
+
+def test_smoke(tmp_path):
+    config = feature_inversion.get_config(quick=True)
+    config = dataclasses.replace(
+        config,
+        weights="random",
+        size=32,
+        layers=("conv1_1", "relu3_1"),
+        inversion=dataclasses.replace(config.inversion, steps=30),
+    )
+    metrics = feature_inversion.run(config, str(tmp_path))
+    psnr = {row["layer"]: row["psnr_db"] for row in metrics["layers"]}
+    assert psnr["conv1_1"] > psnr["relu3_1"] > 5, psnr
+    for row in metrics["layers"]:
+        assert row["feature_distance"] < row["feature_distance_first_step"]
+    for name in ("figure.png", "metrics.json", "manifest.json", "images/original.png"):
+        assert (tmp_path / name).stat().st_size > 0, name
+    assert (tmp_path / "images" / "relu3_1.png").exists()
+    assert json.loads((tmp_path / "manifest.json").read_text())["weights"]["random"] is True
+
+
+def test_flags():
+    config = feature_inversion.config_from_flags(
+        feature_inversion.get_config(),
+        flag_values(steps=7, lr=0.5, inversion_tv=0.0, inversion_layers=["pool1"], size=40),
+    )
+    assert (config.inversion.steps, config.inversion.lr, config.inversion.tv_weight) == (7, 0.5, 0)
+    assert config.layers == ("pool1",) and config.size == 40
+    assert feature_inversion.config_from_flags(config, flag_values()) == config

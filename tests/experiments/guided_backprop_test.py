@@ -1,0 +1,81 @@
+"""guided_backprop end to end on a tiny preset; flags; the shared helpers of the four
+visualization experiments."""
+
+import dataclasses
+import json
+
+import jax
+import numpy as np
+import pytest
+from common_test import fast_compile, flag_values  # noqa: F401
+
+from experiments import guided_backprop
+from nst import image
+
+
+def _tiny(**fields):
+    config = guided_backprop.get_config(quick=True)
+    fields = {"weights": "random", "size": 32, "layers": ("relu1_2", "relu2_2"), **fields}
+    return dataclasses.replace(config, **fields)
+
+
+def test_configs():
+    full, quick = guided_backprop.get_config(), guided_backprop.get_config(quick=True)
+    assert full.weights == "imagenet" and full.backbone == "vgg16"
+    assert quick.size < full.size and len(quick.layers) <= len(full.layers)
+
+
+def test_smoke(tmp_path):
+    metrics = guided_backprop.run(_tiny(neurons=2), str(tmp_path))
+    neurons = metrics["neurons"]
+    assert [(n["layer"]) for n in neurons] == ["relu1_2"] * 2 + ["relu2_2"] * 2
+    for n in neurons:
+        assert n["activation"] > 0
+        assert n["rules"]["backprop"]["cosine_to_vanilla"] == pytest.approx(1.0)
+        for rule in ("backprop", "deconvnet", "guided"):
+            assert (tmp_path / "images" / f"{n['layer']}_ch{n['channel']}_{rule}.png").exists()
+            assert 0 < n["rules"][rule]["nonzero_fraction_in_field"] <= 1
+    figure = image.load(tmp_path / "figure.png", max_size=None)
+    assert figure.shape[0] > 4 * 128 and figure.shape[1] > 5 * 128  # 4 rows, 5 columns
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["experiment"] == "guided_backprop" and manifest["status"] == "complete"
+    assert manifest["weights"]["random"] is True
+    assert manifest["versions"]["jax"] == jax.__version__
+    assert json.loads((tmp_path / "metrics.json").read_text()) == json.loads(json.dumps(metrics))
+
+
+def test_main_flags_workdir_and_refusals(tmp_path):
+    given = dict(
+        quick=True,
+        weights="random",
+        size=32,
+        guided_layers=["relu1_1"],
+        guided_neurons=1,
+        workdir=str(tmp_path),
+    )
+    metrics = guided_backprop.main(flag_values(**given))
+    assert [n["layer"] for n in metrics["neurons"]] == ["relu1_1"]
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["flags"]["guided_layers"] == ["relu1_1"] and manifest["config"]["size"] == 32
+    with pytest.raises(FileExistsError, match="pass --overwrite"):
+        guided_backprop.main(flag_values(**given))
+    with pytest.raises(ValueError, match="--steps does not apply to guided_backprop"):
+        guided_backprop.main(flag_values(**given, steps=3, overwrite=True))
+    with pytest.raises(ValueError, match=r"unknown layer\(s\) \['conv9_9'\]"):
+        guided_backprop.main(flag_values(**{**given, "guided_layers": ["conv9_9"]}))
+
+
+def test_title_says_random_weights():
+    title = guided_backprop.figure_title("x", _tiny(), "--quick")
+    assert title.startswith("x, VGG16, 32 px, --quick — random weights")
+    assert "not what a trained network has learned" in title
+    assert "random" not in guided_backprop.figure_title("x", guided_backprop.get_config())
+
+
+def test_draw_box_clips_to_the_image():
+    out = guided_backprop.draw_box(np.zeros((6, 6, 3), np.float32), (-2, 3, 5), width=1)
+    red = np.all(out == [1, 0, 0], axis=-1)
+    # rows -2..2, columns 3..7: clipped to rows 0..2, columns 3..5, outlined there
+    expected = np.zeros((6, 6), bool)
+    expected[0, 3:] = expected[2, 3:] = expected[:3, 3] = expected[:3, 5] = True
+    np.testing.assert_array_equal(red, expected)

@@ -1,0 +1,86 @@
+"""max_activating_patches end to end on a tiny preset, on a folder, and from run.py."""
+
+import dataclasses
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from common_test import fast_compile, flag_values  # noqa: F401
+
+from experiments import max_activating_patches
+from nst import image
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def _tiny(**fields):
+    config = max_activating_patches.get_config(quick=True)
+    fields = {"weights": "random", "size": 32, "layer": "relu2_2", "k": 3, **fields}
+    return dataclasses.replace(config, **fields)
+
+
+def test_configs():
+    full, quick = max_activating_patches.get_config(), max_activating_patches.get_config(True)
+    assert full.weights == "imagenet" and full.images is None
+    assert quick.size < full.size and quick.k <= full.k
+
+
+def test_smoke_on_the_bundled_images(tmp_path):
+    metrics = max_activating_patches.run(_tiny(channels_auto=2), str(tmp_path))
+    assert len(metrics["images"]) == len(image.SAMPLES)
+    channels = sorted({p["channel"] for p in metrics["patches"]})
+    assert len(channels) == 2
+    for channel in channels:
+        values = [p["activation"] for p in metrics["patches"] if p["channel"] == channel]
+        assert len(values) == 3 and values == sorted(values, reverse=True)
+        crop = image.load(tmp_path / "images" / f"ch{channel}_0.png", max_size=None)
+        assert crop.shape == (14, 14, 3)  # relu2_2's receptive field
+    assert metrics["receptive_field"]["size"] == 14
+    assert (tmp_path / "figure.png").stat().st_size > 0
+    assert json.loads((tmp_path / "manifest.json").read_text())["weights"]["random"] is True
+
+
+def test_folder_and_channels(tmp_path):
+    folder = tmp_path / "photos"
+    rng = np.random.default_rng(0)
+    for name in ("a", "b"):
+        image.save(folder / f"{name}.png", rng.uniform(size=(40, 30, 3)).astype(np.float32))
+    (folder / "notes.txt").write_text("not an image")
+    config = _tiny(images=str(folder), channels=(5, 0))
+    metrics = max_activating_patches.run(config, str(tmp_path / "out"))
+    assert metrics["images"] == ["a", "b"]
+    assert [p["channel"] for p in metrics["patches"]] == [5] * 3 + [0] * 3
+    with pytest.raises(ValueError, match="relu2_2 has 128 channels"):
+        max_activating_patches.run(_tiny(channels=(128,)), str(tmp_path / "bad"))
+    with pytest.raises(ValueError, match="is not a folder"):
+        max_activating_patches.validate(_tiny(images=str(tmp_path / "none")))
+    given = flag_values(patch_dir=str(folder), patch_channels=["1", "2"], patch_k=2)
+    config = max_activating_patches.config_from_flags(_tiny(), given)
+    assert (config.images, config.channels, config.k) == (str(folder), (1, 2), 2)
+
+
+def _cli(*args):
+    env = dict(os.environ, JAX_DISABLE_MOST_OPTIMIZATIONS="1")  # tiny programs: compile fast
+    return subprocess.run(
+        [sys.executable, str(ROOT / "run.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+
+
+def test_one_command(tmp_path):
+    common = ["--experiment=max_activating_patches", "--quick", "--weights=random"]
+    proc = _cli(*common, "--size=32", f"--workdir={tmp_path}")
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "figure.png").stat().st_size > 0
+    proc = _cli(*common, "--steps=3", f"--workdir={tmp_path / 'w'}")
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == (
+        "run.py: error: --steps does not apply to max_activating_patches"
+    )

@@ -1,0 +1,63 @@
+"""video_temporal end to end on a tiny preset: outputs, metrics, rerun does nothing."""
+
+import dataclasses
+import json
+
+import jax
+import pytest
+
+from experiments import _common, video_temporal
+from nst import image
+
+OUTPUTS = (
+    "manifest.json",
+    "figure.png",
+    "warping_error.png",
+    "metrics.json",
+    "metrics.csv",
+)
+
+
+@pytest.fixture
+def config():
+    config = video_temporal.get_config(quick=True)
+    config = _common.shrink(
+        config,
+        size=48,
+        steps=2,
+        weights="random",
+        content_layers=(("conv2_1", 1.0),),
+        style_layers=(("conv1_1", 0.5), ("conv2_1", 0.5)),
+    )
+    return dataclasses.replace(config, frames=4, first_frame_steps=3)
+
+
+def test_smoke(tmp_path, config):
+    report = video_temporal.run(config, str(tmp_path))
+    labels = [label for label, _ in video_temporal.SETTINGS]
+    assert report.complete and report.ran == labels
+    for name in OUTPUTS:
+        assert (tmp_path / name).stat().st_size > 0, name
+    for label in labels:
+        assert (tmp_path / "videos" / f"{_common.slug(label)}.mp4").stat().st_size > 0
+    figure = image.load(tmp_path / "figure.png", max_size=None)
+    assert figure.shape[0] > 5 * 48  # input row + one row per setting
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["status"] == "complete" and manifest["weights"]["random"] is True
+    assert manifest["versions"]["jax"] == jax.__version__
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    rows = {row["label"]: row for row in metrics["settings"]}
+    assert list(rows) == labels
+    for row in rows.values():
+        assert len(row["warping_error_per_frame"]) == 3 and row["warping_error"] >= 0
+    assert len(metrics["input_warping_error"]["per_frame"]) == 3
+    assert rows["independent frames"]["temporal_weight"] == 0.0
+    # Frame 0 is computed once and shared: identical files in every setting.
+    firsts = {(tmp_path / "frames" / _common.slug(lb) / "00000.png").read_bytes() for lb in labels}
+    assert len(firsts) == 1
+
+    again = video_temporal.run(config, str(tmp_path))
+    assert again.already_complete and again.ran == []
+    other = dataclasses.replace(config, frames=3)
+    with pytest.raises(ValueError, match="holds a run with other settings"):
+        video_temporal.run(other, str(tmp_path))
