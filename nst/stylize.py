@@ -561,7 +561,10 @@ def sweep(
             if init_images is not None
             else np.asarray(_initial_image(base, jax.random.key(base.seed), content, styles))
         )
-        return [_run_scipy(base, net, params, targets, content, x0, should_stop, progress)]
+        compiled = {} if compiled is None else compiled
+        return [
+            _run_scipy(base, net, params, targets, content, x0, should_stop, progress, compiled)
+        ]
 
     n_settings = len(configs)
     # Settings are spread over the devices (every process's, after jax.distributed
@@ -704,7 +707,9 @@ def stylize(
 # ----------------------------------------------------------------------- SciPy L-BFGS-B
 
 
-def _run_scipy(config, net, params, targets, content, x0, should_stop, progress) -> Result:
+def _run_scipy(
+    config, net, params, targets, content, x0, should_stop, progress, compiled
+) -> Result:
     """SciPy's L-BFGS-B from the host with a jitted value-and-gradient (bounds [0, 1]).
 
     Each iteration's history entry holds the terms at its accepted point; ``evaluations``
@@ -714,7 +719,10 @@ def _run_scipy(config, net, params, targets, content, x0, should_stop, progress)
 
     objective = make_objective(config, net)
     hyper = make_hyper(config)
-    value_and_grad = jax.jit(jax.value_and_grad(objective, has_aux=True))
+    key = ("scipy", _program_key(config), net, targets.laplacian is None, targets.temporal is None)
+    if key not in compiled:  # one jitted function per program: reused by later calls
+        compiled[key] = jax.jit(jax.value_and_grad(objective, has_aux=True))
+    value_and_grad = compiled[key]
     shape = content.shape
     history: dict[str, list] = {}
     last: dict[str, Any] = {}
