@@ -203,6 +203,11 @@ def stylize_main() -> None:
 
     config = build_config()
     _validate(config)
+    from experiments import highres_cli
+
+    if highres_cli.wanted(flags.FLAGS, config):  # large output: pyramid and tiles (issue 9)
+        highres_cli.highres_main(flags.FLAGS, config)
+        return
     output = _OUTPUT.value
     if os.path.exists(output) and not _OVERWRITE.value:
         raise UsageError(f"{output} exists; pass --overwrite to replace it")

@@ -26,6 +26,7 @@ _NAMES: tuple[str, ...] = (
     "class_visualization",
     "feature_inversion",
     "max_activating_patches",
+    "large_scale",
 )
 
 EXPERIMENTS: Mapping[str, ModuleType] = MappingProxyType(

@@ -1,0 +1,133 @@
+"""large_scale end to end on a tiny preset, and its seam-visibility figure."""
+
+import dataclasses
+import json
+import os
+import types
+
+import numpy as np
+import pytest
+from common_test import OUTPUTS, fast_compile  # noqa: F401
+
+from experiments import _common, large_scale
+from nst import image
+
+
+def _tiny():
+    config = large_scale.get_config(quick=True)
+    config = _common.shrink(
+        config,
+        size=64,
+        steps=4,
+        weights="random",
+        content_layers=(("conv2_1", 1.0),),
+        style_layers=(("conv1_1", 0.5), ("conv2_1", 0.5)),
+    )
+    hi = dataclasses.replace(
+        config.highres, tile_size=32, tile_overlap=8, pyramid_start=32, min_steps=2
+    )
+    return dataclasses.replace(config, highres=hi, patch_overlap=8, closeup=24)
+
+
+def test_smoke(tmp_path):
+    config = _tiny()
+    labels = [s.label for s in large_scale.settings(config)]
+    report = large_scale.run(config, str(tmp_path))
+    assert report.complete and report.ran == labels
+    for name in OUTPUTS:
+        assert os.path.getsize(tmp_path / name) > 0, name
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["status"] == "complete" and manifest["weights"]["random"] is True
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert [r["label"] for r in metrics["settings"]] == labels
+    seams = {row["label"]: row for row in metrics["seams"]}
+    assert set(seams) == {"content photo", *labels}
+    assert seams["whole image"]["rmse_vs_whole"] == 0.0
+    for label in labels:
+        assert np.isfinite(seams[label]["seam_stitch"]) and seams[label]["seam_stitch"] > 0
+        out = image.load(tmp_path / "images" / f"{_common.slug(label)}.png", max_size=None)
+        assert out.shape == (48, 64, 3)
+        record = json.loads((tmp_path / "results" / f"{_common.slug(label)}.json").read_text())
+        assert len(record["history"]["total"]) == record["steps"] >= 4
+    slug = _common.slug("pyramid + tiles")
+    pyramid = json.loads((tmp_path / "results" / f"{slug}.json").read_text())
+    assert [lv["shape"] for lv in pyramid["levels"]] == [[24, 32], [48, 64]]
+    assert pyramid["levels"][1]["tile"] == [32, 32]
+    assert metrics["bf16_vs_f32_relative_loss_difference"]["total"] < 0.05
+    again = large_scale.run(config, str(tmp_path))
+    assert again.already_complete and again.ran == []
+
+
+class _Flags(dict):
+    """The little of absl's FlagValues that highres_main reads: ``flags[name].value``."""
+
+    def __init__(self, **values):
+        super().__init__(
+            {k: types.SimpleNamespace(value=v, present=True) for k, v in values.items()}
+        )
+
+
+def test_highres_cli_writes_the_output(tmp_path):
+    from experiments import highres_cli
+    from nst.config import StylizeConfig
+
+    config = StylizeConfig(
+        weights="random",
+        size=64,
+        steps=2,
+        content_layers=(("conv2_1", 1.0),),
+        style_layers=(("conv1_1", 0.5), ("conv2_1", 0.5)),
+    )
+    output = tmp_path / "big.png"
+    values = _Flags(output=str(output), pyramid_start=32, tile_size=32, tile_overlap=8)
+    values.update(_Flags(tile_above=32, progress=False))
+    assert highres_cli.wanted(values, config)
+    assert not highres_cli.wanted(_Flags(), config)
+    assert highres_cli.wanted(_Flags(), dataclasses.replace(config, size=2048))
+    result = highres_cli.highres_main(values, config)
+    assert image.load(output, max_size=None).shape == (48, 64, 3)
+    assert [lv.tile for lv in result.levels] == [None, (32, 32)]
+    assert not os.path.exists(str(output) + ".levels")  # removed once the output is written
+    with pytest.raises(ValueError, match="exists; pass --overwrite"):
+        highres_cli.highres_main(values, config)
+    # A memory budget too small for anything: one line naming the estimate.
+    # Resume: level 0 saved by an interrupted run with the same settings and images.
+    resumed = tmp_path / "resumed.png"
+    values = _Flags(output=str(resumed), pyramid_start=32, tile_size=32, tile_overlap=8)
+    values.update(_Flags(tile_above=32, progress=False, level_steps=["3", "2"]))
+    content = image.load(image.sample("tubingen"), max_size=64)
+    styles = [image.load(image.sample("starry_night"), max_size=64)]
+    hi = highres_cli.highres_config(values)
+    folder = tmp_path / "resumed.png.levels"
+    image.save(folder / "level0.png", content[::2, ::2])
+    fingerprint = highres_cli._fingerprint(config, hi, content, styles)
+    _common.write_json(str(folder / "levels.json"), {"fingerprint": fingerprint, "done": [0]})
+    result = highres_cli.highres_main(values, config)
+    assert result.steps_done == 2 and resumed.exists()  # only level 1 ran
+    _common.write_json(str(folder / "levels.json"), {"fingerprint": "other", "done": [0]})
+    values = _Flags(output=str(tmp_path / "other.png"), pyramid_start=32, tile_size=32)
+    values.update(_Flags(tile_overlap=8, progress=False))
+    os.rename(folder, tmp_path / "other.png.levels")
+    with pytest.raises(ValueError, match="holds levels of another run"):
+        highres_cli.highres_main(values, config)
+
+    values = _Flags(output=str(tmp_path / "x.png"), tile_size=0, memory_gib=0.001)
+    message = r"^estimated 0\.\d GiB for 64x48 untiled > 0\.0 GiB available; use --tile_size=512"
+    with pytest.raises(ValueError, match=message):
+        highres_cli.highres_main(values, config)
+    assert not os.path.exists(tmp_path / "x.png")
+
+
+def test_seam_visibility_sees_a_hard_seam(rng):
+    smooth = np.cumsum(rng.random((64, 64, 3)).astype(np.float32) * 0.01, axis=1)
+    assert 0.5 < large_scale.seam_visibility(smooth, columns=[32]) < 2.0
+    seamed = smooth.copy()
+    seamed[:, 32:] += 0.3  # a step of 0.3 across column 32
+    assert large_scale.seam_visibility(seamed, columns=[32]) > 10
+    assert large_scale.seam_visibility(seamed, columns=[16]) < 2.0
+    assert np.isnan(large_scale.seam_visibility(smooth))
+
+
+def test_grid_lines_are_the_unshifted_tile_borders():
+    assert large_scale._grid_lines(100, 48, 16) == [32, 48, 64, 80]
+    assert large_scale._grid_lines(40, 48, 16) == []
