@@ -152,31 +152,10 @@ def build_config():
 
 
 def _validate(config) -> None:
-    from nst import backbones, optimizers
+    """Every bad field -> ValueError naming the flag (shared with the experiments)."""
+    from experiments import _common
 
-    checks = {
-        "optimizer": (config.optimizer, optimizers.NAMES),
-        "backbone": (config.backbone, tuple(backbones.BACKBONES)),
-        "pooling": (config.pooling, ("max", "avg")),
-        "style_norm": (config.style_norm, ("gatys", "johnson")),
-        "distance": (config.distance, ("squared", "abs", "huber", "smooth_l1")),
-        "tv_kind": (config.tv_kind, ("l1", "l2", "beta")),
-        "preserve_color": (config.preserve_color, ("none", "luminance", "histogram")),
-        "loop": (config.loop, ("auto", "python", "scan")),
-    }
-    for flag, (value, valid) in checks.items():
-        if value not in valid:
-            raise UsageError(f"--{flag}={value!r} is not one of {', '.join(valid)}")
-    if config.size < 16:
-        raise UsageError(f"--size must be >= 16 px, got {config.size}")
-    if config.steps < 1:
-        raise UsageError(f"--steps must be >= 1, got {config.steps}")
-    if config.lr <= 0:
-        raise UsageError(f"--lr must be > 0, got {config.lr}")
-    if config.init not in ("content", "noise", "uniform", "style") and not os.path.isfile(
-        config.init
-    ):
-        raise UsageError(f"--init={config.init!r}: not content|noise|uniform|style nor a file")
+    _common.validate(config)
 
 
 class _StopFlag:

@@ -495,6 +495,12 @@ def row_figure(
     return {"images": [images], "titles": [titles]}
 
 
+def title(parts: Sequence[str], quick_note: str, random_weights: bool) -> str:
+    """A figure title: the parts, the --quick note, and RANDOM_NOTE for random weights."""
+    text = ", ".join([*parts, quick_note] if quick_note else parts)
+    return f"{text} — {RANDOM_NOTE}" if random_weights else text
+
+
 def _figure_title(name: str, config: Config, rows, quick_note: str) -> str:
     cfg = rows[0][0]
     backbones_used = sorted({c.backbone for c, _ in rows})
@@ -505,12 +511,7 @@ def _figure_title(name: str, config: Config, rows, quick_note: str) -> str:
         f"{cfg.size} px",
         f"{'/'.join(map(str, steps))} steps",
     ]
-    if quick_note:
-        parts.append(quick_note)
-    title = ", ".join(parts)
-    if any(c.weights == "random" for c, _ in rows):
-        title += f" — {RANDOM_NOTE}"
-    return title
+    return title(parts, quick_note, any(c.weights == "random" for c, _ in rows))
 
 
 def save_figure(path: str, layout: Mapping[str, Any], title: str, cell: int) -> None:

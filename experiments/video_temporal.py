@@ -382,12 +382,7 @@ def _title(config: Config, quick_note: str) -> str:
         f"{cfg.steps} steps/frame",
         f"{config.frames} frames",
     ]
-    if quick_note:
-        parts.append(quick_note)
-    title = ", ".join(parts)
-    if cfg.weights == "random":
-        title += f" — {_common.RANDOM_NOTE}"
-    return title
+    return _common.title(parts, quick_note, cfg.weights == "random")
 
 
 def _shown(count: int, k: int) -> list[int]:
