@@ -753,6 +753,7 @@ def run_study(
 
     ran: list[str] = []
     interrupted = False
+    compiled: dict = {}  # groups with the same program (shapes, losses) compile once
     images_cache: dict[tuple[str, int], np.ndarray] = {}
 
     def load(path: str, size: int | None = None) -> np.ndarray:
@@ -770,14 +771,7 @@ def run_study(
         base = cfgs[0]
         content = load(inputs["content"], base.size)
         styles = [load(p, base.size) for p in inputs["styles"]]
-        content_names, style_names = _resolved_layers(base)
-        # The network stylize.create_backbone builds (the forward pass stops at the deepest
-        # layer used), with params loaded once per backbone.
-        net = backbones.Backbone(
-            base.backbone,
-            tuple(dict.fromkeys(content_names + style_names)),
-            pooling=base.pooling,
-        )
+        net = stylize.network(base)  # params are loaded once per backbone, above
         group_labels = [labels[i] for i in todo]
         tag = hashlib.sha1("\n".join(group_labels).encode()).hexdigest()[:12]
         checkpoint = os.path.join(workdir, "checkpoints", f"{tag}.npz")
@@ -789,6 +783,7 @@ def run_study(
             content,
             styles,
             net_params=(net, params[_weights_key(base)]),
+            compiled=compiled,
             checkpoint=checkpoint,
             should_stop=should_stop,
             progress=_Progress(title, base.steps, log_every),

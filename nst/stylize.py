@@ -141,16 +141,17 @@ def _all_layers(config: StylizeConfig) -> tuple[str, ...]:
     return tuple(names)
 
 
+def network(config: StylizeConfig) -> backbones.Backbone:
+    """The backbone truncated at the deepest layer this config uses (no params loaded)."""
+    return backbones.Backbone(config.backbone, _all_layers(config), pooling=config.pooling)
+
+
 def create_backbone(config: StylizeConfig) -> tuple[Any, Any]:
-    """The backbone truncated at the deepest layer this config uses, and its params."""
-    return backbones.create(
-        config.backbone,
-        _all_layers(config),
-        weights=config.weights,
-        seed=config.weights_seed,
-        pooling=config.pooling,
-        cache_dir=config.cache_dir,
+    """``network(config)`` and its params (``config.weights``)."""
+    params = backbones.load_params(
+        config.backbone, config.weights, seed=config.weights_seed, cache_dir=config.cache_dir
     )
+    return network(config), params
 
 
 # ----------------------------------------------------------------------------- targets
