@@ -32,6 +32,7 @@ import pathlib
 import sys
 from typing import Any
 
+import jax
 import numpy as np
 from absl import flags, logging
 
@@ -244,12 +245,17 @@ def main(flag_values: Any) -> train.TrainResult:
     if dataset is not None:
         logging.info("%d training images in %s", len(dataset), dataset.folder)
     info = {"styles": style_names, **_weights_note(config)}
-    _manifest(workdir, flag_values, {"config": config, "steps": steps, **info})
+    # Across hosts every process trains; process 0 alone writes the manifest and metrics
+    # (checkpoints and the model go through orbax, which coordinates the hosts).
+    primary = jax.process_index() == 0
+    if primary:
+        _manifest(workdir, flag_values, {"config": config, "steps": steps, **info})
     metrics_path = os.path.join(workdir, "metrics.jsonl")
 
     def log(line: dict[str, float]) -> None:
-        with open(metrics_path, "a") as f:
-            f.write(json.dumps(line) + "\n")
+        if primary:
+            with open(metrics_path, "a") as f:
+                f.write(json.dumps(line) + "\n")
         if "compile_seconds" in line:
             logging.info("step %d compiled in %.1f s", line["step"], line["compile_seconds"])
         terms = "  ".join(

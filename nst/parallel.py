@@ -16,7 +16,17 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-__all__ = ["AXIS", "mesh", "rendezvous", "replicate", "shard_leading", "to_host"]
+__all__ = [
+    "AXIS",
+    "any_process",
+    "from_local_rows",
+    "local_rows",
+    "mesh",
+    "rendezvous",
+    "replicate",
+    "shard_leading",
+    "to_host",
+]
 
 AXIS = "batch"
 
@@ -50,6 +60,49 @@ def replicate(tree: Any, m: Mesh) -> Any:
     """Places every array of ``tree`` whole on every device of ``m``."""
     sharding = NamedSharding(m, PartitionSpec())
     return jax.tree.map(lambda x: _global(x, sharding), tree)
+
+
+def local_rows(m: Mesh, n: int) -> tuple[int, int]:
+    """Rows ``[lo, hi)`` of a length-``n`` leading axis split over ``m`` held by this process.
+
+    ``(0, n)`` on one host; with ``P`` processes of ``D`` devices each (``jax.devices()``
+    lists them process by process), process ``p`` holds rows ``[p n / P, (p + 1) n / P)``.
+
+    Raises:
+      ValueError: ``n`` not divisible by the devices, or this process's rows not contiguous.
+    """
+    if n % m.shape[AXIS]:
+        raise ValueError(f"leading axis {n} not divisible by {m.shape[AXIS]} devices")
+    sharding = NamedSharding(m, PartitionSpec(AXIS))
+    spans = {
+        index[0].indices(n)[:2] for index in sharding.addressable_devices_indices_map((n,)).values()
+    }
+    lo, hi = min(a for a, _ in spans), max(b for _, b in spans)
+    if sum(b - a for a, b in spans) != hi - lo:
+        raise ValueError(f"this process's rows {sorted(spans)} of the mesh are not contiguous")
+    return lo, hi
+
+
+def from_local_rows(tree: Any, m: Mesh, n: int) -> Any:
+    """Global arrays of leading size ``n`` split over ``m``, from each process's own rows.
+
+    Every process passes only its ``local_rows(m, n)`` (e.g. the images it decoded);
+    ``jax.make_array_from_process_local_data`` assembles the global batch without any
+    process holding the whole of it.
+    """
+    sharding = NamedSharding(m, PartitionSpec(AXIS))
+    return jax.tree.map(
+        lambda x: jax.make_array_from_process_local_data(sharding, x, (n, *np.shape(x)[1:])), tree
+    )
+
+
+def any_process(flag: bool) -> bool:
+    """True on every process when ``flag`` is True on any (e.g. one host got SIGTERM)."""
+    if jax.process_count() == 1:
+        return bool(flag)
+    from jax.experimental import multihost_utils
+
+    return bool(np.any(multihost_utils.process_allgather(np.asarray(flag, np.int32))))
 
 
 def to_host(tree: Any) -> Any:

@@ -554,6 +554,8 @@ def sweep(
     if targets is None:
         photo = any(c.photo_weight for c in configs)
         targets = make_targets(base, net, params, content, styles, photo=photo)
+    # Every step takes image gradients: the convolutions' flipped kernels, once.
+    params = backbones.with_transposed_kernels(net.name, params)
     if base.optimizer == "lbfgs_scipy":
         if len(configs) != 1:
             raise ValueError("lbfgs_scipy runs one setting at a time; use lbfgs_optax to sweep")
@@ -607,13 +609,15 @@ def sweep(
     compiled = {} if compiled is None else compiled
     program = (_program_key(base), net)
 
+    shapes = jax.tree.map(lambda a: (a.shape, a.dtype), (state, hyper, targets))
+    signature = (program, str(jax.tree.structure(shapes)), str(jax.tree.leaves(shapes)))
+
     def steps_fn(n: int):
         """The compiled program for n steps (AOT, so its compile time is measured)."""
-        shapes = jax.tree.map(lambda a: (a.shape, a.dtype), (state, hyper, targets))
-        key = (program, n, str(jax.tree.structure(shapes)), str(jax.tree.leaves(shapes)))
+        key = (*signature, n)
         if key in compiled:
             return compiled[key], 0.0
-        step = jax.vmap(make_step(base, net), in_axes=(0, 0, None, None))
+        step = _batched(make_step(base, net), k)
 
         def run(state, hyper, targets, params):
             if n == 1:
@@ -687,6 +691,24 @@ def sweep(
             )
         )
     return results
+
+
+def _batched(step: Callable, k: int) -> Callable:
+    """``step`` over a leading settings axis of ``state`` and ``hyper`` (size ``k``).
+
+    ``jax.vmap`` for a sweep; for one setting the axis is dropped and restored around the
+    plain step instead: vmapped, XLA:CPU lays the Gram products out as batched dots with
+    transposes (VGG19 step at 256 px: 0.361 s vmapped over 1 vs 0.314 s plain).
+    """
+    if k > 1:
+        return jax.vmap(step, in_axes=(0, 0, None, None))
+
+    def single(state, hyper, targets, params):
+        drop = lambda tree: jax.tree.map(lambda a: a[0], tree)
+        new_state, terms = step(drop(state), drop(hyper), targets, params)
+        return jax.tree.map(lambda a: a[None], (new_state, terms))
+
+    return single
 
 
 def _arrays(history: Mapping[str, list]) -> dict[str, np.ndarray]:

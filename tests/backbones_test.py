@@ -468,5 +468,91 @@ class TransformsTest(chex.TestCase):
             np.testing.assert_allclose(value, expected[layer], atol=0.05 * scale, err_msg=layer)
 
 
+class DerivativesTest(absltest.TestCase):
+    """The hand-written derivatives (max pooling, pre-transposed kernels) against autodiff."""
+
+    def test_max_pool_gradient_matches_select_and_scatter(self):
+        import flax.linen as nn
+
+        from nst.backbones import _ops
+
+        rng = np.random.default_rng(3)
+        x = rng.standard_normal((2, 7, 6, 5)).astype(np.float32)
+        # ties: whole windows equal, and two equal maxima in one window
+        x[0, :2, :2, :] = 1.5
+        x[1, 2, 2, 0] = x[1, 3, 3, 0] = 9.0
+        w = rng.standard_normal((2, 3, 3, 5)).astype(np.float32)
+        ours = lambda x: jnp.sum(w * _ops.pool_2x2(x, "max", name="p"))
+        flax_ = lambda x: jnp.sum(w * nn.max_pool(x, (2, 2), (2, 2)))
+        np.testing.assert_array_equal(ours(x), flax_(x))
+        g = jax.grad(ours)(x)
+        np.testing.assert_array_equal(g, jax.grad(flax_)(x))
+        # each tied window sends its gradient to its first maximum, row-major, only
+        self.assertEqual(g[0, 0, 0, 0], w[0, 0, 0, 0])
+        self.assertTrue(np.all(g[0, :2, :2, 0].ravel()[1:] == 0))
+        self.assertEqual(g[1, 3, 3, 0], 0.0)
+        self.assertTrue(np.all(g[:, 6, :, :] == 0))  # the dropped odd row
+        # forward mode: the tangent of the first maximum
+        t = rng.standard_normal(x.shape).astype(np.float32)
+        _, tangent = jax.jvp(lambda x: _ops.pool_2x2(x, "max", name="p"), (x,), (t,))
+        np.testing.assert_array_equal(tangent, _first_max_tangent(x, t))
+
+    def test_transposed_kernels_same_values_and_gradients(self):
+        net = backbones.Backbone("vgg16", ("conv1_2", "pool1", "relu2_1"))
+        params = backbones.load_params("vgg16", "random", seed=4)
+        fast = backbones.with_transposed_kernels("vgg16", params)
+        self.assertEqual(fast["conv1_1"]["kernel_t"].shape, (3, 3, 64, 3))
+        np.testing.assert_array_equal(
+            fast["conv1_2"]["kernel_t"][0, 2, 5, 7], params["conv1_2"]["kernel"][2, 0, 7, 5]
+        )
+        self.assertIs(
+            backbones.with_transposed_kernels("vgg16", fast)["conv1_1"]["kernel_t"],
+            fast["conv1_1"]["kernel_t"],
+        )  # idempotent
+        resnet = {"conv1": {"kernel": np.zeros((7, 7, 3, 64))}}
+        self.assertIs(backbones.with_transposed_kernels("resnet18", resnet), resnet)
+
+        images = _images(2, 13, 10, seed=8)
+        loss = lambda p, x: sum(jnp.sum(jnp.sin(v)) for v in net(p, x).values())
+        grad = jax.jit(jax.value_and_grad(loss, argnums=(0, 1)))
+        (v0, (gp0, gx0)), (v1, (gp1, gx1)) = grad(params, images), grad(fast, images)
+        np.testing.assert_allclose(v1, v0, rtol=1e-6)
+        np.testing.assert_allclose(gx1, gx0, rtol=1e-5, atol=1e-6 * float(np.abs(gx0).max()))
+        for layer in ("conv1_1", "conv1_2", "conv2_1"):
+            scale = float(np.abs(gp0[layer]["kernel"]).max())
+            np.testing.assert_allclose(
+                gp1[layer]["kernel"], gp0[layer]["kernel"], atol=1e-5 * scale
+            )
+            self.assertFalse(np.any(gp1[layer]["kernel_t"]))
+        # finite differences (float64) of one convolution with its pre-transposed kernel
+        from jax.test_util import check_grads
+
+        from nst.backbones import _ops
+
+        with jax.enable_x64(True):
+            rng = np.random.default_rng(9)
+            x = jnp.asarray(rng.standard_normal((2, 6, 5, 4)))
+            k = jnp.asarray(rng.standard_normal((3, 3, 4, 7)))
+            kt = _ops.transpose_kernel(k)
+            f = lambda x, k: jnp.sum(jnp.sin(_ops.conv(x, k, padding=1, kernel_t=kt)))
+            check_grads(f, (x, k), order=1, modes=["rev"])
+        with self.assertRaisesRegex(TypeError, "forward-mode"):
+            jax.jvp(lambda x: net(fast, x)["conv1_2"], (images,), (images,))
+
+
+def _first_max_tangent(x, t):
+    """NumPy: each 2x2 window's tangent at its first maximum (row-major)."""
+    n, h, w, c = x.shape
+    out = np.zeros((n, h // 2, w // 2, c), np.float32)
+    for b in range(n):
+        for i in range(h // 2):
+            for j in range(w // 2):
+                for k in range(c):
+                    win = x[b, 2 * i : 2 * i + 2, 2 * j : 2 * j + 2, k].ravel()
+                    first = int(np.argmax(win))
+                    out[b, i, j, k] = t[b, 2 * i + first // 2, 2 * j + first % 2, k]
+    return out
+
+
 if __name__ == "__main__":
     absltest.main()

@@ -26,6 +26,7 @@ from nst.backbones._api import Backbone as Backbone
 from nst.backbones._api import create as create
 from nst.backbones._api import layer_names as layer_names
 from nst.backbones._api import load_params as load_params
+from nst.backbones._api import with_transposed_kernels as with_transposed_kernels
 from nst.backbones._ops import IMAGENET_MEAN as IMAGENET_MEAN
 from nst.backbones._ops import IMAGENET_STD as IMAGENET_STD
 from nst.backbones._registry import BACKBONES as BACKBONES
@@ -52,4 +53,5 @@ __all__ = [
     "layer_names",
     "load_params",
     "save_params",
+    "with_transposed_kernels",
 ]

@@ -239,3 +239,28 @@ def create(
         name, weights, seed=seed, cache_dir=cache_dir, url=url, include_head=include_head
     )
     return net, params
+
+
+def with_transposed_kernels(name: str, params: Params) -> Params:
+    """``params`` plus, for each VGG convolution, ``kernel_t = transpose_kernel(kernel)``.
+
+    Call once, outside the jitted function, when the function takes gradients with respect
+    to the images (style transfer, feature inversion, perceptual-loss training): the input
+    gradient of each convolution then reads ``kernel_t`` instead of flipping and
+    transposing the kernel on every call. Same values and gradients; the convolutions
+    become ``custom_vjp`` functions (reverse mode only: no ``jax.jvp`` through them).
+    Measured: VGG19 value + image gradient at 256 px, params as arguments, XLA:CPU
+    2 cores: 0.375 -> 0.325 s. Layers that have a ``kernel_t`` keep it; ResNet params come
+    back unchanged (the same object).
+
+    >>> p = with_transposed_kernels("vgg16", load_params("vgg16"))
+    >>> p["conv1_1"]["kernel"].shape, p["conv1_1"]["kernel_t"].shape
+    ((3, 3, 3, 64), (3, 3, 64, 3))
+    """
+    if _registry.get(name).family != "vgg":
+        return params
+    out = dict(params)
+    for layer, node in params.items():
+        if isinstance(node, dict) and np.ndim(node.get("kernel")) == 4 and "kernel_t" not in node:
+            out[layer] = {**node, "kernel_t": _ops.transpose_kernel(jnp.asarray(node["kernel"]))}
+    return out

@@ -72,7 +72,9 @@ def segments(
 
     def conv(name):
         def fn(p, x):
-            return _ops.conv(x, p[name]["kernel"], padding=1) + p[name]["bias"].astype(x.dtype)
+            layer = p[name]
+            y = _ops.conv(x, layer["kernel"], padding=1, kernel_t=layer.get("kernel_t"))
+            return y + layer["bias"].astype(x.dtype)
 
         return _ops.Op(name, fn, name)
 

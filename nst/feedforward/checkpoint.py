@@ -49,19 +49,32 @@ def save_model(
 ) -> pathlib.Path:
     """Writes a model directory (``net.json`` + ``variables/``); returns its path.
 
+    After ``jax.distributed.initialize`` every process calls it with the same (global)
+    variables: process 0 prepares the directory and writes the JSON, orbax writes each
+    array once.
+
     Raises:
       FileExistsError: ``path`` exists and ``overwrite`` is False.
     """
     path = pathlib.Path(path).absolute()
-    if path.exists():
-        if not overwrite:
-            raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
-        shutil.rmtree(path)
-    path.mkdir(parents=True)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
+    primary = jax.process_index() == 0
+    if primary:
+        if path.exists():
+            shutil.rmtree(path)
+        path.mkdir(parents=True)
     variables = {"params": variables["params"], "batch_stats": variables["batch_stats"]}
+    if jax.process_count() == 1:
+        variables = jax.device_get(variables)
+    else:
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices(f"nst save_model {path}")
     with ocp.StandardCheckpointer() as checkpointer:
-        checkpointer.save(path / "variables", jax.device_get(variables))
-    (path / MODEL_JSON).write_text(json.dumps(net_json(config, info), indent=2) + "\n")
+        checkpointer.save(path / "variables", variables)
+    if primary:
+        (path / MODEL_JSON).write_text(json.dumps(net_json(config, info), indent=2) + "\n")
     return path
 
 
@@ -83,7 +96,8 @@ def load_model(path: str | os.PathLike) -> tuple[NetConfig, dict[str, Any], dict
                 raise ValueError(f"{where}: unreadable ({e})") from None
             config, info = _parse_net_json(description, where)
             with ocp.StandardCheckpointer() as checkpointer:
-                variables = checkpointer.restore(candidate / "variables")
+                saved = checkpointer.metadata(candidate / "variables").item_metadata
+                variables = checkpointer.restore(candidate / "variables", _on_one_device(saved))
             return config, dict(variables), info
     for candidate in (path / "checkpoints", path):
         if candidate.is_dir() and any(p.name.isdigit() for p in candidate.iterdir()):
@@ -98,6 +112,16 @@ def load_model(path: str | os.PathLike) -> tuple[NetConfig, dict[str, Any], dict
         f"{str(path)!r} is not a model: expected {MODEL_JSON} + variables/, a training "
         "workdir, or a checkpoints folder"
     )
+
+
+def _on_one_device(metadata: Any) -> Any:
+    """Restore targets on the first local device for saved array metadata.
+
+    Arrays written by several processes (sharded over their devices) cannot be restored
+    without a target; inference and inspection want them on one device.
+    """
+    device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+    return jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=device), metadata)
 
 
 class TrainCheckpoints:
@@ -125,7 +149,12 @@ class TrainCheckpoints:
         self._manager.save(step, args=args, force=True)
 
     def restore(self, step: int, abstract_state: Any = None) -> tuple[Any, dict[str, Any]]:
-        """``(state, description)`` at ``step``; ``abstract_state`` gives structure/shardings."""
+        """``(state, description)`` at ``step``; ``abstract_state`` gives structure/shardings.
+
+        Without it, the arrays come back on one device (whatever topology saved them).
+        """
+        if abstract_state is None:
+            abstract_state = _on_one_device(self._manager.item_metadata(step).state)
         args = ocp.args.Composite(
             state=ocp.args.StandardRestore(abstract_state), net=ocp.args.JsonRestore()
         )

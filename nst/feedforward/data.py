@@ -3,9 +3,11 @@
 Any folder of images works (MS-COCO's ``train2014`` in the papers); subfolders are searched.
 Every batch is a deterministic function of ``(seed, batch number)``: batch ``k`` reads the
 ``B`` images at positions ``kB .. kB + B - 1`` of a stream of per-epoch permutations and
-crops them with ``np.random.default_rng((seed, k))``, so a resumed run reads the batches a
-straight run would have. Worker threads decode (Pillow releases the GIL) ``prefetch``
-batches ahead of the training step.
+crops image ``j`` of it with ``np.random.default_rng((seed, k, j))``, so a resumed run reads
+the batches a straight run would have, and ``rows`` of a batch can be made alone: on
+several hosts each process decodes only its rows of every global batch (its share of the
+folder) and gets exactly the crops a single process would. Worker threads decode (Pillow
+releases the GIL) ``prefetch`` batches ahead of the training step.
 
 Unreadable files (corrupt, truncated, not images) are skipped: the slot takes the next
 readable file in the folder's order and the file is counted in ``ImageFolder.skipped``.
@@ -113,12 +115,31 @@ def _indices(n: int, seed: int, start: int, count: int) -> np.ndarray:
 
 
 def make_batch(
-    dataset: ImageFolder, batch_index: int, *, batch_size: int, crop_size: int, seed: int
+    dataset: ImageFolder,
+    batch_index: int,
+    *,
+    batch_size: int,
+    crop_size: int,
+    seed: int,
+    rows: tuple[int, int] | None = None,
 ) -> np.ndarray:
-    """Batch ``batch_index``: ``[batch_size, crop_size, crop_size, 3]`` float32 in [0, 1]."""
-    rng = np.random.default_rng((seed, batch_index))
-    indices = _indices(len(dataset), seed, batch_index * batch_size, batch_size)
-    return np.stack([random_crop(dataset.load(int(i)), crop_size, rng) for i in indices])
+    """Rows ``[lo, hi)`` (default all) of global batch ``batch_index``, float32 in [0, 1].
+
+    Returns ``[hi - lo, crop_size, crop_size, 3]``; row ``j`` is the same whichever rows
+    are asked for.
+    """
+    lo, hi = (0, batch_size) if rows is None else rows
+    if not 0 <= lo < hi <= batch_size:
+        raise ValueError(f"rows {rows} are not a non-empty range within a batch of {batch_size}")
+    indices = _indices(len(dataset), seed, batch_index * batch_size + lo, hi - lo)
+    return np.stack(
+        [
+            random_crop(
+                dataset.load(int(i)), crop_size, np.random.default_rng((seed, batch_index, j))
+            )
+            for j, i in zip(range(lo, hi), indices, strict=True)
+        ]
+    )
 
 
 def batches(
@@ -131,6 +152,7 @@ def batches(
     stop: int | None = None,
     threads: int = 2,
     prefetch: int = 4,
+    rows: tuple[int, int] | None = None,
 ) -> Iterator[np.ndarray]:
     """Batches ``start, start + 1, ...`` (up to ``stop``), prepared ahead by worker threads.
 
@@ -143,9 +165,11 @@ def batches(
       stop: one past the last batch number; ``None`` runs forever.
       threads: decoding threads.
       prefetch: batches in flight ahead of the consumer (>= 1).
+      rows: ``(lo, hi)``: only these rows of every batch (this process's share).
 
     Yields:
-      ``[batch_size, crop_size, crop_size, 3]`` float32 NumPy arrays, in order.
+      ``[hi - lo, crop_size, crop_size, 3]`` float32 NumPy arrays (all rows by default),
+      in order.
     """
     prefetch = max(1, prefetch)
     pool = concurrent.futures.ThreadPoolExecutor(max(1, threads), thread_name_prefix="nst-data")
@@ -163,6 +187,7 @@ def batches(
                     batch_size=batch_size,
                     crop_size=crop_size,
                     seed=seed,
+                    rows=rows,
                 )
             )
             next_index += 1

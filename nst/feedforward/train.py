@@ -288,6 +288,8 @@ def train(
     # Loss network and targets, once.
     loss_net, net_params = create_loss_net(config)
     targets = make_style_targets(config, loss_net, net_params, styles)
+    # Every step takes image gradients through the loss network: flipped kernels, once.
+    net_params = backbones.with_transposed_kernels(config.backbone, net_params)
     net_params, targets = parallel.replicate((net_params, targets), mesh)
 
     # Network, optimizer, state: fresh, given, or resumed.
@@ -352,8 +354,10 @@ def _loop(
     net_config = config.net
     start = step = int(state.step)
     end = total_steps(config, None if dataset is None else len(dataset))
+    # This process decodes only its rows of every global batch (all of them on one host).
+    rows = parallel.local_rows(mesh, config.batch_size)
     if dataset is None:
-        shape = (config.batch_size, config.crop_size, config.crop_size, 3)
+        shape = (rows[1] - rows[0], config.crop_size, config.crop_size, 3)
         loader = itertools.repeat(np.zeros(shape, np.float32))
     else:
         loader = data.batches(
@@ -365,11 +369,13 @@ def _loop(
             stop=end,
             threads=config.loader_threads,
             prefetch=config.prefetch,
+            rows=rows,
         )
 
     def batch_at(step: int):
-        style_w = style_batch(config, step, styles, net_config.num_styles)
-        return parallel.shard_leading((next(loader), style_w), mesh)
+        images = parallel.from_local_rows(next(loader), mesh, config.batch_size)
+        style_w = style_batch(config, step, styles, net_config.num_styles)  # same everywhere
+        return images, parallel.shard_leading(style_w, mesh)
 
     render = _previewer(net_config, preview, workdir / "previews")
     history: list[dict[str, float]] = []
@@ -388,7 +394,7 @@ def _loop(
             step += 1
             n_log += config.batch_size
             last = step == end
-            stopped = not last and should_stop()
+            stopped = not last and parallel.any_process(should_stop())
             if step % config.log_every == 0 or step == start + 1 or last or stopped:
                 terms = {k: float(v) for k, v in jax.device_get(terms).items()}
                 line = {"step": step, **terms}
@@ -401,7 +407,7 @@ def _loop(
                 if not all(math.isfinite(v) for v in terms.values()):
                     raise FloatingPointError(f"non-finite loss at step {step}: {terms}")
             if step % config.checkpoint_every == 0 or last or stopped:
-                checkpoints.save(step, jax.device_get(state._asdict()), description)
+                checkpoints.save(step, _saveable(state._asdict()), description)
             if render and config.preview_every and (step % config.preview_every == 0 or last):
                 render(step, {"params": state.params, "batch_stats": state.batch_stats})
             if not (last or stopped):
@@ -423,6 +429,17 @@ def _loop(
     return TrainResult(step - start, history, model_dir, stopped, compile_seconds, skipped)
 
 
+def _saveable(tree: Any) -> Any:
+    """What the async checkpoint writer may keep while the next step donates ``tree``.
+
+    Host copies on one process; across processes, device copies of the global arrays (orbax
+    coordinates the hosts and writes each array once).
+    """
+    if jax.process_count() == 1:
+        return jax.device_get(tree)
+    return jax.tree.map(jnp.copy, tree)
+
+
 def _previewer(net_config, preview, folder: pathlib.Path):
     """A function saving the preview strip of a step, or None without a preview photo."""
     if preview is None:
@@ -437,7 +454,9 @@ def _previewer(net_config, preview, folder: pathlib.Path):
         return nets.apply(net_config, variables, batch, eye)[0]
 
     def render(step: int, variables) -> None:
-        out = np.asarray(run(variables))
+        out = np.asarray(run(variables))  # every process runs the program; process 0 writes
+        if jax.process_index() != 0:
+            return
         labels = [net_config.styles[i] for i in shown]
         folder.mkdir(parents=True, exist_ok=True)
         nst_image.save_strip(

@@ -14,6 +14,23 @@ STYLE_NORMS = ("gatys", "johnson")
 GRAM_NORM_FOR_STYLE = {"gatys": "none", "johnson": "chw"}
 
 
+@jax.custom_jvp
+def _gram(F: jax.Array) -> jax.Array:
+    """``F^T F`` over the positions axis: ``[..., M, C] -> [..., C, C]``."""
+    return jnp.einsum("...mi,...mj->...ij", F, F)
+
+
+@_gram.defjvp
+def _gram_jvp(primals, tangents):
+    # d(F^T F) = T + T^T with T = F^T dF: one product instead of two. Its transpose, the
+    # gradient F (G' + G'^T), then comes out in F's own [M, C] layout, without the
+    # [C, M] transposes that autodiff of the plain einsum makes XLA insert (the VGG19
+    # Gatys step at 256 px: 0.349 -> 0.327 s on XLA:CPU; benchmarks/gatys_step.py).
+    (F,), (dF,) = primals, tangents
+    t = jnp.einsum("...mi,...mj->...ij", F, dF)
+    return _gram(F), t + jnp.swapaxes(t, -1, -2)
+
+
 def gram_matrix(F: jax.typing.ArrayLike, *, norm: str = "none") -> jax.Array:
     r"""Gram matrix of a feature map: channel-by-channel inner products over all positions.
 
@@ -52,7 +69,7 @@ def gram_matrix(F: jax.typing.ArrayLike, *, norm: str = "none") -> jax.Array:
     F = _checks.as_float(F)
     _checks.check_rank(F, "F")
     height, width, channels = F.shape[-3:]
-    gram = jnp.einsum("...hwi,...hwj->...ij", F, F)
+    gram = _gram(F.reshape(*F.shape[:-3], height * width, channels))
     if norm == "hw":
         return gram / (height * width)
     if norm == "chw":

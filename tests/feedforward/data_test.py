@@ -62,3 +62,16 @@ def test_random_crop_resizes_small_images_up(rng):
     image = rng.uniform(size=(10, 40, 3)).astype(np.float32)
     crop = data.random_crop(image, 16, rng)
     assert crop.shape == (16, 16, 3)
+
+
+def test_rows_of_a_batch_equal_the_same_rows_of_the_whole_batch(tmp_path, rng):
+    # Each host decodes only its rows; together they are the batch one host would make.
+    dataset = data.ImageFolder(_write_images(tmp_path, rng))
+    kw = dict(batch_size=4, crop_size=16, seed=5)
+    whole = data.make_batch(dataset, 3, **kw)
+    halves = [data.make_batch(dataset, 3, rows=r, **kw) for r in ((0, 2), (2, 4))]
+    np.testing.assert_array_equal(np.concatenate(halves), whole)
+    streamed = next(data.batches(dataset, start=3, rows=(2, 4), **kw))
+    np.testing.assert_array_equal(streamed, whole[2:])
+    with pytest.raises(ValueError, match="rows"):
+        data.make_batch(dataset, 0, rows=(3, 3), **kw)
