@@ -36,7 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from nst import backbones, losses, optimizers, parallel
+from nst import _xla, backbones, losses, optimizers, parallel
 from nst import image as nst_image
 from nst.config import SWEEPABLE, StylizeConfig
 
@@ -627,7 +627,9 @@ def sweep(
 
         t = time.perf_counter()
         compiled[key] = (
-            jax.jit(run, donate_argnums=0).lower(state, hyper, targets, params).compile()
+            jax.jit(run, donate_argnums=0)
+            .lower(state, hyper, targets, params)
+            .compile(_xla.compiler_options())
         )
         return compiled[key], time.perf_counter() - t
 
@@ -744,7 +746,10 @@ def _run_scipy(
     hyper = make_hyper(config)
     key = ("scipy", _program_key(config), net, targets.laplacian is None, targets.temporal is None)
     if key not in compiled:  # one jitted function per program: reused by later calls
-        compiled[key] = jax.jit(jax.value_and_grad(objective, has_aux=True))
+        compiled[key] = jax.jit(
+            jax.value_and_grad(objective, has_aux=True),
+            compiler_options=_xla.compiler_options(),
+        )
     value_and_grad = compiled[key]
     shape = content.shape
     history: dict[str, list] = {}

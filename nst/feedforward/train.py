@@ -42,7 +42,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from nst import backbones, losses, parallel
+from nst import _xla, backbones, losses, parallel
 from nst import image as nst_image
 from nst.feedforward import checkpoint, cin, data, nets
 from nst.feedforward.config import TrainConfig
@@ -386,7 +386,8 @@ def _loop(
             images, style_w = batch_at(start)
             t0 = time.perf_counter()
             step_fn = make_train_step(config, loss_net, tx)
-            step_fn = step_fn.lower(state, images, style_w, targets, net_params).compile()
+            lowered = step_fn.lower(state, images, style_w, targets, net_params)
+            step_fn = lowered.compile(_xla.compiler_options())
             compile_seconds = time.perf_counter() - t0
         t_log, n_log = time.perf_counter(), 0
         while step < end and not stopped:
