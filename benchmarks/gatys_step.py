@@ -84,25 +84,37 @@ def time_ours(args, size: int, optimizer: str, loop: str = "python") -> dict:
 
 
 def time_sweep(args, size: int, k: int = 4) -> dict:
+    """K settings as one vmapped program vs K sequential runs (one shared compiled program).
+
+    Totals include compilation (once for the sweep; once for the sequential runs, which
+    share a compiled step); the per-step figures exclude it.
+    """
     steps = args.warmup + args.iters
     base = _config(args, size, optimizer="adam", steps=steps)
-    configs = [dataclasses.replace(base, style_weight=10.0 ** (3 + i)) for i in range(k)]
+    configs = [dataclasses.replace(base, style_weight=10.0 ** (3 + i % 6)) for i in range(k)]
     content, style = _images(size)
     net_params = stylize.create_backbone(base)
     t = time.perf_counter()
     swept = stylize.sweep(configs, content, [style], net_params=net_params)
     t_sweep = time.perf_counter() - t
+    compiled: dict = {}
     t = time.perf_counter()
-    for c in configs:
-        stylize.stylize(c, content, [style], net_params=net_params)
+    singles = [
+        stylize.stylize(c, content, [style], net_params=net_params, compiled=compiled)
+        for c in configs
+    ]
     t_seq = time.perf_counter() - t
     return dict(
         mode=f"sweep{k}",
         size=size,
+        steps=steps,
         vmapped_total_s=t_sweep,
         sequential_total_s=t_seq,
-        vmapped_step_s=float(swept[0].history["time"][-1] / steps),
-        speedup=t_seq / t_sweep,
+        vmapped_compile_s=float(swept[0].compile_seconds),
+        sequential_compile_s=float(sum(r.compile_seconds for r in singles)),
+        vmapped_s_per_step_all_k=float(swept[0].history["time"][-1] / steps),
+        sequential_s_per_step_all_k=float(sum(r.history["time"][-1] for r in singles) / steps),
+        speedup_total=t_seq / t_sweep,
     )
 
 
@@ -143,9 +155,11 @@ def main() -> None:
     p.add_argument("--peer_dir", default=None, help="folder with peer_torch_gatys.py")
     p.add_argument("--torch_python", default=sys.executable)
     p.add_argument("--repeats", type=int, default=1, help="interleaved repeats (medians)")
+    p.add_argument("--sweep_k", default="4", help="settings per sweep, e.g. 4,16")
     args = p.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     modes = args.modes.split(",")
+    args.sweep_k = [int(k) for k in args.sweep_k.split(",")]
     rows = []
     for _ in range(args.repeats):
         for size in sizes:
@@ -160,10 +174,32 @@ def main() -> None:
             if "loop" in modes and size == sizes[0]:
                 rows.append(time_ours(args, size, "adam", loop="scan"))
             if "sweep" in modes and size == sizes[0]:
-                rows.append(time_sweep(args, size))
+                rows += [time_sweep(args, size, k) for k in args.sweep_k]
+    rows = [row for row in rows if row is not None]
     for row in rows:
-        if row is not None:
-            print(json.dumps(row))
+        print(json.dumps(row))
+    _summary(rows)
+
+
+def _summary(rows: list[dict]) -> None:
+    """Median and min seconds per step (per evaluation for L-BFGS), and ours / peer."""
+    groups: dict[tuple, list[float]] = {}
+    for row in rows:
+        if "sec_per_iter" not in row:
+            continue
+        side = "peer" if row["impl"].startswith("torch") else "ours"
+        mode = "lbfgs" if row["mode"].startswith("lbfgs") else row["mode"]
+        value = row.get("sec_per_eval", row["sec_per_iter"])
+        groups.setdefault((mode, row["size"], side), []).append(value)
+    header = ("mode", "size", "ours med/min", "peer med/min", "ratio med/min")
+    print("{:12s} {:>5s} {:>14s} {:>14s} {:>14s}".format(*header))
+    for mode, size in sorted({(m, z) for m, z, _ in groups}):
+        ours, peer = groups.get((mode, size, "ours")), groups.get((mode, size, "peer"))
+        line = f"{mode:12s} {size:5d} {np.median(ours):6.3f}/{min(ours):6.3f}"
+        if peer:
+            line += f" {np.median(peer):6.3f}/{min(peer):6.3f}"
+            line += f" {np.median(ours) / np.median(peer):6.2f}/{min(ours) / min(peer):6.2f}"
+        print(line)
 
 
 if __name__ == "__main__":

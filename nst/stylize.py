@@ -641,7 +641,7 @@ def sweep(
     stopped = None
     elapsed = 0.0  # seconds of stepping in this call, compilation excluded
     while done < base.steps:
-        if should_stop():
+        if parallel.any_process(should_stop()):  # hosts stop together, at the same step
             stopped = "interrupted"
             break
         n = min(chunk, base.steps - done)
