@@ -741,6 +741,7 @@ def _run_scipy(
     counts every objective call (line-search trials included).
     """
     import scipy.optimize
+    import threadpoolctl
 
     objective = make_objective(config, net)
     hyper = make_hyper(config)
@@ -798,16 +799,20 @@ def _run_scipy(
             state["stopped"] = "interrupted"
             raise StopIteration
 
+    # SciPy's L-BFGS-B calls BLAS on vectors of H*W*3 numbers; OpenBLAS worker threads then
+    # spin-wait and take cores from the XLA computation that follows (measured: per loss
+    # evaluation 0.352 -> 0.315 s, VGG19 at 256 px on 2 cores): BLAS gets one thread here.
     try:
-        scipy.optimize.minimize(
-            fun,
-            best["x"],
-            jac=True,
-            method="L-BFGS-B",
-            bounds=scipy.optimize.Bounds(0.0, 1.0),
-            callback=callback,
-            options={"maxiter": config.steps, "maxfun": 20 * config.steps, "maxcor": 10},
-        )
+        with threadpoolctl.threadpool_limits(1, user_api="blas"):
+            scipy.optimize.minimize(
+                fun,
+                best["x"],
+                jac=True,
+                method="L-BFGS-B",
+                bounds=scipy.optimize.Bounds(0.0, 1.0),
+                callback=callback,
+                options={"maxiter": config.steps, "maxfun": 20 * config.steps, "maxcor": 10},
+            )
     except StopIteration:
         pass
     image = np.clip(best["x"].reshape(shape), 0, 1).astype(np.float32)
