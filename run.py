@@ -64,6 +64,9 @@ _PHOTO_WEIGHT = flags.DEFINE_float("photo_weight", 0.0, "Matting-Laplacian weigh
 _PRESERVE = flags.DEFINE_string("preserve_color", "none", "none | luminance | histogram.")
 _SNAPSHOT = flags.DEFINE_integer("snapshot_every", 0, "Save the image every N steps.")
 _LOOP = flags.DEFINE_string("loop", "auto", "auto | python | scan.")
+_SWEEP_FORM = flags.DEFINE_string(
+    "sweep_form", "auto", "Sweeps: auto | vmap (one batched program) | each (setting by setting)."
+)
 _CACHE_DIR = flags.DEFINE_string("cache_dir", None, "Weights cache (default ~/.cache/nst).")
 _WEIGHTS_SEED = flags.DEFINE_integer("weights_seed", 0, "Seed of --weights=random.")
 _PROGRESS = flags.DEFINE_bool("progress", True, "Log progress every few seconds.")
@@ -148,6 +151,7 @@ def build_config():
         seed=_SEED.value,
         snapshot_every=_SNAPSHOT.value,
         loop=_LOOP.value,
+        sweep_form=_SWEEP_FORM.value,
     )
 
 

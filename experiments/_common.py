@@ -76,6 +76,7 @@ _FIELD_FLAGS = (
     "style_norm",
     "preserve_color",
     "loop",
+    "sweep_form",
 )
 # run.py flags that mean nothing to an experiment: giving one is an error, not a no-op.
 _UNUSED_FLAGS = ("output", "overwrite", "snapshot_every")
@@ -319,6 +320,7 @@ def validate(config: StylizeConfig) -> None:
         "tv_kind": (config.tv_kind, ("l1", "l2", "beta")),
         "preserve_color": (config.preserve_color, ("none", "luminance", "histogram")),
         "loop": (config.loop, ("auto", "python", "scan")),
+        "sweep_form": (config.sweep_form, ("auto", "vmap", "each")),
     }
     for name, (value, valid) in checks.items():
         if value not in valid:

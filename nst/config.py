@@ -58,6 +58,10 @@ class StylizeConfig:
     # Loop form: "auto" (by backend: python loop on CPU, scanned chunks on GPU) | "python" | "scan".
     loop: str = "auto"
     scan_chunk: int = 50
+    # Sweep form: "auto" (by backend: "each" on CPU, "vmap" elsewhere) | "vmap" (the K settings
+    # batched in one vmapped program) | "each" (one compiled single-setting program run for
+    # each setting in turn, every step). Results are the same; only speed differs.
+    sweep_form: str = "auto"
 
 
 SWEEPABLE = frozenset(

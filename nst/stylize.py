@@ -344,6 +344,18 @@ def make_step(config: StylizeConfig, net: Callable[..., dict[str, jax.Array]]) -
     return step
 
 
+def default_sweep_form() -> str:
+    """How K settings run, measured per backend (``benchmarks/gatys_step.py --modes sweep``).
+
+    XLA:CPU: the one-setting program run for each setting in turn ("each"): the batched
+    program's activations outgrow the caches and its Gram products become batched dots
+    (VGG19, 128 px, 2 cores, seconds per step of all K: K=4 0.316 vmapped vs 0.297 each,
+    K=16 1.40 vs 1.19). Elsewhere one vmapped program ("vmap"), which keeps an
+    accelerator busy.
+    """
+    return "each" if jax.default_backend() == "cpu" else "vmap"
+
+
 def default_loop() -> str:
     """The loop form measured fastest for the default backend (benchmarks/loop_form.py).
 
@@ -606,31 +618,42 @@ def sweep(
     loop = default_loop() if base.loop == "auto" else base.loop
     if loop not in ("python", "scan"):
         raise ValueError(f"loop must be 'auto', 'python' or 'scan', got {base.loop!r}")
+    form = default_sweep_form() if base.sweep_form == "auto" else base.sweep_form
+    if form not in ("vmap", "each"):
+        raise ValueError(f"sweep_form must be 'auto', 'vmap' or 'each', got {base.sweep_form!r}")
+    each = form == "each" and k > 1 and m is None and loop == "python"
     compiled = {} if compiled is None else compiled
     program = (_program_key(base), net)
 
     shapes = jax.tree.map(lambda a: (a.shape, a.dtype), (state, hyper, targets))
-    signature = (program, str(jax.tree.structure(shapes)), str(jax.tree.leaves(shapes)))
+    signature = (program, each, str(jax.tree.structure(shapes)), str(jax.tree.leaves(shapes)))
 
     def steps_fn(n: int):
         """The compiled program for n steps (AOT, so its compile time is measured)."""
         key = (*signature, n)
         if key in compiled:
             return compiled[key], 0.0
-        step = _batched(make_step(base, net), k)
-
-        def run(state, hyper, targets, params):
-            if n == 1:
-                new_state, terms = step(state, hyper, targets, params)
-                return new_state, jax.tree.map(lambda t: t[None], terms)
-            return jax.lax.scan(lambda s, _: step(s, hyper, targets, params), state, length=n)
-
         t = time.perf_counter()
-        compiled[key] = (
-            jax.jit(run, donate_argnums=0)
-            .lower(state, hyper, targets, params)
-            .compile(_xla.compiler_options())
-        )
+
+        def program(settings: int):
+            step = _batched(make_step(base, net), settings)
+
+            def run(state, hyper, targets, params):
+                if n == 1:
+                    new_state, terms = step(state, hyper, targets, params)
+                    return new_state, jax.tree.map(lambda t: t[None], terms)
+                return jax.lax.scan(lambda s, _: step(s, hyper, targets, params), state, length=n)
+
+            return jax.jit(run, donate_argnums=0)
+
+        if each:  # the one-setting program, compiled once, run for each setting in turn
+            one = jax.tree.map(lambda a: a[:1], (state, hyper))
+            single = program(1).lower(*one, targets, params).compile(_xla.compiler_options())
+            compiled[key] = _each_setting(single, k)
+        else:
+            compiled[key] = (
+                program(k).lower(state, hyper, targets, params).compile(_xla.compiler_options())
+            )
         return compiled[key], time.perf_counter() - t
 
     chunk = max(1, min(base.scan_chunk, base.steps)) if loop == "scan" else 1
@@ -695,6 +718,22 @@ def sweep(
     return results
 
 
+def _each_setting(single: Callable, k: int) -> Callable:
+    """One step of ``k`` settings by running the compiled one-setting ``single`` on each.
+
+    Same signature and shapes as the vmapped program (terms ``[1, k]``).
+    """
+
+    def run(state, hyper, targets, params):
+        take = lambda tree, i: jax.tree.map(lambda a: a[i : i + 1], tree)
+        outs = [single(take(state, i), take(hyper, i), targets, params) for i in range(k)]
+        new_state = jax.tree.map(lambda *xs: jnp.concatenate(xs), *(o[0] for o in outs))
+        terms = jax.tree.map(lambda *xs: jnp.concatenate(xs, axis=1), *(o[1] for o in outs))
+        return new_state, terms
+
+    return run
+
+
 def _batched(step: Callable, k: int) -> Callable:
     """``step`` over a leading settings axis of ``state`` and ``hyper`` (size ``k``).
 
@@ -708,7 +747,7 @@ def _batched(step: Callable, k: int) -> Callable:
     def single(state, hyper, targets, params):
         drop = lambda tree: jax.tree.map(lambda a: a[0], tree)
         new_state, terms = step(drop(state), drop(hyper), targets, params)
-        return jax.tree.map(lambda a: a[None], (new_state, terms))
+        return jax.tree.map(lambda a: jnp.asarray(a)[None], (new_state, terms))
 
     return single
 

@@ -75,18 +75,24 @@ def test_style_only_drives_gram_distance_down(images, net_params):
 
 
 @pytest.mark.parametrize(
-    "optimizer, lrs", [("sgd", (1e-6, 2e-6, 3e-6)), ("adam", (2e-2, 1e-2, 3e-2))]
+    "optimizer, lrs, form",
+    [
+        ("sgd", (1e-6, 2e-6, 3e-6), "vmap"),
+        ("adam", (2e-2, 1e-2, 3e-2), "vmap"),
+        ("adam", (2e-2, 1e-2, 3e-2), "each"),
+    ],
 )
-def test_vmapped_sweep_equals_sequential(optimizer, lrs, images, net_params):
+def test_sweep_equals_sequential(optimizer, lrs, form, images, net_params):
     content, style = images
+    base = dataclasses.replace(BASE, optimizer=optimizer, sweep_form=form)
     configs = [
-        dataclasses.replace(BASE, optimizer=optimizer, style_weight=1e3, lr=lrs[0]),
-        dataclasses.replace(BASE, optimizer=optimizer, style_weight=1e2, lr=lrs[1], tv_weight=1e-3),
-        dataclasses.replace(BASE, optimizer=optimizer, content_weight=0.5, lr=lrs[2], seed=3),
+        dataclasses.replace(base, style_weight=1e3, lr=lrs[0]),
+        dataclasses.replace(base, style_weight=1e2, lr=lrs[1], tv_weight=1e-3),
+        dataclasses.replace(base, content_weight=0.5, lr=lrs[2], seed=3),
     ]
     swept = stylize.sweep(configs, content, [style], net_params=net_params)
     for config, result in zip(configs, swept, strict=True):
-        alone = _run(config, images, net_params)
+        alone = _run(dataclasses.replace(config, sweep_form="auto"), images, net_params)
         np.testing.assert_allclose(result.history["total"], alone.history["total"], rtol=1e-4)
         # SGD is linear in the gradient: batched and single convolutions agree to float32
         # rounding. Adam divides by sqrt(v): where a gradient is ~0 its rounding noise can
