@@ -649,7 +649,7 @@ def sweep(
         if each:  # the one-setting program, compiled once, run for each setting in turn
             one = jax.tree.map(lambda a: a[:1], (state, hyper))
             single = program(1).lower(*one, targets, params).compile(_xla.compiler_options())
-            compiled[key] = _each_setting(single, k)
+            compiled[key] = _each_setting(single, k, state, hyper)
         else:
             compiled[key] = (
                 program(k).lower(state, hyper, targets, params).compile(_xla.compiler_options())
@@ -718,18 +718,36 @@ def sweep(
     return results
 
 
-def _each_setting(single: Callable, k: int) -> Callable:
+def _each_setting(single: Any, k: int, state: State, hyper: Hyper) -> Callable:
     """One step of ``k`` settings by running the compiled one-setting ``single`` on each.
 
-    Same signature and shapes as the vmapped program (terms ``[1, k]``).
+    Same signature and shapes as the vmapped program (terms ``[1, k]``). The settings are
+    split and joined by one compiled call each (not one dispatch per array and setting),
+    compiled here with the example ``state`` and ``hyper`` so the first step pays nothing.
     """
 
+    def split_fn(tree):
+        return [jax.tree.map(lambda a, i=i: a[i : i + 1], tree) for i in range(k)]
+
+    def join_fn(states, terms):
+        cat = lambda axis: lambda *xs: jnp.concatenate(xs, axis=axis)
+        return jax.tree.map(cat(0), *states), jax.tree.map(cat(1), *terms)
+
+    split_state = jax.jit(split_fn).lower(state).compile()
+    new_state, terms = single.out_info
+    join = jax.jit(join_fn).lower([new_state] * k, [terms] * k).compile()
+    split_hyper = jax.jit(split_fn).lower(hyper).compile()
+    hypers = {}  # the same hyper object every step: split it once
+
     def run(state, hyper, targets, params):
-        take = lambda tree, i: jax.tree.map(lambda a: a[i : i + 1], tree)
-        outs = [single(take(state, i), take(hyper, i), targets, params) for i in range(k)]
-        new_state = jax.tree.map(lambda *xs: jnp.concatenate(xs), *(o[0] for o in outs))
-        terms = jax.tree.map(lambda *xs: jnp.concatenate(xs, axis=1), *(o[1] for o in outs))
-        return new_state, terms
+        if id(hyper) not in hypers:
+            hypers.clear()
+            hypers[id(hyper)] = (hyper, split_hyper(hyper))
+        outs = [
+            single(s, h, targets, params)
+            for s, h in zip(split_state(state), hypers[id(hyper)][1], strict=True)
+        ]
+        return join([o[0] for o in outs], [o[1] for o in outs])
 
     return run
 
