@@ -147,11 +147,16 @@ def network(config: StylizeConfig) -> backbones.Backbone:
 
 
 def create_backbone(config: StylizeConfig) -> tuple[Any, Any]:
-    """``network(config)`` and its params (``config.weights``)."""
+    """``network(config)`` and its params (``config.weights``).
+
+    The params carry the pre-transposed kernels of ``backbones.with_transposed_kernels``
+    (made once here; every use in the engine takes image gradients), so callers reusing
+    them across many sweeps (video frames, tiles) do not rebuild them per call.
+    """
     params = backbones.load_params(
         config.backbone, config.weights, seed=config.weights_seed, cache_dir=config.cache_dir
     )
-    return network(config), params
+    return network(config), backbones.with_transposed_kernels(config.backbone, params)
 
 
 # ----------------------------------------------------------------------------- targets
