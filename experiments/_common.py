@@ -2,7 +2,8 @@
 
 An experiment is a data table of ``Setting(label, overrides)`` rows over one base
 ``nst.config.StylizeConfig`` (``Config.stylize``). ``run_study`` groups the rows that differ
-only in numbers (``nst.config.SWEEPABLE``) into one vmapped ``nst.stylize.sweep`` each,
+only in numbers (``nst.config.SWEEPABLE``) into one ``nst.stylize.sweep`` each (one compiled
+program: vmapped on accelerators, setting by setting on CPU),
 runs the groups, and writes under the workdir::
 
     manifest.json        flags, config, settings, package versions, git commit, device, weights
@@ -18,7 +19,7 @@ after its image). A rerun with the same workdir loads finished settings and runs
 interrupted group continues from its checkpoint in ``checkpoints/``. A workdir holding other
 settings is refused; a complete one is reported and left untouched.
 
-Wall time in a vmapped group is the group's: K settings share every step, so their
+Wall time in a sweep group is the group's: K settings share every step, so their
 ``wall_seconds`` and ``steps_per_second`` are the group's (``sweep_size`` says K).
 """
 
@@ -177,7 +178,7 @@ def subset_weights(union: Sequence[str], chosen: Sequence[str]) -> tuple[tuple[s
     """Equal weights ``1/len(chosen)`` on ``chosen``, 0 on the rest of ``union``.
 
     Settings that use different layer subsets of one union then differ only in numbers and
-    run as one vmapped program (a zero-weight layer adds nothing to the loss or gradient).
+    run as one sweep program (a zero-weight layer adds nothing to the loss or gradient).
     """
     missing = [n for n in chosen if n not in union]
     if missing:
@@ -346,7 +347,7 @@ def validate(config: StylizeConfig) -> None:
 
 
 def _group_key(cfg: StylizeConfig, inputs: dict, group: str) -> str:
-    """Rows with equal keys may share one vmapped sweep."""
+    """Rows with equal keys may share one sweep."""
     fixed = {
         f.name: getattr(cfg, f.name)
         for f in dataclasses.fields(cfg)

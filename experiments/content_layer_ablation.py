@@ -8,7 +8,7 @@ conv1_2, ..., conv5_2 with ``--content_layer_ablation_conv=2``. Adam 1e-3, 2000 
 Deeper layers keep the layout and lose the exact pixels.
 
 All five settings use the union of the layers with a one-hot weight, so they differ only in
-numbers and run as one vmapped program.
+numbers and run as one sweep program.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ content photo) with no regularizer, with the matting-Laplacian photorealism term
 that term plus L1 total variation (weight 0.01). The bundled pair is tubingen (content) and
 chelsea (the "style" photo); ``--content`` / ``--style`` take another pair.
 
-The settings with the term (RL, RL + TV) run as one vmapped sweep, the one without it apart
+The settings with the term (RL, RL + TV) run as one sweep, the one without it apart
 (so it does not pay for the sparse Laplacian product).
 """
 

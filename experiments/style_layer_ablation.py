@@ -9,7 +9,7 @@ conv2_1, conv2_2, conv3_1). Layers of a set weigh equally; Adam 1e-3, 2000 steps
 the canvas has the style image's size. Larger sets match the style at larger scales.
 
 All settings use the union of the layers, with weight 0 outside their set, so they differ
-only in numbers and run as one vmapped program.
+only in numbers and run as one sweep program.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ Networks" (NeurIPS 2015), Fig. 2: {conv1_1}, then up to pool1, pool2, pool3 and 
 (equal weights). VGG19, Adam 1e-3, 2000 steps; the canvas has the texture's size. Rows:
 textures (default: the bundled brick, and starry_night; ``--style`` takes others); columns:
 layer sets. Per texture, the layer sets differ only in numbers (weight 0 outside a set) and
-run as one vmapped program.
+run as one sweep program.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def get_config(quick: bool = False) -> Config:
 
 
 def settings(config: Config) -> tuple[Setting, ...]:
-    """One row per texture and layer set; a texture's rows form one vmapped group."""
+    """One row per texture and layer set; a texture's rows form one sweep group."""
     if not config.styles:
         raise ValueError("texture_synthesis needs at least one texture (--style)")
     if config.content is not None:

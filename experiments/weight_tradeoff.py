@@ -5,7 +5,7 @@
 Gatys et al. style transfer from the content photo (VGG19, content conv4_2, style
 conv1_1..conv5_1; Adam 1e-2, 2000 steps). Top row: content weight alpha = 1, 10, ..., 1e5 at
 style weight beta = 1e5. Bottom row: beta = 1, 10, ..., 1e8 at alpha = 1. Each row differs
-only in one weight, so it runs as one vectorized (vmapped) sweep.
+only in one weight, so it runs as one sweep (one compiled program).
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def get_config(quick: bool = False) -> Config:
 
 
 def settings(config: Config) -> tuple[Setting, ...]:
-    """Two groups (the figure's rows), each one vmapped sweep."""
+    """Two groups (the figure's rows), each one sweep."""
     del config
     fmt = _common.format_number
     rows = [
