@@ -630,18 +630,15 @@ def sweep(
     compiled = {} if compiled is None else compiled
     program = (_program_key(base), net)
 
-    shapes = jax.tree.map(lambda a: (a.shape, a.dtype), (state, hyper, targets))
-    signature = (program, each, str(jax.tree.structure(shapes)), str(jax.tree.leaves(shapes)))
+    def key_of(kind: str, state, hyper) -> tuple:  # append n
+        shapes = jax.tree.map(lambda a: (a.shape, a.dtype), (state, hyper, targets))
+        return (kind, program, str(jax.tree.structure(shapes)), str(jax.tree.leaves(shapes)))
 
-    def steps_fn(n: int):
-        """The compiled program for n steps (AOT, so its compile time is measured)."""
-        key = (*signature, n)
-        if key in compiled:
-            return compiled[key], 0.0
-        t = time.perf_counter()
-
-        def program(settings: int):
-            step = _batched(make_step(base, net), settings)
+    def compile_steps(n: int, state, hyper):
+        """The jitted program for n steps of these settings (compiled once per shapes)."""
+        key = (*key_of("steps", state, hyper), n)
+        if key not in compiled:
+            step = _batched(make_step(base, net), len(state.step))
 
             def run(state, hyper, targets, params):
                 if n == 1:
@@ -649,16 +646,26 @@ def sweep(
                     return new_state, jax.tree.map(lambda t: t[None], terms)
                 return jax.lax.scan(lambda s, _: step(s, hyper, targets, params), state, length=n)
 
-            return jax.jit(run, donate_argnums=0)
+            lowered = jax.jit(run, donate_argnums=0).lower(state, hyper, targets, params)
+            compiled[key] = lowered.compile(_xla.compiler_options())
+        return compiled[key]
 
-        if each:  # the one-setting program, compiled once, run for each setting in turn
+    sweep_key = key_of("each" if each else "steps", state, hyper)  # shapes fixed from here on
+
+    def steps_fn(n: int):
+        """The program for n steps and its compile seconds (0 when cached; AOT, so measured).
+
+        "each" runs the one-setting program (the one a single run uses) for every setting.
+        """
+        key = (*sweep_key, n)
+        if key in compiled:
+            return compiled[key], 0.0
+        t = time.perf_counter()
+        if each:
             one = jax.tree.map(lambda a: a[:1], (state, hyper))
-            single = program(1).lower(*one, targets, params).compile(_xla.compiler_options())
-            compiled[key] = _each_setting(single, k, state, hyper)
+            compiled[key] = _each_setting(compile_steps(n, *one), k, state, hyper)
         else:
-            compiled[key] = (
-                program(k).lower(state, hyper, targets, params).compile(_xla.compiler_options())
-            )
+            compile_steps(n, state, hyper)
         return compiled[key], time.perf_counter() - t
 
     chunk = max(1, min(base.scan_chunk, base.steps)) if loop == "scan" else 1
@@ -742,16 +749,10 @@ def _each_setting(single: Any, k: int, state: State, hyper: Hyper) -> Callable:
     new_state, terms = single.out_info
     join = jax.jit(join_fn).lower([new_state] * k, [terms] * k).compile()
     split_hyper = jax.jit(split_fn).lower(hyper).compile()
-    hypers = {}  # the same hyper object every step: split it once
 
     def run(state, hyper, targets, params):
-        if id(hyper) not in hypers:
-            hypers.clear()
-            hypers[id(hyper)] = (hyper, split_hyper(hyper))
-        outs = [
-            single(s, h, targets, params)
-            for s, h in zip(split_state(state), hypers[id(hyper)][1], strict=True)
-        ]
+        pairs = zip(split_state(state), split_hyper(hyper), strict=True)
+        outs = [single(s, h, targets, params) for s, h in pairs]
         return join([o[0] for o in outs], [o[1] for o in outs])
 
     return run
