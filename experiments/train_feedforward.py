@@ -18,8 +18,8 @@ content conv4_2, style conv1_1..conv5_1 at 0.2, lambda_c 2, lambda_s 40, lambda_
 
 The default workdir depends only on the styles and the network, so rerunning the same
 command resumes from the latest checkpoint; Ctrl-C saves one and exits with code 130.
-Outputs: ``checkpoints/``, ``previews/step_XXXXX.png``, ``metrics.jsonl``, ``model/``
-(the final network, ``--model`` loads it), ``manifest.json``.
+Outputs: ``checkpoints/``, ``previews/step_00500.png`` (step number, 5 digits),
+``metrics.jsonl``, ``model/`` (the final network, ``--model`` loads it), ``manifest.json``.
 """
 
 from __future__ import annotations

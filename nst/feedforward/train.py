@@ -246,8 +246,8 @@ def train(
     Args:
       config: every knob; ``config.net.styles`` names ``styles`` in order.
       workdir: checkpoints go to ``workdir/checkpoints``, previews to
-        ``workdir/previews/step_XXXXX.png``, the final model to ``workdir/model``. A
-        rerun with the same workdir continues from the latest checkpoint.
+        ``workdir/previews/step_00500.png`` (step number, 5 digits), the final model to
+        ``workdir/model``. A rerun with the same workdir continues from the latest checkpoint.
       styles: style images, ``[H, W, 3]`` in [0, 1], one per ``config.net.styles``; None
         for a style that is not trained (with ``only_style``).
       dataset: training photos; ``None`` for a texture network fed noise only.
