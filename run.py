@@ -18,6 +18,12 @@ import time
 
 from absl import app, flags, logging
 
+from nst import host_memory
+
+# Before JAX starts any thread: glibc then reuses freed memory instead of handing XLA:CPU
+# fresh pages every step (8% of a VGG19 step at 256 px; see nst/host_memory.py).
+host_memory.keep_freed_memory()
+
 # JAX reports at INFO level which plugin backends (TPU, ...) it could not open; under absl
 # that lands on stderr at every start. Keep its warnings, drop that noise.
 _pylogging.getLogger("jax._src.xla_bridge").setLevel(_pylogging.WARNING)

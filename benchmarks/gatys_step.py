@@ -19,9 +19,16 @@ import argparse
 import dataclasses
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
+
+from nst import host_memory
+
+# As run.py does, before JAX starts any thread (--malloc=default measures glibc's defaults).
+if "--malloc=default" not in sys.argv:
+    host_memory.keep_freed_memory()
 
 import jax
 import numpy as np
@@ -55,11 +62,16 @@ def _config(args, size: int, **kw) -> StylizeConfig:
     )
 
 
+def _minor_faults() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
 def time_ours(args, size: int, optimizer: str, loop: str = "python") -> dict:
     steps = args.warmup + args.iters
     config = _config(args, size, optimizer=optimizer, steps=steps, loop=loop, scan_chunk=steps)
     content, style = _images(size)
     net_params = stylize.create_backbone(config)
+    faults = _minor_faults()
     t = time.perf_counter()
     result = stylize.stylize(config, content, [style], net_params=net_params)
     wall = time.perf_counter() - t
@@ -77,6 +89,8 @@ def time_ours(args, size: int, optimizer: str, loop: str = "python") -> dict:
         steps=int(result.steps_done),
         compile_s=float(result.compile_seconds),
         wall_s=wall,
+        malloc=args.malloc,
+        page_faults=_minor_faults() - faults,
     )
     if optimizer.startswith("lbfgs"):  # line-search trials included
         out["sec_per_eval"] = float(times[-1] / max(result.evaluations, 1))
@@ -133,12 +147,18 @@ def time_peer(args, size: int, optimizer: str) -> dict | None:
         "--threads",
         str(os.cpu_count() or 2),
     ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=args.peer_dir, check=False)
+    env = dict(os.environ)
+    if args.peer_malloc == "keep":
+        env.update(host_memory.ENV_SETTINGS)
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, cwd=args.peer_dir, env=env, check=False
+    )
     if proc.returncode != 0:
         print(proc.stderr, file=sys.stderr)
         return None
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     out["mode"] = optimizer
+    out["malloc"] = args.peer_malloc
     return out
 
 
@@ -153,6 +173,18 @@ def main() -> None:
     p.add_argument("--torch_python", default=sys.executable)
     p.add_argument("--repeats", type=int, default=1, help="interleaved repeats (medians)")
     p.add_argument("--sweep_k", default="4", help="settings per sweep, e.g. 4,16")
+    p.add_argument(
+        "--malloc",
+        choices=("keep", "default"),
+        default="keep",
+        help="ours: glibc keeps freed memory (as run.py sets it, nst/host_memory.py) or default",
+    )
+    p.add_argument(
+        "--peer_malloc",
+        choices=("default", "keep"),
+        default="default",
+        help="the peer's glibc settings: its defaults, or ours (MALLOC_* environment)",
+    )
     args = p.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     modes = args.modes.split(",")
