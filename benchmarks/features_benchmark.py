@@ -17,6 +17,10 @@ import json
 import statistics
 import time
 
+from nst import host_memory
+
+host_memory.keep_freed_memory()  # as run.py does, before JAX starts any thread
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp

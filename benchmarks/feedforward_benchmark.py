@@ -20,6 +20,10 @@ import json
 import statistics
 import time
 
+from nst import host_memory
+
+host_memory.keep_freed_memory()  # as run.py does, before JAX starts any thread
+
 import jax
 import numpy as np
 from absl import app, flags

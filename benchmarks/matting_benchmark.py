@@ -11,6 +11,10 @@ import pathlib
 import statistics
 import time
 
+from nst import host_memory
+
+host_memory.keep_freed_memory()  # as run.py does, before JAX starts any thread
+
 import jax
 import jax.numpy as jnp
 import numpy as np

@@ -20,6 +20,8 @@ import tempfile
 
 _WORKER = """
 import json, sys, time, dataclasses
+from nst import host_memory
+host_memory.keep_freed_memory()  # as run.py does, before JAX starts any thread
 import jax
 pid, n, port, k, steps, size = (int(a) for a in sys.argv[1:7])
 if n > 1:
