@@ -16,8 +16,9 @@ Library users get the same effect from the environment, set before Python starts
 
     MALLOC_ARENA_MAX=1 MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=2147483647 python ...
 
-The cost: freed memory stays with the process (its resident size stays at its peak) instead
-of going back to the kernel.
+The costs: freed memory stays with the process (its resident size stays at its peak) instead
+of going back to the kernel, and compiling is ~0.2 s slower (the 256 px step: 0.66-0.89 ->
+0.87-1.07 s; XLA's compiler threads share the one arena).
 """
 
 import ctypes
