@@ -210,7 +210,7 @@ def _resolved_layers(config: StylizeConfig) -> tuple[tuple[str, ...], tuple[str,
     return names(content), names(style)
 
 
-def _json_safe(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
     """JSON round trip of ``value`` (tuples become lists); unserializable leaves dropped."""
 
     def convert(v):
@@ -238,10 +238,10 @@ def _jsonable(v: Any) -> bool:
 
 def write_json(path: str, data: Any) -> None:
     """Writes JSON atomically (temp file + rename)."""
-    _write_atomic(path, json.dumps(data, indent=1, allow_nan=True).encode() + b"\n")
+    write_atomic(path, json.dumps(data, indent=1, allow_nan=True).encode() + b"\n")
 
 
-def _write_atomic(path: str, payload: bytes) -> None:
+def write_atomic(path: str, payload: bytes) -> None:
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
@@ -263,7 +263,7 @@ def read_json(path: str) -> Any:
         return json.load(f)
 
 
-def _sha256(path: str) -> str:
+def file_sha256(path: str) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -371,7 +371,7 @@ def groups(config: Config, table: Sequence[Setting]) -> list[list[int]]:
 # ------------------------------------------------------------------------------- manifest
 
 
-def _git() -> dict[str, Any]:
+def git_info() -> dict[str, Any]:
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     try:
         commit = subprocess.run(
@@ -387,7 +387,7 @@ def _git() -> dict[str, Any]:
     return {"commit": commit.stdout.strip(), "dirty": bool(status.stdout.strip())}
 
 
-def _versions() -> dict[str, str | None]:
+def package_versions() -> dict[str, str | None]:
     out = {}
     for name in ("nst", "jax", "jaxlib", "flax", "optax", "flaxmodels", "numpy", "scipy"):
         try:
@@ -398,7 +398,7 @@ def _versions() -> dict[str, str | None]:
     return out
 
 
-def _device() -> dict[str, Any]:
+def device_info() -> dict[str, Any]:
     import jax
 
     devices = jax.devices()
@@ -412,7 +412,7 @@ def _device() -> dict[str, Any]:
     }
 
 
-def _weights(rows: Sequence[tuple[StylizeConfig, dict]]) -> dict[str, Any]:
+def weights_info(rows: Sequence[tuple[StylizeConfig, dict]]) -> dict[str, Any]:
     sources = {}
     for cfg, _ in rows:
         if cfg.weights == "imagenet":
@@ -429,7 +429,7 @@ def _weights(rows: Sequence[tuple[StylizeConfig, dict]]) -> dict[str, Any]:
 def _identity(name: str, config: Config, table: Sequence[Setting], rows) -> dict[str, Any]:
     """What must match for a workdir to be resumed: the study, its settings and inputs."""
     paths = sorted({p for _, inputs in rows for p in [inputs["content"], *inputs["styles"]]})
-    return _json_safe(
+    return json_safe(
         {
             "experiment": name,
             "config": config,
@@ -437,16 +437,16 @@ def _identity(name: str, config: Config, table: Sequence[Setting], rows) -> dict
                 {"label": s.label, "overrides": dict(s.overrides), "group": s.group}
                 for s in map(lambda r: Setting(*r), table)
             ],
-            "inputs": {p: _sha256(p) for p in paths},
+            "inputs": {p: file_sha256(p) for p in paths},
         }
     )
 
 
-def _differences(a: Any, b: Any, prefix: str = "") -> list[str]:
+def differences(a: Any, b: Any, prefix: str = "") -> list[str]:
     if isinstance(a, dict) and isinstance(b, dict):
         out = []
         for k in sorted(set(a) | set(b)):
-            out += _differences(a.get(k), b.get(k), f"{prefix}{k}.")
+            out += differences(a.get(k), b.get(k), f"{prefix}{k}.")
         return out
     return [] if a == b else [prefix.rstrip(".")]
 
@@ -561,7 +561,7 @@ def save_loss_plots(workdir: str, outcomes: Sequence[Outcome], title: str) -> No
         fig.tight_layout()
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png")
-        _write_atomic(os.path.join(workdir, file), buffer.getvalue())
+        write_atomic(os.path.join(workdir, file), buffer.getvalue())
 
 
 # --------------------------------------------------------------------------------- metrics
@@ -602,7 +602,7 @@ def write_csv(path: str, rows: Sequence[Mapping[str, Any]]) -> None:
     writer.writeheader()
     for row in rows:
         writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in columns})
-    _write_atomic(path, buffer.getvalue().encode())
+    write_atomic(path, buffer.getvalue().encode())
 
 
 # ---------------------------------------------------------------------------------- runner
@@ -612,7 +612,7 @@ def _record(label: str, cfg: StylizeConfig, inputs: dict, result, sweep_size: in
     history = {k: np.asarray(v, np.float64) for k, v in result.history.items()}
     seconds = float(history["time"][-1]) if len(history.get("time", ())) else 0.0
     final = {k: float(v[-1]) for k, v in history.items() if k != "time" and len(v)}
-    return _json_safe(
+    return json_safe(
         {
             "label": label,
             "steps": int(result.steps_done),
@@ -662,7 +662,7 @@ def _load_weights(rows: Sequence[tuple[StylizeConfig, dict]]) -> dict[tuple, Any
     return params
 
 
-def _load_outcome(workdir: str, label: str) -> Outcome | None:
+def load_outcome(workdir: str, label: str) -> Outcome | None:
     s = slug(label)
     record_path = os.path.join(workdir, "results", f"{s}.json")
     image_path = os.path.join(workdir, "images", f"{s}.png")
@@ -713,7 +713,7 @@ def run_study(
     if os.path.exists(manifest_path):
         manifest = read_json(manifest_path)
         old = {k: manifest.get(k) for k in identity}
-        diff = _differences(old, identity)
+        diff = differences(old, identity)
         if diff:
             raise ValueError(
                 f"workdir {workdir} holds a run with other settings (differs in "
@@ -721,7 +721,7 @@ def run_study(
             )
         if manifest.get("status") == "complete":
             logging.info("%s: %s is already complete; nothing to do", name, workdir)
-            outcomes = {label: _load_outcome(workdir, label) for label in labels}
+            outcomes = {label: load_outcome(workdir, label) for label in labels}
             return Report(workdir, outcomes, [], labels, True, already_complete=True)
     # Weights first (a download, or a clear error offline) so a failure leaves no workdir.
     params = _load_weights(rows)
@@ -729,23 +729,28 @@ def run_study(
         manifest = {
             **identity,
             "status": "running",
-            "created": _now(),
+            "created": utc_now(),
             "command": list(sys.argv),
-            "flags": _flags(flag_values),
-            "weights": _weights(rows),
-            "versions": _versions(),
-            "git": _git(),
-            "device": _device(),
+            "flags": flags_record(flag_values),
+            "weights": weights_info(rows),
+            "versions": package_versions(),
+            "git": git_info(),
+            "device": device_info(),
             "sessions": [],
         }
     manifest.setdefault("sessions", []).append(
-        {"started": _now(), "flags": _flags(flag_values), "git": _git(), "device": _device()}
+        {
+            "started": utc_now(),
+            "flags": flags_record(flag_values),
+            "git": git_info(),
+            "device": device_info(),
+        }
     )
     write_json(manifest_path, manifest)
 
     outcomes: dict[str, Outcome] = {}
     for label in labels:
-        done = _load_outcome(workdir, label)
+        done = load_outcome(workdir, label)
         if done is not None:
             outcomes[label] = done
     skipped = list(outcomes)
@@ -834,12 +839,12 @@ def run_study(
         layout = (figure or _default_figure)(config, ordered, lambda p: load(resolve_image(p)))
         save_figure(os.path.join(workdir, "figure.png"), layout, title, cell)
         extra = dict(extra_metrics(ordered)) if extra_metrics else {}
-        write_metrics(workdir, ordered, _json_safe(extra))
+        write_metrics(workdir, ordered, json_safe(extra))
         save_loss_plots(workdir, ordered, title)
         if extra_files is not None:
             extra_files(workdir, ordered)
         manifest["status"] = "complete"
-        manifest["finished"] = _now()
+        manifest["finished"] = utc_now()
         write_json(manifest_path, manifest)
         logging.info("%s: complete; figure, metrics and loss plots in %s", name, workdir)
     return Report(workdir, outcomes, ran, skipped, complete, interrupted)
@@ -851,11 +856,11 @@ def _default_figure(config: Config, outcomes: list[Outcome], load) -> Mapping[st
     return row_figure(outcomes, references)
 
 
-def _now() -> str:
+def utc_now() -> str:
     return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
 
 
-def _flags(flag_values: Any) -> dict[str, Any] | None:
+def flags_record(flag_values: Any) -> dict[str, Any] | None:
     if flag_values is None:
         return None
     values = flag_values.flag_values_dict()
@@ -892,7 +897,7 @@ class StopFlag:
         return self.raised
 
 
-def _parse_layers(values: Sequence[str], default_weight: float) -> tuple[tuple[str, float], ...]:
+def parse_layers(values: Sequence[str], default_weight: float) -> tuple[tuple[str, float], ...]:
     table = []
     for item in values:
         layer, _, weight = item.partition(":")
@@ -926,7 +931,7 @@ def apply_flags(
             fields[name] = flag_values[name].value
     for name in ("content_layers", "style_layers"):
         if present(name):
-            fields[name] = _parse_layers(flag_values[name].value, 1.0 if "content" in name else 0.2)
+            fields[name] = parse_layers(flag_values[name].value, 1.0 if "content" in name else 0.2)
     if present("style_blend"):
         try:
             fields["style_blend"] = tuple(float(v) for v in flag_values["style_blend"].value)
@@ -959,7 +964,7 @@ def apply_flags(
     return dataclasses.replace(config, **changes)
 
 
-def _flag(flag_values: Any, name: str, default: Any) -> Any:
+def flag_value(flag_values: Any, name: str, default: Any) -> Any:
     return flag_values[name].value if name in flag_values else default
 
 
@@ -970,11 +975,11 @@ def default_workdir(name: str) -> str:
 
 def main(module: Any, flag_values: Any, own_flags: Mapping[str, str] | None = None) -> Report:
     """``run.py --experiment=NAME``: config from the flags, run, exit 130 if interrupted."""
-    quick = bool(_flag(flag_values, "quick", False))
+    quick = bool(flag_value(flag_values, "quick", False))
     config = module.get_config(quick)
     config = apply_flags(config, flag_values, module.settings, own_flags or {})
     configs(config, module.settings(config))  # validate before creating anything
-    workdir = _flag(flag_values, "workdir", None) or default_workdir(module.NAME)
+    workdir = flag_value(flag_values, "workdir", None) or default_workdir(module.NAME)
     stop = StopFlag()
     try:
         report = module.run(
@@ -983,7 +988,7 @@ def main(module: Any, flag_values: Any, own_flags: Mapping[str, str] | None = No
             flag_values=flag_values,
             should_stop=stop,
             quick_note="--quick" if quick else "",
-            log_every=10.0 if _flag(flag_values, "progress", True) else float("inf"),
+            log_every=10.0 if flag_value(flag_values, "progress", True) else float("inf"),
         )
     finally:
         stop.restore()

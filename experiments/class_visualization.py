@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 import time
 from typing import Any
 
@@ -36,8 +37,7 @@ import jax
 import numpy as np
 from absl import flags, logging
 
-from experiments import _common
-from experiments import guided_backprop as _gb
+from experiments import _common, _visual
 from nst import backbones, visualize
 from nst import image as nst_image
 
@@ -121,7 +121,7 @@ _NOT_HERE = ("style", "content", "output", "tv_weight", "init")
 def config_from_flags(config: Config, flag_values: Any) -> Config:
     """``config`` with the flags given on the command line (--steps and --lr set fields of
     ``config.ascent``; --class_ids the classes)."""
-    config = _gb.config_from_flags(
+    config = _visual.override(
         config, flag_values, name=NAME, shared=_SHARED, own=_OWN, not_here=_NOT_HERE
     )
     present = lambda flag: flag in flag_values and flag_values[flag].present
@@ -163,7 +163,7 @@ def _label(config: Config, index: int) -> str:
 def run(config: Config, workdir: str, *, flag_values: Any = None, quick_note: str = "") -> dict:
     """Runs every setting on all classes at once; writes the outputs; returns the metrics."""
     validate(config)
-    started = _common._now()
+    started = _common.utc_now()
     head = _is_head(config)
     net, params = backbones.create(
         config.backbone,
@@ -215,20 +215,16 @@ def run(config: Config, workdir: str, *, flag_values: Any = None, quick_note: st
         row_titles=[_label(config, index) for index in config.classes],
         col_titles=[label for label, _, _ in columns],
         titles=captions,
-        title=_gb.figure_title(text, dataclasses.replace(config, size=size), quick_note),
-        cell_size=_gb.cell_size(size),
+        title=_visual.figure_title(text, dataclasses.replace(config, size=size), quick_note),
+        cell_size=_visual.cell_size(size),
     )
     nst_image.save(os.path.join(workdir, "figure.png"), figure, overwrite=True)
     metrics = {"experiment": NAME, "layer": config.layer, "results": results}
-    _gb.write_metrics(workdir, metrics)
-    _gb.write_manifest(workdir, NAME, config, flag_values, started)
+    _visual.write_metrics(workdir, metrics)
+    _visual.write_manifest(workdir, NAME, config, flag_values, started)
     return metrics
 
 
 def main(flag_values: Any) -> dict:
     """``run.py --experiment=class_visualization``."""
-    quick = bool(_common._flag(flag_values, "quick", False))
-    config = config_from_flags(get_config(quick), flag_values)
-    validate(config)
-    workdir = _gb.workdir_for(NAME, flag_values)
-    return run(config, workdir, flag_values=flag_values, quick_note="--quick" if quick else "")
+    return _visual.main(sys.modules[__name__], flag_values)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 import time
 from typing import Any
 
@@ -34,8 +35,7 @@ import jax
 import numpy as np
 from absl import flags, logging
 
-from experiments import _common
-from experiments import guided_backprop as _gb
+from experiments import _common, _visual
 from nst import backbones, visualize
 from nst import image as nst_image
 
@@ -99,7 +99,7 @@ _NOT_HERE = ("style", "output", "style_weight", "content_weight", "tv_weight", "
 def config_from_flags(config: Config, flag_values: Any) -> Config:
     """``config`` with the flags given on the command line (--steps, --lr and
     --inversion_tv set fields of ``config.inversion``)."""
-    config = _gb.config_from_flags(
+    config = _visual.override(
         config, flag_values, name=NAME, shared=_SHARED, own=_OWN, not_here=_NOT_HERE
     )
     present = lambda flag: flag in flag_values and flag_values[flag].present
@@ -123,7 +123,7 @@ def validate(config: Config) -> None:
 def run(config: Config, workdir: str, *, flag_values: Any = None, quick_note: str = "") -> dict:
     """Reconstructs the photo from every layer; writes the outputs; returns the metrics."""
     validate(config)
-    started = _common._now()
+    started = _common.utc_now()
     photo = nst_image.load(_common.resolve_image(config.content), max_size=config.size)
     net, params = backbones.create(
         config.backbone,
@@ -163,20 +163,16 @@ def run(config: Config, workdir: str, *, flag_values: Any = None, quick_note: st
     figure = nst_image.grid(
         [pictures],
         titles=[captions],
-        title=_gb.figure_title(text, config, quick_note),
-        cell_size=_gb.cell_size(config.size),
+        title=_visual.figure_title(text, config, quick_note),
+        cell_size=_visual.cell_size(config.size),
     )
     nst_image.save(os.path.join(workdir, "figure.png"), figure, overwrite=True)
     metrics = {"experiment": NAME, "layers": rows}
-    _gb.write_metrics(workdir, metrics)
-    _gb.write_manifest(workdir, NAME, config, flag_values, started)
+    _visual.write_metrics(workdir, metrics)
+    _visual.write_manifest(workdir, NAME, config, flag_values, started)
     return metrics
 
 
 def main(flag_values: Any) -> dict:
     """``run.py --experiment=feature_inversion``."""
-    quick = bool(_common._flag(flag_values, "quick", False))
-    config = config_from_flags(get_config(quick), flag_values)
-    validate(config)
-    workdir = _gb.workdir_for(NAME, flag_values)
-    return run(config, workdir, flag_values=flag_values, quick_note="--quick" if quick else "")
+    return _visual.main(sys.modules[__name__], flag_values)

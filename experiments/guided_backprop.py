@@ -22,23 +22,20 @@ Outputs in --workdir (default runs/guided_backprop/<time>): ``figure.png``,
 ``images/<layer>_ch<c>_<rule>.png`` (each reconstruction over the whole image),
 ``metrics.json`` (per neuron: activation, receptive field, gradient norm and sparsity per
 rule, cosine similarity to the vanilla gradient), ``manifest.json``.
-
-This module also holds the small runner helpers the four visualization experiments share
-(flags, manifest, workdir).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Mapping, Sequence
+import sys
 from typing import Any
 
 import jax
 import numpy as np
 from absl import flags, logging
 
-from experiments import _common
+from experiments import _common, _visual
 from nst import backbones, visualize
 from nst import image as nst_image
 
@@ -82,98 +79,7 @@ def get_config(quick: bool = False) -> Config:
     return config
 
 
-# ------------------------------------------------------------ helpers shared by the four
-
-
-def config_from_flags(
-    config: Any,
-    flag_values: Any,
-    *,
-    name: str,
-    shared: Sequence[str],
-    own: Mapping[str, str],
-    not_here: Sequence[str],
-) -> Any:
-    """``config`` with the flags given on the command line.
-
-    ``shared``: run.py flags that set the field of the same name; ``own``: flag -> field for
-    the experiment's own flags (lists become tuples); ``not_here``: run.py flags that mean
-    nothing to this experiment (giving one is a ValueError, not a silent no-op).
-    """
-    if flag_values is None:
-        return config
-    present = lambda flag: flag in flag_values and flag_values[flag].present
-    for flag in not_here:
-        if present(flag):
-            raise ValueError(f"--{flag} does not apply to {name}")
-    changes = {flag: flag_values[flag].value for flag in shared if present(flag)}
-    for flag, field in own.items():
-        if present(flag):
-            value = flag_values[flag].value
-            changes[field] = tuple(value) if isinstance(value, list) else value
-    return dataclasses.replace(config, **changes)
-
-
-def workdir_for(name: str, flag_values: Any) -> str:
-    """--workdir or runs/NAME/<time>; FileExistsError if it holds a figure (no --overwrite)."""
-    workdir = _common._flag(flag_values, "workdir", None) or _common.default_workdir(name)
-    if os.path.exists(os.path.join(workdir, "figure.png")) and not _common._flag(
-        flag_values, "overwrite", False
-    ):
-        raise FileExistsError(f"{workdir} already holds a figure; pass --overwrite to replace it")
-    return workdir
-
-
-def figure_title(text: str, config: Any, quick_note: str = "") -> str:
-    """``text, VGG16, 224 px[, --quick]`` and, for random weights, the warning."""
-    parts = [text, config.backbone.upper(), f"{config.size} px"]
-    if quick_note:
-        parts.append(quick_note)
-    title = ", ".join(parts)
-    if config.weights == "random":
-        title += (
-            f" — {_common.RANDOM_NOTE}: the pictures show the method, not what a trained "
-            "network has learned"
-        )
-    return title
-
-
-def write_manifest(
-    workdir: str, name: str, config: Any, flag_values: Any, started: str, **extra: Any
-) -> None:
-    """manifest.json: experiment, config, flags, weights, versions, device, git commit."""
-    if config.weights == "imagenet":
-        source = backbones.checkpoint_url(config.backbone)
-    elif config.weights == "random":
-        source = f"random (seed {config.weights_seed})"
-    else:
-        source = os.path.abspath(config.weights)
-    manifest = {
-        "experiment": name,
-        "status": "complete",
-        "created": started,
-        "finished": _common._now(),
-        "config": config,
-        "flags": _common._flags(flag_values),
-        "weights": {
-            "weights": config.weights,
-            "random": config.weights == "random",
-            "source": source,
-        },
-        "versions": _common._versions(),
-        "device": _common._device(),
-        "git": _common._git(),
-        **extra,
-    }
-    _common.write_json(os.path.join(workdir, "manifest.json"), _common._json_safe(manifest))
-
-
-def write_metrics(workdir: str, metrics: Any) -> None:
-    _common.write_json(os.path.join(workdir, "metrics.json"), _common._json_safe(metrics))
-
-
-def cell_size(size: int) -> int:
-    return max(128, min(size, 224))
+# --------------------------------------------------------------------------- figure
 
 
 def draw_box(image: np.ndarray, box: tuple[int, int, int], width: int = 2) -> np.ndarray:
@@ -230,7 +136,7 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> float:
 def run(config: Config, workdir: str, *, flag_values: Any = None, quick_note: str = "") -> dict:
     """Explains every chosen neuron by the three rules; writes the outputs; returns metrics."""
     validate(config)
-    started = _common._now()
+    started = _common.utc_now()
     photo = nst_image.load(_common.resolve_image(config.content), max_size=config.size)
     net, params = backbones.create(
         config.backbone,
@@ -294,22 +200,25 @@ def run(config: Config, workdir: str, *, flag_values: Any = None, quick_note: st
         row_titles=row_titles,
         col_titles=["image, receptive field", "field", *(title for title, _ in RULES)],
         titles=captions,
-        title=figure_title("Vanilla gradient, deconvnet, guided backprop", config, quick_note),
-        cell_size=cell_size(config.size),
+        title=_visual.figure_title(
+            "Vanilla gradient, deconvnet, guided backprop", config, quick_note
+        ),
+        cell_size=_visual.cell_size(config.size),
     )
     nst_image.save(os.path.join(workdir, "figure.png"), figure, overwrite=True)
     metrics = {"experiment": NAME, "neurons": neurons}
-    write_metrics(workdir, metrics)
-    write_manifest(workdir, NAME, config, flag_values, started)
+    _visual.write_metrics(workdir, metrics)
+    _visual.write_manifest(workdir, NAME, config, flag_values, started)
     return metrics
+
+
+def config_from_flags(config: Config, flag_values: Any) -> Config:
+    """``config`` with the flags given on the command line."""
+    return _visual.override(
+        config, flag_values, name=NAME, shared=_SHARED, own=_OWN, not_here=_NOT_HERE
+    )
 
 
 def main(flag_values: Any) -> dict:
     """``run.py --experiment=guided_backprop``."""
-    quick = bool(_common._flag(flag_values, "quick", False))
-    config = config_from_flags(
-        get_config(quick), flag_values, name=NAME, shared=_SHARED, own=_OWN, not_here=_NOT_HERE
-    )
-    validate(config)
-    workdir = workdir_for(NAME, flag_values)
-    return run(config, workdir, flag_values=flag_values, quick_note="--quick" if quick else "")
+    return _visual.main(sys.modules[__name__], flag_values)

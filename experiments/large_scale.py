@@ -220,14 +220,14 @@ _METHODS = {"whole": _whole, "patches": _patches, "tiles": _tiles, "pyramid": _p
 
 
 def _identity(config: Config, paths: list[str]) -> dict[str, Any]:
-    return _common._json_safe(
+    return _common.json_safe(
         {
             "experiment": NAME,
             "config": config,
             "settings": [
                 {"label": s.label, "overrides": dict(s.overrides)} for s in settings(config)
             ],
-            "inputs": {p: _common._sha256(p) for p in sorted(set(paths))},
+            "inputs": {p: _common.file_sha256(p) for p in sorted(set(paths))},
         }
     )
 
@@ -237,7 +237,7 @@ def _record(label, config, image_shape, history, stopped, compile_seconds, extra
     seconds = float(history["time"][-1]) if len(history.get("time", ())) else 0.0
     steps = len(history.get("total", ()))
     final = {k: float(v[-1]) for k, v in history.items() if k not in ("time", "level") and len(v)}
-    return _common._json_safe(
+    return _common.json_safe(
         {
             "label": label,
             "steps": steps,
@@ -275,7 +275,7 @@ def run(
     manifest_path = os.path.join(workdir, "manifest.json")
     if os.path.exists(manifest_path):
         manifest = _common.read_json(manifest_path)
-        diff = _common._differences({k: manifest.get(k) for k in identity}, identity)
+        diff = _common.differences({k: manifest.get(k) for k in identity}, identity)
         if diff:
             raise ValueError(
                 f"workdir {workdir} holds a run with other settings (differs in "
@@ -283,22 +283,24 @@ def run(
             )
         if manifest.get("status") == "complete":
             logging.info("%s: %s is already complete; nothing to do", NAME, workdir)
-            outcomes = {label: _common._load_outcome(workdir, label) for label in labels}
+            outcomes = {label: _common.load_outcome(workdir, label) for label in labels}
             return Report(workdir, outcomes, [], labels, True, already_complete=True)
     else:
         manifest = {
             **identity,
             "status": "running",
-            "created": _common._now(),
+            "created": _common.utc_now(),
             "command": list(sys.argv),
-            "flags": _common._flags(flag_values),
-            "weights": _common._weights([(base, {})]),
-            "versions": _common._versions(),
-            "git": _common._git(),
-            "device": _common._device(),
+            "flags": _common.flags_record(flag_values),
+            "weights": _common.weights_info([(base, {})]),
+            "versions": _common.package_versions(),
+            "git": _common.git_info(),
+            "device": _common.device_info(),
         }
     net_params = stylize.create_backbone(base)  # weights first: a clear error offline
-    manifest.setdefault("sessions", []).append({"started": _common._now(), "git": _common._git()})
+    manifest.setdefault("sessions", []).append(
+        {"started": _common.utc_now(), "git": _common.git_info()}
+    )
     _common.write_json(manifest_path, manifest)
 
     content = nst_image.load(content_path, max_size=base.size)
@@ -306,7 +308,7 @@ def run(
     outcomes: dict[str, Outcome] = {}
     ran, skipped, interrupted = [], [], False
     for row in table:
-        done = _common._load_outcome(workdir, row.label)
+        done = _common.load_outcome(workdir, row.label)
         if done is not None:
             outcomes[row.label] = done
             skipped.append(row.label)
@@ -349,10 +351,10 @@ def run(
             title,
             int(np.clip(base.size, 128, 256)),
         )
-        _common.write_metrics(workdir, ordered, _common._json_safe(metrics))
+        _common.write_metrics(workdir, ordered, _common.json_safe(metrics))
         _common.save_loss_plots(workdir, ordered, title)
         manifest["status"] = "complete"
-        manifest["finished"] = _common._now()
+        manifest["finished"] = _common.utc_now()
         _common.write_json(manifest_path, manifest)
         logging.info("%s: complete; figure and metrics in %s", NAME, workdir)
         for row in metrics["seams"][1:]:  # the outputs (row 0 is the content photo)

@@ -29,14 +29,14 @@ from __future__ import annotations
 import dataclasses
 import os
 import pathlib
+import sys
 from typing import Any
 
 import jax
 import numpy as np
 from absl import flags, logging
 
-from experiments import _common
-from experiments import guided_backprop as _gb
+from experiments import _common, _visual
 from nst import backbones, visualize
 from nst import image as nst_image
 
@@ -90,7 +90,7 @@ _NOT_HERE = ("style", "content", "output", "steps", "lr", "seed", "tv_weight", "
 
 def config_from_flags(config: Config, flag_values: Any) -> Config:
     """``config`` with the flags given on the command line."""
-    config = _gb.config_from_flags(
+    config = _visual.override(
         config, flag_values, name=NAME, shared=_SHARED, own=_OWN, not_here=_NOT_HERE
     )
     if "patch_channels" in flag_values and flag_values["patch_channels"].present:
@@ -141,7 +141,7 @@ def square(image: np.ndarray, size: int) -> np.ndarray:
 def run(config: Config, workdir: str, *, flag_values: Any = None, quick_note: str = "") -> dict:
     """Ranks the channels' units over the images; writes the outputs; returns the metrics."""
     validate(config)
-    started = _common._now()
+    started = _common.utc_now()
     named = image_paths(config)
     names = [name for name, _ in named]
     images = np.stack(
@@ -203,7 +203,7 @@ def run(config: Config, workdir: str, *, flag_values: Any = None, quick_note: st
         row_titles=[f"ch {c}" for c in channels],
         col_titles=[f"#{i + 1}" for i in range(max(len(r) for r in rows))],
         titles=captions,
-        title=_gb.figure_title(text, config, quick_note),
+        title=_visual.figure_title(text, config, quick_note),
         cell_size=max(96, min(field.size, 160)),
     )
     nst_image.save(os.path.join(workdir, "figure.png"), figure, overwrite=True)
@@ -214,15 +214,11 @@ def run(config: Config, workdir: str, *, flag_values: Any = None, quick_note: st
         "images": names,
         "patches": records,
     }
-    _gb.write_metrics(workdir, metrics)
-    _gb.write_manifest(workdir, NAME, config, flag_values, started)
+    _visual.write_metrics(workdir, metrics)
+    _visual.write_manifest(workdir, NAME, config, flag_values, started)
     return metrics
 
 
 def main(flag_values: Any) -> dict:
     """``run.py --experiment=max_activating_patches``."""
-    quick = bool(_common._flag(flag_values, "quick", False))
-    config = config_from_flags(get_config(quick), flag_values)
-    validate(config)
-    workdir = _gb.workdir_for(NAME, flag_values)
-    return run(config, workdir, flag_values=flag_values, quick_note="--quick" if quick else "")
+    return _visual.main(sys.modules[__name__], flag_values)

@@ -151,7 +151,7 @@ def build_config(flag_values: Any, style_names: list[str]) -> ff_config.TrainCon
     for name in ("content_layers", "style_layers"):
         if _present(flag_values, name):
             default_weight = 1.0 if name == "content_layers" else 0.2
-            fields[name] = _common._parse_layers(flag_values[name].value, default_weight)
+            fields[name] = _common.parse_layers(flag_values[name].value, default_weight)
     for name, holder in _OWN.items():
         if holder.value is not None:
             fields[name] = holder.value
@@ -180,14 +180,14 @@ def _manifest(workdir: str, flag_values: Any, extra: dict[str, Any]) -> None:
     """manifest.json: flags, versions, device, git commit, and the run's own facts."""
     manifest = {
         "experiment": extra.pop("experiment", NAME),
-        "created": _common._now(),
-        "flags": _common._flags(flag_values),
-        "versions": _common._versions(),
-        "device": _common._device(),
-        "git": _common._git(),
+        "created": _common.utc_now(),
+        "flags": _common.flags_record(flag_values),
+        "versions": _common.package_versions(),
+        "device": _common.device_info(),
+        "git": _common.git_info(),
         **extra,
     }
-    _common.write_json(os.path.join(workdir, "manifest.json"), _common._json_safe(manifest))
+    _common.write_json(os.path.join(workdir, "manifest.json"), _common.json_safe(manifest))
 
 
 def _weights_note(config: ff_config.TrainConfig) -> dict[str, Any]:

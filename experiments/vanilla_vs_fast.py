@@ -144,7 +144,7 @@ def apply_flags(config: Config, flag_values: Any) -> Config:
     for name in ("content_layers", "style_layers"):
         if _present(flag_values, name):
             default_weight = 1.0 if name == "content_layers" else 0.2
-            layers = _common._parse_layers(flag_values[name].value, default_weight)
+            layers = _common.parse_layers(flag_values[name].value, default_weight)
             gatys[name] = training[name] = layers
     changes["gatys"] = dataclasses.replace(config.gatys, **gatys)
     names = tuple(_common.image_name(s) for s in changes.get("styles", config.styles))
@@ -251,7 +251,7 @@ def run(
     else:
         logging.warning("single-style model: no interpolation figure")
     metrics = {"rows": rows, "interpolation": interpolation, "random_weights": random_weights}
-    _common.write_json(os.path.join(workdir, "metrics.json"), _common._json_safe(metrics))
+    _common.write_json(os.path.join(workdir, "metrics.json"), _common.json_safe(metrics))
     table = [{k: v for k, v in r.items() if k != "speedup"} for r in rows]
     _common.write_csv(os.path.join(workdir, "table.csv"), table)
     return metrics

@@ -159,7 +159,7 @@ def _video_config(config: Config, overrides: Mapping[str, Any]):
 def _identity(config: Config, clip) -> dict[str, Any]:
     from nst.video._store import digest
 
-    return _common._json_safe(
+    return _common.json_safe(
         {
             "experiment": NAME,
             "config": config,
@@ -192,7 +192,7 @@ def run(
     labels = [s.label for s in table]
     if os.path.exists(manifest_path):
         manifest = _common.read_json(manifest_path)
-        diff = _common._differences({k: manifest.get(k) for k in identity}, identity)
+        diff = _common.differences({k: manifest.get(k) for k in identity}, identity)
         if diff:
             raise ValueError(
                 f"workdir {workdir} holds a run with other settings (differs in "
@@ -202,20 +202,22 @@ def run(
         manifest = {
             **identity,
             "status": "running",
-            "created": _common._now(),
+            "created": _common.utc_now(),
             "command": list(sys.argv),
-            "flags": _common._flags(flag_values),
-            "weights": _common._weights([(config.stylize, {})]),
-            "versions": _common._versions(),
-            "git": _common._git(),
-            "device": _common._device(),
+            "flags": _common.flags_record(flag_values),
+            "weights": _common.weights_info([(config.stylize, {})]),
+            "versions": _common.package_versions(),
+            "git": _common.git_info(),
+            "device": _common.device_info(),
             "clip_info": {"source": clip.source, "frames": len(clip), "shape": list(clip.shape)},
         }
     if manifest.get("status") == "complete":
         logging.info("%s: %s is already complete; nothing to do", NAME, workdir)
         outcomes = {s.label: _outcome(workdir, s.label) for s in table}
         return Report(workdir, outcomes, [], labels, True, already_complete=True)
-    manifest.setdefault("sessions", []).append({"started": _common._now(), "git": _common._git()})
+    manifest.setdefault("sessions", []).append(
+        {"started": _common.utc_now(), "git": _common.git_info()}
+    )
     _common.write_json(manifest_path, manifest)
 
     base = config.stylize
@@ -294,7 +296,7 @@ def run(
         )
         _videos(workdir, labels, frames, clip.fps)
         manifest["status"] = "complete"
-        manifest["finished"] = _common._now()
+        manifest["finished"] = _common.utc_now()
         _common.write_json(manifest_path, manifest)
         logging.info("%s: complete; figure, warping errors and metrics in %s", NAME, workdir)
         for o in outcomes.values():
@@ -349,7 +351,7 @@ def _write_result(workdir, label, cfg, video, result) -> None:
         "reliable": [r.get("reliable") for r in per_frame],
     }
     path = os.path.join(workdir, "results", f"{_common.slug(label)}.json")
-    _common.write_json(path, _common._json_safe(record))
+    _common.write_json(path, _common.json_safe(record))
 
 
 def _outcome(workdir: str, label: str) -> Outcome:
@@ -443,7 +445,7 @@ def _plot(workdir, outcomes, scores, title) -> None:
     fig.tight_layout()
     buffer = _io.BytesIO()
     fig.savefig(buffer, format="png")
-    _common._write_atomic(os.path.join(workdir, "warping_error.png"), buffer.getvalue())
+    _common.write_atomic(os.path.join(workdir, "warping_error.png"), buffer.getvalue())
 
 
 def _videos(workdir, labels, frames, fps) -> None:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from common_test import fast_compile, flag_values  # noqa: F401
 
-from experiments import guided_backprop
+from experiments import _visual, guided_backprop
 from nst import image
 
 
@@ -66,10 +66,10 @@ def test_main_flags_workdir_and_refusals(tmp_path):
 
 
 def test_title_says_random_weights():
-    title = guided_backprop.figure_title("x", _tiny(), "--quick")
+    title = _visual.figure_title("x", _tiny(), "--quick")
     assert title.startswith("x, VGG16, 32 px, --quick — random weights")
     assert "not what a trained network has learned" in title
-    assert "random" not in guided_backprop.figure_title("x", guided_backprop.get_config())
+    assert "random" not in _visual.figure_title("x", guided_backprop.get_config())
 
 
 def test_draw_box_clips_to_the_image():
