@@ -162,9 +162,24 @@ def create_backbone(config: StylizeConfig) -> tuple[Any, Any]:
 # ----------------------------------------------------------------------------- targets
 
 
-@functools.partial(jax.jit, static_argnums=0)
-def _features(net, params, images):
-    return net(params, images)
+# The targets are each one compiled program (per network, layers and image shape): done as
+# eager ops, every per-layer squeeze, Gram and scaling compiled on its own.
+@functools.partial(jax.jit, static_argnums=(0, 3))
+def _content_features(net, params, image, names):
+    feats = net(params, image[None])
+    return {name: feats[name][0] for name in names}
+
+
+@functools.partial(jax.jit, static_argnums=(0, 3))
+def _weighted_grams(net, params, image, names, weight):
+    feats = net(params, image[None])
+    return {name: losses.gram_matrix(feats[name][0], norm="hw") * weight for name in names}
+
+
+@jax.jit
+def _blend_grams(weighted, mul, div):
+    """``sum(weighted) * mul / div`` per layer (``mul``, ``div``: {layer: scalar})."""
+    return {name: sum(g[name] for g in weighted) * mul[name] / div[name] for name in mul}
 
 
 def content_targets(
@@ -172,8 +187,8 @@ def content_targets(
 ) -> dict[str, jax.Array]:
     """{content layer: features [h, w, c] of the content photo}."""
     content_layers, _ = _layers(config)
-    feats = _features(net, params, jnp.asarray(content, jnp.float32)[None])
-    return {name: feats[name][0] for name, _ in content_layers}
+    names = tuple(name for name, _ in content_layers)
+    return _content_features(net, params, jnp.asarray(content, jnp.float32), names)
 
 
 def style_targets(
@@ -202,19 +217,20 @@ def style_targets(
     if config.style_norm not in ("gatys", "johnson"):
         raise ValueError(f"style_norm must be 'gatys' or 'johnson', got {config.style_norm!r}")
     blend = blend / blend.sum()
-    grams: dict[str, jax.Array] = {}
+    names = tuple(name for name, _ in style_layers)
+    weighted = []
     for w, style in zip(blend, styles, strict=True):
         if config.preserve_color == "histogram":
             style = nst_image.match_histogram(style, content)
-        feats = _features(net, params, jnp.asarray(style, jnp.float32)[None])
-        for name, _ in style_layers:
-            g = losses.gram_matrix(feats[name][0], norm="hw") * float(w)
-            grams[name] = grams.get(name, 0.0) + g
+        image = jnp.asarray(style, jnp.float32)
+        weighted.append(_weighted_grams(net, params, image, names, np.float32(w)))
     generated = jax.eval_shape(net, params, jax.ShapeDtypeStruct((1, *image_shape), jnp.float32))
-    for name, _ in style_layers:
+    mul, div = {}, {}
+    for name in names:
         h, w_, c = generated[name].shape[1:]
-        grams[name] = grams[name] * (h * w_) if config.style_norm == "gatys" else grams[name] / c
-    return grams
+        gatys = config.style_norm == "gatys"
+        mul[name], div[name] = np.float32(h * w_ if gatys else 1), np.float32(1 if gatys else c)
+    return _blend_grams(weighted, mul, div)
 
 
 def make_targets(

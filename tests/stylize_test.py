@@ -172,7 +172,9 @@ def test_targets_match_hand_computed_grams(images, net_params):
         want = (0.25 * gram_hw(f1[name]) + 0.75 * gram_hw(f2[name])) * m
         scale = np.abs(want).max()
         np.testing.assert_allclose(targets.grams[name], want, rtol=2e-4, atol=1e-5 * scale)
-    np.testing.assert_allclose(targets.content["conv4_2"], feats_c["conv4_2"][0], rtol=1e-6)
+    want = np.asarray(feats_c["conv4_2"][0])  # eager ops vs one compiled program: rounding
+    scale = np.abs(want).max()
+    np.testing.assert_allclose(targets.content["conv4_2"], want, rtol=1e-5, atol=1e-6 * scale)
 
 
 def test_objective_terms_are_nst_losses(images, net_params):

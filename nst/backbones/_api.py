@@ -259,8 +259,18 @@ def with_transposed_kernels(name: str, params: Params) -> Params:
     """
     if _registry.get(name).family != "vgg":
         return params
-    out = dict(params)
-    for layer, node in params.items():
-        if isinstance(node, dict) and np.ndim(node.get("kernel")) == 4 and "kernel_t" not in node:
-            out[layer] = {**node, "kernel_t": _ops.transpose_kernel(jnp.asarray(node["kernel"]))}
-    return out
+    kernels = {
+        layer: node["kernel"]
+        for layer, node in params.items()
+        if isinstance(node, dict) and np.ndim(node.get("kernel")) == 4 and "kernel_t" not in node
+    }
+    transposed = _transpose_kernels(kernels)  # one compiled program, not one per shape
+    return {
+        layer: {**node, "kernel_t": transposed[layer]} if layer in transposed else node
+        for layer, node in params.items()
+    }
+
+
+@jax.jit
+def _transpose_kernels(kernels: dict[str, jax.Array]) -> dict[str, jax.Array]:
+    return {layer: _ops.transpose_kernel(k) for layer, k in kernels.items()}

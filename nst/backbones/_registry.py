@@ -5,7 +5,7 @@ import types
 import zlib
 from collections.abc import Callable, Mapping
 
-import jax.numpy as jnp
+import jax
 import numpy as np
 from flaxmodels.resnet import resnet as _flaxmodels_resnet
 from flaxmodels.vgg import vgg as _flaxmodels_vgg
@@ -125,12 +125,12 @@ def random_params(spec: BackboneSpec, seed: int, *, include_head: bool = False) 
             fan_in = int(np.prod(shape[:-1]))
             std = np.float32((spec.kernel_gain / fan_in) ** 0.5)
             rng = np.random.default_rng([seed, zlib.crc32(path.encode())])
-            flat[path] = jnp.asarray(std * rng.standard_normal(shape, np.float32))
+            flat[path] = std * rng.standard_normal(shape, np.float32)
         elif leaf in ("var", "scale"):
-            flat[path] = jnp.ones(shape, jnp.float32)
+            flat[path] = np.ones(shape, np.float32)
         else:  # conv bias, batch-norm mean and bias
-            flat[path] = jnp.zeros(shape, jnp.float32)
-    return unflatten(flat)
+            flat[path] = np.zeros(shape, np.float32)
+    return unflatten(jax.device_put(flat))  # one transfer, no per-shape compiles
 
 
 def flatten(params: Mapping, prefix: str = "") -> dict:
