@@ -102,10 +102,12 @@ def write_manifest(
 
 
 def write_metrics(workdir: str, metrics: Any) -> None:
+    """metrics.json, written atomically (dataclasses and NumPy scalars made JSON values)."""
     _common.write_json(os.path.join(workdir, "metrics.json"), _common.json_safe(metrics))
 
 
 def cell_size(size: int) -> int:
+    """Figure cell side for images of ``size`` px: between 128 and 224."""
     return max(128, min(size, 224))
 
 
