@@ -412,16 +412,20 @@ def device_info() -> dict[str, Any]:
     }
 
 
+def weights_source(backbone: str, weights: str, seed: int) -> str:
+    """Where the weights come from: the download URL, ``random (seed N)`` or the file path."""
+    if weights == "imagenet":
+        return backbones.checkpoint_url(backbone)
+    if weights == "random":
+        return f"random (seed {seed})"
+    return os.path.abspath(weights)
+
+
 def weights_info(rows: Sequence[tuple[StylizeConfig, dict]]) -> dict[str, Any]:
-    sources = {}
-    for cfg, _ in rows:
-        if cfg.weights == "imagenet":
-            source = backbones.checkpoint_url(cfg.backbone)
-        elif cfg.weights == "random":
-            source = f"random (seed {cfg.weights_seed})"
-        else:
-            source = os.path.abspath(cfg.weights)
-        sources[cfg.backbone] = source
+    """The manifest's weights record: kinds used, whether random, source per backbone."""
+    sources = {
+        cfg.backbone: weights_source(cfg.backbone, cfg.weights, cfg.weights_seed) for cfg, _ in rows
+    }
     kinds = sorted({cfg.weights for cfg, _ in rows})
     return {"weights": kinds, "random": "random" in kinds, "sources": sources}
 

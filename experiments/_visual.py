@@ -15,7 +15,6 @@ from types import ModuleType
 from typing import Any
 
 from experiments import _common
-from nst import backbones
 
 
 def override(
@@ -75,12 +74,7 @@ def write_manifest(
     workdir: str, name: str, config: Any, flag_values: Any, started: str, **extra: Any
 ) -> None:
     """manifest.json: experiment, config, flags, weights, versions, device, git commit."""
-    if config.weights == "imagenet":
-        source = backbones.checkpoint_url(config.backbone)
-    elif config.weights == "random":
-        source = f"random (seed {config.weights_seed})"
-    else:
-        source = os.path.abspath(config.weights)
+    source = _common.weights_source(config.backbone, config.weights, config.weights_seed)
     manifest = {
         "experiment": name,
         "status": "complete",
