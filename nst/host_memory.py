@@ -22,7 +22,10 @@ of going back to the kernel, and compiling is ~0.2 s slower (the 256 px step: 0.
 """
 
 import ctypes
+import importlib.metadata
+import importlib.util
 import os
+import pkgutil
 import platform
 
 __all__ = ["ENV_SETTINGS", "keep_freed_memory"]
@@ -44,12 +47,17 @@ def keep_freed_memory() -> bool:
     """Make glibc keep and reuse freed memory: one arena, no mmap-ed chunks, no trimming.
 
     Returns True if the settings were applied; False (nothing changed) on a non-glibc
-    platform, when ``LD_PRELOAD`` names another allocator, or when the environment already
-    sets any of :data:`ENV_SETTINGS` (the user's own settings win).
+    platform, when ``LD_PRELOAD`` names another allocator, when the environment already
+    sets any of :data:`ENV_SETTINGS` (the user's own settings win), or when JAX will run
+    on an accelerator (its buffers are not the host's; the one arena would only slow the
+    compiler's threads): a GPU/TPU plugin is installed and ``JAX_PLATFORMS`` does not
+    start with ``cpu``.
     """
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         return False
     if "malloc" in os.environ.get("LD_PRELOAD", "") or any(k in os.environ for k in ENV_SETTINGS):
+        return False
+    if _accelerator_expected():
         return False
     try:
         libc = ctypes.CDLL("libc.so.6")
@@ -57,3 +65,16 @@ def keep_freed_memory() -> bool:
         return False
     settings = ((_M_ARENA_MAX, 1), (_M_MMAP_MAX, 0), (_M_TRIM_THRESHOLD, 2**31 - 1))
     return all(libc.mallopt(param, value) == 1 for param, value in settings)
+
+
+def _accelerator_expected() -> bool:
+    """Whether JAX will pick a GPU/TPU backend, judged without importing JAX."""
+    platforms = os.environ.get("JAX_PLATFORMS", "").strip()
+    if platforms:
+        return platforms.split(",")[0].strip() != "cpu"
+    if importlib.metadata.entry_points(group="jax_plugins"):
+        return True
+    if importlib.util.find_spec("jax_plugins") is not None:  # namespace-package plugins
+        return True
+    prefixes = ("jax_cuda", "jax_rocm", "libtpu")
+    return any(m.name.startswith(prefixes) for m in pkgutil.iter_modules())

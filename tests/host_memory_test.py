@@ -41,6 +41,7 @@ thread.join()
 
 def _probe(mode: str, **env: str) -> tuple[bool, float]:
     clean = {k: v for k, v in os.environ.items() if k not in host_memory.ENV_SETTINGS}
+    clean["JAX_PLATFORMS"] = "cpu"  # as on a GPU machine told to run on its CPU
     proc = subprocess.run(
         [sys.executable, "-c", _PROBE, mode],
         capture_output=True,
@@ -71,3 +72,17 @@ def test_the_same_settings_from_the_environment_win():
     assert faults < 0.02 * (1 << 27) // 4096
     applied, _ = _probe("keep", MALLOC_ARENA_MAX="4")
     assert not applied
+
+
+@glibc_only
+def test_left_alone_when_jax_will_use_an_accelerator(tmp_path):
+    applied, _ = _probe("keep", JAX_PLATFORMS="cuda")
+    assert not applied
+    # A (fake) GPU plugin installed: left alone unless JAX_PLATFORMS asks for the CPU.
+    (tmp_path / "jax_cuda12_plugin").mkdir()
+    (tmp_path / "jax_cuda12_plugin" / "__init__.py").write_text("")
+    path = os.pathsep.join([str(tmp_path), *sys.path])
+    applied, _ = _probe("keep", PYTHONPATH=path, JAX_PLATFORMS="")
+    assert not applied
+    applied, _ = _probe("keep", PYTHONPATH=path, JAX_PLATFORMS="cpu")
+    assert applied
