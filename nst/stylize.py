@@ -45,10 +45,14 @@ __all__ = [
     "Result",
     "State",
     "Targets",
+    "blend_style_grams",
+    "content_targets",
     "default_loop",
     "make_objective",
     "make_step",
     "make_targets",
+    "style_blend",
+    "style_targets",
     "stylize",
     "sweep",
 ]
@@ -171,15 +175,18 @@ def _content_features(net, params, image, names):
 
 
 @functools.partial(jax.jit, static_argnums=(0, 3))
-def _weighted_grams(net, params, image, names, weight):
+def _hw_grams(net, params, image, names):
     feats = net(params, image[None])
-    return {name: losses.gram_matrix(feats[name][0], norm="hw") * weight for name in names}
+    return {name: losses.gram_matrix(feats[name][0], norm="hw") for name in names}
 
 
 @jax.jit
-def _blend_grams(weighted, mul, div):
-    """``sum(weighted) * mul / div`` per layer (``mul``, ``div``: {layer: scalar})."""
-    return {name: sum(g[name] for g in weighted) * mul[name] / div[name] for name in mul}
+def _blend_grams(grams, weights, mul, div):
+    """``sum_i weights[i] * grams[i] * mul / div`` per layer (``mul``, ``div``: {layer: scalar})."""
+    return {
+        name: sum(g[name] * w for g, w in zip(grams, weights, strict=True)) * mul[name] / div[name]
+        for name in mul
+    }
 
 
 def content_targets(
@@ -208,29 +215,53 @@ def style_targets(
     that layer, so the target means the same statistics whatever the style image's size.
     ``content`` is needed for ``preserve_color="histogram"`` (styles matched to its colours).
     """
-    _, style_layers = _layers(config)
-    blend = np.asarray(config.style_blend or [1.0] * len(styles), np.float64)
-    if len(blend) != len(styles):
-        raise ValueError(f"style_blend has {len(blend)} weights for {len(styles)} style images")
+    style_blend(config, len(styles))  # a bad blend fails before any forward pass
+    names = tuple(name for name, _ in _layers(config)[1])
+    grams = []
+    for style in styles:
+        if config.preserve_color == "histogram":
+            style = nst_image.match_histogram(style, content)
+        grams.append(_hw_grams(net, params, jnp.asarray(style, jnp.float32), names))
+    return blend_style_grams(config, net, params, grams, image_shape)
+
+
+def style_blend(config: StylizeConfig, n_styles: int) -> np.ndarray:
+    """``config.style_blend`` (default: equal) checked and normalized to sum 1, float32."""
+    blend = np.asarray(config.style_blend or [1.0] * n_styles, np.float64)
+    if len(blend) != n_styles:
+        raise ValueError(f"style_blend has {len(blend)} weights for {n_styles} style images")
     if np.any(blend < 0) or blend.sum() <= 0:
         raise ValueError(f"style_blend must be non-negative with a positive sum, got {blend}")
     if config.style_norm not in ("gatys", "johnson"):
         raise ValueError(f"style_norm must be 'gatys' or 'johnson', got {config.style_norm!r}")
-    blend = blend / blend.sum()
-    names = tuple(name for name, _ in style_layers)
-    weighted = []
-    for w, style in zip(blend, styles, strict=True):
-        if config.preserve_color == "histogram":
-            style = nst_image.match_histogram(style, content)
-        image = jnp.asarray(style, jnp.float32)
-        weighted.append(_weighted_grams(net, params, image, names, np.float32(w)))
-    generated = jax.eval_shape(net, params, jax.ShapeDtypeStruct((1, *image_shape), jnp.float32))
+    return (blend / blend.sum()).astype(np.float32)
+
+
+def blend_style_grams(
+    config: StylizeConfig,
+    net: Callable[..., dict[str, jax.Array]],
+    params: Any,
+    grams: Sequence[Mapping[str, jax.Array]],
+    image_shape: tuple[int, ...],
+) -> dict[str, jax.Array]:
+    """Style targets from per-style, per-position Grams (``gram_matrix(F, norm="hw")``).
+
+    ``grams[i]``: {style layer: [c, c]} of style image i, however computed (whole image,
+    or window by window for images too large for one pass: ``nst.highres.hw_grams``).
+    Blended with ``config.style_blend`` and scaled for a generated image of
+    ``image_shape`` as ``style_targets`` describes; one compiled program.
+    """
+    blend = style_blend(config, len(grams))
+    names = tuple(name for name, _ in _layers(config)[1])
+    spec = jax.ShapeDtypeStruct((1, *tuple(image_shape)), jnp.float32)
+    generated = jax.eval_shape(net, params, spec)
+    gatys = config.style_norm == "gatys"
     mul, div = {}, {}
     for name in names:
-        h, w_, c = generated[name].shape[1:]
-        gatys = config.style_norm == "gatys"
-        mul[name], div[name] = np.float32(h * w_ if gatys else 1), np.float32(1 if gatys else c)
-    return _blend_grams(weighted, mul, div)
+        h, w, c = generated[name].shape[1:]
+        mul[name], div[name] = np.float32(h * w if gatys else 1), np.float32(1 if gatys else c)
+    grams = [{name: g[name] for name in names} for g in grams]
+    return _blend_grams(grams, list(blend), mul, div)
 
 
 def make_targets(

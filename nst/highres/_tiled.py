@@ -167,32 +167,19 @@ def style_grams(
     """Global style targets for a generated image (or tile) of ``image_shape``.
 
     ``stylize.style_targets`` for style images up to ``max_side`` px; larger ones take
-    their Grams window by window (``hw_grams``), then the same blend over styles and the
-    same scaling for the generated shape as ``stylize.style_targets``.
+    their Grams window by window (``hw_grams``); both blend and scale them with
+    ``stylize.blend_style_grams``.
     """
     if all(max(np.shape(s)[:2]) <= max_side for s in styles):
         return stylize.style_targets(config, net, params, styles, image_shape, content=content)
+    stylize.style_blend(config, len(styles))  # a bad blend fails before any forward pass
     layers = list(stylize.make_hyper(config).style_layers)
-    blend = np.asarray(config.style_blend or [1.0] * len(styles), np.float64)
-    if len(blend) != len(styles):
-        raise ValueError(f"style_blend has {len(blend)} weights for {len(styles)} style images")
-    if np.any(blend < 0) or blend.sum() <= 0:
-        raise ValueError(f"style_blend must be non-negative with a positive sum, got {blend}")
-    if config.style_norm not in ("gatys", "johnson"):
-        raise ValueError(f"style_norm must be 'gatys' or 'johnson', got {config.style_norm!r}")
-    blend = blend / blend.sum()
-    grams: dict[str, Any] = {}
-    for weight, style in zip(blend, styles, strict=True):
+    grams = []
+    for style in styles:
         if config.preserve_color == "histogram":
             style = nst_image.match_histogram(style, content)
-        for name, g in hw_grams(net, params, style, layers, max_side=max_side).items():
-            grams[name] = grams.get(name, 0.0) + g * float(weight)
-    spec = jax.ShapeDtypeStruct((1, *tuple(image_shape)), jnp.float32)
-    generated = jax.eval_shape(net, params, spec)
-    for name in layers:
-        h, w, c = generated[name].shape[1:]
-        grams[name] = grams[name] * (h * w) if config.style_norm == "gatys" else grams[name] / c
-    return grams
+        grams.append(hw_grams(net, params, style, layers, max_side=max_side))
+    return stylize.blend_style_grams(config, net, params, grams, image_shape)
 
 
 # ---------------------------------------------------------------------------- tile program
