@@ -121,14 +121,7 @@ def plan(
             _memory.check(untiled, memory, level_shape, 0)
             levels.append(Level(level_shape, n, None, 1, untiled, untiled))
     if any(level.tile for level in levels):
-        name = optimizers.resolve(config.optimizer, backend=jax.default_backend())
-        if name not in optimizers.FIRST_ORDER:
-            raise ValueError(
-                f"tiled levels need a first-order optimizer ({', '.join(optimizers.FIRST_ORDER)}"
-                f"), got --optimizer={config.optimizer}"
-            )
-        if config.photo_weight:
-            raise ValueError("photo_weight (matting Laplacian) is not supported on tiled levels")
+        _tiled.check_tileable(config)
     return levels
 
 

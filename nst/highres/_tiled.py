@@ -154,6 +154,21 @@ def hw_grams(
     return {name: sums[name] / counts[name] for name in layers}
 
 
+def check_tileable(config: StylizeConfig) -> str:
+    """The optimizer's resolved name; ValueError unless ``config`` can run tile by tile: a
+    first-order optimizer (each tile takes its own steps; L-BFGS's line search needs the
+    whole image) and no matting Laplacian (it couples every pixel)."""
+    name = optimizers.resolve(config.optimizer, backend=jax.default_backend())
+    if name not in optimizers.FIRST_ORDER:
+        raise ValueError(
+            f"tiled levels need a first-order optimizer ({', '.join(optimizers.FIRST_ORDER)}"
+            f"), got --optimizer={config.optimizer}"
+        )
+    if config.photo_weight:
+        raise ValueError("photo_weight (matting Laplacian) is not supported on tiled levels")
+    return name
+
+
 def style_grams(
     config: StylizeConfig,
     net: backbones.Backbone,
@@ -324,14 +339,7 @@ def optimize_tiled(
     Returns:
       A ``TiledResult``.
     """
-    name = optimizers.resolve(config.optimizer, backend=jax.default_backend())
-    if name not in optimizers.FIRST_ORDER:
-        raise ValueError(
-            f"tiled optimization needs a first-order optimizer ({', '.join(optimizers.FIRST_ORDER)}"
-            f"), got {config.optimizer!r}"
-        )
-    if config.photo_weight:
-        raise ValueError("photo_weight (matting Laplacian) is not supported on tiled levels")
+    name = check_tileable(config)
     content = np.asarray(content, np.float32)
     if content.ndim != 3 or content.shape[-1] != 3:
         raise ValueError(f"content must be [H, W, 3], got shape {content.shape}")
