@@ -430,6 +430,59 @@ def weights_info(rows: Sequence[tuple[StylizeConfig, dict]]) -> dict[str, Any]:
     return {"weights": kinds, "random": "random" in kinds, "sources": sources}
 
 
+def existing_manifest(workdir: str, identity: Mapping[str, Any]) -> dict[str, Any] | None:
+    """``workdir``'s manifest.json if it holds this run (None if there is none yet).
+
+    ValueError if it holds a run whose ``identity`` (study, settings, inputs) differs.
+    """
+    path = os.path.join(workdir, "manifest.json")
+    if not os.path.exists(path):
+        return None
+    manifest = read_json(path)
+    diff = differences({k: manifest.get(k) for k in identity}, identity)
+    if diff:
+        raise ValueError(
+            f"workdir {workdir} holds a run with other settings (differs in "
+            f"{', '.join(diff[:4])}); use another --workdir"
+        )
+    return manifest
+
+
+def new_manifest(
+    identity: Mapping[str, Any],
+    flag_values: Any,
+    rows: Sequence[tuple[StylizeConfig, dict]],
+    **extra: Any,
+) -> dict[str, Any]:
+    """A running study's first manifest: identity, command, flags, weights, versions, git."""
+    return {
+        **identity,
+        "status": "running",
+        "created": utc_now(),
+        "command": list(sys.argv),
+        "flags": flags_record(flag_values),
+        "weights": weights_info(rows),
+        "versions": package_versions(),
+        "git": git_info(),
+        "device": device_info(),
+        "sessions": [],
+        **extra,
+    }
+
+
+def start_session(workdir: str, manifest: dict[str, Any], flag_values: Any) -> None:
+    """Records this (re)start in ``manifest["sessions"]`` and writes manifest.json."""
+    manifest.setdefault("sessions", []).append(
+        {
+            "started": utc_now(),
+            "flags": flags_record(flag_values),
+            "git": git_info(),
+            "device": device_info(),
+        }
+    )
+    write_json(os.path.join(workdir, "manifest.json"), manifest)
+
+
 def _identity(name: str, config: Config, table: Sequence[Setting], rows) -> dict[str, Any]:
     """What must match for a workdir to be resumed: the study, its settings and inputs."""
     paths = sorted({p for _, inputs in rows for p in [inputs["content"], *inputs["styles"]]})
@@ -712,45 +765,18 @@ def run_study(
     table = [Setting(*row) for row in table]
     rows = configs(config, table)
     identity = _identity(name, config, table, rows)
-    manifest_path = os.path.join(workdir, "manifest.json")
     labels = [s.label for s in table]
-    if os.path.exists(manifest_path):
-        manifest = read_json(manifest_path)
-        old = {k: manifest.get(k) for k in identity}
-        diff = differences(old, identity)
-        if diff:
-            raise ValueError(
-                f"workdir {workdir} holds a run with other settings (differs in "
-                f"{', '.join(diff[:4])}); use another --workdir"
-            )
-        if manifest.get("status") == "complete":
-            logging.info("%s: %s is already complete; nothing to do", name, workdir)
-            outcomes = {label: load_outcome(workdir, label) for label in labels}
-            return Report(workdir, outcomes, [], labels, True, already_complete=True)
+    manifest = existing_manifest(workdir, identity)
+    if manifest is not None and manifest.get("status") == "complete":
+        logging.info("%s: %s is already complete; nothing to do", name, workdir)
+        outcomes = {label: load_outcome(workdir, label) for label in labels}
+        return Report(workdir, outcomes, [], labels, True, already_complete=True)
     # Weights first (a download, or a clear error offline) so a failure leaves no workdir.
     params = _load_weights(rows)
-    if not os.path.exists(manifest_path):
-        manifest = {
-            **identity,
-            "status": "running",
-            "created": utc_now(),
-            "command": list(sys.argv),
-            "flags": flags_record(flag_values),
-            "weights": weights_info(rows),
-            "versions": package_versions(),
-            "git": git_info(),
-            "device": device_info(),
-            "sessions": [],
-        }
-    manifest.setdefault("sessions", []).append(
-        {
-            "started": utc_now(),
-            "flags": flags_record(flag_values),
-            "git": git_info(),
-            "device": device_info(),
-        }
-    )
-    write_json(manifest_path, manifest)
+    if manifest is None:
+        manifest = new_manifest(identity, flag_values, rows)
+    start_session(workdir, manifest, flag_values)
+    manifest_path = os.path.join(workdir, "manifest.json")
 
     outcomes: dict[str, Outcome] = {}
     for label in labels:

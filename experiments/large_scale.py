@@ -272,36 +272,16 @@ def run(
     content_path = _common.resolve_image(config.content or config.styles[0])
     style_paths = [_common.resolve_image(s) for s in config.styles]
     identity = _identity(config, [content_path, *style_paths])
-    manifest_path = os.path.join(workdir, "manifest.json")
-    if os.path.exists(manifest_path):
-        manifest = _common.read_json(manifest_path)
-        diff = _common.differences({k: manifest.get(k) for k in identity}, identity)
-        if diff:
-            raise ValueError(
-                f"workdir {workdir} holds a run with other settings (differs in "
-                f"{', '.join(diff[:4])}); use another --workdir"
-            )
-        if manifest.get("status") == "complete":
-            logging.info("%s: %s is already complete; nothing to do", NAME, workdir)
-            outcomes = {label: _common.load_outcome(workdir, label) for label in labels}
-            return Report(workdir, outcomes, [], labels, True, already_complete=True)
-    else:
-        manifest = {
-            **identity,
-            "status": "running",
-            "created": _common.utc_now(),
-            "command": list(sys.argv),
-            "flags": _common.flags_record(flag_values),
-            "weights": _common.weights_info([(base, {})]),
-            "versions": _common.package_versions(),
-            "git": _common.git_info(),
-            "device": _common.device_info(),
-        }
+    manifest = _common.existing_manifest(workdir, identity)
+    if manifest is not None and manifest.get("status") == "complete":
+        logging.info("%s: %s is already complete; nothing to do", NAME, workdir)
+        outcomes = {label: _common.load_outcome(workdir, label) for label in labels}
+        return Report(workdir, outcomes, [], labels, True, already_complete=True)
     net_params = stylize.create_backbone(base)  # weights first: a clear error offline
-    manifest.setdefault("sessions", []).append(
-        {"started": _common.utc_now(), "git": _common.git_info()}
-    )
-    _common.write_json(manifest_path, manifest)
+    if manifest is None:
+        manifest = _common.new_manifest(identity, flag_values, [(base, {})])
+    _common.start_session(workdir, manifest, flag_values)
+    manifest_path = os.path.join(workdir, "manifest.json")
 
     content = nst_image.load(content_path, max_size=base.size)
     styles = [nst_image.load(p, max_size=base.size) for p in style_paths]

@@ -188,40 +188,19 @@ def run(
     table = settings(config)
     clip = make_clip(config)
     identity = _identity(config, clip)
-    manifest_path = os.path.join(workdir, "manifest.json")
     labels = [s.label for s in table]
-    if os.path.exists(manifest_path):
-        manifest = _common.read_json(manifest_path)
-        diff = _common.differences({k: manifest.get(k) for k in identity}, identity)
-        if diff:
-            raise ValueError(
-                f"workdir {workdir} holds a run with other settings (differs in "
-                f"{', '.join(diff[:4])}); use another --workdir"
-            )
-    else:
-        manifest = {
-            **identity,
-            "status": "running",
-            "created": _common.utc_now(),
-            "command": list(sys.argv),
-            "flags": _common.flags_record(flag_values),
-            "weights": _common.weights_info([(config.stylize, {})]),
-            "versions": _common.package_versions(),
-            "git": _common.git_info(),
-            "device": _common.device_info(),
-            "clip_info": {"source": clip.source, "frames": len(clip), "shape": list(clip.shape)},
-        }
-    if manifest.get("status") == "complete":
+    manifest = _common.existing_manifest(workdir, identity)
+    if manifest is not None and manifest.get("status") == "complete":
         logging.info("%s: %s is already complete; nothing to do", NAME, workdir)
         outcomes = {s.label: _outcome(workdir, s.label) for s in table}
         return Report(workdir, outcomes, [], labels, True, already_complete=True)
-    manifest.setdefault("sessions", []).append(
-        {"started": _common.utc_now(), "git": _common.git_info()}
-    )
-    _common.write_json(manifest_path, manifest)
-
     base = config.stylize
-    net, params = stylize.create_backbone(base)
+    net, params = stylize.create_backbone(base)  # weights first: a clear error offline
+    if manifest is None:
+        clip_info = {"source": clip.source, "frames": len(clip), "shape": list(clip.shape)}
+        manifest = _common.new_manifest(identity, flag_values, [(base, {})], clip_info=clip_info)
+    _common.start_session(workdir, manifest, flag_values)
+    manifest_path = os.path.join(workdir, "manifest.json")
     styles = [nst_image.load(_common.resolve_image(s), max_size=base.size) for s in config.styles]
     auto = temporal.ruder_temporal_weight(base, net, params, clip.shape)
     weight = auto if config.temporal_weight is None else config.temporal_weight
