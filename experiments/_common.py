@@ -483,6 +483,13 @@ def start_session(workdir: str, manifest: dict[str, Any], flag_values: Any) -> N
     write_json(os.path.join(workdir, "manifest.json"), manifest)
 
 
+def finish_manifest(workdir: str, manifest: dict[str, Any]) -> None:
+    """Marks the study complete (with the time) and writes manifest.json."""
+    manifest["status"] = "complete"
+    manifest["finished"] = utc_now()
+    write_json(os.path.join(workdir, "manifest.json"), manifest)
+
+
 def _identity(name: str, config: Config, table: Sequence[Setting], rows) -> dict[str, Any]:
     """What must match for a workdir to be resumed: the study, its settings and inputs."""
     paths = sorted({p for _, inputs in rows for p in [inputs["content"], *inputs["styles"]]})
@@ -776,7 +783,6 @@ def run_study(
     if manifest is None:
         manifest = new_manifest(identity, flag_values, rows)
     start_session(workdir, manifest, flag_values)
-    manifest_path = os.path.join(workdir, "manifest.json")
 
     outcomes: dict[str, Outcome] = {}
     for label in labels:
@@ -873,9 +879,7 @@ def run_study(
         save_loss_plots(workdir, ordered, title)
         if extra_files is not None:
             extra_files(workdir, ordered)
-        manifest["status"] = "complete"
-        manifest["finished"] = utc_now()
-        write_json(manifest_path, manifest)
+        finish_manifest(workdir, manifest)
         logging.info("%s: complete; figure, metrics and loss plots in %s", name, workdir)
     return Report(workdir, outcomes, ran, skipped, complete, interrupted)
 

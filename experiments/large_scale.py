@@ -281,7 +281,6 @@ def run(
     if manifest is None:
         manifest = _common.new_manifest(identity, flag_values, [(base, {})])
     _common.start_session(workdir, manifest, flag_values)
-    manifest_path = os.path.join(workdir, "manifest.json")
 
     content = nst_image.load(content_path, max_size=base.size)
     styles = [nst_image.load(p, max_size=base.size) for p in style_paths]
@@ -333,9 +332,7 @@ def run(
         )
         _common.write_metrics(workdir, ordered, _common.json_safe(metrics))
         _common.save_loss_plots(workdir, ordered, title)
-        manifest["status"] = "complete"
-        manifest["finished"] = _common.utc_now()
-        _common.write_json(manifest_path, manifest)
+        _common.finish_manifest(workdir, manifest)
         logging.info("%s: complete; figure and metrics in %s", NAME, workdir)
         for row in metrics["seams"][1:]:  # the outputs (row 0 is the content photo)
             logging.info(

@@ -200,7 +200,6 @@ def run(
         clip_info = {"source": clip.source, "frames": len(clip), "shape": list(clip.shape)}
         manifest = _common.new_manifest(identity, flag_values, [(base, {})], clip_info=clip_info)
     _common.start_session(workdir, manifest, flag_values)
-    manifest_path = os.path.join(workdir, "manifest.json")
     styles = [nst_image.load(_common.resolve_image(s), max_size=base.size) for s in config.styles]
     auto = temporal.ruder_temporal_weight(base, net, params, clip.shape)
     weight = auto if config.temporal_weight is None else config.temporal_weight
@@ -274,9 +273,7 @@ def run(
             [{k: v for k, v in r.items() if not isinstance(v, list)} for r in rows],
         )
         _videos(workdir, labels, frames, clip.fps)
-        manifest["status"] = "complete"
-        manifest["finished"] = _common.utc_now()
-        _common.write_json(manifest_path, manifest)
+        _common.finish_manifest(workdir, manifest)
         logging.info("%s: complete; figure, warping errors and metrics in %s", NAME, workdir)
         for o in outcomes.values():
             logging.info("  %-34s warping error %.4g", o.label, o.record["warping_error"]["mean"])
