@@ -309,7 +309,7 @@ def _run(mutant: Mutant, tree: pathlib.Path) -> tuple[list[str], float, str]:
         seconds = time.perf_counter() - t
     finally:
         path.write_text(original)
-    failed = re.findall(r"^(?:FAILED|ERROR) (\S+)", proc.stdout, flags=re.M)
+    failed = re.findall(r"^(?:FAILED|ERROR) (.+?)(?: - .*)?$", proc.stdout, flags=re.M)
     tail = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else proc.stderr[-300:]
     return failed, seconds, tail
 

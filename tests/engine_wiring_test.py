@@ -142,7 +142,11 @@ OPTIONS = [
 ]
 
 
-@pytest.mark.parametrize("overrides, names", OPTIONS, ids=lambda v: str(v)[:40])
+def _option_id(overrides):
+    return ",".join(f"{k}={v[0][1] if isinstance(v, tuple) else v}" for k, v in overrides.items())
+
+
+@pytest.mark.parametrize("overrides, names", OPTIONS, ids=[_option_id(o) for o, _ in OPTIONS])
 def test_option_reaches_its_formula(overrides, names, images, net_params):
     config = dataclasses.replace(BASE, **overrides)
     engine, _ = _engine(config, images, net_params)
