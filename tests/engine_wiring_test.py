@@ -15,6 +15,7 @@ forgot an option would hand one option's program to another (and fail here).
 """
 
 import dataclasses
+import functools
 
 import jax
 import numpy as np
@@ -70,13 +71,18 @@ def _engine(config, images, net_params=None, **kw):
     return {k: float(v[0]) for k, v in result.history.items()}, result
 
 
+@functools.lru_cache(maxsize=2)
+def _random_params(seed):
+    return backbones.load_params("vgg19", "random", seed=seed)
+
+
 def _direct(config: StylizeConfig, images, x=None, style=None) -> dict[str, float]:
     """The objective at ``x`` (default X0) computed from nst.losses and a fresh backbone."""
     content, style_default, x0 = images
     x = x0 if x is None else x
     style = style_default if style is None else style
     net = backbones.Backbone("vgg19", LAYERS, pooling=config.pooling)
-    params = backbones.load_params("vgg19", "random", seed=config.weights_seed)
+    params = _random_params(config.weights_seed)
     fx, fc, fs = (net(params, a[None]) for a in (x, content, style))
     kw = {"kind": config.distance, "delta": config.delta}
     terms = {}
@@ -160,8 +166,9 @@ def test_huber_delta_reaches_the_penalty(images, net_params):
     _check(engine, _direct(other, images), _direct(huber, images), ("content", "style"))
 
 
-def test_pooling_reaches_the_backbone_the_engine_builds(images):
-    config = dataclasses.replace(BASE, pooling="avg")
+@pytest.mark.parametrize("overrides", [{"pooling": "avg"}, {"weights_seed": 1}], ids=str)
+def test_backbone_options_reach_the_backbone_the_engine_builds(overrides, images):
+    config = dataclasses.replace(BASE, **overrides)
     engine, _ = _engine(config, images)  # no net_params: the engine builds its own
     # conv2_1 is behind the first pooling: its terms see the pooling kind.
     _check(engine, _direct(config, images), _direct(BASE, images), ("style/conv2_1", "total"))
@@ -184,7 +191,7 @@ def test_style_blend_weights_the_style_grams(images, net_params):
         config, content, [style, other], net_params=net_params, init_images=x0, compiled=COMPILED
     )
     net = backbones.Backbone("vgg19", LAYERS)
-    params = backbones.load_params("vgg19", "random", seed=0)
+    params = _random_params(0)
     fx, f1, f2 = (net(params, a[None]) for a in (x0, style, other))
     for name in ("conv1_1", "conv2_1"):
         m = fx[name].shape[1] * fx[name].shape[2]
@@ -266,8 +273,8 @@ def test_luminance_preservation_is_the_yiq_formula(images, net_params):
 
 def test_every_intermediate_image_is_in_unit_range(images, net_params):
     content, style, _ = images
-    for optimizer in ("adam", "rmsprop", "sgd", "lbfgs_scipy"):
-        lr = {"sgd": 3e-5, "rmsprop": 3e-2}.get(optimizer, 0.1)
+    for optimizer in ("adam", "adagrad", "rmsprop", "sgd", "lbfgs_scipy"):
+        lr = {"sgd": 3e-5, "rmsprop": 3e-2, "adagrad": 0.3}.get(optimizer, 0.1)
         config = dataclasses.replace(
             BASE, optimizer=optimizer, lr=lr, steps=6, snapshot_every=1, style_weight=1e5
         )

@@ -18,6 +18,15 @@ from nst import backbones
 BN_EPS = 1e-5
 
 
+@pytest.fixture(autouse=True, scope="module")
+def fast_compile():
+    """Deep truncated ResNets compile several times faster with fewer XLA passes."""
+    before = jax.config.read("jax_disable_most_optimizations")
+    jax.config.update("jax_disable_most_optimizations", True)
+    yield
+    jax.config.update("jax_disable_most_optimizations", before)
+
+
 def _np_conv(x, kernel, stride=1, pad=0):
     """NHWC x HWIO, zero padding, float64."""
     x = np.pad(np.asarray(x, np.float64), ((0, 0), (pad, pad), (pad, pad), (0, 0)))
