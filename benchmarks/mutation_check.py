@@ -32,6 +32,7 @@ PYTEST = [sys.executable, "-m", "pytest", "-q", "-n", "0", "-p", "no:cacheprovid
 ENGINE = ["tests/engine_wiring_test.py"]
 VIDEO = ["tests/video/temporal_wiring_test.py"]
 FF = ["tests/feedforward/formulas_test.py"]
+STUDIES = ["tests/experiments/tv_sweep_test.py", "tests/experiments/weight_tradeoff_test.py"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -270,6 +271,27 @@ MUTANTS = [
         "convs = [(1, 0), (stride, 1), (1, 0)]",
         "convs = [(stride, 0), (1, 1), (1, 0)]",
         ("tests/resnet_features_test.py",),
+    ),
+    M(
+        "studies: every setting of a sweep runs the first setting's numbers",
+        "experiments/_common.py",
+        "cfgs = [rows[i][0] for i in todo]",
+        "cfgs = [rows[todo[0]][0] for i in todo]",
+        STUDIES,
+    ),
+    M(
+        "studies: results written under the wrong labels",
+        "experiments/_common.py",
+        "for i, result in zip(todo, results):",
+        "for i, result in zip(todo, results[::-1]):",
+        STUDIES,
+    ),
+    M(
+        "lbfgs on CPU runs optax's L-BFGS instead of SciPy's",
+        "nst/optimizers.py",
+        'return "lbfgs_scipy" if backend == "cpu" and not vectorized else "lbfgs_optax"',
+        'return "lbfgs_optax"',
+        ENGINE,
     ),
 ]
 

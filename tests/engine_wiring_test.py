@@ -406,6 +406,11 @@ def test_cpu_runs_a_python_loop_and_each_setting_sweeps(images, net_params):
     stylize.sweep(configs, content, [style], net_params=net_params, compiled=cache)
     kinds = {(key[0], key[-1]) for key in cache}
     assert ("each", 1) in kinds and not any(kind == "steps" and n > 1 for kind, n in kinds)
+    # One L-BFGS run on CPU is SciPy's L-BFGS-B (driven from the host: no optax state).
+    lbfgs = dataclasses.replace(BASE, optimizer="lbfgs", steps=2)
+    result = stylize.stylize(lbfgs, content, [style], net_params=net_params, compiled=cache)
+    assert result.opt_state is None and result.evaluations >= 2
+    assert any(key[0] == "scipy" for key in cache)
     scan = [dataclasses.replace(c, loop="scan", scan_chunk=2, sweep_form="vmap") for c in configs]
     stylize.sweep(scan, content, [style], net_params=net_params, compiled=cache)
     assert ("steps", 2) in {(key[0], key[-1]) for key in cache}
