@@ -168,6 +168,13 @@ MUTANTS = [
         ENGINE,
     ),
     M(
+        "matting Laplacian built with the default eps",
+        "nst/stylize.py",
+        "losses.matting_laplacian(content, eps=config.photo_eps)",
+        "losses.matting_laplacian(content)",
+        ENGINE,
+    ),
+    M(
         "backbone built without the pooling option",
         "nst/stylize.py",
         "backbones.Backbone(config.backbone, _all_layers(config), pooling=config.pooling)",

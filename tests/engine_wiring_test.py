@@ -159,6 +159,13 @@ def test_option_reaches_its_formula(overrides, names, images, net_params):
     _check(engine, _direct(config, images), _direct(BASE, images), names)
 
 
+def test_photo_eps_reaches_the_laplacian(images, net_params):
+    photo = dataclasses.replace(BASE, photo_weight=1e2)
+    other = dataclasses.replace(photo, photo_eps=1e-3)
+    engine, _ = _engine(other, images, net_params)
+    _check(engine, _direct(other, images), _direct(photo, images), ("photo", "total"))
+
+
 def test_huber_delta_reaches_the_penalty(images, net_params):
     huber = dataclasses.replace(BASE, distance="huber", delta=0.5)
     other = dataclasses.replace(huber, delta=0.05)
