@@ -229,7 +229,8 @@ def _figures(out: pathlib.Path, records: list[dict], target: float, title: str) 
     labels = []
     for r in records:
         t, _ = _time_to(r["curve"], target)
-        labels.append(f"{r['method']}\n{'%.0f s' % t if t else 'not reached'}")
+        reached = f"{t:.0f} s" if t else "not reached"
+        labels.append(f"{r['method']}\n{reached}")
     image.save_strip(out / "images.png", pictures, labels, title=title, overwrite=True)
 
 
