@@ -629,9 +629,24 @@ def sweep(
             else np.asarray(_initial_image(base, jax.random.key(base.seed), content, styles))
         )
         compiled = {} if compiled is None else compiled
-        return [
-            _run_scipy(base, net, params, targets, content, x0, should_stop, progress, compiled)
-        ]
+        resume = None
+        fingerprint = _fingerprint(configs, content, styles)
+        if checkpoint:  # the image, steps done and history of an interrupted run
+            template = State(
+                jnp.zeros((1, *content.shape), jnp.float32), (), jnp.zeros(1, jnp.int32)
+            )
+            resume = load_checkpoint(checkpoint, template, fingerprint)
+        result = _run_scipy(
+            base, net, params, targets, content, x0, should_stop, progress, compiled, resume
+        )
+        if checkpoint and result.stopped == "interrupted":
+            state = State(
+                jnp.asarray(result.image)[None], (), jnp.asarray([result.steps_done], jnp.int32)
+            )
+            save_checkpoint(checkpoint, state, dict(result.history), fingerprint)
+        elif checkpoint and result.stopped is None and os.path.exists(checkpoint):
+            os.remove(checkpoint)
+        return [result]
 
     n_settings = len(configs)
     # Settings are spread over the devices (every process's, after jax.distributed
@@ -843,12 +858,15 @@ def stylize(
 
 
 def _run_scipy(
-    config, net, params, targets, content, x0, should_stop, progress, compiled
+    config, net, params, targets, content, x0, should_stop, progress, compiled, resume=None
 ) -> Result:
     """SciPy's L-BFGS-B from the host with a jitted value-and-gradient (bounds [0, 1]).
 
     Each iteration's history entry holds the terms at its accepted point; ``evaluations``
-    counts every objective call (line-search trials included).
+    counts every objective call (line-search trials included). ``resume``: ``(State,
+    history)`` of an interrupted run: L-BFGS-B restarts from its image for the remaining
+    iterations with a fresh curvature memory (SciPy's internal state cannot be saved), so
+    a resumed run is close to, not identical with, an uninterrupted one.
     """
     import scipy.optimize
     import threadpoolctl
@@ -866,6 +884,15 @@ def _run_scipy(
     history: dict[str, list] = {}
     last: dict[str, Any] = {}
     state = {"evals": 0, "done": 0, "t0": None, "compile": 0.0, "stopped": None}
+    if resume is not None:
+        saved, saved_history = resume
+        x0 = np.asarray(saved.image[0], np.float32)
+        state["done"] = int(np.asarray(saved.step)[0])
+        history = {k: [float(v) for v in vals] for k, vals in saved_history.items()}
+        offset = history.get("time", [0.0])[-1] if history.get("time") else 0.0
+    else:
+        offset = 0.0
+    first_step = state["done"]
 
     def fun(x):
         t = time.perf_counter()
@@ -899,12 +926,13 @@ def _run_scipy(
         best["x"] = np.asarray(intermediate_result.x).copy()
         for name, v in last["terms"].items():
             history.setdefault(name, []).append(float(v))
-        history.setdefault("time", []).append(time.perf_counter() - state["t0"])
+        history.setdefault("time", []).append(offset + time.perf_counter() - state["t0"])
         if config.snapshot_every and state["done"] % config.snapshot_every == 0:
             snapshots[state["done"]] = best["x"].reshape(shape).astype(np.float32)
         if progress is not None:
             elapsed = max(time.perf_counter() - state["t0"], 1e-9)
-            progress(state["done"], float(last["terms"]["total"]), state["done"] / elapsed)
+            rate = (state["done"] - first_step) / elapsed
+            progress(state["done"], float(last["terms"]["total"]), rate)
         if should_stop():
             state["stopped"] = "interrupted"
             raise StopIteration
@@ -921,12 +949,16 @@ def _run_scipy(
                 method="L-BFGS-B",
                 bounds=scipy.optimize.Bounds(0.0, 1.0),
                 callback=callback,
-                options={"maxiter": config.steps, "maxfun": 20 * config.steps, "maxcor": 10},
+                options={
+                    "maxiter": max(config.steps - state["done"], 0),
+                    "maxfun": 20 * config.steps,
+                    "maxcor": 10,
+                },
             )
     except StopIteration:
         pass
     image = np.clip(best["x"].reshape(shape), 0, 1).astype(np.float32)
-    if config.preserve_color == "luminance":
+    if config.preserve_color == "luminance" and state["stopped"] != "interrupted":
         image = nst_image.luminance_transfer(image, content)
     return Result(
         image=image,
