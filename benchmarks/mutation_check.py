@@ -361,7 +361,9 @@ def main() -> None:
         _copy_tree(tree)
         for i, mutant in enumerate(mutants, start=1):
             failed, seconds, tail = _run(mutant, tree)
-            names = [f.split("::", 1)[-1] for f in failed]
+            names = [
+                pathlib.Path(f.split("::", 1)[0]).stem + "::" + f.split("::", 1)[-1] for f in failed
+            ]
             shown = ", ".join(f"`{n}`" for n in names[:3]) + (
                 f" (+{len(names) - 3} more)" if len(names) > 3 else ""
             )
