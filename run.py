@@ -11,6 +11,7 @@ with one line on stderr and exit code 2.
 from __future__ import annotations
 
 import logging as _pylogging
+import math
 import os
 import signal
 import sys
@@ -339,10 +340,15 @@ def _parse_flags(argv: list[str]) -> list[str]:
     import experiments  # noqa: F401  (experiment modules define their own flags at import)
 
     try:
-        return flags.FLAGS(argv)
+        rest = flags.FLAGS(argv)
     except flags.Error as e:
         _fail(str(e).splitlines()[0])
         raise  # unreachable
+    for name in flags.FLAGS:  # every float flag given, of every mode: finite or refused
+        flag = flags.FLAGS[name]
+        if flag.present and isinstance(flag.value, float) and not math.isfinite(flag.value):
+            _fail(f"--{name} must be a finite number, got {flag.value}")
+    return rest
 
 
 if __name__ == "__main__":

@@ -35,10 +35,10 @@ def net_json(config: NetConfig, info: dict[str, Any] | None = None) -> dict[str,
 
 def _parse_net_json(values: Any, where: str) -> tuple[NetConfig, dict[str, Any]]:
     if not isinstance(values, dict) or not isinstance(values.get("net"), dict):
-        raise ValueError(f"{where}: not a feed-forward network description (no \"net\" object)")
+        raise ValueError(f'{where}: not a feed-forward network description (no "net" object)')
     info = values.get("info", {})
     if not isinstance(info, dict):
-        raise ValueError(f"{where}: \"info\" must be an object")
+        raise ValueError(f'{where}: "info" must be an object')
     try:
         return NetConfig.from_dict(values["net"]), dict(info)
     except (KeyError, TypeError, ValueError) as e:

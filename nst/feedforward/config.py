@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from typing import Any
 
 __all__ = ["ARCHS", "NORMS", "UPSAMPLES", "NetConfig", "TrainConfig", "get_config", "replace"]
@@ -160,6 +161,9 @@ class TrainConfig:
         for name in ("batch_size", "crop_size", "style_size", "keep_checkpoints", "log_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("lr", "epochs", "content_weight", "style_weight", "tv_weight"):
+            if not math.isfinite(getattr(self, name)):
+                raise ValueError(f"{name} must be a finite number, got {getattr(self, name)}")
         if self.lr <= 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
         if self.epochs <= 0 and self.steps <= 0:
