@@ -501,9 +501,7 @@ def load_checkpoint(
         raise bad("is a directory, not a checkpoint file")
     leaves, treedef = jax.tree.flatten(template)
     try:
-        with np.load(path, allow_pickle=False) as data:
-            if not hasattr(data, "files"):
-                raise bad("not an .npz checkpoint")
+        with open(path, "rb") as f, np.load(f, allow_pickle=False) as data:
             contents = {name: np.asarray(data[name]) for name in data.files}
     except CheckpointError:
         raise

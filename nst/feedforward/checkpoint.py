@@ -149,7 +149,7 @@ def load_model(path: str | os.PathLike) -> tuple[NetConfig, dict[str, Any], dict
                         f"{variables_dir}: unreadable weights ({_first_line(e)})"
                     ) from None
                 if not hasattr(saved, "keys"):
-                    raise ValueError(f"{variables_dir}: not the weights of a network")
+                    raise ValueError(f"{variables_dir}: unreadable weights (no array metadata)")
                 check_shapes(config, {k: saved[k] for k in saved.keys()}, where)
                 try:
                     variables = checkpointer.restore(variables_dir, _on_one_device(saved))
