@@ -621,3 +621,21 @@ def test_run_refuses_bad_numbers_and_model_with_one_line(model_dir, tmp_path):
     proc = _run(f"--model={model}", f"--output={tmp_path / 'o.png'}", "--max_size=32")
     _one_line_exit_2(proc, "truncated or corrupt weights")  # no orbax thread noise after it
     assert sorted(os.listdir(tmp_path)) == ["model"]
+
+
+def test_experiment_workdir_on_a_full_disk_fails_first_and_reruns(tmp_path):
+    with _tmpfs(tmp_path / "fs", size="24m") as fs:
+        (fs / "keep.txt").write_text("precious")
+        _fill(fs)
+        before = _tree(fs)
+        workdir = fs / "runs" / "init"
+        args = ["--experiment=init_comparison", "--quick", *TINY, f"--workdir={workdir}"]
+        proc = _run(*args)
+        _one_line_exit_2(proc, str(workdir), "No space left on device")
+        assert _tree(fs) == before and not (fs / "runs").exists()
+        (fs / "filler").unlink()
+        proc = _run(*args)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert (workdir / "figure.png").is_file() and (workdir / "manifest.json").is_file()
+        assert (fs / "keep.txt").read_text() == "precious"
+        _no_temp_files(fs)
