@@ -699,7 +699,7 @@ def sweep(
             template = State(
                 jnp.zeros((1, *content.shape), jnp.float32), (), jnp.zeros(1, jnp.int32)
             )
-            resume = load_checkpoint(checkpoint, template, fingerprint)
+            resume = load_checkpoint(checkpoint, template, fingerprint, steps=base.steps)
         result = _run_scipy(
             base, net, params, targets, content, x0, should_stop, progress, compiled, resume
         )
