@@ -11,6 +11,7 @@ with one line on stderr and exit code 2.
 from __future__ import annotations
 
 import logging as _pylogging
+import math
 import os
 import signal
 import sys
@@ -102,8 +103,12 @@ class UsageError(Exception):
 
 
 def _fail(message: str) -> None:
+    """The one line, then exit 2 at once: no library thread (orbax's readers, an asyncio
+    loop) or exit handler gets to print a traceback after it."""
+    sys.stdout.flush()
     sys.stderr.write(f"run.py: error: {message}\n")
-    sys.exit(2)
+    sys.stderr.flush()
+    os._exit(2)
 
 
 def _layer_table(values: list[str] | None, default_weight: float):
@@ -206,8 +211,17 @@ class _StopFlag:
         return self.raised
 
 
+def _snapshot_paths(output: str, config) -> dict[int, str]:
+    """{step: OUTPUT_stepNNNNN.EXT} of every snapshot the run can write."""
+    if not config.snapshot_every:
+        return {}
+    root, ext = os.path.splitext(output)
+    steps = range(config.snapshot_every, config.steps + 1, config.snapshot_every)
+    return {step: f"{root}_step{step:05d}{ext}" for step in steps}
+
+
 def stylize_main() -> None:
-    from nst import image, stylize
+    from nst import files, image, stylize
 
     config = build_config()
     _validate(config)
@@ -219,13 +233,23 @@ def stylize_main() -> None:
         highres_cli.highres_main(flags.FLAGS, config)
         return
     output = _OUTPUT.value
-    if os.path.exists(output) and not _OVERWRITE.value:
-        raise UsageError(f"{output} exists; pass --overwrite to replace it")
+    if os.path.isdir(output):
+        raise UsageError(f"--output {output} is a directory; give a file name")
     if os.path.splitext(output)[1].lower() not in (".png", ".jpg", ".jpeg"):
         raise UsageError(f"--output must end in .png, .jpg or .jpeg, got {output}")
+    snapshot_paths = _snapshot_paths(output, config)
+    if not _OVERWRITE.value:  # every file this run writes, before any work
+        files.refuse_existing([output, *snapshot_paths.values()])
     content = image.load(_CONTENT.value or image.sample("tubingen"), max_size=config.size)
     style_paths = _STYLE.value or [image.sample("starry_night")]
     styles = [image.load(p, max_size=config.size) for p in style_paths]
+    # Room for the output, the snapshots and an interrupted run's state (image + optimizer
+    # moments, float32), checked now rather than after the optimization.
+    pixels = content.shape[0] * content.shape[1] * 3
+    files.check_writable(
+        os.path.dirname(os.path.abspath(output)),
+        pixels * (1 + len(snapshot_paths)) + 16 * pixels + (1 << 16),
+    )
     stop = _StopFlag()
     last_log = [0.0]
 
@@ -257,8 +281,7 @@ def stylize_main() -> None:
         return
     image.save(output, result.image, overwrite=_OVERWRITE.value)
     for step, snap in result.snapshots.items():
-        root, ext = os.path.splitext(output)
-        image.save(f"{root}_step{step:05d}{ext}", snap, overwrite=True)
+        image.save(snapshot_paths[step], snap, overwrite=_OVERWRITE.value)
     if result.stopped:
         raise UsageError(f"{result.stopped}; kept the last finite image in {output}")
     seconds = float(result.history["time"][-1]) if len(result.history.get("time", [])) else 0.0
@@ -366,16 +389,24 @@ def _run(argv: list[str]) -> None:
         _fail(str(e).splitlines()[0] if str(e) else type(e).__name__)
     except ValueError as e:  # config validation inside the library
         _fail(str(e).splitlines()[0])
+    except OSError as e:  # a file system failure no check above foresaw: still one line
+        where = f"{e.filename}: " if e.filename else ""
+        _fail(f"{where}{e.strerror or e}")
 
 
 def _parse_flags(argv: list[str]) -> list[str]:
     import experiments  # noqa: F401  (experiment modules define their own flags at import)
 
     try:
-        return flags.FLAGS(argv)
+        rest = flags.FLAGS(argv)
     except flags.Error as e:
         _fail(str(e).splitlines()[0])
         raise  # unreachable
+    for name in flags.FLAGS:  # every float flag given, of every mode: finite or refused
+        flag = flags.FLAGS[name]
+        if flag.present and isinstance(flag.value, float) and not math.isfinite(flag.value):
+            _fail(f"--{name} must be a finite number, got {flag.value}")
+    return rest
 
 
 if __name__ == "__main__":
