@@ -543,7 +543,8 @@ MODELS = {
     ),
     "a list": (lambda m: (m / "net.json").write_text("[1, 2]"), 'no "net" object'),
     "no variables": (lambda m: shutil.rmtree(m / "variables"), "no variables/ folder"),
-    "truncated arrays": (_truncate_arrays, "truncated or corrupt weights"),
+    # "truncated arrays" runs in a subprocess only (test_run_refuses_bad_numbers_and_model...):
+    # orbax's reader leaves background errors that would surface in a later test here.
     "no metadata": (
         lambda m: [f.unlink() for f in (m / "variables").glob("*METADATA")],
         "unreadable weights",
