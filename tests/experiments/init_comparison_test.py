@@ -1,5 +1,6 @@
 """init_comparison end to end on a tiny preset."""
 
+import numpy as np
 from common_test import fast_compile, smoke  # noqa: F401
 
 from experiments import init_comparison
@@ -11,3 +12,9 @@ def test_smoke(tmp_path):
     assert inits == {"white noise": "noise", "content photo": "content"}
     steps = {o.record["steps"] for o in report.outcomes.values()}
     assert len(steps) == 1  # equal steps
+
+
+def test_time_to_reach_by_hand():
+    total, times = np.array([9.0, 5.0, 3.0, 1.0]), np.array([0.5, 1.0, 1.5, 2.0])
+    assert init_comparison.time_to_reach(total, times, 3.0) == (3, 1.5)
+    assert init_comparison.time_to_reach(total, times, 0.5) == (0, float("inf"))
