@@ -237,7 +237,8 @@ def tier_note(tier: str) -> str:
 def claim(
     text: str, measure: str, values: Any, held: bool, margin: float, **extra: Any
 ) -> dict[str, Any]:
-    """One verdict record: ``{claim, measure, values, held, margin, ...}`` (JSON-safe).
+    """One verdict record: ``{claim, measure, values, held, margin, ...}`` (JSON-safe; an
+    optional ``unit`` of the margin is shown after it).
 
     text: the seed's claim in words; measure: what number checks it and how "held" is
     decided; values: the numbers (per setting); margin: by how much it held (> 0) or failed
@@ -267,7 +268,13 @@ def monotone_margin(values: Sequence[float], *, increasing: bool) -> float:
 
 
 def trend_claim(
-    text: str, measure: str, labels: Sequence[str], values: Sequence[float], *, increasing: bool
+    text: str,
+    measure: str,
+    labels: Sequence[str],
+    values: Sequence[float],
+    *,
+    increasing: bool,
+    unit: str = "",
 ) -> dict[str, Any]:
     """A claim that ``values`` (in ``labels``' order) rise / fall strictly, step by step.
 
@@ -281,6 +288,7 @@ def trend_claim(
         {str(k): float(v) for k, v in zip(labels, values)},
         bool(margin > 0),
         margin,
+        unit=unit,
     )
 
 
@@ -290,7 +298,8 @@ def verdict_lines(claims: Sequence[Mapping[str, Any]]) -> list[str]:
     for c in claims:
         word = "HELD" if c["held"] else "NOT HELD"
         margin = c.get("margin")
-        by = f"margin {margin:.3g}" if margin is not None else "margin n/a"
+        unit = f" {c['unit']}" if c.get("unit") else ""
+        by = f"margin {margin:.3g}{unit}" if margin is not None else "margin n/a"
         lines.append(f"{word} ({by}): {c['claim']}")
         if c.get("note"):
             lines.append(f"    {c['note']}")

@@ -106,6 +106,7 @@ def claims(config: Config, outcomes: list[Outcome], load) -> list[dict[str, Any]
             labels,
             [values["psnr_db"][k] for k in labels],
             increasing=False,
+            unit="dB",
         ),
         _common.trend_claim(
             text.format("SSIM"),

@@ -181,6 +181,7 @@ def run(config: Config, workdir: str, *, flag_values: Any = None, quick_note: st
             [row["layer"] for row in rows],
             [row["psnr_db"] for row in rows],
             increasing=False,
+            unit="dB",
         )
     ]
     _common.log_claims(NAME, claims)

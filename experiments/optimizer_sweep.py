@@ -223,18 +223,16 @@ def _extra_files(workdir: str, outcomes: list[Outcome]) -> None:
 def run(config: Config, workdir: str, **kwargs: Any) -> _common.Report:
     """Runs (or resumes) the study in ``workdir``; see ``_common.run_study``."""
     scale: Callable[[], float] = functools.cache(lambda: gradient_scale(config))
-    found: dict[str, str] = {}
+    found: dict[str, dict[str, str]] = {}
 
     def diverged(outcomes: list[Outcome]) -> dict[str, str]:
         """The diverged settings and why (found and logged once)."""
-        if not found:
-            for o in outcomes:
-                reason = divergence(o, scale())
-                if reason is not None:
-                    found[o.label] = reason
-                    logging.warning("%s: %s DIVERGED: %s", NAME, o.label, reason)
-            found.setdefault("", "")  # marks "checked"
-        return {k: v for k, v in found.items() if k}
+        if "diverged" not in found:
+            reasons = {o.label: divergence(o, scale()) for o in outcomes}
+            found["diverged"] = {k: v for k, v in reasons.items() if v is not None}
+            for label, reason in found["diverged"].items():
+                logging.warning("%s: %s DIVERGED: %s", NAME, label, reason)
+        return found["diverged"]
 
     return _common.run_study(
         NAME,

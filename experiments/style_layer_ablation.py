@@ -92,6 +92,7 @@ def claims(config: Config, outcomes: list[Outcome], load) -> list[dict[str, Any]
         labels,
         [measures.structure_scale(o.image) for o in cumulative],
         increasing=True,
+        unit="px",
     )
     record["reference"] = {
         "style image": measures.structure_scale(load(config.styles[0])),

@@ -109,6 +109,7 @@ def claims(config: Config, outcomes: list[Outcome], load) -> list[dict[str, Any]
             [label for label, _ in LAYER_SETS],
             [measures.structure_scale(o.image) for o in row],
             increasing=True,
+            unit="px",
         )
         record["reference"] = {"original": measures.structure_scale(load(texture))}
         out.append(record)
