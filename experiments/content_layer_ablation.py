@@ -114,6 +114,7 @@ def claims(config: Config, outcomes: list[Outcome], load) -> list[dict[str, Any]
             labels,
             [values["ssim"][k] for k in labels],
             increasing=False,
+            unit="SSIM",
         ),
     ]
 

@@ -94,6 +94,7 @@ def claims(config: Config, outcomes: list[Outcome], load) -> list[dict[str, Any]
             {k: {"steps": s, "seconds": t} for k, (s, t) in reach.items()},
             bool(content_steps and noise_steps > content_steps),
             margin,
+            unit="relative",
             target=target,
         )
     ]

@@ -188,6 +188,7 @@ def adam_claim(losses: dict[str, float], when: str, diverged: dict[str, str]) ->
         {k: float(v) for k, v in ranking},
         bool(np.isfinite(margin) and margin > 0),
         margin,
+        unit="relative",
         best={"Adam": adam_label, "rival": rival_label},
         diverged=sorted(diverged),
     )

@@ -104,6 +104,7 @@ def claims(config: Config, outcomes: list[Outcome], load) -> list[dict[str, Any]
             residual,
             residual[rl] < residual[none],
             relative,
+            unit="relative",
         ),
         _common.claim(
             "the matting-Laplacian term keeps the photo's edges (less edge distortion)",

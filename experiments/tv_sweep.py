@@ -99,6 +99,7 @@ def claims(config: Config, outcomes: list[Outcome], load) -> list[dict[str, Any]
             [o.label for o in outcomes],
             [high_frequency_fraction(o.image) for o in outcomes],
             increasing=False,
+            unit="of the energy",
         )
     ]
 

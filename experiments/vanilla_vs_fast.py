@@ -205,6 +205,7 @@ def speed_claim(rows: list[dict[str, Any]], size: int) -> dict[str, Any]:
         },
         speedup >= 100,
         float(np.log10(speedup / 100)),
+        unit="orders of magnitude",
     )
 
 
