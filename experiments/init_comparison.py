@@ -7,7 +7,7 @@ style weight 1e5, Adam 1e-2, 2000 steps) started from white noise (N(0, 1) in th
 backbone's normalized input space) or from the content photo. The initialization is not a
 number, so each is its own program; both run the same number of steps.
 
-Tiers: full (above, 512 px); ``--tier=middle``: 192 px, 300 steps; ``--quick``: 128 px,
+Tiers: full (above, 512 px); ``--tier=middle``: 160 px, 300 steps; ``--quick``: 128 px,
 100 steps.
 
 Claim (seed 004): starting from the content photo reduces convergence time. Checked by the
@@ -52,7 +52,7 @@ def get_config(quick: bool = False, tier: str | None = None) -> Config:
         styles=("starry_night",),
     )
     if tier == "middle":
-        config = _common.shrink(config, size=192, steps=300)
+        config = _common.shrink(config, size=160, steps=300)
     if tier == "quick":
         config = _common.shrink(config, size=128, steps=100)
     return config

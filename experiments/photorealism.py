@@ -12,7 +12,7 @@ chelsea (the "style" photo); ``--content`` / ``--style`` take another pair.
 The settings with the term (RL, RL + TV) run as one sweep, the one without it apart
 (so it does not pay for the sparse Laplacian product).
 
-Tiers: full (above, 512 px); ``--tier=middle``: 128 px, 400 steps; ``--quick``: 96 px, 100
+Tiers: full (above, 512 px); ``--tier=middle``: 128 px, 300 steps; ``--quick``: 96 px, 100
 steps.
 
 Claims (seed 003): the matting-Laplacian term keeps the output a locally affine colour
@@ -69,7 +69,7 @@ def get_config(quick: bool = False, tier: str | None = None) -> Config:
         styles=("chelsea",),
     )
     if tier == "middle":
-        config = _common.shrink(config, size=128, steps=400)
+        config = _common.shrink(config, size=128, steps=300)
     if tier == "quick":
         config = _common.shrink(config, size=96, steps=100)
     return config

@@ -10,7 +10,7 @@ textures (default: the bundled brick, and starry_night; ``--style`` takes others
 layer sets. Per texture, the layer sets differ only in numbers (weight 0 outside a set) and
 run as one sweep program.
 
-Tiers: full (above, 512 px); ``--tier=middle``: 128 px, 250 steps, Adam 1e-2; ``--quick``:
+Tiers: full (above, 512 px); ``--tier=middle``: 128 px, 200 steps, Adam 1e-2; ``--quick``:
 96 px, 100 steps, Adam 1e-2.
 
 Claim (Gatys et al. 2015, Fig. 2): with layers up to deeper pools the synthesized texture
@@ -55,7 +55,7 @@ def get_config(quick: bool = False, tier: str | None = None) -> Config:
         styles=("brick", "starry_night"),  # the textures, one row each
     )
     if tier == "middle":
-        config = _common.shrink(config, size=128, steps=250, lr=1e-2)
+        config = _common.shrink(config, size=128, steps=200, lr=1e-2)
     if tier == "quick":
         # 20x fewer steps: a 10x larger rate so the syntheses get somewhere.
         config = _common.shrink(config, size=96, steps=100, lr=1e-2)

@@ -10,7 +10,7 @@ luminance, centred (low frequencies in the middle), on one scale for the whole r
 removes the high frequencies (the corners). ``metrics.json`` adds each output's fraction of
 spectral energy above half the Nyquist frequency.
 
-Tiers: full (above, 512 px); ``--tier=middle``: 192 px, 300 steps; ``--quick``: 128 px,
+Tiers: full (above, 512 px); ``--tier=middle``: 160 px, 300 steps; ``--quick``: 128 px,
 100 steps.
 
 Claim (seed 000): the share of spectral energy above 0.25 cycles/px (half the Nyquist
@@ -56,7 +56,7 @@ def get_config(quick: bool = False, tier: str | None = None) -> Config:
         styles=("starry_night",),
     )
     if tier == "middle":
-        config = _common.shrink(config, size=192, steps=300)
+        config = _common.shrink(config, size=160, steps=300)
     if tier == "quick":
         config = _common.shrink(config, size=128, steps=100)
     return config

@@ -7,7 +7,7 @@ conv1_1..conv5_1; Adam 1e-2, 2000 steps). Top row: content weight alpha = 1, 10,
 style weight beta = 1e5. Bottom row: beta = 1, 10, ..., 1e8 at alpha = 1. Each row differs
 only in one weight, so it runs as one sweep (one compiled program).
 
-Tiers: full (above, 512 px); ``--tier=middle``: 128 px, 150 steps; ``--quick``: 96 px, 50
+Tiers: full (above, 512 px); ``--tier=middle``: 128 px, 120 steps; ``--quick``: 96 px, 50
 steps.
 
 Claim (seeds 000, 002, 003): as the style/content ratio beta/alpha grows, the content loss
@@ -50,7 +50,7 @@ def get_config(quick: bool = False, tier: str | None = None) -> Config:
         styles=("starry_night",),
     )
     if tier == "middle":
-        config = _common.shrink(config, size=128, steps=150)
+        config = _common.shrink(config, size=128, steps=120)
     if tier == "quick":
         config = _common.shrink(config, size=96, steps=50)
     return config
