@@ -42,6 +42,19 @@ def fast_compile():
     jax.config.update("jax_disable_most_optimizations", before)
 
 
+# The seed studies that check their seed's claim (metrics.json "claims").
+CLAIMED = {
+    "content_layer_ablation",
+    "style_layer_ablation",
+    "texture_synthesis",
+    "tv_sweep",
+    "optimizer_sweep",
+    "weight_tradeoff",
+    "init_comparison",
+    "photorealism",
+}
+
+
 def tiny(module, *, size=SIZE, steps=STEPS, **fields):
     """The study's --quick config shrunk further, with random weights."""
     config = module.get_config(quick=True)
@@ -98,7 +111,8 @@ def smoke(module, workdir, config=None, **fields):
         assert len(total) == record["steps"] == len(record["history"]["time"])
         assert total[-1] < total[0], (label, total)  # the loss went down
 
-    check_claims(metrics["claims"])  # the verdicts' form, not their outcome (random weights)
+    if module.NAME in CLAIMED:
+        check_claims(metrics["claims"])  # the verdicts' form, not their outcome (random weights)
     stamps = _mtimes(workdir)
     again = module.run(config, str(workdir))
     assert again.already_complete and again.ran == [] and again.skipped == labels
