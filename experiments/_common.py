@@ -1174,6 +1174,15 @@ def tier_from_flags(flag_values: Any) -> str:
     return tier_of(quick, flag_value(flag_values, "tier", None))
 
 
+def quick_from_flags(flag_values: Any, name: str) -> bool:
+    """For studies with two tiers: ``--quick`` / ``--tier=quick`` -> True, full -> False;
+    ValueError for ``--tier=middle``."""
+    tier = tier_from_flags(flag_values)
+    if tier == "middle":
+        raise ValueError(f"{name} has no --tier=middle; use --quick or the full settings")
+    return tier == "quick"
+
+
 def tier_config(module: Any, tier: str) -> Any:
     """``module.get_config`` at ``tier``; ValueError for a middle tier the study lacks."""
     if tier == "middle" and "tier" not in inspect.signature(module.get_config).parameters:

@@ -303,7 +303,7 @@ def run(
 def main(flag_values: Any) -> dict[str, Any]:
     """``run.py --experiment=vanilla_vs_fast``."""
     _train_ff._quiet_orbax()
-    quick = bool(flag_values["quick"].value) if "quick" in flag_values else False
+    quick = _common.quick_from_flags(flag_values, NAME)
     config = apply_flags(get_config(quick), flag_values)
     workdir = (flag_values["workdir"].value if "workdir" in flag_values else None) or (
         _common.default_workdir(NAME)
