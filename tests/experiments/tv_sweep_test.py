@@ -1,17 +1,19 @@
 """tv_sweep end to end on a tiny preset, and the spectrum helpers."""
 
+import dataclasses
 import json
 
 import numpy as np
-from common_test import fast_compile, smoke  # noqa: F401
+import pytest
+from common_test import fast_compile, flag_values, smoke  # noqa: F401
 
-from experiments import tv_sweep
+from experiments import _common, tv_sweep
 
 
 def test_smoke(tmp_path):
     smoke(tv_sweep, tmp_path)
     fractions = json.loads((tmp_path / "metrics.json").read_text())["high_frequency_fraction"]
-    assert sorted(fractions) == ["TV 0", "TV 10", "TV 100"]
+    assert sorted(fractions) == ["TV 0", "TV 1e7", "TV 1e8"]  # 0, 10, 100 x tv_scale 1e6
     assert all(0.0 <= v <= 1.0 for v in fractions.values())
 
 
@@ -23,3 +25,15 @@ def test_spectrum_helpers():
     spectra = tv_sweep.log_spectra([checker, flat])
     assert [s.shape for s in spectra] == [(16, 16), (16, 16)]
     assert spectra[0].max() == 1.0 and spectra[1].max() == 0.0
+
+
+def test_tv_scale_sets_the_unit_of_the_seed_weights():
+    config = tv_sweep.get_config(quick=True)
+    literal = dataclasses.replace(config, tv_scale=1.0)
+    assert [r.overrides["tv_weight"] for r in tv_sweep.settings(literal)] == [0.0, 10.0, 100.0]
+    assert [r.label for r in tv_sweep.settings(literal)] == ["TV 0", "TV 10", "TV 100"]
+    with pytest.raises(ValueError, match="tv_sweep_scale"):
+        tv_sweep.settings(dataclasses.replace(config, tv_scale=0.0))
+    given = flag_values(tv_sweep_scale=1.0, quick=True)
+    applied = _common.apply_flags(config, given, tv_sweep.settings, {"tv_sweep_scale": "tv_scale"})
+    assert applied.tv_scale == 1.0
