@@ -10,8 +10,9 @@ network correspond to ~1e6 times larger ones on the Caffe VGG19 here, whose 0-25
 the perceptual terms that much larger; ``--tv_sweep_scale=1`` takes them literally, and
 then TV is ~1e-7 of the objective and changes nothing). Under every image its log amplitude
 spectrum: log(1 + |FFT2|) of the luminance, centred (low frequencies in the middle), on
-one scale for the whole row. TV removes the high frequencies (the corners). ``metrics.json`` adds each output's fraction of
-spectral energy above half the Nyquist frequency.
+one scale for the whole row. TV removes the high frequencies (the corners).
+``metrics.json`` adds each output's fraction of spectral energy above half the Nyquist
+frequency.
 
 Tiers: full (above, 512 px); ``--tier=middle``: 160 px, 300 steps; ``--quick``: 128 px,
 100 steps.
