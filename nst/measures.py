@@ -8,7 +8,8 @@ is defined on one channel (SSIM, spectrum, scale, edges).
 - ``psnr``: peak signal-to-noise ratio against a reference, dB.
 - ``ssim``: structural similarity (Wang et al. 2004), uniform window.
 - ``high_frequency_share``: share of spectral energy above a frequency.
-- ``structure_scale``: the radius at which the image's autocorrelation falls to one half.
+- ``structure_scale``: the radius at which the image's autocorrelation falls to one half
+  (of its value at 1 px, so that pixel noise does not count).
 - ``locally_affine_residual``: how far an output is from a locally affine function of a
   photo (the quantity Luan et al.'s matting-Laplacian term penalizes), measured directly.
 - ``edge_correlation``: correlation of two images' gradient magnitudes.
@@ -155,19 +156,31 @@ def autocorrelation(image: Any) -> np.ndarray:
     return r / zero if zero > 0 else np.zeros_like(r)
 
 
-def structure_scale(image: Any, *, level: float = 0.5) -> float:
+def structure_scale(image: Any, *, level: float = 0.5, noise_floor: float = 0.1) -> float:
     r"""The scale of an image's structure: where its autocorrelation falls to ``level``.
 
-    The radius :math:`r^*` (px) at which the radial average of ``autocorrelation(image)``
-    (annuli of width 1 px, displacements up to a quarter of the shorter side) first drops
-    below ``level`` (default 1/2: the half width at half maximum), interpolated linearly
-    between annuli. White noise gives < 1 px; blurring white noise with a Gaussian of
-    :math:`\sigma` px gives :math:`2\sigma\sqrt{\ln 2} \approx 1.67\sigma`; a sinusoid of
-    period P gives :math:`1.52\,P / 2\pi \approx 0.24 P` (the first :math:`J_0 = 1/2`).
-    Invariant to shifting the pattern and to contrast; doubling the pattern doubles it.
+    The radial average :math:`\bar{R}(r)` of ``autocorrelation(image)`` (annuli of width
+    1 px, displacements up to a quarter of the shorter side), taken relative to its value at
+    1 px, and the radius :math:`r^*` (px) where :math:`\bar{R}(r) / \bar{R}(1)` first drops
+    below ``level`` (default 1/2), interpolated linearly between annuli:
+
+    .. math:: \bar{R}(r^*) = \mathrm{level} \cdot \bar{R}(1)
+
+    Why relative to 1 px: pixel-independent noise (what an optimizer started from noise
+    leaves behind) adds to :math:`R(0)` only, so :math:`\bar{R}(r)/\bar{R}(1)` measures the
+    structure underneath it and adding white noise leaves the value unchanged. When less
+    than ``noise_floor`` of the variance is correlated over 1 px (:math:`\bar{R}(1) <`
+    ``noise_floor``: the image is mostly pixel noise) the plain half width
+    :math:`\bar{R}(r^*) = \mathrm{level}` is returned instead, below 1 px.
+
+    Known values: Gaussian-blurred white noise of :math:`\sigma` px has
+    :math:`R(r) = e^{-r^2 / 4\sigma^2}`, so :math:`r^* = \sqrt{1 + 4\sigma^2 \ln 2}`; a
+    sinusoid of period P has :math:`J_0(2\pi r / P)`, so :math:`r^*` solves
+    :math:`J_0(2\pi r^*/P) = J_0(2\pi/P)/2`. Invariant to shifting the pattern and to
+    contrast; drawing the pattern twice as large about doubles it.
 
     Returns:
-      Pixels; the largest radius measured when the autocorrelation never falls to ``level``
+      Pixels; the largest radius measured when the autocorrelation never falls to the level
       (the structure is as large as the measurable range), 0 for a flat image.
     """
     r = autocorrelation(image)
@@ -182,12 +195,15 @@ def structure_scale(image: Any, *, level: float = 0.5) -> float:
     sums = np.bincount(radius[inside], weights=r[inside], minlength=top + 1)
     counts = np.bincount(radius[inside], minlength=top + 1)
     profile = sums / np.maximum(counts, 1)
-    below = np.nonzero(profile < level)[0]
+    threshold, first = level, 0
+    if profile[1] >= noise_floor:
+        threshold, first = level * profile[1], 1
+    below = np.nonzero(profile[first:] < threshold)[0]
     if not len(below):
         return float(top)
-    k = int(below[0])
+    k = int(below[0]) + first
     hi, lo = profile[k - 1], profile[k]
-    return float(k - 1 + (hi - level) / (hi - lo))
+    return float(k - 1 + (hi - threshold) / (hi - lo))
 
 
 def locally_affine_residual(
