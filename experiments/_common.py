@@ -275,20 +275,33 @@ def trend_claim(
     *,
     increasing: bool,
     unit: str = "",
+    rtol: float = 0.0,
 ) -> dict[str, Any]:
-    """A claim that ``values`` (in ``labels``' order) rise / fall strictly, step by step.
+    """A claim that ``values`` (in ``labels``' order) rise / fall, step by step.
 
-    Held iff every step goes the stated way; margin: the smallest such step (negative: the
-    largest step the wrong way)."""
+    Held iff every step goes the stated way (``rtol`` 0), or no step goes the wrong way by
+    more than ``rtol`` times the larger magnitude of its two values (a plateau within noise
+    is allowed). Margin: the smallest step in the stated direction (negative: the largest
+    step the wrong way). ``strictly`` records the ``rtol`` 0 verdict."""
     margin = monotone_margin(values, increasing=increasing)
     direction = "rises" if increasing else "falls"
+    v = np.asarray(values, np.float64)
+    wrong = -np.diff(v) if increasing else np.diff(v)
+    allowed = rtol * np.maximum(np.abs(v[:-1]), np.abs(v[1:]))
+    held = bool(np.all(np.isfinite(wrong)) and np.all(wrong <= allowed)) and (
+        rtol > 0 or margin > 0
+    )
+    rule = "at every step; margin = the smallest step"
+    if rtol:
+        rule = f"at every step, or stays within {rtol:.0%} (a plateau); margin = the smallest step"
     return claim(
         text,
-        f"{measure}; held when it {direction} at every step; margin = the smallest step",
-        {str(k): float(v) for k, v in zip(labels, values)},
-        bool(margin > 0),
+        f"{measure}; held when it {direction} {rule}",
+        {str(k): float(x) for k, x in zip(labels, values)},
+        held,
         margin,
         unit=unit,
+        strictly=bool(margin > 0),
     )
 
 

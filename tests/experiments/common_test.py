@@ -129,7 +129,8 @@ def check_claims(claims):
         assert c["values"]
         assert isinstance(c["held"], bool)
         assert c["margin"] is None or isinstance(c["margin"], float)
-        if c["margin"] is not None and "margin = the smallest step" in c["measure"]:
+        strict = "margin = the smallest step" in c["measure"] and "plateau" not in c["measure"]
+        if c["margin"] is not None and strict:
             assert c["held"] == (c["margin"] > 0)
 
 
@@ -165,6 +166,16 @@ def test_trend_claim_by_hand():
     assert failed["held"] is False and failed["margin"] == 0.0
     nan = _common.trend_claim("rises", "m", ["a", "b"], [1, np.nan], increasing=True)
     assert nan["held"] is False and nan["margin"] is None
+    # A plateau within rtol is allowed; a step the wrong way beyond it is not.
+    flat = _common.trend_claim(
+        "falls", "m", ["a", "b", "c"], [3, 1, 1.005], increasing=False, rtol=0.01
+    )
+    assert flat["held"] is True and flat["strictly"] is False
+    assert flat["margin"] == pytest.approx(-0.005)
+    bump = _common.trend_claim(
+        "falls", "m", ["a", "b", "c"], [3, 1, 1.02], increasing=False, rtol=0.01
+    )
+    assert bump["held"] is False
     layout = _common.with_verdicts({"images": [], "caption": "x"}, [held, failed])
     assert layout["caption"].splitlines() == [
         "x",
