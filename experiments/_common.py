@@ -310,6 +310,8 @@ def verdict_lines(claims: Sequence[Mapping[str, Any]]) -> list[str]:
     lines = []
     for c in claims:
         word = "HELD" if c["held"] else "NOT HELD"
+        if c["held"] and c.get("strictly") is False:
+            word = "HELD up to a plateau"
         margin = c.get("margin")
         unit = f" {c['unit']}" if c.get("unit") else ""
         by = f"margin {margin:.3g}{unit}" if margin is not None else "margin n/a"

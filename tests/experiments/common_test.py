@@ -172,6 +172,7 @@ def test_trend_claim_by_hand():
     )
     assert flat["held"] is True and flat["strictly"] is False
     assert flat["margin"] == pytest.approx(-0.005)
+    assert _common.verdict_lines([flat])[0].startswith("HELD up to a plateau (margin -0.005)")
     bump = _common.trend_claim(
         "falls", "m", ["a", "b", "c"], [3, 1, 1.02], increasing=False, rtol=0.01
     )
