@@ -57,6 +57,13 @@ _TV_WEIGHT = flags.DEFINE_float("tv_weight", 0.0, "Total-variation weight.")
 _EXPERIMENT = flags.DEFINE_string("experiment", None, "Run a registered experiment.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Experiment output dir (runs/NAME/<time>).")
 _QUICK = flags.DEFINE_bool("quick", False, "Shrink an experiment to run in minutes on a CPU.")
+_TIER = flags.DEFINE_enum(
+    "tier",
+    None,
+    ["quick", "middle", "full"],
+    "Experiment settings: quick (= --quick), middle (a convincing figure on a 2-core CPU in "
+    "minutes), full (the paper's; the default).",
+)
 # Further knobs of nst.config.StylizeConfig.
 _LIST = flags.DEFINE_bool("list_experiments", False, "List the registered experiments.")
 _STYLE_BLEND = flags.DEFINE_list("style_blend", [], "Blend weights, one per --style.")

@@ -31,6 +31,7 @@ import datetime
 import functools
 import hashlib
 import importlib.metadata
+import inspect
 import io
 import json
 import os
@@ -200,6 +201,138 @@ def shrink(config: Config, *, size: int, steps: int, **fields: Any) -> Config:
     """The ``--quick`` block: ``config`` with a smaller image, fewer steps, other fields."""
     stylize_config = dataclasses.replace(config.stylize, size=size, steps=steps, **fields)
     return dataclasses.replace(config, stylize=stylize_config)
+
+
+# ------------------------------------------------------------------------------- tiers
+
+# A study's three settings: ``quick`` (CPU minutes, smoke tests), ``middle`` (a convincing
+# figure on a 2-core CPU in a few minutes; docs/figures come from it), ``full`` (the paper's
+# settings, the default; GPU advised).
+TIERS = ("quick", "middle", "full")
+
+
+def tier_of(quick: bool = False, tier: str | None = None) -> str:
+    """The tier named by ``get_config(quick, tier)``'s arguments: ``tier`` wins, else quick/full.
+
+    ValueError for an unknown tier or ``quick=True`` with another tier.
+    """
+    if tier is None:
+        return "quick" if quick else "full"
+    if tier not in TIERS:
+        raise ValueError(f"--tier={tier!r} is not one of {', '.join(TIERS)}")
+    if quick and tier != "quick":
+        raise ValueError(f"--quick and --tier={tier} contradict each other; give one")
+    return tier
+
+
+def tier_note(tier: str) -> str:
+    """The figure-title note of a tier: ``--quick``, ``--tier=middle``, or nothing (full)."""
+    return {"quick": "--quick", "middle": "--tier=middle"}.get(tier, "")
+
+
+# ------------------------------------------------------------------------------- claims
+
+
+def claim(
+    text: str, measure: str, values: Any, held: bool, margin: float, **extra: Any
+) -> dict[str, Any]:
+    """One verdict record: ``{claim, measure, values, held, margin, ...}`` (JSON-safe; an
+    optional ``unit`` of the margin is shown after it).
+
+    text: the seed's claim in words; measure: what number checks it and how "held" is
+    decided; values: the numbers (per setting); margin: by how much it held (> 0) or failed
+    (<= 0), in the measure's units as the measure says.
+    """
+    margin = float(margin)
+    return json_safe(
+        {
+            "claim": text,
+            "measure": measure,
+            "values": values,
+            "held": bool(held),
+            "margin": margin if np.isfinite(margin) else None,
+            **extra,
+        }
+    )
+
+
+def monotone_margin(values: Sequence[float], *, increasing: bool) -> float:
+    """The smallest step in the stated direction: ``min_i (v[i+1] - v[i])`` (rising) or
+    ``min_i (v[i] - v[i+1])`` (falling). > 0 iff strictly monotone that way; NaN in -> NaN."""
+    v = np.asarray(values, np.float64)
+    if len(v) < 2:
+        raise ValueError("a trend needs at least two values")
+    steps = np.diff(v) if increasing else -np.diff(v)
+    return float(np.min(steps)) if np.all(np.isfinite(steps)) else float("nan")
+
+
+def trend_claim(
+    text: str,
+    measure: str,
+    labels: Sequence[str],
+    values: Sequence[float],
+    *,
+    increasing: bool,
+    unit: str = "",
+    rtol: float = 0.0,
+) -> dict[str, Any]:
+    """A claim that ``values`` (in ``labels``' order) rise / fall, step by step.
+
+    Held iff every step goes the stated way (``rtol`` 0), or no step goes the wrong way by
+    more than ``rtol`` times the larger magnitude of its two values (a plateau within noise
+    is allowed). Margin: the smallest step in the stated direction (negative: the largest
+    step the wrong way). ``strictly`` records the ``rtol`` 0 verdict."""
+    margin = monotone_margin(values, increasing=increasing)
+    direction = "rises" if increasing else "falls"
+    v = np.asarray(values, np.float64)
+    wrong = -np.diff(v) if increasing else np.diff(v)
+    allowed = rtol * np.maximum(np.abs(v[:-1]), np.abs(v[1:]))
+    held = bool(np.all(np.isfinite(wrong)) and np.all(wrong <= allowed)) and (
+        rtol > 0 or margin > 0
+    )
+    rule = "at every step; margin = the smallest step"
+    if rtol:
+        rule = f"at every step, or stays within {rtol:.0%} (a plateau); margin = the smallest step"
+    return claim(
+        text,
+        f"{measure}; held when it {direction} {rule}",
+        {str(k): float(x) for k, x in zip(labels, values)},
+        held,
+        margin,
+        unit=unit,
+        strictly=bool(margin > 0),
+    )
+
+
+def verdict_lines(claims: Sequence[Mapping[str, Any]]) -> list[str]:
+    """One line per claim for the figure and the log: ``HELD (margin 1.2): claim``."""
+    lines = []
+    for c in claims:
+        word = "HELD" if c["held"] else "NOT HELD"
+        if c["held"] and c.get("strictly") is False:
+            word = "HELD up to a plateau"
+        margin = c.get("margin")
+        unit = f" {c['unit']}" if c.get("unit") else ""
+        by = f"margin {margin:.3g}{unit}" if margin is not None else "margin n/a"
+        lines.append(f"{word} ({by}): {c['claim']}")
+        if c.get("note"):
+            lines.append(f"    {c['note']}")
+    return lines
+
+
+def log_claims(name: str, claims: Sequence[Mapping[str, Any]]) -> None:
+    for line in verdict_lines(claims):
+        logging.info("%s: verdict: %s", name, line)
+
+
+def with_verdicts(layout: Mapping[str, Any], claims: Sequence[Mapping[str, Any]]) -> dict:
+    """The figure layout with the verdict lines added to (or as) its caption."""
+    layout = dict(layout)
+    lines = verdict_lines(claims)
+    if lines:
+        caption = layout.get("caption")
+        layout["caption"] = "\n".join(([caption] if caption else []) + lines)
+    return layout
 
 
 def _resolved_layers(config: StylizeConfig) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -875,6 +1008,7 @@ def run_study(
     figure: Callable[[Config, list[Outcome], Callable[[str], np.ndarray]], Mapping] | None = None,
     extra_metrics: Callable[[list[Outcome]], Mapping[str, Any]] | None = None,
     extra_files: Callable[[str, list[Outcome]], None] | None = None,
+    claims: Callable[[Config, list[Outcome], Callable[[str], np.ndarray]], list] | None = None,
     flag_values: Any = None,
     should_stop: Callable[[], bool] = lambda: False,
     quick_note: str = "",
@@ -892,6 +1026,9 @@ def run_study(
         an input at the working size. Default: content, style, then one cell per setting.
       extra_metrics: ``extra_metrics(outcomes) -> {key: value}`` added to metrics.json.
       extra_files: ``extra_files(workdir, outcomes)`` writes study-specific files.
+      claims: ``claims(config, outcomes, load) -> [claim(...), ...]``: the seed's claims and
+        their verdicts on this run, written to metrics.json (``claims``), under the figure
+        and to the log.
       flag_values: the absl FlagValues of the command line, recorded in the manifest.
       should_stop: polled between steps; True stops after the current step (checkpointed).
       quick_note: a note for the figure title (e.g. "--quick").
@@ -1003,9 +1140,16 @@ def run_study(
         ordered = [outcomes[label] for label in labels]
         title = _figure_title(name, config, rows, quick_note)
         cell = int(np.clip(config.stylize.size, 128, 256))
-        layout = (figure or _default_figure)(config, ordered, lambda p: load(resolve_image(p)))
-        save_figure(os.path.join(workdir, "figure.png"), layout, title, cell)
+        loader = lambda p: load(resolve_image(p))
+        verdicts = list(claims(config, ordered, loader)) if claims else []
+        layout = (figure or _default_figure)(config, ordered, loader)
+        save_figure(
+            os.path.join(workdir, "figure.png"), with_verdicts(layout, verdicts), title, cell
+        )
         extra = dict(extra_metrics(ordered)) if extra_metrics else {}
+        if claims:
+            extra["claims"] = verdicts
+            log_claims(name, verdicts)
         write_metrics(workdir, ordered, json_safe(extra))
         save_loss_plots(workdir, ordered, title)
         if extra_files is not None:
@@ -1133,6 +1277,30 @@ def flag_value(flag_values: Any, name: str, default: Any) -> Any:
     return flag_values[name].value if name in flag_values else default
 
 
+def tier_from_flags(flag_values: Any) -> str:
+    """``--tier`` (quick | middle | full) or ``--quick``; ValueError if they contradict."""
+    quick = bool(flag_value(flag_values, "quick", False))
+    return tier_of(quick, flag_value(flag_values, "tier", None))
+
+
+def quick_from_flags(flag_values: Any, name: str) -> bool:
+    """For studies with two tiers: ``--quick`` / ``--tier=quick`` -> True, full -> False;
+    ValueError for ``--tier=middle``."""
+    tier = tier_from_flags(flag_values)
+    if tier == "middle":
+        raise ValueError(f"{name} has no --tier=middle; use --quick or the full settings")
+    return tier == "quick"
+
+
+def tier_config(module: Any, tier: str) -> Any:
+    """``module.get_config`` at ``tier``; ValueError for a middle tier the study lacks."""
+    if tier == "middle" and "tier" not in inspect.signature(module.get_config).parameters:
+        raise ValueError(f"{module.NAME} has no --tier=middle; use --quick or the full settings")
+    if tier == "middle":
+        return module.get_config(tier=tier)
+    return module.get_config(tier == "quick")
+
+
 def default_workdir(name: str) -> str:
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     return os.path.join("runs", name, stamp)
@@ -1140,8 +1308,8 @@ def default_workdir(name: str) -> str:
 
 def main(module: Any, flag_values: Any, own_flags: Mapping[str, str] | None = None) -> Report:
     """``run.py --experiment=NAME``: config from the flags, run, exit 130 if interrupted."""
-    quick = bool(flag_value(flag_values, "quick", False))
-    config = module.get_config(quick)
+    tier = tier_from_flags(flag_values)
+    config = tier_config(module, tier)
     config = apply_flags(config, flag_values, module.settings, own_flags or {})
     configs(config, module.settings(config))  # validate before creating anything
     workdir = flag_value(flag_values, "workdir", None) or default_workdir(module.NAME)
@@ -1152,7 +1320,7 @@ def main(module: Any, flag_values: Any, own_flags: Mapping[str, str] | None = No
             workdir,
             flag_values=flag_values,
             should_stop=stop,
-            quick_note="--quick" if quick else "",
+            quick_note=tier_note(tier),
             log_every=10.0 if flag_value(flag_values, "progress", True) else float("inf"),
         )
     finally:

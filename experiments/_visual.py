@@ -104,9 +104,9 @@ def cell_size(size: int) -> int:
 
 def main(module: ModuleType, flag_values: Any) -> dict:
     """``run.py --experiment=NAME`` for the visualization experiment ``module``."""
-    quick = bool(_common.flag_value(flag_values, "quick", False))
-    config = module.config_from_flags(module.get_config(quick), flag_values)
+    tier = _common.tier_from_flags(flag_values)
+    config = module.config_from_flags(_common.tier_config(module, tier), flag_values)
     module.validate(config)
     workdir = workdir_for(module.NAME, flag_values)
-    note = "--quick" if quick else ""
+    note = _common.tier_note(tier)
     return module.run(config, workdir, flag_values=flag_values, quick_note=note)

@@ -428,7 +428,7 @@ def _title(config: Config, quick_note: str) -> str:
 
 def main(flag_values) -> Report:
     """``run.py --experiment=large_scale``: config from the flags, run, exit 130 if stopped."""
-    quick = bool(flag_values["quick"].value) if "quick" in flag_values else False
+    quick = _common.quick_from_flags(flag_values, NAME)
     config = get_config(quick)
     config = _common.apply_flags(config, flag_values, lambda c: (), {})
     hi = highres_cli.highres_config(flag_values, config.highres)

@@ -15,7 +15,7 @@ import sys
 from typing import Any
 
 from experiments import _common
-from experiments._common import Config, Setting
+from experiments._common import Config, Outcome, Setting
 from nst.config import StylizeConfig
 
 NAME = "loss_type_sweep"
@@ -51,9 +51,26 @@ def settings(config: Config) -> tuple[Setting, ...]:
     return tuple(Setting(label, {"distance": kind}) for label, kind in DISTANCES)
 
 
+NOT_COMPARABLE = (
+    "Each panel's loss is measured with its own feature distance (MSE, L1, Huber, SmoothL1): "
+    "the numbers do not compare across panels; compare the images."
+)
+
+
+def _figure(config: Config, outcomes: list[Outcome], load) -> dict[str, Any]:
+    references = [("content", load(config.content))]
+    references += [("style", load(s)) for s in config.styles]
+    layout = _common.row_figure(outcomes, references)
+    layout["titles"][0][len(references) :] = [
+        f"{o.label}\nown loss {o.final['total']:.3g}" for o in outcomes
+    ]
+    layout["caption"] = NOT_COMPARABLE
+    return layout
+
+
 def run(config: Config, workdir: str, **kwargs: Any) -> _common.Report:
     """Runs (or resumes) the study in ``workdir``; see ``_common.run_study``."""
-    return _common.run_study(NAME, config, settings(config), workdir, **kwargs)
+    return _common.run_study(NAME, config, settings(config), workdir, figure=_figure, **kwargs)
 
 
 def main(flag_values) -> _common.Report:

@@ -9,6 +9,14 @@ Networks" (NeurIPS 2015), Fig. 2: {conv1_1}, then up to pool1, pool2, pool3 and 
 textures (default: the bundled brick, and starry_night; ``--style`` takes others); columns:
 layer sets. Per texture, the layer sets differ only in numbers (weight 0 outside a set) and
 run as one sweep program.
+
+Tiers: full (above, 512 px); ``--tier=middle``: 128 px, 200 steps, Adam 1e-2; ``--quick``:
+96 px, 100 steps, Adam 1e-2.
+
+Claim (Gatys et al. 2015, Fig. 2): with layers up to deeper pools the synthesized texture
+keeps structure at larger scales. Checked per texture by ``nst.measures.structure_scale``
+(the radius, px, where the autocorrelation falls to 1/2), which must rise with every
+added layer; the figure shows it instead of the loss (each panel's loss sums other layers).
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ from typing import Any
 
 from experiments import _common
 from experiments._common import Config, Outcome, Setting
+from nst import measures
 from nst.config import StylizeConfig
 
 NAME = "texture_synthesis"
@@ -29,7 +38,8 @@ LAYER_SETS = tuple(
 )
 
 
-def get_config(quick: bool = False) -> Config:
+def get_config(quick: bool = False, tier: str | None = None) -> Config:
+    tier = _common.tier_of(quick, tier)
     config = Config(
         stylize=StylizeConfig(
             content_layers=(),  # style (Gram) loss only
@@ -44,7 +54,9 @@ def get_config(quick: bool = False) -> Config:
         content=None,  # each texture is its own canvas (set per row)
         styles=("brick", "starry_night"),  # the textures, one row each
     )
-    if quick:
+    if tier == "middle":
+        config = _common.shrink(config, size=128, steps=200, lr=1e-2)
+    if tier == "quick":
         # 20x fewer steps: a 10x larger rate so the syntheses get somewhere.
         config = _common.shrink(config, size=96, steps=100, lr=1e-2)
     return config
@@ -75,15 +87,40 @@ def _figure(config: Config, outcomes: list[Outcome], load) -> dict[str, Any]:
     for i, texture in enumerate(config.styles):
         row = outcomes[i * per_row : (i + 1) * per_row]
         images.append([load(texture)] + [o.image for o in row])
-        titles.append(["original"] + [f"loss {o.final['total']:.3g}" for o in row])
+        scales = [measures.structure_scale(x) for x in images[-1]]
+        titles.append(
+            [f"original\nscale {scales[0]:.1f} px"] + [f"scale {v:.1f} px" for v in scales[1:]]
+        )
         names.append(_common.image_name(texture))
     col_titles = ["texture"] + [label for label, _ in LAYER_SETS]
     return {"images": images, "titles": titles, "row_titles": names, "col_titles": col_titles}
 
 
+def claims(config: Config, outcomes: list[Outcome], load) -> list[dict[str, Any]]:
+    """Per texture: the structure scale rises with every added layer."""
+    per_row = len(LAYER_SETS)
+    out = []
+    for i, texture in enumerate(config.styles):
+        row = outcomes[i * per_row : (i + 1) * per_row]
+        name = _common.image_name(texture)
+        record = _common.trend_claim(
+            f"{name}: layers up to deeper pools reproduce structure at larger scales",
+            "structure scale (px: radius where the autocorrelation falls to 1/2) per layer set",
+            [label for label, _ in LAYER_SETS],
+            [measures.structure_scale(o.image) for o in row],
+            increasing=True,
+            unit="px",
+        )
+        record["reference"] = {"original": measures.structure_scale(load(texture))}
+        out.append(record)
+    return out
+
+
 def run(config: Config, workdir: str, **kwargs: Any) -> _common.Report:
     """Runs (or resumes) the study in ``workdir``; see ``_common.run_study``."""
-    return _common.run_study(NAME, config, settings(config), workdir, figure=_figure, **kwargs)
+    return _common.run_study(
+        NAME, config, settings(config), workdir, figure=_figure, claims=claims, **kwargs
+    )
 
 
 def main(flag_values) -> _common.Report:

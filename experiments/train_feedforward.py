@@ -141,7 +141,7 @@ def _value(flag_values: Any, name: str, default: Any = None) -> Any:
 
 def build_config(flag_values: Any, style_names: list[str]) -> ff_config.TrainConfig:
     """``get_config(--quick)`` with the flags given on the command line applied."""
-    config = ff_config.get_config(bool(_value(flag_values, "quick", False)))
+    config = ff_config.get_config(_common.quick_from_flags(flag_values, NAME))
     if _present(flag_values, "size"):
         raise ValueError("--size does not apply to training: use --crop_size / --style_size")
     fields: dict[str, Any] = {}
@@ -208,7 +208,7 @@ def _load_styles(flag_values: Any) -> tuple[list[str], list[Any]]:
 def main(flag_values: Any) -> train.TrainResult:
     """``run.py --experiment=train_feedforward``: train (or resume), then export the model."""
     _quiet_orbax()
-    quick = bool(_value(flag_values, "quick", False))
+    quick = _common.quick_from_flags(flag_values, NAME)
     style_names, styles = _load_styles(flag_values)
     init_variables, only_style = None, None
     if _ADD_STYLE.value:

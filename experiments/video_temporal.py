@@ -445,7 +445,7 @@ _OWN_FLAGS = {"video": "video", "temporal_weight": "temporal_weight"}
 
 def main(flag_values) -> Report:
     """``run.py --experiment=video_temporal``: config from the flags, run, exit 130 if stopped."""
-    quick = bool(flag_values["quick"].value) if "quick" in flag_values else False
+    quick = _common.quick_from_flags(flag_values, NAME)
     config = get_config(quick)
     config = _common.apply_flags(config, flag_values, _stylize_settings, _OWN_FLAGS)
     if "max_frames" in flag_values and flag_values["max_frames"].value:

@@ -49,6 +49,10 @@ def _assert_one_line_error(proc, pattern):
         (["--style_layers=conv9_9"], "conv9_9"),
         (["--weights=/nonexistent/w.npz"], "/nonexistent/w.npz"),
         (["stray"], "unexpected arguments"),
+        (["--experiment=tv_sweep", "--quick", "--tier=middle"], "contradict each other"),
+        (["--experiment=tv_sweep", "--tier=huge"], "tier"),
+        (["--experiment=loss_type_sweep", "--tier=middle"], "no --tier=middle"),
+        (["--experiment=vanilla_vs_fast", "--tier=middle"], "no --tier=middle"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args, pattern, tmp_path):

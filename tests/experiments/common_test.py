@@ -42,6 +42,19 @@ def fast_compile():
     jax.config.update("jax_disable_most_optimizations", before)
 
 
+# The seed studies that check their seed's claim (metrics.json "claims").
+CLAIMED = {
+    "content_layer_ablation",
+    "style_layer_ablation",
+    "texture_synthesis",
+    "tv_sweep",
+    "optimizer_sweep",
+    "weight_tradeoff",
+    "init_comparison",
+    "photorealism",
+}
+
+
 def tiny(module, *, size=SIZE, steps=STEPS, **fields):
     """The study's --quick config shrunk further, with random weights."""
     config = module.get_config(quick=True)
@@ -98,6 +111,8 @@ def smoke(module, workdir, config=None, **fields):
         assert len(total) == record["steps"] == len(record["history"]["time"])
         assert total[-1] < total[0], (label, total)  # the loss went down
 
+    if module.NAME in CLAIMED:
+        check_claims(metrics["claims"])  # the verdicts' form, not their outcome (random weights)
     stamps = _mtimes(workdir)
     again = module.run(config, str(workdir))
     assert again.already_complete and again.ran == [] and again.skipped == labels
@@ -134,7 +149,69 @@ def check_objective(report, rtol=1e-4):
     return configs
 
 
+def check_claims(claims):
+    """Every verdict record is well-formed: words, a measure, values, held, a margin."""
+    assert isinstance(claims, list) and claims
+    for c in claims:
+        assert isinstance(c["claim"], str) and c["claim"]
+        assert isinstance(c["measure"], str) and c["measure"]
+        assert c["values"]
+        assert isinstance(c["held"], bool)
+        assert c["margin"] is None or isinstance(c["margin"], float)
+        strict = "margin = the smallest step" in c["measure"] and "plateau" not in c["measure"]
+        if c["margin"] is not None and strict:
+            assert c["held"] == (c["margin"] > 0)
+
+
 # ------------------------------------------------------------------------------ helpers
+
+
+def test_tiers():
+    assert _common.tier_of() == "full" and _common.tier_of(True) == "quick"
+    assert _common.tier_of(tier="middle") == "middle"
+    with pytest.raises(ValueError, match="contradict"):
+        _common.tier_of(True, "middle")
+    with pytest.raises(ValueError, match="not one of"):
+        _common.tier_of(tier="huge")
+    full = _common.tier_config(init_comparison, "full")
+    middle = _common.tier_config(init_comparison, "middle")
+    quick = _common.tier_config(init_comparison, "quick")
+    assert quick.stylize.size < middle.stylize.size < full.stylize.size
+    assert quick.stylize.steps < middle.stylize.steps < full.stylize.steps
+    without = types.SimpleNamespace(NAME="x", get_config=lambda quick=False: quick)
+    with pytest.raises(ValueError, match="no --tier=middle"):
+        _common.tier_config(without, "middle")
+    assert _common.tier_config(without, "quick") is True
+
+
+def test_trend_claim_by_hand():
+    assert _common.monotone_margin([3.0, 2.0, 0.5], increasing=False) == 1.0
+    assert _common.monotone_margin([3.0, 2.0, 2.5], increasing=False) == -0.5
+    assert _common.monotone_margin([1.0, 4.0], increasing=True) == 3.0
+    held = _common.trend_claim("falls", "m", ["a", "b", "c"], [3, 2, 0.5], increasing=False)
+    assert held["held"] is True and held["margin"] == 1.0
+    assert held["values"] == {"a": 3.0, "b": 2.0, "c": 0.5}
+    failed = _common.trend_claim("rises", "m", ["a", "b"], [2, 2], increasing=True)
+    assert failed["held"] is False and failed["margin"] == 0.0
+    nan = _common.trend_claim("rises", "m", ["a", "b"], [1, np.nan], increasing=True)
+    assert nan["held"] is False and nan["margin"] is None
+    # A plateau within rtol is allowed; a step the wrong way beyond it is not.
+    flat = _common.trend_claim(
+        "falls", "m", ["a", "b", "c"], [3, 1, 1.005], increasing=False, rtol=0.01
+    )
+    assert flat["held"] is True and flat["strictly"] is False
+    assert flat["margin"] == pytest.approx(-0.005)
+    assert _common.verdict_lines([flat])[0].startswith("HELD up to a plateau (margin -0.005)")
+    bump = _common.trend_claim(
+        "falls", "m", ["a", "b", "c"], [3, 1, 1.02], increasing=False, rtol=0.01
+    )
+    assert bump["held"] is False
+    layout = _common.with_verdicts({"images": [], "caption": "x"}, [held, failed])
+    assert layout["caption"].splitlines() == [
+        "x",
+        "HELD (margin 1): falls",
+        "NOT HELD (margin 0): rises",
+    ]
 
 
 def test_slug_and_format_number():

@@ -3,7 +3,7 @@
 import dataclasses
 import json
 
-from common_test import fast_compile, flag_values  # noqa: F401
+from common_test import check_claims, fast_compile, flag_values  # noqa: F401
 
 from experiments import feature_inversion
 
@@ -27,6 +27,8 @@ def test_smoke(tmp_path):
     metrics = feature_inversion.run(config, str(tmp_path))
     psnr = {row["layer"]: row["psnr_db"] for row in metrics["layers"]}
     assert psnr["conv1_1"] > psnr["relu3_1"] > 5, psnr
+    check_claims(metrics["claims"])
+    assert json.loads((tmp_path / "metrics.json").read_text())["claims"] == metrics["claims"]
     for row in metrics["layers"]:
         assert row["feature_distance"] < row["feature_distance_first_step"]
     for name in ("figure.png", "metrics.json", "manifest.json", "images/original.png"):

@@ -18,3 +18,9 @@ def test_smoke(tmp_path):
     assert start["content photo"] < 1e-6 * start["white noise"], start
     images = [o.image for o in report.outcomes.values()]
     assert np.abs(images[0] - images[1]).mean() > 0.05
+
+
+def test_time_to_reach_by_hand():
+    total, times = np.array([9.0, 5.0, 3.0, 1.0]), np.array([0.5, 1.0, 1.5, 2.0])
+    assert init_comparison.time_to_reach(total, times, 3.0) == (3, 1.5)
+    assert init_comparison.time_to_reach(total, times, 0.5) == (0, float("inf"))

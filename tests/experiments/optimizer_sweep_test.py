@@ -60,3 +60,41 @@ def test_equal_time_interpolates_every_curve_at_the_shortest_run():
         {"label": "fast", "step": 2, "total": 3.0},
         {"label": "slow", "step": 2, "total": 6.0},
     ]
+
+
+def _outcome(label, totals, image, optimizer="sgd", lr=1e-2):
+    record = {
+        "history": {"time": list(range(1, len(totals) + 1)), "total": totals},
+        "final": {"total": totals[-1]},
+        "config": {"optimizer": optimizer, "lr": lr},
+    }
+    return _common.Outcome(label, label, image, record)
+
+
+def test_divergence_names_the_step_against_the_gradient():
+    mid = np.full((4, 4, 3), 0.5, np.float32)
+    fine = _outcome("SGD lr=1e-2", [5.0, 3.0], mid)
+    assert optimizer_sweep.divergence(fine, 1e4) is None
+    rose = optimizer_sweep.divergence(_outcome("SGD lr=1e-2", [3.0, 5.0], mid), 1e4)
+    assert "rose from 3 to 5" in rose
+    assert "0.01 x 1e+04 = 100 per pixel value" in rose  # lr x median |dL/dx|
+    box = np.zeros((4, 4, 3), np.float32)
+    box[:, :2] = 1.0  # every value at a face of the box
+    pinned = optimizer_sweep.divergence(_outcome("Adam lr=1e-2", [5.0, 3.0], box, "adam"), 2.0)
+    assert pinned.startswith("100% of pixel values are pinned") and "adam steps about lr" in pinned
+    nan = optimizer_sweep.divergence(_outcome("x", [5.0, float("nan")], mid), None)
+    assert nan == "the loss became non-finite"
+
+
+def test_adam_claim_by_hand():
+    losses = {
+        "Adam lr=1e-2": 2.0,
+        "Adam lr=1e-3": 4.0,
+        "Adagrad lr=1e-2": 3.0,
+        "RMSprop lr=1e-3": 5.0,
+    }
+    verdict = optimizer_sweep.adam_claim(losses, "steps", {})
+    assert verdict["held"] is True and verdict["margin"] == 0.5  # (3 - 2) / 2
+    assert verdict["best"] == {"Adam": "Adam lr=1e-2", "rival": "Adagrad lr=1e-2"}
+    losses["RMSprop lr=1e-3"] = 1.0
+    assert optimizer_sweep.adam_claim(losses, "steps", {})["held"] is False

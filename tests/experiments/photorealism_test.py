@@ -1,13 +1,18 @@
 """photorealism end to end on a tiny preset."""
 
-from common_test import check_objective, fast_compile, smoke  # noqa: F401
+import dataclasses
+
+import pytest
+from common_test import check_objective, fast_compile, smoke, tiny  # noqa: F401
 
 from experiments import _common, photorealism
 from nst import image, losses
 
 
 def test_smoke(tmp_path):
-    report = smoke(photorealism, tmp_path)
+    # The literal weights: with random weights at 32 px the default unit (1e10, for the
+    # Caffe VGG19's loss scale) would make Adam's first steps from the photo raise the loss.
+    report = smoke(photorealism, tmp_path, dataclasses.replace(tiny(photorealism), scale=1.0))
     finals = {o.label: o.final for o in report.outcomes.values()}
     assert "photo" not in finals["no regularizer"]
     assert finals["RL 100"]["photo"] >= 0.0 and finals["RL 100 + TV 1e-2"]["photo"] >= 0.0
@@ -28,3 +33,12 @@ def test_settings_with_the_laplacian_run_apart():
     config = photorealism.get_config()
     assert _common.groups(config, photorealism.settings(config)) == [[0], [1, 2]]
     assert config.stylize.steps == 8000 and config.stylize.style_weight == 1e6
+
+
+def test_scale_sets_the_unit_of_the_seed_weights():
+    literal = dataclasses.replace(photorealism.get_config(), scale=1.0)
+    table = photorealism.settings(literal)
+    assert [r.label for r in table] == ["no regularizer", "RL 100", "RL 100 + TV 1e-2"]
+    assert table[2].overrides == {"photo_weight": 100.0, "tv_weight": 0.01}
+    with pytest.raises(ValueError, match="photorealism_scale"):
+        photorealism.settings(dataclasses.replace(literal, scale=-1.0))

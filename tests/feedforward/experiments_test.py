@@ -114,6 +114,11 @@ def test_vanilla_vs_fast_quick(trained, tmp_path):
     rows = metrics["rows"]
     assert [(r["iterations"], r["measured"]) for r in rows] == [(1, True), (5, False), (1, True)]
     assert all(r["seconds_per_image"] > 0 and r["size"] == 48 for r in rows)
+    (claim,) = metrics["claims"]  # its form, not its outcome
+    assert claim["values"]["optimization_iterations"] == 1  # measured rows only
+    speedup = claim["values"]["optimization_seconds"] / claim["values"]["feed_forward_seconds"]
+    assert claim["values"]["speedup"] == pytest.approx(speedup)
+    assert claim["held"] == (speedup >= 100) and isinstance(claim["margin"], float)
     for name in (
         "table.csv",
         "metrics.json",

@@ -1,0 +1,261 @@
+"""Image measures the studies' claims are checked with: fidelity, spectrum, scale, affinity.
+
+Host-side NumPy functions of finished images (``[H, W, 3]`` or ``[H, W]`` floats in
+``[0, 1]``), each returning one Python float; none reads a flag, prints or keeps state.
+Colour images are measured on their luminance Y (``nst.image.rgb_to_yiq``) where a measure
+is defined on one channel (SSIM, spectrum, scale, edges).
+
+- ``psnr``: peak signal-to-noise ratio against a reference, dB.
+- ``ssim``: structural similarity (Wang et al. 2004), uniform window.
+- ``high_frequency_share``: share of spectral energy above a frequency.
+- ``structure_scale``: the radius at which the image's autocorrelation falls to one half
+  (of its value at 1 px, so that pixel noise does not count).
+- ``locally_affine_residual``: how far an output is from a locally affine function of a
+  photo (the quantity Luan et al.'s matting-Laplacian term penalizes), measured directly.
+- ``edge_correlation``: correlation of two images' gradient magnitudes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from nst import image as nst_image
+
+
+def _gray(image: Any) -> np.ndarray:
+    """``[H, W]`` float64: the luminance of an RGB image, or the single channel."""
+    x = np.asarray(image, np.float64)
+    if x.ndim == 3 and x.shape[-1] == 3:
+        return nst_image.rgb_to_yiq(x)[..., 0]
+    if x.ndim == 3 and x.shape[-1] == 1:
+        return x[..., 0]
+    if x.ndim == 2:
+        return x
+    raise ValueError(f"image must be [H, W], [H, W, 1] or [H, W, 3], got shape {x.shape}")
+
+
+def _same_shape(a: np.ndarray, b: np.ndarray) -> None:
+    if a.shape != b.shape:
+        raise ValueError(f"images must have the same shape, got {a.shape} and {b.shape}")
+
+
+def psnr(a: Any, b: Any, *, peak: float = 1.0) -> float:
+    r"""Peak signal-to-noise ratio of ``a`` against ``b``, all channels.
+
+    .. math:: \mathrm{PSNR} = 10 \log_{10} \frac{\mathrm{peak}^2}{\mathrm{mean}((a - b)^2)}
+
+    Args:
+      a, b: images of one shape, values in ``[0, peak]``.
+
+    Returns:
+      Decibels; ``inf`` for identical images.
+    """
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    _same_shape(a, b)
+    mse = float(np.mean((a - b) ** 2))
+    return float("inf") if mse == 0.0 else float(10.0 * np.log10(peak**2 / mse))
+
+
+def _box_mean(x: np.ndarray, window: int) -> np.ndarray:
+    """Means over every ``window x window`` block fully inside ``x`` ("valid"): [H-w+1, W-w+1]."""
+    c = np.pad(np.cumsum(np.cumsum(x, 0), 1), ((1, 0), (1, 0)))
+    w = window
+    return (c[w:, w:] - c[:-w, w:] - c[w:, :-w] + c[:-w, :-w]) / (w * w)
+
+
+def ssim(a: Any, b: Any, *, window: int = 7, peak: float = 1.0) -> float:
+    r"""Mean structural similarity of the luminances of ``a`` and ``b`` (Wang et al. 2004).
+
+    For every ``window x window`` block inside the image (uniform weights, population
+    moments :math:`\mu, \sigma^2, \sigma_{ab}` over the block):
+
+    .. math::
+      \mathrm{SSIM} = \frac{(2\mu_a\mu_b + C_1)(2\sigma_{ab} + C_2)}
+                           {(\mu_a^2 + \mu_b^2 + C_1)(\sigma_a^2 + \sigma_b^2 + C_2)},
+      \quad C_1 = (0.01\,\mathrm{peak})^2,\ C_2 = (0.03\,\mathrm{peak})^2
+
+    averaged over the blocks. 1 for identical images, about 0 for unrelated ones.
+
+    Args:
+      a, b: images of one shape (``[H, W]``, ``[H, W, 1]`` or RGB ``[H, W, 3]``), H, W >=
+        ``window``.
+      window: side of the square block, px.
+
+    References:
+      Wang, Bovik, Sheikh & Simoncelli, "Image quality assessment: from error visibility to
+      structural similarity", IEEE TIP 2004.
+    """
+    x, y = _gray(a), _gray(b)
+    _same_shape(x, y)
+    if min(x.shape) < window:
+        raise ValueError(f"images of {x.shape} are smaller than the {window} px window")
+    c1, c2 = (0.01 * peak) ** 2, (0.03 * peak) ** 2
+    mx, my = _box_mean(x, window), _box_mean(y, window)
+    vx = _box_mean(x * x, window) - mx**2
+    vy = _box_mean(y * y, window) - my**2
+    cxy = _box_mean(x * y, window) - mx * my
+    s = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx**2 + my**2 + c1) * (vx + vy + c2))
+    return float(s.mean())
+
+
+def _spectrum_power(image: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """|FFT2|^2 of the luminance (mean removed) and the frequencies (cycles/px) of its bins."""
+    y = _gray(image)
+    power = np.abs(np.fft.fft2(y - y.mean())) ** 2
+    fy = np.fft.fftfreq(y.shape[0])[:, None]
+    fx = np.fft.fftfreq(y.shape[1])[None, :]
+    return power, fy, fx
+
+
+def high_frequency_share(image: Any, *, cutoff: float = 0.25) -> float:
+    r"""Share of the luminance's spectral energy above ``cutoff`` cycles/px.
+
+    .. math:: \frac{\sum_{\max(|f_x|, |f_y|) > f_c} |\hat{Y}(f)|^2}{\sum_f |\hat{Y}(f)|^2}
+
+    with :math:`\hat{Y}` the 2-D DFT of the luminance minus its mean; the default
+    :math:`f_c = 0.25` is half the Nyquist frequency (0.5 cycles/px). 0 for a flat image.
+
+    Returns:
+      A fraction in ``[0, 1]``.
+    """
+    power, fy, fx = _spectrum_power(image)
+    total = float(power.sum())
+    if total <= 0.0:
+        return 0.0
+    high = np.maximum(np.abs(fy), np.abs(fx)) > cutoff
+    return float(power[np.broadcast_to(high, power.shape)].sum() / total)
+
+
+def autocorrelation(image: Any) -> np.ndarray:
+    r"""Normalized autocorrelation of the luminance (mean removed), by displacement.
+
+    .. math::
+      R(d) = \frac{1}{\sigma^2 |\Omega_d|} \sum_{p \in \Omega_d} \tilde{Y}(p)\,\tilde{Y}(p + d)
+
+    over the pixels :math:`\Omega_d` whose displaced partner is inside the image (no
+    wrap-around), :math:`\tilde{Y} = Y - \bar{Y}`. Computed with a zero-padded FFT.
+
+    Returns:
+      ``[2H - 1, 2W - 1]``, displacement ``(0, 0)`` at the centre, ``R(0) = 1``; zeros for
+      a flat image.
+    """
+    y = _gray(image)
+    y = y - y.mean()
+    h, w = y.shape
+    shape = (2 * h - 1, 2 * w - 1)
+    f = np.fft.rfft2(y, s=shape)
+    raw = np.fft.irfft2(f * np.conj(f), s=shape)
+    ones = np.fft.rfft2(np.ones_like(y), s=shape)
+    counts = np.fft.irfft2(ones * np.conj(ones), s=shape)
+    raw = np.fft.fftshift(raw)
+    counts = np.maximum(np.rint(np.fft.fftshift(counts)), 1.0)
+    r = raw / counts
+    zero = r[h - 1, w - 1]
+    return r / zero if zero > 0 else np.zeros_like(r)
+
+
+def structure_scale(image: Any, *, level: float = 0.5, noise_floor: float = 0.1) -> float:
+    r"""The scale of an image's structure: where its autocorrelation falls to ``level``.
+
+    The radial average :math:`\bar{R}(r)` of ``autocorrelation(image)`` (annuli of width
+    1 px, displacements up to a quarter of the shorter side), taken relative to its value at
+    1 px, and the radius :math:`r^*` (px) where :math:`\bar{R}(r) / \bar{R}(1)` first drops
+    below ``level`` (default 1/2), interpolated linearly between annuli:
+
+    .. math:: \bar{R}(r^*) = \mathrm{level} \cdot \bar{R}(1)
+
+    Why relative to 1 px: pixel-independent noise (what an optimizer started from noise
+    leaves behind) adds to :math:`R(0)` only, so :math:`\bar{R}(r)/\bar{R}(1)` measures the
+    structure underneath it and adding white noise leaves the value unchanged. When less
+    than ``noise_floor`` of the variance is correlated over 1 px (:math:`\bar{R}(1) <`
+    ``noise_floor``: the image is mostly pixel noise) the plain half width
+    :math:`\bar{R}(r^*) = \mathrm{level}` is returned instead, below 1 px.
+
+    Known values: Gaussian-blurred white noise of :math:`\sigma` px has
+    :math:`R(r) = e^{-r^2 / 4\sigma^2}`, so :math:`r^* = \sqrt{1 + 4\sigma^2 \ln 2}`; a
+    sinusoid of period P has :math:`J_0(2\pi r / P)`, so :math:`r^*` solves
+    :math:`J_0(2\pi r^*/P) = J_0(2\pi/P)/2`. Invariant to shifting the pattern and to
+    contrast; drawing the pattern twice as large about doubles it.
+
+    Returns:
+      Pixels; the largest radius measured when the autocorrelation never falls to the level
+      (the structure is as large as the measurable range), 0 for a flat image.
+    """
+    r = autocorrelation(image)
+    if not np.any(r):
+        return 0.0
+    h, w = (s // 2 for s in r.shape)
+    dy = np.arange(r.shape[0])[:, None] - h
+    dx = np.arange(r.shape[1])[None, :] - w
+    radius = np.rint(np.hypot(dy, dx)).astype(int)
+    top = max(2, min(h, w) // 2)
+    inside = radius <= top
+    sums = np.bincount(radius[inside], weights=r[inside], minlength=top + 1)
+    counts = np.bincount(radius[inside], minlength=top + 1)
+    profile = sums / np.maximum(counts, 1)
+    threshold, first = level, 0
+    if profile[1] >= noise_floor:
+        threshold, first = level * profile[1], 1
+    below = np.nonzero(profile[first:] < threshold)[0]
+    if not len(below):
+        return float(top)
+    k = int(below[0]) + first
+    hi, lo = profile[k - 1], profile[k]
+    return float(k - 1 + (hi - threshold) / (hi - lo))
+
+
+def locally_affine_residual(
+    output: Any, photo: Any, *, radius: int = 1, eps: float = 1e-7
+) -> float:
+    r"""How far ``output`` is from a locally affine colour function of ``photo``.
+
+    For every ``(2 radius + 1)^2`` window :math:`w` fully inside the image, the ridge
+    least-squares fit of each output channel on the photo's colours,
+
+    .. math::
+      \min_{a, b} \frac{1}{|w|} \sum_{i \in w} (O_i - a^\top I_i - b)^2 + \epsilon \|a\|^2,
+
+    and the mean over windows and channels of the fit's squared residual (the data term
+    only). Luan et al.'s photorealism term :math:`\sum_c V_c^\top \mathcal{L} V_c` is this
+    energy (with their :math:`\epsilon`) summed instead of averaged; here it is computed
+    directly by least squares, independently of ``nst.losses.matting_laplacian``. 0 when the
+    output is an affine colour transform of the photo; for an affine transform plus noise of
+    standard deviation :math:`\sigma` it is about :math:`\sigma^2 (|w| - 4) / |w|`.
+
+    Args:
+      output, photo: RGB ``[H, W, 3]`` of one shape.
+      radius: window radius, px (1: 3x3 windows, as Luan et al.).
+      eps: ridge weight on the affine coefficients.
+    """
+    o, p = np.asarray(output, np.float64), np.asarray(photo, np.float64)
+    _same_shape(o, p)
+    if o.ndim != 3:
+        raise ValueError(f"images must be [H, W, C], got shape {o.shape}")
+    k = 2 * radius + 1
+    view = lambda x: np.lib.stride_tricks.sliding_window_view(x, (k, k), axis=(0, 1))
+    # [n, k*k, C] windows of each image
+    ow = view(o).reshape(-1, o.shape[-1], k * k).transpose(0, 2, 1)
+    pw = view(p).reshape(-1, p.shape[-1], k * k).transpose(0, 2, 1)
+    x = np.concatenate([pw, np.ones((*pw.shape[:2], 1))], axis=-1)  # [n, k*k, C+1]
+    n = k * k
+    ridge = np.diag([eps * n] * p.shape[-1] + [0.0])
+    gram = np.einsum("nki,nkj->nij", x, x) + ridge
+    coef = np.linalg.solve(gram, np.einsum("nki,nkc->nic", x, ow))  # [n, C+1, C_out]
+    residual = ow - np.einsum("nki,nic->nkc", x, coef)
+    return float(np.mean(residual**2))
+
+
+def edge_correlation(a: Any, b: Any) -> float:
+    r"""Pearson correlation of the luminance gradient magnitudes of ``a`` and ``b``.
+
+    :math:`\mathrm{corr}(|\nabla Y_a|, |\nabla Y_b|)` over pixels (central differences,
+    ``np.gradient``): 1 when ``b``'s edges are ``a``'s up to contrast and brightness, about
+    0 for unrelated images, 0 when either is flat.
+    """
+    ga, gb = (np.hypot(*np.gradient(_gray(x))) for x in (a, b))
+    _same_shape(ga, gb)
+    ga, gb = ga - ga.mean(), gb - gb.mean()
+    denominator = float(np.sqrt((ga**2).sum() * (gb**2).sum()))
+    return float((ga * gb).sum() / denominator) if denominator > 0 else 0.0

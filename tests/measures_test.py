@@ -1,0 +1,135 @@
+"""nst.measures on inputs whose answer is known (by hand or in closed form)."""
+
+import numpy as np
+import pytest
+
+from nst import measures
+
+
+def _blur(x, sigma):
+    """Circular Gaussian blur of [H, W] by FFT (sigma in px)."""
+    fy = np.fft.fftfreq(x.shape[0])[:, None]
+    fx = np.fft.fftfreq(x.shape[1])[None, :]
+    kernel = np.exp(-2 * (np.pi * sigma) ** 2 * (fx**2 + fy**2))
+    return np.real(np.fft.ifft2(np.fft.fft2(x) * kernel))
+
+
+def test_psnr_by_hand(rng):
+    x = rng.uniform(size=(8, 8, 3))
+    assert measures.psnr(x, x) == np.inf  # a perfect reconstruction
+    y = x + 0.1  # MSE 0.01 -> 20 dB
+    assert measures.psnr(y, x) == pytest.approx(20.0, abs=1e-9)
+    assert measures.psnr(x + 0.01, x) == pytest.approx(40.0, abs=1e-9)
+    with pytest.raises(ValueError, match="same shape"):
+        measures.psnr(x, x[:4])
+
+
+def test_ssim_one_window_by_hand():
+    # One 2x2 window: mu = 0.5 for both, variances 0.25, covariance 0, so
+    # SSIM = (2*0.25 + C1) * C2 / ((0.5 + C1) * (0.5 + C2)) = C2 / (0.5 + C2).
+    a = np.array([[0.0, 0.0], [1.0, 1.0]])
+    b = np.array([[0.0, 1.0], [0.0, 1.0]])
+    c2 = 0.03**2
+    assert measures.ssim(a, b, window=2) == pytest.approx(c2 / (0.5 + c2), rel=1e-12)
+    # b = a + 0.5 shifted brightness: sigma terms 1, luminance term by hand.
+    c1 = 0.01**2
+    mean_term = (2 * 0.5 * 1.0 + c1) / (0.5**2 + 1.0**2 + c1)
+    assert measures.ssim(a, a + 0.5, window=2) == pytest.approx(mean_term, rel=1e-12)
+
+
+def test_ssim_identical_unrelated_and_blurred(rng):
+    x = rng.uniform(size=(32, 32, 3))
+    assert measures.ssim(x, x) == pytest.approx(1.0, abs=1e-12)
+    assert abs(measures.ssim(x, rng.uniform(size=x.shape))) < 0.1
+    sharp = rng.uniform(size=(32, 32))
+    assert measures.ssim(_blur(sharp, 1.0), sharp) < measures.ssim(_blur(sharp, 0.5), sharp)
+    with pytest.raises(ValueError, match="smaller"):
+        measures.ssim(x[:4, :4], x[:4, :4])
+
+
+def test_high_frequency_share_known_spectra(rng):
+    flat = np.full((16, 16, 3), 0.5)
+    checker = (np.indices((16, 16)).sum(0) % 2).astype(float)
+    assert measures.high_frequency_share(flat) == 0.0
+    assert measures.high_frequency_share(checker) == pytest.approx(1.0)  # all at Nyquist
+    x = np.arange(32)[None, :] * np.ones((32, 1))
+    low = 0.5 + 0.5 * np.cos(2 * np.pi * x / 8)  # 0.125 cycles/px
+    high = 0.5 + 0.5 * np.cos(2 * np.pi * x * 3 / 8)  # 0.375 cycles/px
+    assert measures.high_frequency_share(low) == pytest.approx(0.0, abs=1e-12)
+    assert measures.high_frequency_share(high) == pytest.approx(1.0, abs=1e-12)
+    # White noise: the share of bins above the cutoff (3/4 of them); blurring lowers it.
+    noise = rng.normal(size=(128, 128))
+    assert measures.high_frequency_share(noise) == pytest.approx(0.75, abs=0.02)
+    assert measures.high_frequency_share(_blur(noise, 1.5)) < 0.01
+
+
+def test_structure_scale_known_answers(rng):
+    # Gaussian-blurred white noise: autocorrelation exp(-r^2 / 4 sigma^2), which falls to half
+    # its 1 px value at r = sqrt(1 + 4 sigma^2 ln 2).
+    noise = rng.normal(size=(192, 192))
+    for sigma in (2.0, 4.0):
+        expected = np.sqrt(1 + 4 * sigma**2 * np.log(2))
+        got = measures.structure_scale(_blur(noise, sigma))
+        assert got == pytest.approx(expected, rel=0.1), (sigma, got)
+    # A sinusoid of period P: the radial average is J0(2 pi r / P); J0(2 pi / 24) = 0.98294
+    # (series 1 - z^2/4 + z^4/64), and J0(z) = 0.98294 / 2 at z = 1.5364 (tables), so
+    # r = 1.5364 * 24 / (2 pi) = 5.869.
+    x = np.arange(128)[None, :] * np.ones((128, 1))
+    wave = np.cos(2 * np.pi * x / 24)
+    assert measures.structure_scale(wave) == pytest.approx(5.869, rel=0.05)
+    # White noise (no structure over 1 px): the plain half width, below one pixel.
+    assert measures.structure_scale(noise) < 1.0
+    assert measures.structure_scale(np.zeros((16, 16))) == 0.0
+
+
+def test_structure_scale_ignores_pixel_noise(rng):
+    pattern = _blur(rng.normal(size=(192, 192)), 3.0)
+    clean = measures.structure_scale(pattern)
+    # White noise with the pattern's variance: the plain half width would fall below 1 px.
+    noisy = pattern + rng.normal(scale=pattern.std(), size=pattern.shape)
+    assert measures.structure_scale(noisy) == pytest.approx(clean, rel=0.1)
+    assert measures.structure_scale(noisy, noise_floor=1.1) < 1.0  # the plain half width
+
+
+def test_structure_scale_shift_contrast_and_zoom(rng):
+    pattern = _blur(rng.normal(size=(64, 64)), 1.5)
+    base = measures.structure_scale(pattern)
+    zoomed = np.kron(pattern, np.ones((2, 2)))  # every feature twice as large
+    assert measures.structure_scale(zoomed) == pytest.approx(2 * base, rel=0.15)
+    assert measures.structure_scale(3 * pattern + 1) == pytest.approx(base, rel=1e-9)
+    shifted = np.roll(np.roll(pattern, 17, axis=0), 5, axis=1)
+    assert measures.structure_scale(shifted) == pytest.approx(base, rel=0.05)
+
+
+def test_autocorrelation_by_hand():
+    # [1, -1] (mean 0, variance 1): R(0) = 1, R(+-1) = (1 * -1) / 1 = -1.
+    r = measures.autocorrelation(np.array([[1.0, -1.0]]))
+    np.testing.assert_allclose(r, [[-1.0, 1.0, -1.0]], atol=1e-12)
+
+
+def test_locally_affine_residual_known_answers(rng):
+    photo = rng.uniform(size=(24, 24, 3))
+    matrix = rng.normal(size=(3, 3))
+    affine = photo @ matrix.T + np.array([0.1, -0.2, 0.3])
+    assert measures.locally_affine_residual(affine, photo) < 1e-9
+    # Plus noise of std s: a least-squares fit of 4 parameters to 9 points leaves
+    # s^2 (9 - 4) / 9 per pixel on average.
+    s = 0.05
+    noisy = affine + rng.normal(scale=s, size=affine.shape)
+    got = measures.locally_affine_residual(noisy, photo)
+    assert got == pytest.approx(s**2 * 5 / 9, rel=0.1)
+    # A brute-force fit of one window agrees.
+    win_o, win_p = noisy[:3, :3].reshape(9, 3), photo[:3, :3].reshape(9, 3)
+    x = np.concatenate([win_p, np.ones((9, 1))], axis=1)
+    coef, *_ = np.linalg.lstsq(x, win_o, rcond=None)
+    by_hand = np.mean((win_o - x @ coef) ** 2)
+    one = measures.locally_affine_residual(noisy[:3, :3], photo[:3, :3], eps=0.0)
+    assert one == pytest.approx(by_hand, rel=1e-9)
+
+
+def test_edge_correlation(rng):
+    x = _blur(rng.uniform(size=(32, 32)), 1.0)
+    assert measures.edge_correlation(x, x) == pytest.approx(1.0)
+    assert measures.edge_correlation(x, 2 * x + 0.3) == pytest.approx(1.0)
+    assert abs(measures.edge_correlation(x, _blur(rng.uniform(size=(32, 32)), 1.0))) < 0.3
+    assert measures.edge_correlation(x, np.zeros_like(x)) == 0.0
