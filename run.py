@@ -30,7 +30,14 @@ _pylogging.getLogger("jax._src.xla_bridge").setLevel(_pylogging.WARNING)
 
 # Flags whose names are fixed (scripts and docs rely on them).
 _CONTENT = flags.DEFINE_string("content", None, "Content photo (default: bundled tubingen).")
-_STYLE = flags.DEFINE_multi_string("style", None, "Style image(s) (default: starry_night).")
+_STYLE = flags.DEFINE_multi_string(
+    "style",
+    None,
+    "Style image(s) (default: starry_night). Spatial control: IMAGE:CONTENT_MASK[:STYLE_MASK] "
+    "puts this style only where the content mask (an image, white = 1) is; pixels outside "
+    "every mask keep the content photo. The optional style mask picks the part of the style "
+    "image its statistics come from.",
+)
 _OUTPUT = flags.DEFINE_string("output", "out.png", "Output image (.png or .jpg).")
 _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace an existing output.")
 _SIZE = flags.DEFINE_integer("size", 512, "Longest side of the working image, px.")
@@ -63,6 +70,24 @@ _STYLE_LAYERS = flags.DEFINE_list(
     "style_layers", None, "layer[:weight],... (default conv1_1..conv5_1 at 0.2)."
 )
 _STYLE_NORM = flags.DEFINE_string("style_norm", "gatys", "gatys | johnson.")
+_STYLE_STAT = flags.DEFINE_string(
+    "style_stat",
+    "gram",
+    "Style statistic: gram | mean_gram (Gram + feature means) | mean_cov_w2 (Wasserstein-2 "
+    "between Gaussians) | mrf (Li & Wand 3x3 patch matching; use --style_layers=conv3_1,conv4_1).",
+)
+_STYLE_SCALE = flags.DEFINE_float(
+    "style_scale",
+    None,
+    "Style image's longest side as a multiple of --size (jcjohnson's -style_scale; default: "
+    "the style at --size).",
+)
+_EMA_DECAY = flags.DEFINE_float(
+    "ema_decay",
+    0.0,
+    "Output the exponential moving average of the iterates with this decay (e.g. 0.99); "
+    "0: the last iterate.",
+)
 _DISTANCE = flags.DEFINE_string("distance", "squared", "squared | abs | huber | smooth_l1.")
 _DELTA = flags.DEFINE_float("delta", 1.0, "Huber delta / SmoothL1 beta.")
 _TV_KIND = flags.DEFINE_string("tv_kind", "l1", "l1 | l2 | beta.")
@@ -145,6 +170,9 @@ def build_config():
         tv_kind=_TV_KIND.value,
         photo_weight=_PHOTO_WEIGHT.value,
         style_norm=_STYLE_NORM.value,
+        style_stat=_STYLE_STAT.value,
+        style_scale=_STYLE_SCALE.value,
+        ema_decay=_EMA_DECAY.value,
         distance=_DISTANCE.value,
         delta=_DELTA.value,
         style_blend=blend,
@@ -159,6 +187,41 @@ def build_config():
         loop=_LOOP.value,
         sweep_form=_SWEEP_FORM.value,
     )
+
+
+def parse_style(value: str) -> tuple[str, str | None, str | None]:
+    """``IMAGE[:CONTENT_MASK[:STYLE_MASK]]`` -> (image, content mask, style mask) paths.
+
+    A value naming an existing file is taken whole (a path may contain ':')."""
+    if os.path.exists(value):
+        return value, None, None
+    parts = value.split(":")
+    if len(parts) > 3 or not all(parts):
+        raise UsageError(f"--style={value!r}: expected IMAGE[:CONTENT_MASK[:STYLE_MASK]]")
+    for part in parts:
+        if not os.path.exists(part):
+            raise UsageError(f"--style={value!r}: {part} does not exist")
+    return parts[0], (parts[1] if len(parts) > 1 else None), (parts[2] if len(parts) > 2 else None)
+
+
+def _load_mask(path: str, shape: tuple[int, int] | None):
+    """A mask image as [H, W] floats in [0, 1] (channel mean), resized to ``shape``."""
+    from nst import image
+
+    mask = image.load(path, max_size=None).mean(axis=-1)
+    return mask if shape is None else image.resize(mask, shape)
+
+
+def load_regions(specs, content_shape: tuple[int, int], styles):
+    """None without masks; else one (content mask, style mask or None) per style."""
+    if all(content_mask is None for _, content_mask, _ in specs):
+        return None
+    if any(content_mask is None for _, content_mask, _ in specs):
+        raise UsageError("with spatial control every --style needs a content mask (IMAGE:MASK)")
+    return [
+        (_load_mask(cm, content_shape), None if sm is None else _load_mask(sm, style.shape[:2]))
+        for (_, cm, sm), style in zip(specs, styles, strict=True)
+    ]
 
 
 def _validate(config) -> None:
@@ -203,8 +266,11 @@ def stylize_main() -> None:
     if os.path.splitext(output)[1].lower() not in (".png", ".jpg", ".jpeg"):
         raise UsageError(f"--output must end in .png, .jpg or .jpeg, got {output}")
     content = image.load(_CONTENT.value or image.sample("tubingen"), max_size=config.size)
-    style_paths = _STYLE.value or [image.sample("starry_night")]
-    styles = [image.load(p, max_size=config.size) for p in style_paths]
+    specs = [parse_style(v) for v in _STYLE.value or [str(image.sample("starry_night"))]]
+    # With --style_scale the library resizes the styles (stylize.scale_styles).
+    style_size = None if config.style_scale is not None else config.size
+    styles = [image.load(path, max_size=style_size) for path, _, _ in specs]
+    regions = load_regions(specs, content.shape[:2], styles)
     stop = _StopFlag()
     last_log = [0.0]
 
@@ -215,7 +281,13 @@ def stylize_main() -> None:
 
     checkpoint = output + ".ckpt.npz"
     result = stylize.stylize(
-        config, content, styles, checkpoint=checkpoint, should_stop=stop, progress=progress
+        config,
+        content,
+        styles,
+        checkpoint=checkpoint,
+        should_stop=stop,
+        progress=progress,
+        regions=regions,
     )
     if result.stopped == "interrupted":
         logging.warning("interrupted at step %d; state saved to %s", result.steps_done, checkpoint)
