@@ -76,12 +76,6 @@ _STYLE_STAT = flags.DEFINE_string(
     "Style statistic: gram | mean_gram (Gram + feature means) | mean_cov_w2 (Wasserstein-2 "
     "between Gaussians) | mrf (Li & Wand 3x3 patch matching; use --style_layers=conv3_1,conv4_1).",
 )
-_STYLE_SCALE = flags.DEFINE_float(
-    "style_scale",
-    None,
-    "Style image's longest side as a multiple of --size (jcjohnson's -style_scale; default: "
-    "the style at --size).",
-)
 _EMA_DECAY = flags.DEFINE_float(
     "ema_decay",
     0.0,
@@ -171,7 +165,7 @@ def build_config():
         photo_weight=_PHOTO_WEIGHT.value,
         style_norm=_STYLE_NORM.value,
         style_stat=_STYLE_STAT.value,
-        style_scale=_STYLE_SCALE.value,
+        style_scale=flags.FLAGS["style_scale"].value,  # defined in experiments/highres_cli.py
         ema_decay=_EMA_DECAY.value,
         distance=_DISTANCE.value,
         delta=_DELTA.value,
@@ -258,6 +252,12 @@ def stylize_main() -> None:
     from experiments import highres_cli
 
     if highres_cli.wanted(flags.FLAGS, config):  # large output: pyramid and tiles (issue 9)
+        masked = any(parse_style(v)[1] for v in _STYLE.value or [])
+        if masked or config.style_stat != "gram" or config.ema_decay:
+            raise UsageError(
+                "style masks, --style_stat and --ema_decay are not available for large "
+                "outputs (nst.highres); use --size <= 1024"
+            )
         highres_cli.highres_main(flags.FLAGS, config)
         return
     output = _OUTPUT.value
@@ -364,7 +364,13 @@ def main(argv: list[str]) -> None:
         config = None if flags.FLAGS["model"].value else build_config()
         video_cli.nst_video_main(flags.FLAGS, config)
         return
+    if flags.FLAGS["exported"].value:  # an exported feed-forward program (issue 22)
+        experiments.get("train_feedforward").exported_main(flags.FLAGS)
+        return
     if flags.FLAGS["model"].value:  # a trained feed-forward network (issue 6)
+        if flags.FLAGS["export"].value:
+            experiments.get("train_feedforward").export_main(flags.FLAGS)
+            return
         experiments.get("train_feedforward").infer_main(flags.FLAGS)
         return
     stylize_main()
@@ -384,6 +390,10 @@ def _run(argv: list[str]) -> None:
 
 def _parse_flags(argv: list[str]) -> list[str]:
     import experiments  # noqa: F401  (experiment modules define their own flags at import)
+
+    # Flags defined beside the code that reads them, listed in run.py's own --help.
+    for name in ("style_scale", "export", "export_size", "exported"):
+        flags.declare_key_flag(name)
 
     try:
         return flags.FLAGS(argv)
