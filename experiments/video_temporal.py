@@ -355,12 +355,12 @@ def _title(config: Config, quick_note: str) -> str:
     cfg = config.stylize
     parts = [
         NAME,
-        cfg.backbone.upper(),
+        _common.weights_label([cfg]),
         f"{cfg.size} px",
         f"{cfg.steps} steps/frame",
         f"{config.frames} frames",
     ]
-    return _common.title(parts, quick_note, cfg.weights == "random")
+    return _common.title(parts, quick_note, _common.weights_record(cfg)["random"])
 
 
 def _shown(count: int, k: int) -> list[int]:

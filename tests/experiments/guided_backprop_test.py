@@ -21,7 +21,7 @@ def _tiny(**fields):
 
 def test_configs():
     full, quick = guided_backprop.get_config(), guided_backprop.get_config(quick=True)
-    assert full.weights == "imagenet" and full.backbone == "vgg16"
+    assert full.weights == "imagenet" and full.backbone == "vgg19"
     assert quick.size < full.size and len(quick.layers) <= len(full.layers)
 
 
@@ -67,7 +67,7 @@ def test_main_flags_workdir_and_refusals(tmp_path):
 
 def test_title_says_random_weights():
     title = _visual.figure_title("x", _tiny(), "--quick")
-    assert title.startswith("x, VGG16, 32 px, --quick — random weights")
+    assert title.startswith("x, VGG19 random init (seed 0), 32 px, --quick — random weights")
     assert "not what a trained network has learned" in title
     assert "random" not in _visual.figure_title("x", guided_backprop.get_config())
 
