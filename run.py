@@ -76,6 +76,9 @@ _STYLE_STAT = flags.DEFINE_string(
     "Style statistic: gram | mean_gram (Gram + feature means) | mean_cov_w2 (Wasserstein-2 "
     "between Gaussians) | mrf (Li & Wand 3x3 patch matching; use --style_layers=conv3_1,conv4_1).",
 )
+_STYLE_MEAN_WEIGHT = flags.DEFINE_float(
+    "style_mean_weight", 1.0, "--style_stat=mean_gram: weight of the mean term vs the Gram term."
+)
 _EMA_DECAY = flags.DEFINE_float(
     "ema_decay",
     0.0,
@@ -165,6 +168,7 @@ def build_config():
         photo_weight=_PHOTO_WEIGHT.value,
         style_norm=_STYLE_NORM.value,
         style_stat=_STYLE_STAT.value,
+        style_mean_weight=_STYLE_MEAN_WEIGHT.value,
         style_scale=flags.FLAGS["style_scale"].value,  # defined in experiments/highres_cli.py
         ema_decay=_EMA_DECAY.value,
         distance=_DISTANCE.value,

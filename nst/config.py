@@ -46,6 +46,10 @@ class StylizeConfig:
     # style-transfer-pytorch) | "mrf" (Li & Wand 2016 3x3 patch matching; use it on mid-level
     # layers such as conv3_1, conv4_1: every generated patch is compared with every style patch).
     style_stat: str = "gram"
+    # mean_gram: weight of the mean term (losses.style_mean_loss) against the Gram term. The
+    # Gram term is 4th order in the features, the mean term 2nd: with ImageNet VGG19 features
+    # the mean term at weight 1 is ~1e-4 of the Gram term (docs/peer_features.md).
+    style_mean_weight: float = 1.0
     content_norm: str = "gatys"
     distance: str = "squared"
     delta: float = 1.0

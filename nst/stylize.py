@@ -530,7 +530,8 @@ def make_objective(
         layer = losses.style_layer_loss(f, targets.grams[n], norm=config.style_norm, **kw)
         if stat == "mean_gram":
             mean = targets.stats["mean"][n]
-            layer = layer + losses.style_mean_loss(f, mean, norm=config.style_norm, **kw)
+            mean_term = losses.style_mean_loss(f, mean, norm=config.style_norm, **kw)
+            layer = layer + config.style_mean_weight * mean_term
         return layer
 
     def objective(image, params, targets: Targets, hyper: Hyper):

@@ -81,12 +81,15 @@ def test_mean_gram_adds_the_mean_term(images, net_params):
     content, style = images
     gram = _style_term(BASE, net_params, content, [style])
     mean_gram = _style_term(
-        dataclasses.replace(BASE, style_stat="mean_gram"), net_params, content, [style]
+        dataclasses.replace(BASE, style_stat="mean_gram", style_mean_weight=3.0),
+        net_params,
+        content,
+        [style],
     )
     gen, sty = _features(net_params, content), _features(net_params, style)
     for name, _ in LAYERS:
         d = gen[name].mean((0, 1)) - sty[name].mean((0, 1))
-        expected = float(gram[f"style/{name}"]) + 0.25 * np.mean(d**2)
+        expected = float(gram[f"style/{name}"]) + 3.0 * 0.25 * np.mean(d**2)
         np.testing.assert_allclose(mean_gram[f"style/{name}"], expected, rtol=1e-4)
 
 
