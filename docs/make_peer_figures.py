@@ -91,26 +91,34 @@ def _title(text: str, config: StylizeConfig) -> str:
 
 
 def stats_figure(runner: Runner, style: np.ndarray) -> dict:
-    """Gram, mean + Gram, W2 (mean + covariance), MRF: style weights calibrated so each
-    weighted style term starts (at the content photo) where the Gram's does."""
+    """Gram, mean + Gram, W2 (mean + covariance), MRF.
+
+    The statistics' losses differ in scale and order (the Gram term is 4th order in the
+    features, W2 and the MRF term 2nd), so each gets the style weight that gives it, at the
+    image the Gram run ends on, the Gram's weighted style term there: the same balance
+    against the content term where the Gram loss settled. mean_gram's mean term is weighted
+    to equal its Gram term at the content photo.
+    """
     base = _base()
-    gram_start = runner.terms(base, [style], runner.content)["style"]
+    x_gram = runner.run("stat_gram", base, [style])
+    gram_ref = runner.terms(base, [style], x_gram)["style"]
     rows, labels, info = [], [], {}
     for stat in ("gram", "mean_gram", "mean_cov_w2", "mrf"):
         config = dataclasses.replace(base, style_stat=stat)
         if stat == "mrf":
             config = dataclasses.replace(config, style_layers=MRF_LAYERS)
-        start = runner.terms(config, [style], runner.content)["style"]
-        if stat == "mean_gram":  # the mean term starts equal to the Gram term
+        if stat == "mean_gram":
+            gram_start = runner.terms(base, [style], runner.content)["style"]
             probe = dataclasses.replace(config, style_mean_weight=1e6)  # (float32 sums)
             mean_start = (runner.terms(probe, [style], runner.content)["style"] - gram_start) / 1e6
-            mean_weight = gram_start / mean_start
-            config = dataclasses.replace(config, style_mean_weight=float(f"{mean_weight:.3g}"))
-            start = runner.terms(config, [style], runner.content)["style"]
-        weight = base.style_weight * gram_start / start
-        config = dataclasses.replace(config, style_weight=float(weight))
+            mean_weight = float(f"{gram_start / mean_start:.3g}")
+            config = dataclasses.replace(config, style_mean_weight=mean_weight)
+        weight = float(
+            f"{base.style_weight * gram_ref / runner.terms(config, [style], x_gram)['style']:.3g}"
+        )
+        config = dataclasses.replace(config, style_weight=weight)
         rows.append(runner.run(f"stat_{stat}", config, [style]))
-        info[stat] = {"style_weight": float(f"{weight:.4g}"), **runner.records[f"stat_{stat}"]}
+        info[stat] = {"style_weight": weight, **runner.records[f"stat_{stat}"]}
         labels.append(f"{stat} (β {weight:.3g})")
         if stat == "mean_gram":
             info[stat]["style_mean_weight"] = config.style_mean_weight
@@ -224,14 +232,14 @@ def main(argv):
     runner = Runner(content)
     out = pathlib.Path(_OUT.value) / "peer_features.json"
     results = json.loads(out.read_text()) if out.exists() else {}
-    if "stats" in _ONLY.value:
-        results["style_stats"] = stats_figure(runner, starry)
     if "regions" in _ONLY.value:
         results["spatial_control"] = regions_figure(runner, starry, scream)
     if "ema" in _ONLY.value:
         results["ema"] = ema_figure(runner, starry)
     if "scale" in _ONLY.value:
         results["style_scale"] = scale_figure(runner, starry_full)
+    if "stats" in _ONLY.value:  # last: the longest runs
+        results["style_stats"] = stats_figure(runner, starry)
     results["setup"] = {
         "size": size,
         "steps": _STEPS.value,
