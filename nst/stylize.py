@@ -244,8 +244,9 @@ def scale_styles(
     """The style images resized for ``config.style_scale`` (jcjohnson's ``-style_scale``).
 
     None keeps them as given; a scale ``s`` resizes each (Lanczos, aspect kept) so that its
-    longest side is ``round(s * max(H, W))`` of the generated image ``image_shape``. A larger
-    style image makes its strokes and motifs smaller relative to the content.
+    longest side is ``round(s * max(H, W))`` of the generated image ``image_shape``. The
+    network sees the style's motifs at their size in pixels, so a larger style image gives
+    larger strokes and motifs in the output (docs/figures/style_scale.png).
     """
     if config.style_scale is None:
         return list(styles)
