@@ -48,7 +48,7 @@ class StylizeConfig:
     style_stat: str = "gram"
     # mean_gram: weight of the mean term (losses.style_mean_loss) against the Gram term. The
     # Gram term is 4th order in the features, the mean term 2nd: with ImageNet VGG19 features
-    # the mean term at weight 1 is ~1e-4 of the Gram term (docs/peer_features.md).
+    # the mean term at weight 1 is ~1e-6 of the Gram term (docs/peer_features.md).
     style_mean_weight: float = 1.0
     content_norm: str = "gatys"
     distance: str = "squared"
