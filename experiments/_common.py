@@ -39,7 +39,6 @@ import re
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
@@ -47,7 +46,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from absl import logging
 
-from nst import backbones, optimizers, stylize
+from nst import backbones, files, optimizers, stylize
 from nst import image as nst_image
 from nst.config import STYLE_STATS, SWEEPABLE, StylizeConfig
 
@@ -243,25 +242,72 @@ def write_json(path: str, data: Any) -> None:
 
 
 def write_atomic(path: str, payload: bytes) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(payload)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    """A file of the run's own workdir, replaced atomically (``nst.files.write_atomic``).
+
+    Raises ``nst.files.OutputError`` (one line naming the file) when the write fails.
+    """
+    files.write_atomic(path, payload, overwrite=True)
 
 
 def read_json(path: str) -> Any:
-    with open(path) as f:
-        return json.load(f)
+    """The JSON in ``path``; ValueError naming the file when it is not readable JSON."""
+    try:
+        with open(path, "rb") as f:
+            return json.loads(f.read().decode())
+    except IsADirectoryError:
+        raise ValueError(f"{path} is a directory, not a JSON file") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path} is not valid JSON ({str(e).splitlines()[0]})") from None
+
+
+# What the experiments write at the top of a workdir: a folder holding only these (an
+# interrupted run's, before its manifest was written) is theirs to resume.
+_WORKDIR_NAMES = frozenset(
+    {
+        "manifest.json",
+        "images",
+        "results",
+        "checkpoints",
+        "frames",
+        "figure.png",
+        "metrics.json",
+        "metrics.csv",
+        "table.csv",
+        "loss_vs_step.png",
+        "loss_vs_time.png",
+        "training",
+        "model",
+        "metrics.jsonl",
+        "previews",
+    }
+)
+# Bytes a study's workdir must have room for before it starts (images, records, figures).
+WORKDIR_BYTES = 8 << 20
+
+
+def claim_workdir(workdir: str, nbytes: int = WORKDIR_BYTES) -> None:
+    """Before any work: ``workdir`` is this package's (or new, or empty) and writable.
+
+    A folder without ``manifest.json`` holding other files than the experiments write is
+    someone else's: nothing in it is replaced. ``nst.files.check_writable`` then reserves
+    ``nbytes``, so a full disk or a read-only folder is reported now, in one line, not after
+    the optimization.
+
+    Raises:
+      ValueError: a file at ``workdir``, a foreign non-empty folder, or no room to write.
+    """
+    if os.path.lexists(workdir) and not os.path.isdir(workdir):
+        raise ValueError(f"--workdir {workdir} is a file, not a folder")
+    if os.path.isdir(workdir) and not os.path.exists(os.path.join(workdir, "manifest.json")):
+        foreign = sorted(
+            n for n in os.listdir(workdir) if n not in _WORKDIR_NAMES and not n.endswith(".tmp")
+        )
+        if foreign:
+            raise ValueError(
+                f"--workdir {workdir} holds files of no nst run ({', '.join(foreign[:3])}); "
+                "nothing there is replaced: choose another --workdir"
+            )
+    files.check_writable(workdir, nbytes)
 
 
 def file_sha256(path: str) -> str:
@@ -328,12 +374,7 @@ def validate(config: StylizeConfig) -> None:
     for name, (value, valid) in checks.items():
         if value not in valid:
             raise ValueError(f"--{name}={value!r} is not one of {', '.join(valid)}")
-    if config.size < 16:
-        raise ValueError(f"--size must be >= 16 px, got {config.size}")
-    if config.steps < 1:
-        raise ValueError(f"--steps must be >= 1, got {config.steps}")
-    if config.lr <= 0:
-        raise ValueError(f"--lr must be > 0, got {config.lr}")
+    check_numbers(config)
     if not 0.0 <= config.ema_decay < 1.0:
         raise ValueError(f"--ema_decay must be in [0, 1), got {config.ema_decay}")
     if config.ema_decay and config.optimizer in ("lbfgs", "lbfgs_scipy"):
@@ -346,12 +387,61 @@ def validate(config: StylizeConfig) -> None:
         raise ValueError(f"--init={config.init!r}: not content|noise|uniform|style nor a file")
     valid_layers = set(backbones.layer_names(config.backbone))
     for kind, names in zip(("content_layers", "style_layers"), _resolved_layers(config)):
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(
+                f"--{kind} names {', '.join(repeated)} more than once; give each layer once "
+                "(with the summed weight)"
+            )
         unknown = [n for n in names if n not in valid_layers]
         if unknown:
             raise ValueError(
                 f"{kind} {unknown} are not layers of {config.backbone}; valid: "
                 + ", ".join(backbones.layer_names(config.backbone))
             )
+
+
+# Numeric fields: (lower bound, lower bound allowed, upper bound or None). Every one must also
+# be finite: an inf or NaN weight or learning rate can only produce a saturated or black image.
+_RANGES = {
+    "size": (16, True, None),
+    "steps": (1, True, None),
+    "lr": (0.0, False, None),
+    "content_weight": (0.0, True, None),
+    "style_weight": (0.0, True, None),
+    "tv_weight": (0.0, True, None),
+    "tv_beta": (0.0, False, None),
+    "photo_weight": (0.0, True, None),
+    "photo_eps": (0.0, False, None),
+    "temporal_weight": (0.0, True, None),
+    "delta": (0.0, False, None),
+    "snapshot_every": (0, True, None),
+    "scan_chunk": (1, True, None),
+}
+
+
+def check_number(name: str, value: Any, low: float, inclusive: bool = True, high=None) -> None:
+    """ValueError naming ``--name`` unless ``value`` is a finite number in range."""
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        raise ValueError(f"--{name} must be a number, got {value!r}")
+    if not np.isfinite(value):
+        raise ValueError(f"--{name} must be a finite number, got {value}")
+    if value < low or (value == low and not inclusive):
+        raise ValueError(f"--{name} must be {'>=' if inclusive else '>'} {low:g}, got {value:g}")
+    if high is not None and value > high:
+        raise ValueError(f"--{name} must be <= {high:g}, got {value:g}")
+
+
+def check_numbers(config: StylizeConfig) -> None:
+    """Every numeric field of ``config`` finite and in range (ValueError naming the flag)."""
+    for name, (low, inclusive, high) in _RANGES.items():
+        check_number(name, getattr(config, name), low, inclusive, high)
+    for kind in ("content_layers", "style_layers"):
+        for layer, weight in getattr(config, kind) or ():
+            if isinstance(layer, str):
+                check_number(f"{kind} weight of {layer}", weight, 0.0)
+    for w in config.style_blend:
+        check_number("style_blend", w, 0.0)
 
 
 def _group_key(cfg: StylizeConfig, inputs: dict, group: str) -> str:
@@ -470,12 +560,16 @@ def weights_info(rows: Sequence[tuple[StylizeConfig, dict]]) -> dict[str, Any]:
 def existing_manifest(workdir: str, identity: Mapping[str, Any]) -> dict[str, Any] | None:
     """``workdir``'s manifest.json if it holds this run (None if there is none yet).
 
-    ValueError if it holds a run whose ``identity`` (study, settings, inputs) differs.
+    ValueError if it holds a run whose ``identity`` (study, settings, inputs) differs, or
+    fails ``claim_workdir`` (foreign files, not writable, full).
     """
+    claim_workdir(workdir)
     path = os.path.join(workdir, "manifest.json")
     if not os.path.exists(path):
         return None
     manifest = read_json(path)
+    if not isinstance(manifest, dict):
+        raise ValueError(f"{path} is not an nst manifest (a JSON object)")
     diff = differences({k: manifest.get(k) for k in identity}, identity)
     if diff:
         raise ValueError(

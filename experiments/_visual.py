@@ -53,6 +53,7 @@ def workdir_for(name: str, flag_values: Any) -> str:
         flag_values, "overwrite", False
     ):
         raise FileExistsError(f"{workdir} already holds a figure; pass --overwrite to replace it")
+    _common.claim_workdir(workdir)  # another's files, a full disk: refused before the work
     return workdir
 
 

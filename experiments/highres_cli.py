@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
-import shutil
+import re
 import sys
 import time
 from typing import Any
@@ -115,6 +116,8 @@ def highres_config(flag_values: Any, base: Any = None) -> Any:
         if value is None:
             continue
         if flag == "memory_gib":
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"--memory_gib must be a finite number > 0, got {value}")
             value = int(value * 2**30)
         elif flag == "level_steps":
             try:
@@ -146,17 +149,58 @@ def _resume(folder: str, fingerprint: str, levels: int):
     path = os.path.join(folder, "levels.json")
     if not os.path.exists(path):
         return None
-    with open(path) as f:
-        saved = json.load(f)
+    try:
+        with open(path) as f:
+            saved = json.load(f)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path} is not valid JSON ({e}); remove {folder} to start over") from None
+    done = saved.get("done") if isinstance(saved, dict) else None
+    if not isinstance(done, list) or not all(
+        isinstance(k, int) and not isinstance(k, bool) and 0 <= k < levels for k in done
+    ):
+        raise ValueError(
+            f'{path}: not a levels record of this run ("done" must list level numbers in '
+            f"[0, {levels})); remove {folder} to start over"
+        )
     if saved.get("fingerprint") != fingerprint:
         raise ValueError(
             f"{folder} holds levels of another run (different settings or images); remove it"
         )
-    done = [k for k in saved.get("done", []) if k < levels - 1]
+    done = [k for k in done if k < levels - 1]
     if not done:
         return None
     k = max(done)
     return k + 1, nst_image.load(os.path.join(folder, f"level{k}.png"), max_size=None)
+
+
+# What this mode writes in OUTPUT.levels/ (and nothing else: the folder is refused otherwise).
+_LEVEL_FILE = re.compile(r"^(levels\.json|level\d+\.png|\.(levels\.json|level\d+\.png)\..*\.tmp)$")
+
+
+def _check_levels_folder(folder: str) -> None:
+    """Refuses an OUTPUT.levels that is a file or holds files this mode did not write."""
+    if os.path.lexists(folder) and not os.path.isdir(folder):
+        raise ValueError(f"{folder} exists and is not a levels folder; move it away")
+    if os.path.isdir(folder):
+        foreign = sorted(n for n in os.listdir(folder) if not _LEVEL_FILE.match(n))
+        if foreign:
+            raise ValueError(
+                f"{folder} holds files this run did not write ({', '.join(foreign[:3])}); "
+                "move them or choose another --output"
+            )
+
+
+def _remove_levels_folder(folder: str) -> None:
+    """Deletes the files this mode wrote in ``folder``, then the folder if empty."""
+    if not os.path.isdir(folder):
+        return
+    for name in os.listdir(folder):
+        if _LEVEL_FILE.match(name):
+            os.remove(os.path.join(folder, name))
+    try:
+        os.rmdir(folder)
+    except OSError:
+        pass
 
 
 def highres_main(flag_values: Any, config: Any) -> Any:
@@ -166,24 +210,36 @@ def highres_main(flag_values: Any, config: Any) -> Any:
     for bad input; exits with 130 when interrupted (finished levels kept for a rerun).
     """
     from experiments import _common
-    from nst import highres
+    from nst import files, highres, stylize
     from nst import image as nst_image
 
     hi = highres_config(flag_values)
     output = _value(flag_values, "output", "out.png")
     overwrite = bool(_value(flag_values, "overwrite", False))
-    if os.path.exists(output) and not overwrite:
-        raise ValueError(f"{output} exists; pass --overwrite to replace it")
+    if os.path.isdir(output):
+        raise ValueError(f"--output {output} is a directory; give a file name")
     if os.path.splitext(output)[1].lower() not in (".png", ".jpg", ".jpeg"):
         raise ValueError(f"--output must end in .png, .jpg or .jpeg, got {output}")
+    if not overwrite:
+        files.refuse_existing([output])
+    folder = output + ".levels"
+    _check_levels_folder(folder)
     content_path = _value(flag_values, "content") or nst_image.sample("tubingen")
     style_paths = _value(flag_values, "style") or [nst_image.sample("starry_night")]
+    # The memory estimate from the header's size, before any image is decoded or resized.
+    shape = (*nst_image.peek_shape(content_path, config.size), 3)
+    net_params = stylize.create_backbone(config)
+    highres.check_fits(config, hi, shape, net_params)
+    shapes = highres.level_shapes(shape, hi)
+    pixels = shape[0] * shape[1] * 3
+    files.check_writable(  # the output and every level's image, checked now
+        os.path.dirname(os.path.abspath(output)),
+        pixels * (1 + len(shapes)) + (1 << 16),
+    )
     content = nst_image.load(content_path, max_size=config.size)
     style_side = max(16, round(config.size * hi.style_scale))
     styles = [nst_image.load(p, max_size=style_side) for p in style_paths]
-    folder = output + ".levels"
     fingerprint = _fingerprint(config, hi, content, styles)
-    shapes = highres.level_shapes(content.shape, hi)
     resume = _resume(folder, fingerprint, len(shapes))
     log_progress = bool(_value(flag_values, "progress", True))
     last = [0.0]
@@ -229,6 +285,7 @@ def highres_main(flag_values: Any, config: Any) -> Any:
             hi,
             content,
             styles,
+            net_params=net_params,
             should_stop=stop,
             progress=progress,
             on_plan=on_plan,
@@ -244,7 +301,7 @@ def highres_main(flag_values: Any, config: Any) -> Any:
     nst_image.save(output, result.image, overwrite=overwrite)
     if result.stopped:
         raise ValueError(f"{result.stopped}; kept the last finite image in {output}")
-    shutil.rmtree(folder, ignore_errors=True)
+    _remove_levels_folder(folder)
     for k, (level, times) in enumerate(
         zip(result.levels[-len(result.level_times) :], result.level_times)
     ):

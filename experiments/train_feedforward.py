@@ -248,6 +248,7 @@ def main(flag_values: Any) -> train.TrainResult:
     preview = nst_image.load(_common.resolve_image(preview_path), max_size=256)
 
     workdir = _value(flag_values, "workdir") or _default_workdir(config, quick)
+    _common.claim_workdir(workdir)  # another's files, a full disk: refused before training
     os.makedirs(workdir, exist_ok=True)
     steps = train.total_steps(config, None if dataset is None else len(dataset))
     logging.info(

@@ -266,6 +266,7 @@ def main(flag_values: Any) -> dict[str, Any]:
     workdir = (flag_values["workdir"].value if "workdir" in flag_values else None) or (
         _common.default_workdir(NAME)
     )
+    _common.claim_workdir(workdir)  # another's files, a full disk: refused before training
     os.makedirs(workdir, exist_ok=True)
     model_path = _train_ff._MODEL.value
     weights = config.gatys.weights

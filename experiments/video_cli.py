@@ -260,6 +260,12 @@ def nst_video_main(flag_values: Any, config: StylizeConfig | None = None) -> dic
         clip.source_size[0],
         clip.source_fps,
     )
+    from nst import files
+
+    # Room for every frame (PNG, at most 3 bytes a pixel) and the clip, checked before the
+    # first frame rather than discovered at the last.
+    frame_bytes = clip.shape[0] * clip.shape[1] * 3
+    files.check_writable(folder, frame_bytes * len(clip) * (2 if kind == "mp4" else 1))
     stop = _common.StopFlag()
     log = _FrameLog(bool(_value(flag_values, "progress", True)))
     try:

@@ -36,7 +36,6 @@ from __future__ import annotations
 import importlib.resources
 import os
 import pathlib
-import tempfile
 import types
 import warnings
 from collections.abc import Mapping, Sequence
@@ -44,6 +43,8 @@ from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
+
+from nst import files
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -54,6 +55,7 @@ __all__ = [
     "luminance_transfer",
     "match_histogram",
     "match_luminance",
+    "peek_shape",
     "resize",
     "rgb_to_yiq",
     "sample",
@@ -242,7 +244,9 @@ def load(
       path: the file.
       max_size: length in pixels of the longest side after resizing; ``None`` keeps the size.
       max_pixels: refuse images with more than this many pixels (``width * height`` read from
-        the header, before decoding), a guard against decompression bombs. Pillow refuses
+        the header, before decoding), a guard against decompression bombs. The resized
+        image is bounded too: a ``max_size`` giving more than ``DEFAULT_MAX_PIXELS`` pixels
+        is refused before anything is decoded. Pillow refuses
         more than 178,956,970 pixels on its own, so a larger value does not raise the limit.
 
     Returns:
@@ -282,6 +286,13 @@ def load(
                         f"{width}x{height} = {width * height:,} pixels is more than the "
                         f"{max_pixels:,} allowed (possible decompression bomb)"
                     )
+                if max_size is not None:  # the resized copy is bounded too, before decoding
+                    th, tw = _target_size((height, width), max_size)
+                    if th * tw > DEFAULT_MAX_PIXELS:
+                        raise error(
+                            f"resizing to {tw}x{th} = {th * tw:,} pixels is more than the "
+                            f"{DEFAULT_MAX_PIXELS:,} allowed (max_size={max_size} is too large)"
+                        )
                 img.load()  # Full decode now: truncated or corrupt data fails here.
                 img = ImageOps.exif_transpose(img)
                 array = _decode(img, error)
@@ -299,6 +310,36 @@ def load(
     if max_size is not None and max(array.shape[:2]) != max_size:
         array = resize(array, max_size)
     return array
+
+
+def peek_shape(path: PathLike, max_size: int | None = None) -> tuple[int, int]:
+    """``(height, width)`` :func:`load` will return, read from the header (nothing decoded).
+
+    The EXIF orientation is applied, as ``load`` does. Raises ``ImageError`` as ``load``.
+    """
+    path = pathlib.Path(path)
+    error = lambda reason: ImageError(f"cannot load image {str(path)!r}: {reason}")
+    if not path.is_file():
+        raise error("is a directory" if path.is_dir() else "no such file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                width, height = img.size
+                orientation = img.getexif().get(0x0112, 1)
+    except Image.DecompressionBombError as e:
+        raise error(f"too many pixels (possible decompression bomb): {e}") from None
+    except UnidentifiedImageError:
+        raise error("not an image file (or a format Pillow cannot read)") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as e:
+        raise error(f"truncated or corrupt image data: {e}") from None
+    if width == 0 or height == 0:
+        raise error(f"image has zero size ({width}x{height})")
+    if orientation in (5, 6, 7, 8):
+        width, height = height, width
+    if max_size is None:
+        return height, width
+    return _target_size((height, width), max_size)
 
 
 def _decode(img: Image.Image, error) -> np.ndarray:
@@ -419,52 +460,15 @@ def save(path: PathLike, image: Any, *, overwrite: bool = False) -> pathlib.Path
         array = array[..., 0]
     if array.ndim == 3 and array.shape[-1] == 4 and fmt in _NO_ALPHA_FORMATS:
         raise ValueError(f"image: {fmt} has no alpha channel; pass [H, W, 3], got {array.shape}")
-    if path.is_dir():
-        raise error("is a directory")
-    if path.exists() and not overwrite:
-        raise error("file exists (pass overwrite=True to replace it)")
+
+    def write(f) -> None:
+        Image.fromarray(np.ascontiguousarray(array)).save(f, format=fmt, **options)
 
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as e:
-        raise error(str(e)) from None
-    tmp = pathlib.Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            if os.chmod in os.supports_fd:  # mkstemp makes 0600 files; use the usual mode.
-                os.chmod(f.fileno(), 0o666 & ~_umask())
-            Image.fromarray(np.ascontiguousarray(array)).save(f, format=fmt, **options)
-            f.flush()
-            os.fsync(f.fileno())
-        if overwrite:
-            os.replace(tmp, path)
-        else:
-            _move_no_clobber(tmp, path, error)
-    except OSError as e:
-        raise error(str(e)) from None
-    finally:
-        tmp.unlink(missing_ok=True)
+        files.write_atomic(path, write, overwrite=overwrite)
+    except files.OutputError as e:
+        raise error(e.reason) from None
     return path
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)  # Reading the umask means setting it; restore it at once.
-    os.umask(mask)
-    return mask
-
-
-def _move_no_clobber(tmp: pathlib.Path, path: pathlib.Path, error) -> None:
-    """Moves ``tmp`` to ``path`` unless ``path`` exists, without a check-then-write race."""
-    try:
-        os.link(tmp, path)  # Atomic, and fails if path exists.
-    except FileExistsError:
-        raise error("file exists (pass overwrite=True to replace it)") from None
-    except OSError:
-        # No hard links on this file system: fall back to check, then replace.
-        if path.exists():
-            raise error("file exists (pass overwrite=True to replace it)") from None
-        os.replace(tmp, path)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -26,7 +26,6 @@ import dataclasses
 import functools
 import hashlib
 import os
-import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
@@ -36,11 +35,12 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from nst import _xla, backbones, losses, optimizers, parallel
+from nst import _xla, backbones, files, losses, optimizers, parallel
 from nst import image as nst_image
 from nst.config import STYLE_STATS, SWEEPABLE, StylizeConfig
 
 __all__ = [
+    "CheckpointError",
     "Hyper",
     "Result",
     "State",
@@ -574,8 +574,8 @@ def make_step(config: StylizeConfig, net: Callable[..., dict[str, jax.Array]]) -
     One step for every optax optimizer: the first-order ones take ``value_and_grad``;
     L-BFGS reuses the value and gradient its line search stored
     (``optax.value_and_grad_from_state``) and records the terms with one forward pass.
-    A step whose loss or gradient is not finite leaves the state unchanged, so the last
-    finite image survives; the host sees the non-finite term and stops.
+    A step whose loss, gradient or updated image is not finite leaves the state unchanged,
+    so the last finite image survives; its total is NaN, so the host stops.
     """
     objective = make_objective(config, net)
     opt = optimizers.create(config.optimizer, config.lr)
@@ -601,10 +601,13 @@ def make_step(config: StylizeConfig, net: Callable[..., dict[str, jax.Array]]) -
             terms["evaluations"] = jnp.asarray(trials, jnp.float32)
         else:
             new_x = jnp.clip(new_x, 0.0, 1.0)
-        ok = jnp.isfinite(value) & jnp.all(jnp.isfinite(grad))
+        # A non-finite loss, gradient or update (an overflowing learning rate) keeps the
+        # state and reports a non-finite total: the host stops with the last finite image.
+        ok = jnp.isfinite(value) & jnp.all(jnp.isfinite(grad)) & jnp.all(jnp.isfinite(new_x))
         average = ema.update(new_x, state.average)[1] if ema is not None else None
         new_state = State(new_x, opt_state, state.step + 1, average)
         new_state = jax.tree.map(lambda n, o: jnp.where(ok, n, o), new_state, state)
+        terms["total"] = jnp.where(ok, terms["total"], jnp.nan)
         return new_state, terms
 
     return step
@@ -663,41 +666,102 @@ def _fingerprint(configs: Sequence[StylizeConfig], content, styles) -> str:
     return h.hexdigest()[:16]
 
 
+class CheckpointError(ValueError):
+    """A resume file cannot be read, does not belong to this run, or cannot be written."""
+
+
 def save_checkpoint(path: str, state: State, history: dict, fingerprint: str) -> None:
-    """Writes state and history atomically (temp file + rename) as one .npz."""
+    """Writes state and history atomically (temp file + rename) as one .npz.
+
+    Raises:
+      CheckpointError: the write failed (disk full, read-only...); the file at ``path``, if
+        any, is unchanged, so the last good checkpoint stays valid.
+    """
     leaves = jax.tree.leaves(parallel.to_host(state))
     if jax.process_index() != 0:  # one writer across hosts
         return
     arrays = {f"leaf{i}": np.asarray(v) for i, v in enumerate(leaves)}
     arrays.update({f"hist/{k}": np.asarray(v) for k, v in history.items()})
     arrays["fingerprint"] = np.asarray(fingerprint)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp.npz")
     try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+        files.write_atomic(path, lambda f: np.savez(f, **arrays), overwrite=True)
+    except files.OutputError as e:
+        kept = "; the previous one is kept" if os.path.isfile(path) else ""
+        raise CheckpointError(f"cannot save checkpoint {path!r}: {e.reason}{kept}") from None
 
 
-def load_checkpoint(path: str, template: State, fingerprint: str) -> tuple[State, dict] | None:
-    """Restores a checkpoint written by ``save_checkpoint`` for the same run, else None."""
-    if not os.path.exists(path):
+def load_checkpoint(
+    path: str, template: State, fingerprint: str, *, steps: int | None = None
+) -> tuple[State, dict] | None:
+    """Restores a checkpoint written by ``save_checkpoint`` for the same run, else None.
+
+    Nothing read is trusted: every leaf must have the template's shape and dtype and be
+    finite, the step counters must agree and lie in ``[0, steps]``, and the history must
+    hold one finite entry per step done.
+
+    Raises:
+      CheckpointError: naming ``path`` and what is wrong (a directory, not a checkpoint,
+        truncated or corrupt, another run's, a bad field).
+    """
+    if not os.path.lexists(path):
         return None
-    with np.load(path) as data:
-        if str(data["fingerprint"]) != fingerprint:
-            raise ValueError(
-                f"checkpoint {path} belongs to another run (different settings or images); "
-                "remove it or use another output path"
+
+    def bad(reason: str) -> CheckpointError:
+        return CheckpointError(
+            f"checkpoint {path!r}: {reason}; remove it to start over (or use another output)"
+        )
+
+    if os.path.isdir(path):
+        raise bad("is a directory, not a checkpoint file")
+    leaves, treedef = jax.tree.flatten(template)
+    try:
+        with open(path, "rb") as f, np.load(f, allow_pickle=False) as data:
+            contents = {name: np.asarray(data[name]) for name in data.files}
+    except CheckpointError:
+        raise
+    except Exception as e:  # zipfile and numpy raise many kinds for bad bytes
+        first = (str(e).splitlines() or [""])[0]
+        raise bad(f"truncated or corrupt ({type(e).__name__}: {first})") from None
+    stored = contents.get("fingerprint")
+    if stored is None or stored.shape != () or stored.dtype.kind != "U":
+        raise bad("not an nst checkpoint (no fingerprint)")
+    if str(stored) != fingerprint:
+        raise bad("belongs to another run (different settings or images)")
+    restored = []
+    for i, leaf in enumerate(leaves):
+        name = f"leaf{i}"
+        if name not in contents:
+            raise bad(f"field {name} is missing")
+        value, want = contents[name], np.dtype(leaf.dtype)
+        if value.shape != tuple(leaf.shape) or value.dtype != want:
+            raise bad(
+                f"field {name} is {value.dtype}{list(value.shape)}, "
+                f"expected {want}{list(leaf.shape)}"
             )
-        leaves, treedef = jax.tree.flatten(template)
-        restored = [jnp.asarray(data[f"leaf{i}"], v.dtype) for i, v in enumerate(leaves)]
-        history = {k[5:]: np.asarray(data[k]) for k in data.files if k.startswith("hist/")}
-    return jax.tree.unflatten(treedef, restored), history
+        if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
+            raise bad(f"field {name} holds non-finite values")
+        restored.append(value)
+    if f"leaf{len(leaves)}" in contents:
+        raise bad(f"holds more state fields than this run's {len(leaves)}")
+    state = jax.tree.unflatten(treedef, restored)
+    step = np.asarray(state.step)
+    if step.size == 0 or np.any(step != step.flat[0]):
+        raise bad(f"step counters disagree: {step.tolist()}")
+    done = int(step.flat[0])
+    if done < 0 or (steps is not None and done > steps):
+        limit = f"[0, {steps}]" if steps is not None else ">= 0"
+        raise bad(f"step {done} is outside {limit}")
+    history = {}
+    for key, value in contents.items():
+        if not key.startswith("hist/"):
+            continue
+        if value.ndim not in (1, 2) or value.shape[0] != done or value.dtype.kind != "f":
+            raise bad(f"history {key[5:]!r} has shape {list(value.shape)} for {done} steps done")
+        if not np.all(np.isfinite(value)):
+            raise bad(f"history {key[5:]!r} holds non-finite values")
+        history[key[5:]] = value
+    state = jax.tree.map(lambda a, t: jnp.asarray(a, t.dtype), state, template)
+    return state, history
 
 
 # ------------------------------------------------------------------------------- loops
@@ -771,7 +835,7 @@ def _blame(terms: Mapping[str, np.ndarray], hyper: Hyper, k: int) -> str:
             value = float(terms[name][k]) * float(np.asarray(w)[k])
             if not np.isfinite(float(terms[name][k])) or not np.isfinite(value):
                 return name
-    return "gradient"
+    return "gradient or update"
 
 
 def sweep(
@@ -854,11 +918,25 @@ def sweep(
             else np.asarray(_initial_image(base, jax.random.key(base.seed), content, styles))
         )
         compiled = {} if compiled is None else compiled
+        resume = None
+        fingerprint = _fingerprint(configs, content, styles)
+        if checkpoint:  # the image, steps done and history of an interrupted run
+            template = State(
+                jnp.zeros((1, *content.shape), jnp.float32), (), jnp.zeros(1, jnp.int32)
+            )
+            resume = load_checkpoint(checkpoint, template, fingerprint, steps=base.steps)
         result = _run_scipy(
-            base, net, params, targets, content, x0, should_stop, progress, compiled
+            base, net, params, targets, content, x0, should_stop, progress, compiled, resume
         )
         if keep is not None:
             result.image = keep * result.image + (1.0 - keep) * content
+        if checkpoint and result.stopped == "interrupted":
+            state = State(
+                jnp.asarray(result.image)[None], (), jnp.asarray([result.steps_done], jnp.int32)
+            )
+            save_checkpoint(checkpoint, state, dict(result.history), fingerprint)
+        elif checkpoint and result.stopped is None and os.path.exists(checkpoint):
+            os.remove(checkpoint)
         return [result]
 
     n_settings = len(configs)
@@ -891,7 +969,7 @@ def sweep(
     masks = [m for region in regions or () for m in region if m is not None]
     fingerprint = _fingerprint(configs[:n_settings], content, [*styles, *masks])
     if checkpoint:
-        restored = load_checkpoint(checkpoint, state, fingerprint)
+        restored = load_checkpoint(checkpoint, state, fingerprint, steps=base.steps)
         if restored is not None:
             state, hist = restored
             history = {name: list(v) for name, v in hist.items()}
@@ -1089,12 +1167,15 @@ def stylize(
 
 
 def _run_scipy(
-    config, net, params, targets, content, x0, should_stop, progress, compiled
+    config, net, params, targets, content, x0, should_stop, progress, compiled, resume=None
 ) -> Result:
     """SciPy's L-BFGS-B from the host with a jitted value-and-gradient (bounds [0, 1]).
 
     Each iteration's history entry holds the terms at its accepted point; ``evaluations``
-    counts every objective call (line-search trials included).
+    counts every objective call (line-search trials included). ``resume``: ``(State,
+    history)`` of an interrupted run: L-BFGS-B restarts from its image for the remaining
+    iterations with a fresh curvature memory (SciPy's internal state cannot be saved), so
+    a resumed run is close to, not identical with, an uninterrupted one.
     """
     import scipy.optimize
     import threadpoolctl
@@ -1119,6 +1200,15 @@ def _run_scipy(
     history: dict[str, list] = {}
     last: dict[str, Any] = {}
     state = {"evals": 0, "done": 0, "t0": None, "compile": 0.0, "stopped": None}
+    if resume is not None:
+        saved, saved_history = resume
+        x0 = np.asarray(saved.image[0], np.float32)
+        state["done"] = int(np.asarray(saved.step)[0])
+        history = {k: [float(v) for v in vals] for k, vals in saved_history.items()}
+        offset = history.get("time", [0.0])[-1] if history.get("time") else 0.0
+    else:
+        offset = 0.0
+    first_step = state["done"]
 
     def fun(x):
         t = time.perf_counter()
@@ -1152,12 +1242,13 @@ def _run_scipy(
         best["x"] = np.asarray(intermediate_result.x).copy()
         for name, v in last["terms"].items():
             history.setdefault(name, []).append(float(v))
-        history.setdefault("time", []).append(time.perf_counter() - state["t0"])
+        history.setdefault("time", []).append(offset + time.perf_counter() - state["t0"])
         if config.snapshot_every and state["done"] % config.snapshot_every == 0:
             snapshots[state["done"]] = best["x"].reshape(shape).astype(np.float32)
         if progress is not None:
             elapsed = max(time.perf_counter() - state["t0"], 1e-9)
-            progress(state["done"], float(last["terms"]["total"]), state["done"] / elapsed)
+            rate = (state["done"] - first_step) / elapsed
+            progress(state["done"], float(last["terms"]["total"]), rate)
         if should_stop():
             state["stopped"] = "interrupted"
             raise StopIteration
@@ -1174,12 +1265,16 @@ def _run_scipy(
                 method="L-BFGS-B",
                 bounds=scipy.optimize.Bounds(0.0, 1.0),
                 callback=callback,
-                options={"maxiter": config.steps, "maxfun": 20 * config.steps, "maxcor": 10},
+                options={
+                    "maxiter": max(config.steps - state["done"], 0),
+                    "maxfun": 20 * config.steps,
+                    "maxcor": 10,
+                },
             )
     except StopIteration:
         pass
     image = np.clip(best["x"].reshape(shape), 0, 1).astype(np.float32)
-    if config.preserve_color == "luminance":
+    if config.preserve_color == "luminance" and state["stopped"] != "interrupted":
         image = nst_image.luminance_transfer(image, content)
     return Result(
         image=image,

@@ -24,14 +24,17 @@ if n > 1:
 import numpy as np
 from nst import stylize
 from nst.config import StylizeConfig
-base = StylizeConfig(weights="random", size=32, steps=3, lr=1e-5, optimizer="sgd",
+# From uniform noise, so the content term moves every setting (pixels move by more than 0.1
+# in 3 SGD steps, far beyond the comparison's tolerance).
+base = StylizeConfig(weights="random", size=32, steps=3, optimizer="sgd", init="uniform",
                      content_layers=(("conv2_1", 1.0),), style_layers=(("conv1_1", 1.0),))
-configs = [dataclasses.replace(base, style_weight=10.0 ** i, lr=1e-5 * (i + 1)) for i in range(4)]
+configs = [dataclasses.replace(base, style_weight=10.0 ** i, lr=1e-4 * (i + 1)) for i in range(4)]
 rng = np.random.default_rng(0)
 content = rng.uniform(0, 1, (32, 32, 3)).astype(np.float32)
 style = rng.uniform(0, 1, (32, 32, 3)).astype(np.float32)
 res = stylize.sweep(configs, content, [style])
-print(json.dumps({"devices": jax.device_count(), "process": jax.process_index(),
+start = jax.random.uniform(jax.random.key(0), (32, 32, 3)).tolist()
+print(json.dumps({"devices": jax.device_count(), "process": jax.process_index(), "start": start,
                   "images": [r.image.tolist() for r in res],
                   "totals": [r.history["total"].tolist() for r in res]}))
 """
@@ -77,9 +80,15 @@ def test_sweep_on_two_processes_equals_one_process(tmp_path):
     assert single.returncode == 0, single.stderr[-2000:]
     one = _last_json(single.stdout)
     assert [t["devices"] for t in two] == [2, 2] and one["devices"] == 1
+    atol, rtol = 1e-5, 1e-4
     for t in two:  # every process sees the gathered results of all 4 settings
-        np.testing.assert_allclose(t["images"], one["images"], atol=1e-5)
-        np.testing.assert_allclose(t["totals"], one["totals"], rtol=1e-4)
+        np.testing.assert_allclose(t["images"], one["images"], atol=atol)
+        np.testing.assert_allclose(t["totals"], one["totals"], rtol=rtol)
+    # Every setting moved far beyond the tolerance (else equality would prove nothing).
+    moved = np.abs(np.asarray(one["images"]) - np.asarray(one["start"])).max(axis=(1, 2, 3))
+    assert np.all(moved > 100 * atol), moved
+    totals = np.asarray(one["totals"])
+    assert np.all(np.abs(totals[:, -1] / totals[:, 0] - 1) > 100 * rtol), totals
 
 
 def _run_py(pid: int, n: int, port: int, out: pathlib.Path, timeout_s: float = 60):
@@ -195,6 +204,8 @@ def test_training_on_two_processes_resumes_and_equals_one_process(tmp_path):
     assert (two / "manifest.json").is_file()
     for a, b in zip(_metrics(two), _metrics(one), strict=True):
         np.testing.assert_allclose(a["total"], b["total"], rtol=1e-4)
+    totals = [m["total"] for m in _metrics(one)]
+    assert abs(totals[-1] / totals[0] - 1) > 100 * 1e-4, totals  # training moved the loss
     # The exported models (orbax, written across hosts) compute the same images. (Raw
     # weights are no test: biases before instance norm get ~0 gradients, which Adam
     # normalizes into steps of noise.)
@@ -208,3 +219,6 @@ def test_training_on_two_processes_resumes_and_equals_one_process(tmp_path):
         outs.append(np.asarray(nets.apply(config, variables, photo, np.ones((1, 1)))[0]))
     np.testing.assert_allclose(outs[0], outs[1], atol=1e-4)
     assert np.abs(outs[0] - photo).max() > 1e-3  # a real image, not the input passed through
+    # Three steps moved the network's output far beyond the tolerance from its initial one.
+    initial = np.asarray(nets.apply(config, nets.init(config, 0), photo, np.ones((1, 1)))[0])
+    assert np.abs(outs[1] - initial).max() > 100 * 1e-4

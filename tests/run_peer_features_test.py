@@ -45,6 +45,7 @@ def test_style_mask_keeps_the_rest_of_the_photo(tmp_path):
         f"--style={style}:{tmp_path / 'mask.png'}",
         f"--output={out}",
         "--ema_decay=0.5",
+        "--optimizer=adam",
         cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr
@@ -59,6 +60,7 @@ def test_style_mask_keeps_the_rest_of_the_photo(tmp_path):
     [
         (["--style_stat=histogram"], "--style_stat='histogram' is not one of"),
         (["--ema_decay=1.5"], "--ema_decay must be in [0, 1)"),
+        (["--ema_decay=0.9", "--optimizer=lbfgs"], "--ema_decay needs a first-order optimizer"),
         (["--style_scale=-1"], "--style_scale must be > 0"),
         (["--style=/nonexistent/a.jpg:/nonexistent/m.png"], "does not exist"),
     ],

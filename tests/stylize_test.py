@@ -246,3 +246,39 @@ def test_temporal_term_and_init_images(images, net_params):
     )
     np.testing.assert_allclose(result.history["temporal"][0], 0.0, atol=1e-12)  # starts there
     assert result.history["temporal"][-1] > 0
+
+
+def test_scipy_lbfgs_interrupt_and_resume(tmp_path):
+    """L-BFGS-B (SciPy): an interrupted run checkpoints its image and steps; the rerun runs
+    only the remaining iterations from that image and removes the checkpoint."""
+    rng = np.random.default_rng(0)
+    content = rng.uniform(0, 1, (24, 24, 3)).astype(np.float32)
+    style = rng.uniform(0, 1, (24, 24, 3)).astype(np.float32)
+    config = StylizeConfig(
+        weights="random", size=24, steps=6, optimizer="lbfgs_scipy", style_weight=1e3
+    )
+    ckpt = str(tmp_path / "run.ckpt.npz")
+    polls = {"n": 0}
+
+    def stop_after_two():
+        polls["n"] += 1
+        return polls["n"] >= 2
+
+    first = stylize.stylize(config, content, style, checkpoint=ckpt, should_stop=stop_after_two)
+    assert first.stopped == "interrupted" and first.steps_done == 2
+    assert (tmp_path / "run.ckpt.npz").exists()
+    seen = []
+    second = stylize.stylize(
+        config, content, style, checkpoint=ckpt, progress=lambda s, loss, r: seen.append(s)
+    )
+    assert second.stopped is None and second.steps_done == 6
+    assert seen[0] == 3 and seen[-1] == 6  # only the remaining iterations ran
+    assert len(second.history["total"]) == 6
+    np.testing.assert_allclose(second.history["total"][:2], first.history["total"][:2])
+    assert not (tmp_path / "run.ckpt.npz").exists()
+    # A different run refuses the checkpoint of another.
+    stylize.stylize(config, content, style, checkpoint=ckpt, should_stop=stop_after_two)
+    with pytest.raises(ValueError, match="belongs to another run"):
+        stylize.stylize(
+            dataclasses.replace(config, style_weight=2e3), content, style, checkpoint=ckpt
+        )

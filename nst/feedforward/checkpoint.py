@@ -19,6 +19,7 @@ from typing import Any
 import jax
 import orbax.checkpoint as ocp
 
+from nst.feedforward import nets
 from nst.feedforward.config import NetConfig
 
 __all__ = ["MODEL_JSON", "TrainCheckpoints", "load_model", "net_json", "save_model"]
@@ -32,11 +33,49 @@ def net_json(config: NetConfig, info: dict[str, Any] | None = None) -> dict[str,
     return {"format": FORMAT, "net": json.loads(config.to_json()), "info": dict(info or {})}
 
 
-def _parse_net_json(values: dict[str, Any], where: str) -> tuple[NetConfig, dict[str, Any]]:
+def _parse_net_json(values: Any, where: str) -> tuple[NetConfig, dict[str, Any]]:
+    if not isinstance(values, dict) or not isinstance(values.get("net"), dict):
+        raise ValueError(f'{where}: not a feed-forward network description (no "net" object)')
+    info = values.get("info", {})
+    if not isinstance(info, dict):
+        raise ValueError(f'{where}: "info" must be an object')
     try:
-        return NetConfig.from_dict(values["net"]), dict(values.get("info", {}))
+        return NetConfig.from_dict(values["net"]), dict(info)
     except (KeyError, TypeError, ValueError) as e:
-        raise ValueError(f"{where}: not a feed-forward network description ({e})") from None
+        raise ValueError(f"{where}: not a valid network description ({e})") from None
+
+
+def _flat_shapes(tree: Any) -> dict[str, tuple[int, ...]]:
+    leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
+    return {
+        jax.tree_util.keystr(path, simple=True, separator="/"): tuple(leaf.shape)
+        for path, leaf in leaves
+    }
+
+
+def check_shapes(config: NetConfig, stored: Any, where: str) -> None:
+    """ValueError naming ``where`` unless ``stored`` (arrays or metadata with ``.shape``,
+    ``{"params", "batch_stats"}``) has exactly the variables ``config``'s network makes."""
+    expected = nets.variable_shapes(config)
+    want = _flat_shapes({k: expected.get(k, {}) for k in ("params", "batch_stats")})
+    have = _flat_shapes({k: stored.get(k, {}) for k in ("params", "batch_stats")})
+    missing = sorted(set(want) - set(have))
+    extra = sorted(set(have) - set(want))
+    wrong = sorted(k for k in set(want) & set(have) if want[k] != have[k])
+    if missing or extra or wrong:
+        if wrong:
+            k = wrong[0]
+            detail = f"{k} is {list(have[k])}, the network needs {list(want[k])}"
+        elif missing:
+            detail = f"{len(missing)} array(s) missing, e.g. {missing[0]}"
+        else:
+            detail = f"{len(extra)} unexpected array(s), e.g. {extra[0]}"
+        raise ValueError(f"{where} does not match the stored weights: {detail}")
+
+
+def _first_line(e: BaseException) -> str:
+    line = (str(e).strip().splitlines() or [type(e).__name__])[0]
+    return line.split(" See full TensorStore details")[0][:300]
 
 
 def save_model(
@@ -91,22 +130,51 @@ def load_model(path: str | os.PathLike) -> tuple[NetConfig, dict[str, Any], dict
         if (candidate / MODEL_JSON).is_file():
             where = str(candidate / MODEL_JSON)
             try:
-                description = json.loads((candidate / MODEL_JSON).read_text())
-            except (OSError, json.JSONDecodeError) as e:
-                raise ValueError(f"{where}: unreadable ({e})") from None
+                description = json.loads((candidate / MODEL_JSON).read_bytes().decode())
+            except OSError as e:
+                raise ValueError(f"{where}: unreadable ({e.strerror or e})") from None
+            except (UnicodeDecodeError, json.JSONDecodeError) as e:
+                raise ValueError(f"{where}: net.json is not valid JSON ({e})") from None
             config, info = _parse_net_json(description, where)
+            variables_dir = candidate / "variables"
+            if not variables_dir.is_dir():
+                raise ValueError(f"model {str(candidate)!r}: no variables/ folder")
+            # Validated before any array is read or any network built; orbax's reader
+            # threads are closed by the context manager before an error propagates.
             with ocp.StandardCheckpointer() as checkpointer:
-                saved = checkpointer.metadata(candidate / "variables").item_metadata
-                variables = checkpointer.restore(candidate / "variables", _on_one_device(saved))
+                try:
+                    saved = checkpointer.metadata(variables_dir).item_metadata
+                except Exception as e:  # orbax / tensorstore raise many kinds for bad files
+                    raise ValueError(
+                        f"{variables_dir}: unreadable weights ({_first_line(e)})"
+                    ) from None
+                if not hasattr(saved, "keys"):
+                    raise ValueError(f"{variables_dir}: unreadable weights (no array metadata)")
+                check_shapes(config, {k: saved[k] for k in saved.keys()}, where)
+                try:
+                    variables = checkpointer.restore(variables_dir, _on_one_device(saved))
+                except Exception as e:  # a truncated or corrupt array file
+                    raise ValueError(
+                        f"{variables_dir}: truncated or corrupt weights ({_first_line(e)})"
+                    ) from None
             return config, dict(variables), info
     for candidate in (path / "checkpoints", path):
         if candidate.is_dir() and any(p.name.isdigit() for p in candidate.iterdir()):
             with TrainCheckpoints(candidate) as checkpoints:
                 step = checkpoints.latest_step()
                 if step is not None:
-                    state, description = checkpoints.restore(step)
-                    config, info = _parse_net_json(description, f"{candidate}/{step}")
+                    where = f"{candidate}/{step}"
+                    try:
+                        state, description = checkpoints.restore(step)
+                    except Exception as e:  # a truncated or corrupt checkpoint
+                        raise ValueError(
+                            f"{where}: truncated or corrupt checkpoint ({_first_line(e)})"
+                        ) from None
+                    config, info = _parse_net_json(description, where)
+                    if not isinstance(state, dict) or not {"params", "batch_stats"} <= set(state):
+                        raise ValueError(f"{where}: not a training checkpoint of a network")
                     variables = {"params": state["params"], "batch_stats": state["batch_stats"]}
+                    check_shapes(config, variables, where)
                     return config, variables, info
     raise ValueError(
         f"{str(path)!r} is not a model: expected {MODEL_JSON} + variables/, a training "

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from typing import Any
 
 __all__ = ["ARCHS", "NORMS", "UPSAMPLES", "NetConfig", "TrainConfig", "get_config", "replace"]
@@ -24,6 +25,17 @@ _VGG_STYLE = tuple((f"conv{b}_1", 0.2) for b in range(1, 6))
 def _check(value: str, name: str, valid: tuple[str, ...]) -> None:
     if value not in valid:
         raise ValueError(f"{name} must be one of {', '.join(valid)}; got {value!r}")
+
+
+# Integer fields of NetConfig and their ranges: generous for real networks, and a bound on
+# what a model directory's net.json can ask the loader to build.
+_INT_RANGES = {
+    "width": (1, 1024),
+    "num_residual": (0, 64),
+    "scales": (1, 12),
+    "noise_channels": (1, 256),
+}
+_MAX_STYLES = 4096
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,17 +71,27 @@ class NetConfig:
     styles: tuple[str, ...] = ("style",)
 
     def __post_init__(self):
+        if isinstance(self.styles, str) or not isinstance(self.styles, list | tuple):
+            raise ValueError(f"styles must be a list of names, got {self.styles!r}")
         object.__setattr__(self, "styles", tuple(self.styles))
+        for name in ("arch", "norm", "upsample"):
+            if not isinstance(getattr(self, name), str):
+                raise ValueError(f"{name} must be a string, got {getattr(self, name)!r}")
         _check(self.arch, "arch", ARCHS)
         _check(self.norm, "norm", NORMS)
         _check(self.upsample, "upsample", UPSAMPLES)
-        for name in ("width", "scales", "noise_channels"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.num_residual < 0:
-            raise ValueError(f"num_residual must be >= 0, got {self.num_residual}")
+        if not isinstance(self.content_input, bool):
+            raise ValueError(f"content_input must be true or false, got {self.content_input!r}")
+        for name, (low, high) in _INT_RANGES.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(f"{name} must be an integer, got {value!r}")
+            if not low <= value <= high:
+                raise ValueError(f"{name} must be in [{low}, {high}], got {value}")
         if not self.styles:
             raise ValueError("styles must name at least one style")
+        if len(self.styles) > _MAX_STYLES or not all(isinstance(n, str) for n in self.styles):
+            raise ValueError(f"styles must be at most {_MAX_STYLES} names (strings)")
         if self.norm != "conditional" and len(self.styles) != 1:
             raise ValueError(
                 f"norm={self.norm!r} renders one style; use norm='conditional' for "
@@ -139,6 +161,9 @@ class TrainConfig:
         for name in ("batch_size", "crop_size", "style_size", "keep_checkpoints", "log_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("lr", "epochs", "content_weight", "style_weight", "tv_weight"):
+            if not math.isfinite(getattr(self, name)):
+                raise ValueError(f"{name} must be a finite number, got {getattr(self, name)}")
         if self.lr <= 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
         if self.epochs <= 0 and self.steps <= 0:

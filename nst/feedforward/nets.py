@@ -27,6 +27,19 @@ def create(config: NetConfig) -> nn.Module:
     return ulyanov.TextureNet(config)
 
 
+def variable_shapes(config: NetConfig) -> Any:
+    """The variables ``init`` makes, as ``jax.ShapeDtypeStruct`` leaves (nothing computed)."""
+    size = config.divisor * 2
+    images = jax.ShapeDtypeStruct((1, size, size, 3), jnp.float32)
+    style = jax.ShapeDtypeStruct((1, config.num_styles), jnp.float32)
+    key = jax.random.key(0)
+    return jax.eval_shape(
+        lambda x, w: create(config).init({"params": key, "noise": key}, x, w, train=False),
+        images,
+        style,
+    )
+
+
 def init(config: NetConfig, seed: int = 0) -> Variables:
     """Initial variables: Flax's default initializers, drawn with NumPy (nothing to compile).
 
@@ -35,13 +48,7 @@ def init(config: NetConfig, seed: int = 0) -> Variables:
     array depends only on ``seed`` and its path. (Compiling ``module.init`` costs ~10 s on
     a CPU for the threefry random draws alone.)
     """
-    size = config.divisor * 2
-    images = jnp.zeros((1, size, size, 3), jnp.float32)
-    style = jnp.ones((1, config.num_styles), jnp.float32) / config.num_styles
-    key = jax.random.key(0)
-    shapes = jax.eval_shape(
-        lambda: create(config).init({"params": key, "noise": key}, images, style, train=False)
-    )
+    shapes = variable_shapes(config)
 
     def draw(path, leaf):
         name = jax.tree_util.keystr(path, simple=True, separator="/")

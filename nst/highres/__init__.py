@@ -28,7 +28,14 @@ References:
 """
 
 from nst.highres._config import HighresConfig, level_shapes, level_steps
-from nst.highres._large import HighresResult, Level, bf16_loss_difference, plan, stylize_large
+from nst.highres._large import (
+    HighresResult,
+    Level,
+    bf16_loss_difference,
+    check_fits,
+    plan,
+    stylize_large,
+)
 from nst.highres._memory import (
     MemoryEstimateError,
     activation_bytes,
@@ -59,6 +66,7 @@ __all__ = [
     "axis_tiles",
     "bf16_loss_difference",
     "blend_weights",
+    "check_fits",
     "content_backbone",
     "estimate_tiled",
     "estimate_untiled",

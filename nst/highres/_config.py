@@ -44,6 +44,11 @@ class HighresConfig:
     style_tile: int = 1024  # style images larger than this (longest side) give Grams by tiles
 
     def __post_init__(self):
+        for name in ("pyramid_ratio", "step_decay", "style_scale", "memory_fraction"):
+            if not math.isfinite(getattr(self, name)):
+                raise ValueError(f"{name} must be a finite number, got {getattr(self, name)}")
+        if self.memory_budget is not None and not self.memory_budget > 0:
+            raise ValueError(f"memory_budget must be > 0 bytes, got {self.memory_budget}")
         if not self.pyramid_ratio > 1.0:
             raise ValueError(f"pyramid_ratio must be > 1, got {self.pyramid_ratio}")
         if self.pyramid_start < 0:

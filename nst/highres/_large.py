@@ -125,6 +125,22 @@ def plan(
     return levels
 
 
+def check_fits(
+    config: StylizeConfig,
+    hi: HighresConfig,
+    shape: tuple[int, ...],
+    net_params: tuple[backbones.Backbone, Any],
+) -> tuple[list[Level], int | None]:
+    """``(plan, memory budget)`` for an output of ``shape``, before any image is loaded.
+
+    Raises:
+      MemoryEstimateError: a level does not fit the budget.
+    """
+    net, params = net_params
+    memory = budget(hi)
+    return plan(config, hi, tuple(shape), _variant(net, hi), params, memory=memory), memory
+
+
 def _resize_state(opt_state: Any, old: tuple[int, int], new: tuple[int, int]) -> Any:
     """Optimizer state with every image-shaped leaf (Adam's moments) resized to ``new``."""
 
@@ -195,8 +211,7 @@ def stylize_large(
             raise ValueError("carry_optimizer_state needs a first-order optimizer")
     net, params = net_params if net_params is not None else stylize.create_backbone(config)
     net = _variant(net, hi)
-    memory = budget(hi)
-    levels = plan(config, hi, content.shape, net, params, memory=memory)
+    levels, memory = check_fits(config, hi, content.shape, (net, params))
     if on_plan is not None:
         on_plan(levels, memory)
     compiled = {} if compiled is None else compiled

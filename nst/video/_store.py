@@ -104,8 +104,10 @@ class FrameStore:
         if state.exists():
             try:
                 stored = json.loads(state.read_text())
-            except (OSError, json.JSONDecodeError) as e:
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
                 raise VideoError(f"{str(state)!r} is unreadable ({e})") from None
+            if not isinstance(stored, dict):
+                raise VideoError(f"{str(state)!r} is not a frames record (a JSON object)")
             diff = _differences(stored.get("identity"), self.identity)
             if diff:
                 if not restart:
@@ -171,12 +173,14 @@ def read_records(folder: str | os.PathLike) -> dict[int, dict[str, Any]]:
     path = pathlib.Path(folder) / LOG
     if not path.exists():
         return out
-    for line in path.read_text().splitlines():
+    for line in path.read_text(errors="replace").splitlines():
         try:
             record = json.loads(line)
         except json.JSONDecodeError:
             continue  # a line cut short by a crash
-        out[int(record["frame"])] = record
+        frame = record.get("frame") if isinstance(record, dict) else None
+        if isinstance(frame, int) and not isinstance(frame, bool) and frame >= 0:
+            out[frame] = record  # anything else is not a record this module wrote
     return out
 
 

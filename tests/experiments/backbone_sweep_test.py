@@ -2,13 +2,21 @@
 
 import json
 
-from common_test import fast_compile, smoke  # noqa: F401
+import numpy as np
+from common_test import check_objective, fast_compile, smoke  # noqa: F401
 
 from experiments import backbone_sweep
 
 
 def test_smoke(tmp_path):
-    smoke(backbone_sweep, tmp_path)
+    report = smoke(backbone_sweep, tmp_path)
+    configs = check_objective(report)
+    assert {k: c.backbone for k, c in configs.items()} == dict(backbone_sweep.BACKBONES)
+    # Each backbone's features steer its own image: no two outputs are the same.
+    images = [o.image for o in report.outcomes.values()]
+    for i in range(len(images)):
+        for j in range(i):
+            assert np.abs(images[i] - images[j]).max() > 1e-3, (i, j)
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert sorted(manifest["weights"]["sources"]) == sorted(n for _, n in backbone_sweep.BACKBONES)
 

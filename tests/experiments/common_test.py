@@ -105,6 +105,35 @@ def smoke(module, workdir, config=None, **fields):
     return report
 
 
+def check_objective(report, rtol=1e-4):
+    """Every setting's logged total is the weighted sum of its logged terms, with the
+    weights of its own config (the study's variable reached the engine), and its style term
+    is the layer-weighted sum of the per-layer terms. Returns {label: config dict}."""
+    from nst import stylize
+    from nst.config import StylizeConfig
+
+    configs = {}
+    for label, outcome in report.outcomes.items():
+        cfg = dict(outcome.record["config"])
+        for field in ("content_layers", "style_layers"):
+            if cfg[field] is not None:
+                cfg[field] = tuple((n, float(w)) for n, w in cfg[field])
+        cfg["style_blend"] = tuple(cfg["style_blend"])
+        config = StylizeConfig(**cfg)
+        configs[label] = config
+        h = outcome.history
+        want = config.content_weight * h["content"] + config.style_weight * h["style"]
+        want = want + config.tv_weight * h["tv"]
+        if "photo" in h:
+            want = want + config.photo_weight * h["photo"]
+        assert ("photo" in h) == bool(config.photo_weight), label
+        np.testing.assert_allclose(h["total"], want, rtol=rtol, atol=1e-6, err_msg=label)
+        _, style_layers = stylize._layers(config)
+        layered = sum(w * h[f"style/{n}"] for n, w in style_layers)
+        np.testing.assert_allclose(h["style"], layered, rtol=rtol, atol=1e-9, err_msg=label)
+    return configs
+
+
 # ------------------------------------------------------------------------------ helpers
 
 

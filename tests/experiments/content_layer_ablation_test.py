@@ -4,14 +4,17 @@ import dataclasses
 import json
 
 import pytest
-from common_test import fast_compile, flag_values, smoke, tiny  # noqa: F401
+from common_test import check_objective, fast_compile, flag_values, smoke, tiny  # noqa: F401
 
 from experiments import _common, content_layer_ablation
 
 
 def test_smoke(tmp_path):
     config = tiny(content_layer_ablation)
-    smoke(content_layer_ablation, tmp_path, config)
+    report = smoke(content_layer_ablation, tmp_path, config)
+    configs = check_objective(report)
+    for label, cfg in configs.items():  # each setting reconstructs from its own layer alone
+        assert [n for n, w in cfg.content_layers if w] == [label], label
     record = json.loads((tmp_path / "results" / "conv3-1.json").read_text())
     assert record["sweep_size"] == 5  # one vmapped program
     assert record["config"]["init"] == "noise" and record["config"]["style_weight"] == 0.0

@@ -1,6 +1,7 @@
 """init_comparison end to end on a tiny preset."""
 
-from common_test import fast_compile, smoke  # noqa: F401
+import numpy as np
+from common_test import check_objective, fast_compile, smoke  # noqa: F401
 
 from experiments import init_comparison
 
@@ -11,3 +12,9 @@ def test_smoke(tmp_path):
     assert inits == {"white noise": "noise", "content photo": "content"}
     steps = {o.record["steps"] for o in report.outcomes.values()}
     assert len(steps) == 1  # equal steps
+    check_objective(report)
+    # What differs is the start: the content photo has no content loss, white noise a large one.
+    start = {o.label: o.history["content"][0] for o in report.outcomes.values()}
+    assert start["content photo"] < 1e-6 * start["white noise"], start
+    images = [o.image for o in report.outcomes.values()]
+    assert np.abs(images[0] - images[1]).mean() > 0.05

@@ -3,7 +3,7 @@
 import json
 
 import numpy as np
-from common_test import fast_compile, smoke, tiny  # noqa: F401
+from common_test import check_objective, fast_compile, smoke, tiny  # noqa: F401
 
 from experiments import loss_type_sweep
 
@@ -11,7 +11,9 @@ from experiments import loss_type_sweep
 def test_smoke(tmp_path):
     # From the content photo the L1 content term grows at first order with any step, so on a
     # tiny random-weight preset the L1 total can rise at first; from noise every distance falls.
-    smoke(loss_type_sweep, tmp_path, tiny(loss_type_sweep, init="noise"))
+    report = smoke(loss_type_sweep, tmp_path, tiny(loss_type_sweep, init="noise"))
+    configs = check_objective(report)
+    assert {k: c.distance for k, c in configs.items()} == dict(loss_type_sweep.DISTANCES)
     records = {
         name: json.loads((tmp_path / "results" / f"{name}.json").read_text())
         for name in ("huber", "smoothl1", "mse")
@@ -21,3 +23,8 @@ def test_smoke(tmp_path):
     np.testing.assert_allclose(
         records["huber"]["history"]["total"], records["smoothl1"]["history"]["total"], rtol=1e-5
     )
+    # ... and not the squared distance (which an engine ignoring --distance would give all):
+    # from the same start, the first step's terms differ.
+    for term in ("content", "style"):
+        huber, mse = records["huber"]["history"][term][0], records["mse"]["history"][term][0]
+        assert abs(huber - mse) > 1e-2 * abs(mse), (term, huber, mse)

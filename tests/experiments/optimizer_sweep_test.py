@@ -4,7 +4,7 @@ import csv
 import json
 
 import numpy as np
-from common_test import fast_compile, smoke, tiny  # noqa: F401
+from common_test import check_objective, fast_compile, smoke, tiny  # noqa: F401
 
 from experiments import _common, optimizer_sweep
 
@@ -15,7 +15,17 @@ def test_smoke(tmp_path):
     # shows it). Here both weights shrink by 1e5 (their ratio kept) and the start is noise, so
     # every optimizer has to lower the loss.
     config = tiny(optimizer_sweep, init="noise", content_weight=1e-4, style_weight=10.0)
-    smoke(optimizer_sweep, tmp_path, config)
+    report = smoke(optimizer_sweep, tmp_path, config)
+    configs = check_objective(report)
+    optimizers = {c.optimizer for c in configs.values()}
+    assert {"adam", "sgd", "lbfgs"} <= optimizers, optimizers
+    for label, outcome in report.outcomes.items():
+        # L-BFGS counts its line-search evaluations, the first-order ones one per step.
+        evaluations, steps = outcome.record["evaluations"], outcome.record["steps"]
+        if configs[label].optimizer.startswith("lbfgs"):
+            assert evaluations >= steps, label
+        else:
+            assert evaluations == steps, label
     labels = [row.label for row in optimizer_sweep.settings(config)]
     assert len(labels) == 9 and "L-BFGS" in labels
     table = json.loads((tmp_path / "metrics.json").read_text())["equal_time"]

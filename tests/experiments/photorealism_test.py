@@ -1,8 +1,9 @@
 """photorealism end to end on a tiny preset."""
 
-from common_test import fast_compile, smoke  # noqa: F401
+from common_test import check_objective, fast_compile, smoke  # noqa: F401
 
 from experiments import _common, photorealism
+from nst import image, losses
 
 
 def test_smoke(tmp_path):
@@ -10,6 +11,17 @@ def test_smoke(tmp_path):
     finals = {o.label: o.final for o in report.outcomes.values()}
     assert "photo" not in finals["no regularizer"]
     assert finals["RL 100"]["photo"] >= 0.0 and finals["RL 100 + TV 1e-2"]["photo"] >= 0.0
+    configs = check_objective(report)  # the photo term is in the regularized settings' totals
+    assert configs["RL 100"].photo_weight == 100.0
+    # What the study shows: the matting-Laplacian term keeps the output locally affine in
+    # the content's colours: its Laplacian energy is below the unregularized output's.
+    content = report.outcomes["no regularizer"].record["inputs"]["content"]
+    photo = image.load(content, max_size=report.outcomes["RL 100"].image.shape[1])
+    laplacian = losses.laplacian_to_bcoo(losses.matting_laplacian(photo, eps=1e-7))
+    energy = {
+        k: float(losses.photorealism_loss(o.image, laplacian)) for k, o in report.outcomes.items()
+    }
+    assert energy["RL 100"] < energy["no regularizer"], energy
 
 
 def test_settings_with_the_laplacian_run_apart():

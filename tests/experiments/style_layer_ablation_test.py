@@ -1,6 +1,7 @@
 """style_layer_ablation end to end on a tiny preset."""
 
-from common_test import fast_compile, smoke, tiny  # noqa: F401
+import numpy as np
+from common_test import check_objective, fast_compile, smoke, tiny  # noqa: F401
 
 from experiments import _common, style_layer_ablation
 
@@ -11,6 +12,15 @@ def test_smoke(tmp_path):
     report = smoke(style_layer_ablation, tmp_path, tiny(style_layer_ablation, size=40))
     first = next(iter(report.outcomes.values())).record
     assert first["sweep_size"] == 6 and first["inputs"]["content"] == first["inputs"]["styles"][0]
+    # Each setting optimized its own layer set: the logged style term is the sum over the
+    # active layers only, and the settings' images differ.
+    configs = check_objective(report)
+    table = style_layer_ablation.settings(tiny(style_layer_ablation, size=40))
+    for row in table:
+        active = {n for n, w in configs[row.label].style_layers if w}
+        assert active == {n for n, w in row.overrides["style_layers"] if w}, row.label
+    images = [o.image for o in report.outcomes.values()]
+    assert np.abs(images[0] - images[4]).mean() > 1e-3
 
 
 def test_layer_sets():

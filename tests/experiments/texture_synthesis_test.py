@@ -3,7 +3,7 @@
 import dataclasses
 
 import pytest
-from common_test import fast_compile, smoke, tiny  # noqa: F401
+from common_test import check_objective, fast_compile, smoke, tiny  # noqa: F401
 
 from experiments import _common, texture_synthesis
 
@@ -12,6 +12,12 @@ def test_smoke(tmp_path):
     config = dataclasses.replace(tiny(texture_synthesis), styles=("brick",))
     report = smoke(texture_synthesis, tmp_path, config)
     assert "brick: conv1_1" in report.outcomes
+    # A texture: no content term, and the Gram distance of the chosen layers falls.
+    configs = check_objective(report)
+    for label, outcome in report.outcomes.items():
+        assert configs[label].content_weight == 0.0, label
+        style = outcome.history["style"]
+        assert style[-1] < 0.9 * style[0], (label, style)
 
 
 def test_rows_per_texture_and_no_content():

@@ -3,16 +3,23 @@
 import json
 
 import numpy as np
-from common_test import fast_compile, smoke  # noqa: F401
+from common_test import check_objective, fast_compile, smoke  # noqa: F401
 
 from experiments import tv_sweep
 
 
 def test_smoke(tmp_path):
-    smoke(tv_sweep, tmp_path)
+    report = smoke(tv_sweep, tmp_path)
+    configs = check_objective(report)
+    assert [configs[k].tv_weight for k in ("TV 0", "TV 10", "TV 100")] == [0.0, 10.0, 100.0]
     fractions = json.loads((tmp_path / "metrics.json").read_text())["high_frequency_fraction"]
     assert sorted(fractions) == ["TV 0", "TV 10", "TV 100"]
-    assert all(0.0 <= v <= 1.0 for v in fractions.values())
+    for label, outcome in report.outcomes.items():  # the measure is of the saved images
+        assert fractions[label] == tv_sweep.high_frequency_fraction(outcome.image)
+    # What the study shows: TV smooths the image: less TV and less high-frequency energy.
+    tv = {k: o.history["tv"][-1] for k, o in report.outcomes.items()}
+    assert tv["TV 100"] < tv["TV 0"], tv
+    assert fractions["TV 100"] < fractions["TV 0"], fractions
 
 
 def test_spectrum_helpers():

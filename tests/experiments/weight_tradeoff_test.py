@@ -1,6 +1,6 @@
 """weight_tradeoff end to end on a tiny preset: each row one vectorized sweep."""
 
-from common_test import fast_compile, smoke, tiny  # noqa: F401
+from common_test import check_objective, fast_compile, smoke, tiny  # noqa: F401
 
 from experiments import _common, weight_tradeoff
 
@@ -12,6 +12,11 @@ def test_smoke(tmp_path):
     report = smoke(weight_tradeoff, tmp_path, tiny(weight_tradeoff, init="noise"))
     sizes = {o.label: o.record["sweep_size"] for o in report.outcomes.values()}
     assert sizes["α=1"] == 6 and sizes["β=1"] == 9
+    check_objective(report)
+    # The trade-off itself: more content weight, closer content; more style weight, closer style.
+    final = {o.label: o.final for o in report.outcomes.values()}
+    assert final["α=1e5"]["content"] < final["α=1"]["content"], final
+    assert final["β=1e8"]["style"] < final["β=1"]["style"], final
 
 
 def test_two_rows_two_sweeps():

@@ -77,7 +77,14 @@ def test_batch_norm_updates_running_stats_only_in_training(rng):
     [
         (dict(norm="group"), "norm must be one of"),
         (dict(styles=("a", "b")), "norm='conditional'"),
-        (dict(width=0), "width must be >= 1"),
+        (dict(width=0), r"width must be in \[1, 1024\], got 0"),
+        (dict(width=10**9), r"width must be in \[1, 1024\]"),
+        (dict(width=2.5), "width must be an integer"),
+        (dict(num_residual=True), "num_residual must be an integer"),
+        (dict(num_residual=-1), r"num_residual must be in \[0, 64\]"),
+        (dict(styles="abc"), "styles must be a list"),
+        (dict(content_input="yes"), "content_input must be true or false"),
+        (dict(norm=3), "norm must be a string"),
         (dict(arch="vgg"), "arch must be one of"),
     ],
 )

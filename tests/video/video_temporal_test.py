@@ -52,6 +52,12 @@ def test_smoke(tmp_path, config):
         assert len(row["warping_error_per_frame"]) == 3 and row["warping_error"] >= 0
     assert len(metrics["input_warping_error"]["per_frame"]) == 3
     assert rows["independent frames"]["temporal_weight"] == 0.0
+    # What the study is about: the temporal term with flow makes the frames consistent: a
+    # lower warping error than frames stylized independently.
+    independent = rows["independent frames"]["warping_error"]
+    for label in ("flow + mask (Ruder et al.)", "flow + mask + long-term 1,2,4"):
+        assert rows[label]["temporal_weight"] > 0, label
+        assert rows[label]["warping_error"] < 0.8 * independent, (label, rows[label], independent)
     # Frame 0 is computed once and shared: identical files in every setting.
     firsts = {(tmp_path / "frames" / _common.slug(lb) / "00000.png").read_bytes() for lb in labels}
     assert len(firsts) == 1

