@@ -919,7 +919,8 @@ def sweep(
         )
         compiled = {} if compiled is None else compiled
         resume = None
-        fingerprint = _fingerprint(configs, content, styles)
+        masks = [m for region in regions or () for m in region if m is not None]
+        fingerprint = _fingerprint(configs, content, [*styles, *masks])
         if checkpoint:  # the image, steps done and history of an interrupted run
             template = State(
                 jnp.zeros((1, *content.shape), jnp.float32), (), jnp.zeros(1, jnp.int32)
@@ -928,8 +929,6 @@ def sweep(
         result = _run_scipy(
             base, net, params, targets, content, x0, should_stop, progress, compiled, resume
         )
-        if keep is not None:
-            result.image = keep * result.image + (1.0 - keep) * content
         if checkpoint and result.stopped == "interrupted":
             state = State(
                 jnp.asarray(result.image)[None], (), jnp.asarray([result.steps_done], jnp.int32)
@@ -937,6 +936,8 @@ def sweep(
             save_checkpoint(checkpoint, state, dict(result.history), fingerprint)
         elif checkpoint and result.stopped is None and os.path.exists(checkpoint):
             os.remove(checkpoint)
+        if keep is not None:  # after the checkpoint, which holds the optimized image itself
+            result.image = keep * result.image + (1.0 - keep) * content
         return [result]
 
     n_settings = len(configs)
