@@ -133,11 +133,13 @@ def test_region_targets_are_guided_grams_of_resized_masks(images, net_params):
         np.testing.assert_allclose(grams[name][1], f.T @ f / (h * w), rtol=1e-4, atol=1e-6)
 
 
-def test_unmasked_pixels_keep_the_content(images, net_params):
+@pytest.mark.parametrize("optimizer", ["adam", "lbfgs_scipy"])
+def test_unmasked_pixels_keep_the_content(optimizer, images, net_params):
     content, style = images
     top = np.zeros(content.shape[:2], np.float32)
     top[: SIZE // 2] = 1.0
-    result = stylize.stylize(BASE, content, [style], net_params=net_params, regions=[(top, None)])
+    config = dataclasses.replace(BASE, optimizer=optimizer)
+    result = stylize.stylize(config, content, [style], net_params=net_params, regions=[(top, None)])
     np.testing.assert_array_equal(result.image[SIZE // 2 :], content[SIZE // 2 :])
     assert np.abs(result.image[: SIZE // 2] - content[: SIZE // 2]).max() > 1e-3
 
