@@ -80,6 +80,7 @@ def test_sigint_saves_state_and_rerun_resumes(tmp_path):
         "--weights=random",
         "--size=32",
         "--steps=400",
+        "--optimizer=adam",  # exact resume (L-BFGS-B resume: tests/stylize_test.py)
         f"--output={out}",
         "--progress=true",
     ]
@@ -100,7 +101,9 @@ def test_sigint_saves_state_and_rerun_resumes(tmp_path):
     with np.load(ckpt) as data:
         done_before = len(data["hist/total"])
     assert 0 < done_before < 400
-    rerun = _run("--weights=random", "--size=32", "--steps=400", f"--output={out}")
+    rerun = _run(
+        "--weights=random", "--size=32", "--steps=400", "--optimizer=adam", f"--output={out}"
+    )
     assert rerun.returncode == 0, rerun.stderr
     assert out.exists() and not ckpt.exists()
     assert os.path.getsize(out) > 0
