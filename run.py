@@ -31,7 +31,14 @@ _pylogging.getLogger("jax._src.xla_bridge").setLevel(_pylogging.WARNING)
 
 # Flags whose names are fixed (scripts and docs rely on them).
 _CONTENT = flags.DEFINE_string("content", None, "Content photo (default: bundled tubingen).")
-_STYLE = flags.DEFINE_multi_string("style", None, "Style image(s) (default: starry_night).")
+_STYLE = flags.DEFINE_multi_string(
+    "style",
+    None,
+    "Style image(s) (default: starry_night). Spatial control: IMAGE:CONTENT_MASK[:STYLE_MASK] "
+    "puts this style only where the content mask (an image, white = 1) is; pixels outside "
+    "every mask keep the content photo. The optional style mask picks the part of the style "
+    "image its statistics come from.",
+)
 _OUTPUT = flags.DEFINE_string("output", "out.png", "Output image (.png or .jpg).")
 _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace an existing output.")
 _SIZE = flags.DEFINE_integer("size", 512, "Longest side of the working image, px.")
@@ -75,6 +82,21 @@ _STYLE_LAYERS = flags.DEFINE_list(
     "style_layers", None, "layer[:weight],... (default conv1_1..conv5_1 at 0.2)."
 )
 _STYLE_NORM = flags.DEFINE_string("style_norm", "gatys", "gatys | johnson.")
+_STYLE_STAT = flags.DEFINE_string(
+    "style_stat",
+    "gram",
+    "Style statistic: gram | mean_gram (Gram + feature means) | mean_cov_w2 (Wasserstein-2 "
+    "between Gaussians) | mrf (Li & Wand 3x3 patch matching; use --style_layers=conv3_1,conv4_1).",
+)
+_STYLE_MEAN_WEIGHT = flags.DEFINE_float(
+    "style_mean_weight", 1.0, "--style_stat=mean_gram: weight of the mean term vs the Gram term."
+)
+_EMA_DECAY = flags.DEFINE_float(
+    "ema_decay",
+    0.0,
+    "Output the exponential moving average of the iterates with this decay (e.g. 0.99); "
+    "0: the last iterate.",
+)
 _DISTANCE = flags.DEFINE_string("distance", "squared", "squared | abs | huber | smooth_l1.")
 _DELTA = flags.DEFINE_float("delta", 1.0, "Huber delta / SmoothL1 beta.")
 _TV_KIND = flags.DEFINE_string("tv_kind", "l1", "l1 | l2 | beta.")
@@ -176,6 +198,10 @@ def build_config(mode: str = "image"):
         tv_kind=_TV_KIND.value,
         photo_weight=_PHOTO_WEIGHT.value,
         style_norm=_STYLE_NORM.value,
+        style_stat=_STYLE_STAT.value,
+        style_mean_weight=_STYLE_MEAN_WEIGHT.value,
+        style_scale=flags.FLAGS["style_scale"].value,  # defined in experiments/highres_cli.py
+        ema_decay=_EMA_DECAY.value,
         distance=_DISTANCE.value,
         delta=_DELTA.value,
         style_blend=blend,
@@ -190,6 +216,41 @@ def build_config(mode: str = "image"):
         loop=_LOOP.value,
         sweep_form=_SWEEP_FORM.value,
     )
+
+
+def parse_style(value: str) -> tuple[str, str | None, str | None]:
+    """``IMAGE[:CONTENT_MASK[:STYLE_MASK]]`` -> (image, content mask, style mask) paths.
+
+    A value naming an existing file is taken whole (a path may contain ':')."""
+    if os.path.exists(value):
+        return value, None, None
+    parts = value.split(":")
+    if len(parts) > 3 or not all(parts):
+        raise UsageError(f"--style={value!r}: expected IMAGE[:CONTENT_MASK[:STYLE_MASK]]")
+    for part in parts:
+        if not os.path.exists(part):
+            raise UsageError(f"--style={value!r}: {part} does not exist")
+    return parts[0], (parts[1] if len(parts) > 1 else None), (parts[2] if len(parts) > 2 else None)
+
+
+def _load_mask(path: str, shape: tuple[int, int] | None):
+    """A mask image as [H, W] floats in [0, 1] (channel mean), resized to ``shape``."""
+    from nst import image
+
+    mask = image.load(path, max_size=None).mean(axis=-1)
+    return mask if shape is None else image.resize(mask, shape)
+
+
+def load_regions(specs, content_shape: tuple[int, int], styles):
+    """None without masks; else one (content mask, style mask or None) per style."""
+    if all(content_mask is None for _, content_mask, _ in specs):
+        return None
+    if any(content_mask is None for _, content_mask, _ in specs):
+        raise UsageError("with spatial control every --style needs a content mask (IMAGE:MASK)")
+    return [
+        (_load_mask(cm, content_shape), None if sm is None else _load_mask(sm, style.shape[:2]))
+        for (_, cm, sm), style in zip(specs, styles, strict=True)
+    ]
 
 
 def _validate(config) -> None:
@@ -237,6 +298,12 @@ def stylize_main() -> None:
     if highres_cli.wanted(flags.FLAGS, config):  # large output: pyramid and tiles (issue 9)
         config = build_config("other")
         _validate(config)
+        masked = any(parse_style(v)[1] for v in _STYLE.value or [])
+        if masked or config.style_stat != "gram" or config.ema_decay:
+            raise UsageError(
+                "style masks, --style_stat and --ema_decay are not available for large "
+                "outputs (nst.highres); use --size <= 1024"
+            )
         highres_cli.highres_main(flags.FLAGS, config)
         return
     output = _OUTPUT.value
@@ -248,8 +315,11 @@ def stylize_main() -> None:
     if not _OVERWRITE.value:  # every file this run writes, before any work
         files.refuse_existing([output, *snapshot_paths.values()])
     content = image.load(_CONTENT.value or image.sample("tubingen"), max_size=config.size)
-    style_paths = _STYLE.value or [image.sample("starry_night")]
-    styles = [image.load(p, max_size=config.size) for p in style_paths]
+    specs = [parse_style(v) for v in _STYLE.value or [str(image.sample("starry_night"))]]
+    # With --style_scale the library resizes the styles (stylize.scale_styles).
+    style_size = None if config.style_scale is not None else config.size
+    styles = [image.load(path, max_size=style_size) for path, _, _ in specs]
+    regions = load_regions(specs, content.shape[:2], styles)
     # Room for the output, the snapshots and an interrupted run's state (image + optimizer
     # moments, float32), checked now rather than after the optimization.
     pixels = content.shape[0] * content.shape[1] * 3
@@ -276,7 +346,13 @@ def stylize_main() -> None:
 
     checkpoint = output + ".ckpt.npz"
     result = stylize.stylize(
-        config, content, styles, checkpoint=checkpoint, should_stop=stop, progress=progress
+        config,
+        content,
+        styles,
+        checkpoint=checkpoint,
+        should_stop=stop,
+        progress=progress,
+        regions=regions,
     )
     if result.stopped == "interrupted":
         logging.warning("interrupted at step %d; state saved to %s", result.steps_done, checkpoint)
@@ -380,7 +456,13 @@ def main(argv: list[str]) -> None:
         config = None if flags.FLAGS["model"].value else build_config("other")
         video_cli.nst_video_main(flags.FLAGS, config)
         return
+    if flags.FLAGS["exported"].value:  # an exported feed-forward program (issue 22)
+        experiments.get("train_feedforward").exported_main(flags.FLAGS)
+        return
     if flags.FLAGS["model"].value:  # a trained feed-forward network (issue 6)
+        if flags.FLAGS["export"].value:
+            experiments.get("train_feedforward").export_main(flags.FLAGS)
+            return
         experiments.get("train_feedforward").infer_main(flags.FLAGS)
         return
     stylize_main()
@@ -403,6 +485,10 @@ def _run(argv: list[str]) -> None:
 
 def _parse_flags(argv: list[str]) -> list[str]:
     import experiments  # noqa: F401  (experiment modules define their own flags at import)
+
+    # Flags defined beside the code that reads them, listed in run.py's own --help.
+    for name in ("style_scale", "export", "export_size", "exported"):
+        flags.declare_key_flag(name)
 
     try:
         rest = flags.FLAGS(argv)

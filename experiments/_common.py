@@ -49,7 +49,7 @@ from absl import logging
 
 from nst import backbones, files, optimizers, stylize
 from nst import image as nst_image
-from nst.config import SWEEPABLE, StylizeConfig
+from nst.config import STYLE_STATS, SWEEPABLE, StylizeConfig
 
 RANDOM_NOTE = "random weights — not paper quality"
 # Keys of a setting's overrides that pick input images instead of config fields.
@@ -496,6 +496,7 @@ def validate(config: StylizeConfig) -> None:
         "backbone": (config.backbone, tuple(backbones.BACKBONES)),
         "pooling": (config.pooling, ("max", "avg")),
         "style_norm": (config.style_norm, ("gatys", "johnson")),
+        "style_stat": (config.style_stat, STYLE_STATS),
         "content_norm": (config.content_norm, ("gatys", "mean")),
         "distance": (config.distance, ("squared", "abs", "huber", "smooth_l1")),
         "tv_kind": (config.tv_kind, ("l1", "l2", "beta")),
@@ -507,6 +508,12 @@ def validate(config: StylizeConfig) -> None:
         if value not in valid:
             raise ValueError(f"--{name}={value!r} is not one of {', '.join(valid)}")
     check_numbers(config)
+    if not 0.0 <= config.ema_decay < 1.0:
+        raise ValueError(f"--ema_decay must be in [0, 1), got {config.ema_decay}")
+    if config.ema_decay and config.optimizer in ("lbfgs", "lbfgs_scipy"):
+        raise ValueError("--ema_decay needs a first-order optimizer or lbfgs_optax")
+    if config.style_scale is not None and not config.style_scale > 0:
+        raise ValueError(f"--style_scale must be > 0, got {config.style_scale}")
     if config.init not in ("content", "noise", "uniform", "style") and not os.path.isfile(
         config.init
     ):

@@ -47,7 +47,10 @@ _TILE_ABOVE = flags.DEFINE_integer(
     "Tile levels longer than this, px (default: the levels that do not fit untiled).",
 )
 _STYLE_SCALE = flags.DEFINE_float(
-    "style_scale", None, "Style image's longest side relative to each level's (default 1)."
+    "style_scale",
+    None,
+    "Style image's longest side as a multiple of the working image's (jcjohnson's "
+    "-style_scale; of each pyramid level's for large outputs). Default: the style at --size.",
 )
 _PYRAMID_RATIO = flags.DEFINE_float(
     "pyramid_ratio", None, "Side ratio of neighbouring pyramid levels, e.g. 2 or 1.414."
@@ -95,7 +98,10 @@ def _value(flag_values: Any, name: str, default: Any = None) -> Any:
 
 def wanted(flag_values: Any, config: Any) -> bool:
     """True when run.py should make this output through ``nst.highres``."""
-    return config.size > HIGHRES_ABOVE or any(_present(flag_values, f) for f in _FIELDS)
+    # --style_scale also serves ordinary runs (StylizeConfig.style_scale): it alone does not
+    # ask for the pyramid.
+    triggers = (f for f in _FIELDS if f != "style_scale")
+    return config.size > HIGHRES_ABOVE or any(_present(flag_values, f) for f in triggers)
 
 
 def highres_config(flag_values: Any, base: Any = None) -> Any:

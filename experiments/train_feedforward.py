@@ -83,6 +83,20 @@ _STYLE_MIX = flags.DEFINE_list(
 _MAX_SIZE = flags.DEFINE_integer(
     "max_size", None, "Inference: longest side of the photos (default: their own size)."
 )
+# Exported programs (nst.feedforward.export): python run.py --model=DIR --export=m.nstx, then
+# python run.py --exported=m.nstx --content=photo.jpg --output=out.png (no training code).
+_EXPORT = flags.DEFINE_string(
+    "export",
+    None,
+    "With --model: write the network as a self-contained jax.export program (any size; "
+    "texture networks at --export_size).",
+)
+_EXPORT_SIZE = flags.DEFINE_list(
+    "export_size", None, "H,W: export for one image size only (required for texture networks)."
+)
+_EXPORTED = flags.DEFINE_string(
+    "exported", None, "Stylize --content with an exported program (.nstx) instead of --model."
+)
 
 # Shared run.py flags -> TrainConfig fields (applied only when given on the command line).
 _SHARED = (
@@ -314,6 +328,67 @@ def _inputs(content: str | None) -> list[pathlib.Path]:
             raise ValueError(f"no image files in {content!r}")
         return paths
     return [pathlib.Path(_common.resolve_image(p.strip())) for p in content.split(",") if p.strip()]
+
+
+def export_main(flag_values: Any) -> pathlib.Path:
+    """``run.py --model=MODEL --export=model.nstx [--export_size=H,W]``."""
+    from nst.feedforward import export
+
+    _quiet_orbax()
+    path = pathlib.Path(_EXPORT.value)
+    overwrite = bool(_value(flag_values, "overwrite", False))
+    if path.exists() and not overwrite:
+        raise ValueError(f"{path} exists; pass --overwrite to replace it")
+    size = None
+    if _EXPORT_SIZE.value:
+        try:
+            size = tuple(int(v) for v in _EXPORT_SIZE.value)
+        except ValueError:
+            size = ()
+        if len(size) != 2 or min(size) < 5:
+            raise ValueError(f"--export_size must be H,W (each >= 5), got {_EXPORT_SIZE.value}")
+    program = export.export_model(infer.load(flag_values["model"].value), size=size)
+    export.save(path, program, overwrite=overwrite)
+    logging.info("wrote %s (%d bytes)", path, path.stat().st_size)
+    return path
+
+
+def exported_main(flag_values: Any) -> list[pathlib.Path]:
+    """``run.py --exported=model.nstx --content=PHOTO --output=out.png``.
+
+    Runs the program alone (``nst.feedforward.export``); photos keep their size unless
+    --max_size; --style_mix as with --model.
+    """
+    from nst.feedforward import export
+
+    program = export.load(_EXPORTED.value)
+    overwrite = bool(_value(flag_values, "overwrite", False))
+    output = pathlib.Path(_value(flag_values, "output") or "out.png")
+    mix = _STYLE_MIX.value
+    try:
+        style = [float(v) for v in mix] if mix else None
+    except ValueError:
+        raise ValueError(f"--style_mix must be numbers, got {','.join(mix)}") from None
+    paths = _inputs(_value(flag_values, "content"))
+    if len(paths) == 1 and output.suffix:
+        outputs = [output]
+    elif output.suffix:
+        raise ValueError(f"{len(paths)} photos: --output must be a folder, got {output}")
+    else:
+        outputs = [output / f"{p.stem}_stylized.png" for p in paths]
+    for out in outputs:
+        if out.exists() and not overwrite:
+            raise ValueError(f"{out} exists; pass --overwrite to replace it")
+        if out.suffix.lower() not in (".png", ".jpg", ".jpeg"):
+            raise ValueError(f"--output must end in .png, .jpg or .jpeg, got {out}")
+    seed = int(_value(flag_values, "seed", 0))
+    for path, out in zip(paths, outputs, strict=True):
+        photo = nst_image.load(path, max_size=_MAX_SIZE.value)
+        result = export.stylize(program, photo, style=style, seed=seed)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        nst_image.save(out, result, overwrite=overwrite)
+    logging.info("stylized %d photo(s) with %s", len(paths), _EXPORTED.value)
+    return outputs
 
 
 def infer_main(flag_values: Any) -> list[pathlib.Path]:

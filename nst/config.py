@@ -3,7 +3,10 @@
 import dataclasses
 from typing import Any
 
-__all__ = ["SWEEPABLE", "StylizeConfig", "replace"]
+__all__ = ["STYLE_STATS", "SWEEPABLE", "StylizeConfig", "replace"]
+
+# The style statistics of StylizeConfig.style_stat.
+STYLE_STATS = ("gram", "mean_gram", "mean_cov_w2", "mrf")
 
 _VGG_STYLE = tuple((f"conv{b}_1", 0.2) for b in range(1, 6))
 
@@ -38,11 +41,23 @@ class StylizeConfig:
     # Loss forms (nst.losses): style normalization "gatys" | "johnson"; content "gatys" | "mean";
     # feature distance "squared" | "abs" | "huber" | "smooth_l1" with its delta.
     style_norm: str = "gatys"
+    # Style statistic (nst.losses): "gram" (Gatys) | "mean_gram" (Gram + feature means) |
+    # "mean_cov_w2" (Wasserstein-2 between Gaussians: means and covariances, Crowson's
+    # style-transfer-pytorch) | "mrf" (Li & Wand 2016 3x3 patch matching; use it on mid-level
+    # layers such as conv3_1, conv4_1: every generated patch is compared with every style patch).
+    style_stat: str = "gram"
+    # mean_gram: weight of the mean term (losses.style_mean_loss) against the Gram term. The
+    # Gram term is 4th order in the features, the mean term 2nd: with ImageNet VGG19 features
+    # the mean term at weight 1 is ~1e-6 of the Gram term (docs/peer_features.md).
+    style_mean_weight: float = 1.0
     content_norm: str = "gatys"
     distance: str = "squared"
     delta: float = 1.0
     # Multi-style blend weights (one per style image; empty means equal weights).
     style_blend: tuple[float, ...] = ()
+    # Style image scale (jcjohnson's -style_scale): None uses the style images at the size they
+    # come in; a number s resizes each so its longest side is s x the content's longest side.
+    style_scale: float | None = None
     # Colour preservation (Gatys et al. 2017): "none" | "luminance" | "histogram".
     preserve_color: str = "none"
     # Initialization: "content" | "noise" (N(0,1) in the backbone's normalized input space)
@@ -55,6 +70,10 @@ class StylizeConfig:
     size: int = 512  # longest side of the working image, px
     seed: int = 0
     snapshot_every: int = 0  # keep the image every N steps (0: never)
+    # Iterate averaging: 0 outputs the last iterate; d in (0, 1) outputs the bias-corrected
+    # exponential moving average of the iterates, avg <- d avg + (1 - d) x (optax.ema), as
+    # Crowson's style-transfer-pytorch does. Not with SciPy's L-BFGS-B.
+    ema_decay: float = 0.0
     # Loop form: "auto" (by backend: python loop on CPU, scanned chunks on GPU) | "python" | "scan".
     loop: str = "auto"
     scan_chunk: int = 50

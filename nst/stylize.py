@@ -37,7 +37,7 @@ import optax
 
 from nst import _xla, backbones, files, losses, optimizers, parallel
 from nst import image as nst_image
-from nst.config import SWEEPABLE, StylizeConfig
+from nst.config import STYLE_STATS, SWEEPABLE, StylizeConfig
 
 __all__ = [
     "CheckpointError",
@@ -51,6 +51,9 @@ __all__ = [
     "make_objective",
     "make_step",
     "make_targets",
+    "region_targets",
+    "scale_styles",
+    "stat_targets",
     "style_blend",
     "style_targets",
     "stylize",
@@ -72,12 +75,19 @@ class Targets(NamedTuple):
     temporal: None, or ``(previous [H, W, 3], mask [H, W])`` for video: the previous output
       warped into this frame and its reliability mask (``losses.temporal_loss``). Arrays,
       so a new frame reuses the compiled step.
+    stats: None for ``style_stat="gram"``; else {statistic: {layer: target}} with "mean"
+      ([c]), "cov" and "cov_sqrt" ([c, c], Wasserstein-2) or "patches" ([P, 9c], MRF).
+    masks: None, or with spatial control {layer: [R, h, w]} the R regions' guidance
+      channels at each layer's resolution; ``grams`` then holds {layer: [R, c, c]} guided
+      targets per position (``losses.guided_style_loss``).
     """
 
     content: dict[str, jax.Array]
     grams: dict[str, jax.Array]
     laplacian: Any = None
     temporal: tuple[jax.Array, jax.Array] | None = None
+    stats: dict[str, dict[str, jax.Array]] | None = None
+    masks: dict[str, jax.Array] | None = None
 
 
 class Hyper(NamedTuple):
@@ -93,11 +103,13 @@ class Hyper(NamedTuple):
 
 
 class State(NamedTuple):
-    """The optimization state: image [H, W, 3], optimizer state, steps done (int32)."""
+    """The optimization state: image [H, W, 3], optimizer state, steps done (int32), and
+    with ``config.ema_decay`` the iterates' moving average (``optax.EmaState``)."""
 
     image: jax.Array
     opt_state: Any
     step: jax.Array
+    average: Any = None
 
 
 @dataclasses.dataclass
@@ -214,15 +226,184 @@ def style_targets(
     Gatys normalization (un-normalized Grams), scaled by the generated image's M = h*w at
     that layer, so the target means the same statistics whatever the style image's size.
     ``content`` is needed for ``preserve_color="histogram"`` (styles matched to its colours).
+    ``config.style_scale`` resizes the styles first (``scale_styles``).
     """
     style_blend(config, len(styles))  # a bad blend fails before any forward pass
     names = tuple(name for name, _ in _layers(config)[1])
     grams = []
-    for style in styles:
+    for style in scale_styles(config, styles, image_shape):
         if config.preserve_color == "histogram":
             style = nst_image.match_histogram(style, content)
         grams.append(_hw_grams(net, params, jnp.asarray(style, jnp.float32), names))
     return blend_style_grams(config, net, params, grams, image_shape)
+
+
+def scale_styles(
+    config: StylizeConfig, styles: Sequence[np.ndarray], image_shape: tuple[int, ...]
+) -> list[np.ndarray]:
+    """The style images resized for ``config.style_scale`` (jcjohnson's ``-style_scale``).
+
+    None keeps them as given; a scale ``s`` resizes each (Lanczos, aspect kept) so that its
+    longest side is ``round(s * max(H, W))`` of the generated image ``image_shape``. The
+    network sees the style's motifs at their size in pixels, so a larger style image gives
+    larger strokes and motifs in the output (docs/figures/style_scale.png).
+    """
+    if config.style_scale is None:
+        return list(styles)
+    if not config.style_scale > 0:
+        raise ValueError(f"style_scale must be > 0, got {config.style_scale}")
+    side = max(1, round(config.style_scale * max(image_shape[:2])))
+    return [nst_image.resize(np.asarray(style, np.float32), side) for style in styles]
+
+
+def _layer_shapes(net, params, image_shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
+    """{layer: (h, w, c)} of the features of an image of ``image_shape``, without running."""
+    spec = jax.ShapeDtypeStruct((1, *tuple(image_shape)), jnp.float32)
+    return {name: f.shape[1:] for name, f in jax.eval_shape(net, params, spec).items()}
+
+
+@functools.partial(jax.jit, static_argnums=(0, 3, 4))
+def _layer_stats(net, params, image, names, stat):
+    """{layer: (mean [c], srm [c, c])} or, for "mrf", {layer: 3x3 patches [P, 9c]}."""
+    feats = net(params, image[None])
+    if stat == "mrf":
+        return {name: losses.mrf_patches(feats[name][0]) for name in names}
+    return {name: losses.feature_moments(feats[name][0]) for name in names}
+
+
+@functools.partial(jax.jit, static_argnums=(2,))
+def _gaussians(moments, weights, eps):
+    """Blended (mean, srm) per layer -> {"mean", "cov", "cov_sqrt"} (cov_sqrt of cov + eps I)."""
+    out = {"mean": {}, "cov": {}, "cov_sqrt": {}}
+    for name in moments[0]:
+        mean = sum(m[name][0] * w for m, w in zip(moments, weights, strict=True))
+        srm = sum(m[name][1] * w for m, w in zip(moments, weights, strict=True))
+        cov = srm - jnp.outer(mean, mean)
+        out["mean"][name], out["cov"][name] = mean, cov
+        out["cov_sqrt"][name] = losses.sqrtm_psd(cov + eps * jnp.eye(cov.shape[-1]))
+    return out
+
+
+# Similarity entries (generated patches x style patches) above which an MRF layer is refused:
+# 2^28 float32 numbers are 1 GiB per step.
+_MRF_LIMIT = 2**28
+W2_EPS = 1e-4  # eps of losses.wasserstein_style_loss in the engine
+
+
+def stat_targets(
+    config: StylizeConfig,
+    net: Callable[..., dict[str, jax.Array]],
+    params: Any,
+    styles: Sequence[np.ndarray],
+    image_shape: tuple[int, ...],
+    *,
+    content: np.ndarray | None = None,
+) -> dict[str, dict[str, jax.Array]] | None:
+    """Targets of ``config.style_stat`` beyond the Gram (``Targets.stats``); None for "gram".
+
+    "mean_gram": {"mean": {layer: [c]}}, blended with ``style_blend``. "mean_cov_w2":
+    also "cov" and "cov_sqrt" ([c, c]), from the blended mean and second raw moment (which,
+    unlike covariances, mix linearly). "mrf": {"patches": {layer: [P, 9c]}}, the 3x3
+    patches of every style image together (blend weights do not apply).
+    """
+    stat = config.style_stat
+    if stat == "gram":
+        return None
+    if stat not in STYLE_STATS:
+        raise ValueError(f"style_stat must be one of {', '.join(STYLE_STATS)}; got {stat!r}")
+    names = tuple(name for name, _ in _layers(config)[1])
+    styles = scale_styles(config, styles, image_shape)
+    if config.preserve_color == "histogram":
+        styles = [nst_image.match_histogram(s, content) for s in styles]
+    per_style = [
+        _layer_stats(
+            net, params, jnp.asarray(s, jnp.float32), names, "mrf" if stat == "mrf" else "moments"
+        )
+        for s in styles
+    ]
+    if stat == "mrf":
+        shapes = _layer_shapes(net, params, image_shape)
+        patches = {}
+        for name in names:
+            patches[name] = jnp.concatenate([p[name] for p in per_style])
+            h, w, _ = shapes[name]
+            entries = max(h - 2, 0) * max(w - 2, 0) * patches[name].shape[0]
+            if entries > _MRF_LIMIT:
+                raise ValueError(
+                    f"style_stat='mrf' at {name}: {entries:.3g} patch comparisons per step "
+                    f"(limit {_MRF_LIMIT:.3g}); use deeper style layers (e.g. conv3_1,conv4_1) "
+                    "or a smaller size"
+                )
+        return {"patches": patches}
+    blend = [jnp.float32(w) for w in style_blend(config, len(styles))]
+    gaussians = _gaussians(per_style, blend, W2_EPS)
+    if stat == "mean_gram":
+        return {"mean": gaussians["mean"]}
+    return gaussians
+
+
+@functools.partial(jax.jit, static_argnums=(0, 3))
+def _guided_targets(net, params, image, names, mask):
+    """{layer: guided Gram [c, c] per position} of a style image with its mask [h, w]."""
+    feats = net(params, image[None])
+    out = {}
+    for name in names:
+        f = feats[name][0]
+        out[name] = losses.guided_gram_matrix(f, losses.resize_mask(mask, f.shape[:2]), norm="mass")
+    return out
+
+
+def region_targets(
+    config: StylizeConfig,
+    net: Callable[..., dict[str, jax.Array]],
+    params: Any,
+    styles: Sequence[np.ndarray],
+    regions: Sequence[tuple[np.ndarray, np.ndarray | None]],
+    image_shape: tuple[int, ...],
+) -> tuple[dict[str, jax.Array], dict[str, jax.Array]]:
+    """Spatial control (Gatys et al. 2017): guided targets and per-layer masks.
+
+    ``regions[r] = (content_mask [H, W], style_mask [h, w] or None)`` for ``styles[r]``: the
+    content mask says where on the generated image style r goes (values in [0, 1]); the
+    style mask which part of the style image its statistics come from (None: all of it).
+    Masks are resampled to every layer's resolution (``losses.resize_mask``).
+
+    Returns:
+      ``(grams, masks)``: {layer: [R, c, c]} guided Grams per position of the styles, and
+      {layer: [R, h, w]} the content masks at the generated image's layer resolutions.
+    """
+    if len(regions) != len(styles):
+        raise ValueError(f"{len(regions)} masks for {len(styles)} style images")
+    if config.style_stat != "gram":
+        raise ValueError(f"style masks need style_stat='gram', got {config.style_stat!r}")
+    if config.style_blend:
+        raise ValueError("style_blend does not apply to masked styles (each has its region)")
+    names = tuple(name for name, _ in _layers(config)[1])
+    content_masks = np.stack([_check_mask(m, image_shape[:2], "content") for m, _ in regions])
+    grams = []
+    for style, (_, style_mask) in zip(
+        scale_styles(config, styles, image_shape), regions, strict=True
+    ):
+        if style_mask is None:
+            style_mask = np.ones(style.shape[:2], np.float32)
+        style_mask = nst_image.resize(_check_mask(style_mask, None, "style"), style.shape[:2])
+        image = jnp.asarray(style, jnp.float32)
+        grams.append(_guided_targets(net, params, image, names, jnp.asarray(style_mask)))
+    shapes = _layer_shapes(net, params, image_shape)
+    masks = {
+        name: losses.resize_mask(jnp.asarray(content_masks), shapes[name][:2]) for name in names
+    }
+    return {name: jnp.stack([g[name] for g in grams]) for name in names}, masks
+
+
+def _check_mask(mask: np.ndarray, shape: tuple[int, int] | None, what: str) -> np.ndarray:
+    mask = np.asarray(mask, np.float32)
+    if mask.ndim != 2 or (shape is not None and mask.shape != tuple(shape)):
+        want = "[H, W]" if shape is None else f"{tuple(shape)} (the image's H, W)"
+        raise ValueError(f"{what} mask must be {want}, got shape {mask.shape}")
+    if mask.min() < 0 or mask.max() > 1:
+        raise ValueError(f"{what} mask values must lie in [0, 1]")
+    return mask
 
 
 def style_blend(config: StylizeConfig, n_styles: int) -> np.ndarray:
@@ -272,11 +453,14 @@ def make_targets(
     styles: Sequence[np.ndarray],
     *,
     photo: bool | None = None,
+    regions: Sequence[tuple[np.ndarray, np.ndarray | None]] | None = None,
 ) -> Targets:
-    """Content features, blended style Grams and the Laplacian, computed once.
+    """Content features, blended style Grams (or ``config.style_stat``'s statistics), and
+    the Laplacian, computed once.
 
     ``photo`` forces (or skips) the matting Laplacian; by default it is built when
-    ``config.photo_weight`` is non-zero.
+    ``config.photo_weight`` is non-zero. ``regions``: one ``(content_mask, style_mask)``
+    per style for spatial control (``region_targets``).
     """
     content = np.asarray(content, np.float32)
     laplacian = None
@@ -284,10 +468,17 @@ def make_targets(
         laplacian = losses.laplacian_to_bcoo(
             losses.matting_laplacian(content, eps=config.photo_eps)
         )
+    masks = None
+    if regions is not None:
+        grams, masks = region_targets(config, net, params, styles, regions, content.shape)
+    else:
+        grams = style_targets(config, net, params, styles, content.shape, content=content)
     return Targets(
         content=content_targets(config, net, params, content),
-        grams=style_targets(config, net, params, styles, content.shape, content=content),
+        grams=grams,
         laplacian=laplacian,
+        stats=stat_targets(config, net, params, styles, content.shape, content=content),
+        masks=masks,
     )
 
 
@@ -320,6 +511,29 @@ def make_objective(
     image is one [H, W, 3] picture; the raw (unweighted) terms are returned for logging.
     """
     kw = dict(kind=config.distance, delta=config.delta)
+    stat = config.style_stat
+
+    def style_layer(f: jax.Array, n: str, targets: Targets) -> jax.Array:
+        """One layer's style term for ``config.style_stat`` (guided with region masks)."""
+        if targets.masks is not None:
+            return losses.guided_style_loss(
+                f, targets.masks[n], targets.grams[n], norm=config.style_norm, **kw
+            )
+        if stat != "gram" and targets.stats is None:
+            raise ValueError(f"style_stat={stat!r} needs Targets.stats (stylize.make_targets)")
+        if stat == "mean_cov_w2":
+            s = targets.stats
+            return losses.wasserstein_style_loss(
+                f, s["mean"][n], s["cov"][n], eps=W2_EPS, target_cov_sqrt=s["cov_sqrt"][n]
+            )
+        if stat == "mrf":
+            return losses.mrf_loss(f, targets.stats["patches"][n])
+        layer = losses.style_layer_loss(f, targets.grams[n], norm=config.style_norm, **kw)
+        if stat == "mean_gram":
+            mean = targets.stats["mean"][n]
+            mean_term = losses.style_mean_loss(f, mean, norm=config.style_norm, **kw)
+            layer = layer + config.style_mean_weight * mean_term
+        return layer
 
     def objective(image, params, targets: Targets, hyper: Hyper):
         feats = net(params, image[None])
@@ -330,9 +544,7 @@ def make_objective(
         )
         style = 0.0
         for n, w in hyper.style_layers.items():
-            layer = losses.style_layer_loss(
-                feats[n][0], targets.grams[n], norm=config.style_norm, **kw
-            )
+            layer = style_layer(feats[n][0], n, targets)
             terms[f"style/{n}"] = layer
             style = style + w * layer
         terms["content"] = content
@@ -368,6 +580,7 @@ def make_step(config: StylizeConfig, net: Callable[..., dict[str, jax.Array]]) -
     objective = make_objective(config, net)
     opt = optimizers.create(config.optimizer, config.lr)
     lbfgs = config.optimizer == "lbfgs_optax"
+    ema = optax.ema(config.ema_decay, debias=True) if config.ema_decay else None
 
     def step(state: State, hyper: Hyper, targets: Targets, params) -> tuple[State, dict]:
         f = lambda x: objective(x, params, targets, hyper)
@@ -391,7 +604,8 @@ def make_step(config: StylizeConfig, net: Callable[..., dict[str, jax.Array]]) -
         # A non-finite loss, gradient or update (an overflowing learning rate) keeps the
         # state and reports a non-finite total: the host stops with the last finite image.
         ok = jnp.isfinite(value) & jnp.all(jnp.isfinite(grad)) & jnp.all(jnp.isfinite(new_x))
-        new_state = State(new_x, opt_state, state.step + 1)
+        average = ema.update(new_x, state.average)[1] if ema is not None else None
+        new_state = State(new_x, opt_state, state.step + 1, average)
         new_state = jax.tree.map(lambda n, o: jnp.where(ok, n, o), new_state, state)
         terms["total"] = jnp.where(ok, terms["total"], jnp.nan)
         return new_state, terms
@@ -565,6 +779,7 @@ _PROGRAM_IRRELEVANT = (
     "size",
     "seed",
     "snapshot_every",
+    "style_scale",
 )
 
 
@@ -637,6 +852,7 @@ def sweep(
     checkpoint: str | None = None,
     should_stop: Callable[[], bool] = lambda: False,
     progress: Callable[[int, float, float], None] | None = None,
+    regions: Sequence[tuple[np.ndarray, np.ndarray | None]] | None = None,
 ) -> list[Result]:
     """Optimizes K images, one per config, as one vmapped compiled program.
 
@@ -659,6 +875,10 @@ def sweep(
       should_stop: polled between steps; True interrupts the run (state checkpointed).
       progress: called after every step (or chunk) with (steps done, total loss of the
         first setting, steps per second).
+      regions: spatial control, one ``(content_mask [H, W], style_mask [h, w] or None)``
+        per style image (``region_targets``): style i only where content mask i is. Pixels
+        outside every content mask keep the content photo in the output (the result is
+        ``U * x + (1 - U) * content``, ``U`` the masks' sum clipped to [0, 1]).
 
     Returns:
       One ``Result`` per config, in order.
@@ -681,10 +901,15 @@ def sweep(
     net, params = net_params if net_params is not None else create_backbone(base)
     if targets is None:
         photo = any(c.photo_weight for c in configs)
-        targets = make_targets(base, net, params, content, styles, photo=photo)
+        targets = make_targets(base, net, params, content, styles, photo=photo, regions=regions)
     # Every step takes image gradients: the convolutions' flipped kernels, once.
     params = backbones.with_transposed_kernels(net.name, params)
+    keep = None  # spatial control: where the output is the stylized image
+    if regions is not None:
+        keep = np.clip(sum(np.asarray(m, np.float32) for m, _ in regions), 0.0, 1.0)[..., None]
     if base.optimizer == "lbfgs_scipy":
+        if base.ema_decay:
+            raise ValueError("ema_decay needs a jitted optimizer, not SciPy's L-BFGS-B")
         if len(configs) != 1:
             raise ValueError("lbfgs_scipy runs one setting at a time; use lbfgs_optax to sweep")
         x0 = (
@@ -694,7 +919,8 @@ def sweep(
         )
         compiled = {} if compiled is None else compiled
         resume = None
-        fingerprint = _fingerprint(configs, content, styles)
+        masks = [m for region in regions or () for m in region if m is not None]
+        fingerprint = _fingerprint(configs, content, [*styles, *masks])
         if checkpoint:  # the image, steps done and history of an interrupted run
             template = State(
                 jnp.zeros((1, *content.shape), jnp.float32), (), jnp.zeros(1, jnp.int32)
@@ -710,6 +936,8 @@ def sweep(
             save_checkpoint(checkpoint, state, dict(result.history), fingerprint)
         elif checkpoint and result.stopped is None and os.path.exists(checkpoint):
             os.remove(checkpoint)
+        if keep is not None:  # after the checkpoint, which holds the optimized image itself
+            result.image = keep * result.image + (1.0 - keep) * content
         return [result]
 
     n_settings = len(configs)
@@ -732,9 +960,15 @@ def sweep(
     opt_state = jax.vmap(lambda x, lr: optimizers.create(base.optimizer, lr).init(x))(images, lrs)
     if init_opt_state is not None:
         opt_state = jax.tree.map(lambda a: jnp.stack([jnp.asarray(a)] * k), init_opt_state)
-    state = State(images, opt_state, jnp.zeros((k,), jnp.int32))
+    average = None
+    if base.ema_decay:
+        if not 0.0 < base.ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be in [0, 1), got {base.ema_decay}")
+        average = jax.vmap(optax.ema(base.ema_decay).init)(images)
+    state = State(images, opt_state, jnp.zeros((k,), jnp.int32), average)
     history: dict[str, list] = {}
-    fingerprint = _fingerprint(configs[:n_settings], content, styles)
+    masks = [m for region in regions or () for m in region if m is not None]
+    fingerprint = _fingerprint(configs[:n_settings], content, [*styles, *masks])
     if checkpoint:
         restored = load_checkpoint(checkpoint, state, fingerprint, steps=base.steps)
         if restored is not None:
@@ -825,7 +1059,7 @@ def sweep(
         history.setdefault("time", []).extend(times[:n])
         done += n
         if base.snapshot_every and done % base.snapshot_every == 0 and not stopped:
-            snapshots[done] = parallel.to_host(state.image)
+            snapshots[done] = _output_image(state, base.ema_decay)
         if progress is not None and n:
             progress(done, float(terms["total"][n - 1][0]), (done - start) / max(elapsed, 1e-9))
         if stopped:
@@ -835,10 +1069,12 @@ def sweep(
         save_checkpoint(checkpoint, state, hist, fingerprint)
     elif checkpoint and stopped is None and os.path.exists(checkpoint):
         os.remove(checkpoint)
-    final = np.clip(parallel.to_host(state.image), 0.0, 1.0)
+    final = np.clip(_output_image(state, base.ema_decay), 0.0, 1.0)
     results = []
     for i, c in enumerate(configs[:n_settings]):
         image = final[i]
+        if keep is not None:
+            image = keep * image + (1.0 - keep) * content
         if c.preserve_color == "luminance":
             image = nst_image.luminance_transfer(image, content)
         results.append(
@@ -854,6 +1090,16 @@ def sweep(
             )
         )
     return results
+
+
+def _output_image(state: State, ema_decay: float) -> np.ndarray:
+    """The images to show, on the host: the iterates, or their bias-corrected EMA."""
+    if not ema_decay:
+        return parallel.to_host(state.image)
+    average = parallel.to_host(state.average)
+    count = np.asarray(average.count, np.float64).reshape(-1, 1, 1, 1)
+    correction = 1.0 - ema_decay ** np.maximum(count, 1)
+    return (np.asarray(average.ema) / correction).astype(np.float32)
 
 
 def _each_setting(single: Any, k: int, state: State, hyper: Hyper) -> Callable:
@@ -937,7 +1183,14 @@ def _run_scipy(
 
     objective = make_objective(config, net)
     hyper = make_hyper(config)
-    key = ("scipy", _program_key(config), net, targets.laplacian is None, targets.temporal is None)
+    key = (
+        "scipy",
+        _program_key(config),
+        net,
+        targets.laplacian is None,
+        targets.temporal is None,
+        targets.masks is None,
+    )
     if key not in compiled:  # one jitted function per program: reused by later calls
         compiled[key] = jax.jit(
             jax.value_and_grad(objective, has_aux=True),

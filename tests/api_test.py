@@ -22,12 +22,13 @@ _PUBLIC = tuple((name, getattr(losses, name)) for name in losses.__all__)
 _DATA_PARAMETERS = {
     "d", "F", "P", "A", "x", "frame", "previous", "image", "output", "laplacian", "L",
     "features", "target_grams", "layer_weights", "terms", "weights",
+    "mask", "masks", "target_mean", "target_cov", "patches", "size",
 }  # fmt: skip
 # Data parameters with a default, which the signatures allow positionally.
 _OPTIONAL_DATA = {("temporal_loss", "mask")}
 # Host-side / container-typed functions whose array inputs are not ArrayLike.
 _NOT_ARRAYLIKE = {("laplacian_to_bcoo", "L"), ("photorealism_loss", "laplacian")}
-_ARRAY_PARAMETERS = _DATA_PARAMETERS - {"layer_weights", "weights"} | {"mask"}
+_ARRAY_PARAMETERS = _DATA_PARAMETERS - {"layer_weights", "weights", "size"} | {"target_cov_sqrt"}
 # Host-side NumPy/SciPy helpers: they return SciPy/BCOO matrices, not jax.Array.
 _HOST_SIDE = {"matting_laplacian", "laplacian_to_bcoo"}
 _TESTS_DIR = pathlib.Path(__file__).parent / "losses"

@@ -28,7 +28,9 @@ def pad_to_multiple(x: jax.Array, divisor: int) -> jax.Array:
     pad_h, pad_w = -x.shape[1] % divisor, -x.shape[2] % divisor
     if not pad_h and not pad_w:
         return x
-    mode = "reflect" if min(x.shape[1:3]) > max(pad_h, pad_w) else "edge"
+    # Side by side, not min(): the comparisons stay decidable for symbolic (exported) shapes.
+    long_enough = all(side > max(pad_h, pad_w) for side in x.shape[1:3])
+    mode = "reflect" if long_enough else "edge"
     return jnp.pad(x, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode=mode)
 
 
@@ -58,7 +60,11 @@ def reflect_conv(x: jax.Array, kernel: jax.Array, stride: int = 1) -> jax.Array:
     if p == 0:
         return conv(x, "VALID")
     height, width = x.shape[1:3]
-    if min(height, width) < max(STRIP_MIN_SIZE, 2 * k):
+    # Symbolic sides (a program exported for any size, nst.feedforward.export) take the
+    # direct path: its branches do not depend on the size.
+    symbolic = not all(isinstance(side, int) for side in (height, width))
+    small = max(STRIP_MIN_SIZE, 2 * k)
+    if symbolic or height < small or width < small:
         # Small input: convolve the padded copy, with one extra zero row and column (cropped
         # away) that keeps XLA:CPU on its fast path. One convolution: quicker to compile.
         padded = reflect_pad(x, (p, p), (p, p))

@@ -13,6 +13,11 @@ Conventions, shared by every function here:
   float16 inputs are promoted before any sum; gradients come back in the input's dtype.
 * Options (``kind``, ``norm``, ``delta``, ...) are keyword-only. Bad ranks, mismatched shapes
   and unknown options raise ``ValueError`` naming the argument, at trace time.
+* Style statistics beyond the Gram matrix: :func:`style_mean_loss` (mean plus Gram),
+  :func:`wasserstein_style_loss` (Gaussian W2, with :func:`sqrtm_psd`), :func:`mrf_loss`
+  (Li & Wand patch matching, targets from :func:`mrf_patches`). Spatial control:
+  :func:`guided_gram_matrix` and :func:`guided_style_loss` with masks at each layer's
+  resolution (:func:`resize_mask`).
 * No flags, no global state, no I/O. :func:`matting_laplacian` is host-side NumPy
   preprocessing; everything else is traceable.
 
@@ -32,22 +37,39 @@ Typical Gatys objective::
 from nst.losses._combine import weighted_total
 from nst.losses._content import content_loss
 from nst.losses._distances import penalty
+from nst.losses._guided import guided_gram_matrix, guided_style_loss, resize_mask
 from nst.losses._matting import laplacian_to_bcoo, matting_laplacian, photorealism_loss
+from nst.losses._moments import (
+    feature_moments,
+    sqrtm_psd,
+    style_mean_loss,
+    wasserstein_style_loss,
+)
+from nst.losses._mrf import mrf_loss, mrf_patches
 from nst.losses._regularizers import total_variation
 from nst.losses._style import gram_matrix, style_layer_loss, style_loss, style_targets
 from nst.losses._temporal import temporal_loss
 
 __all__ = (
     "content_loss",
+    "feature_moments",
     "gram_matrix",
+    "guided_gram_matrix",
+    "guided_style_loss",
     "laplacian_to_bcoo",
     "matting_laplacian",
+    "mrf_loss",
+    "mrf_patches",
     "penalty",
     "photorealism_loss",
+    "resize_mask",
+    "sqrtm_psd",
     "style_layer_loss",
     "style_loss",
+    "style_mean_loss",
     "style_targets",
     "temporal_loss",
     "total_variation",
+    "wasserstein_style_loss",
     "weighted_total",
 )
