@@ -658,11 +658,6 @@ def weights_record(config: Any) -> dict[str, Any]:
     )
 
 
-def weights_source(backbone: str, weights: str, seed: int) -> str:
-    """Where the weights come from: the file or URL, ``random (seed N)`` or the file path."""
-    return describe_weights(backbone, weights, seed)["source"]
-
-
 def imagenet_available(backbone: str, cache_dir: str | None = None) -> bool:
     """Whether ``backbone``'s ImageNet weights are here or can be fetched now."""
     try:

