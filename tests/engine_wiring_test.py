@@ -43,7 +43,7 @@ BASE = StylizeConfig(
     tv_weight=1.0,
 )
 LAYERS = ("conv1_1", "conv1_2", "conv2_1")
-COMPILED: dict = {}  # shared by every engine run of this module
+COMPILED = stylize.Cache()  # shared by every engine run of this module
 
 
 @pytest.fixture(scope="module")
@@ -65,9 +65,7 @@ def _engine(config, images, net_params=None, **kw):
     """The engine's raw terms at X0 (its first step's history) and the Result."""
     content, style, x0 = images
     kw.setdefault("init_images", x0)
-    result = stylize.stylize(
-        config, content, [style], net_params=net_params, compiled=COMPILED, **kw
-    )
+    result = stylize.stylize(config, content, [style], net_params=net_params, cache=COMPILED, **kw)
     return {k: float(v[0]) for k, v in result.history.items()}, result
 
 
@@ -195,7 +193,7 @@ def test_style_blend_weights_the_style_grams(images, net_params):
     other = np.ascontiguousarray(style[::-1, ::-1, ::-1])
     config = dataclasses.replace(BASE, style_blend=(0.2, 0.8))
     result = stylize.stylize(
-        config, content, [style, other], net_params=net_params, init_images=x0, compiled=COMPILED
+        config, content, [style, other], net_params=net_params, init_images=x0, cache=COMPILED
     )
     net = backbones.Backbone("vgg19", LAYERS)
     params = _random_params(0)
@@ -217,7 +215,7 @@ def _init_image(config, images, net_params):
     """The image the engine starts from: one step at learning rate 0 leaves it unchanged."""
     content, style, _ = images
     frozen = dataclasses.replace(config, lr=1e-30)  # a step too small to move a float32 pixel
-    return stylize.stylize(frozen, content, [style], net_params=net_params, compiled=COMPILED).image
+    return stylize.stylize(frozen, content, [style], net_params=net_params, cache=COMPILED).image
 
 
 def test_init_content(images, net_params):
@@ -266,7 +264,7 @@ def test_luminance_preservation_is_the_yiq_formula(images, net_params):
     content, style, x0 = images
     config = dataclasses.replace(BASE, preserve_color="luminance", lr=1e-30)  # x stays x0
     result = stylize.stylize(
-        config, content, [style], net_params=net_params, init_images=x0, compiled=COMPILED
+        config, content, [style], net_params=net_params, init_images=x0, cache=COMPILED
     )
     # Y from the stylized image (here X0, lr 0), I and Q from the content (hand formula).
     yiq = np.concatenate([x0 @ NTSC[:1].T, content @ NTSC[1:].T], -1)
@@ -285,7 +283,7 @@ def test_every_intermediate_image_is_in_unit_range(images, net_params):
         config = dataclasses.replace(
             BASE, optimizer=optimizer, lr=lr, steps=6, snapshot_every=1, style_weight=1e5
         )
-        result = stylize.stylize(config, content, [style], net_params=net_params, compiled=COMPILED)
+        result = stylize.stylize(config, content, [style], net_params=net_params, cache=COMPILED)
         snaps = np.stack([result.snapshots[s] for s in sorted(result.snapshots)])
         assert sorted(result.snapshots) == list(range(1, result.steps_done + 1)), optimizer
         assert snaps.min() >= 0.0 and snaps.max() <= 1.0, (optimizer, snaps.min(), snaps.max())
@@ -297,10 +295,10 @@ def test_every_intermediate_image_is_in_unit_range(images, net_params):
 def test_snapshots_are_the_states_of_shorter_runs(images, net_params):
     content, style, _ = images
     config = dataclasses.replace(BASE, steps=6, snapshot_every=2, lr=5e-2)
-    result = stylize.stylize(config, content, [style], net_params=net_params, compiled=COMPILED)
+    result = stylize.stylize(config, content, [style], net_params=net_params, cache=COMPILED)
     assert sorted(result.snapshots) == [2, 4, 6]
     short = dataclasses.replace(config, steps=2, snapshot_every=0)
-    two = stylize.stylize(short, content, [style], net_params=net_params, compiled=COMPILED)
+    two = stylize.stylize(short, content, [style], net_params=net_params, cache=COMPILED)
     np.testing.assert_allclose(result.snapshots[2], two.image, atol=1e-6)
     np.testing.assert_allclose(result.snapshots[6], result.image, atol=1e-6)
     assert np.abs(result.snapshots[2] - result.snapshots[6]).max() > 1e-2
@@ -363,7 +361,7 @@ def test_resume_runs_only_the_remaining_steps(images, net_params, tmp_path):
     content, style, _ = images
     config = dataclasses.replace(BASE, steps=6, lr=5e-2)
     ckpt = str(tmp_path / "state.npz")
-    kw = dict(net_params=net_params, compiled=COMPILED, checkpoint=ckpt)
+    kw = dict(net_params=net_params, cache=COMPILED, checkpoint=ckpt)
     polls = []
 
     def stop_after(n):
@@ -393,7 +391,7 @@ def test_resume_runs_only_the_remaining_steps(images, net_params, tmp_path):
         content,
         [style],
         net_params=net_params,
-        compiled=COMPILED,
+        cache=COMPILED,
         init_images=part.image,
         init_opt_state=part.opt_state,
     )
@@ -410,18 +408,18 @@ def test_cpu_runs_a_python_loop_and_each_setting_sweeps(images, net_params):
     assert jax.default_backend() == "cpu"
     assert stylize.default_loop() == "python" and stylize.default_sweep_form() == "each"
     content, style, _ = images
-    cache: dict = {}
+    cache = stylize.Cache()
     configs = [dataclasses.replace(BASE, steps=2), dataclasses.replace(BASE, steps=2, lr=0.1)]
-    stylize.sweep(configs, content, [style], net_params=net_params, compiled=cache)
+    stylize.sweep(configs, content, [style], net_params=net_params, cache=cache)
     kinds = {(key[0], key[-1]) for key in cache}
     assert ("each", 1) in kinds and not any(kind == "steps" and n > 1 for kind, n in kinds)
     # One L-BFGS run on CPU is SciPy's L-BFGS-B (driven from the host: no optax state).
     lbfgs = dataclasses.replace(BASE, optimizer="lbfgs", steps=2)
-    result = stylize.stylize(lbfgs, content, [style], net_params=net_params, compiled=cache)
+    result = stylize.stylize(lbfgs, content, [style], net_params=net_params, cache=cache)
     assert result.opt_state is None and result.evaluations >= 2
     assert any(key[0] == "scipy" for key in cache)
     scan = [dataclasses.replace(c, loop="scan", scan_chunk=2, sweep_form="vmap") for c in configs]
-    stylize.sweep(scan, content, [style], net_params=net_params, compiled=cache)
+    stylize.sweep(scan, content, [style], net_params=net_params, cache=cache)
     assert ("steps", 2) in {(key[0], key[-1]) for key in cache}
 
 
@@ -431,7 +429,7 @@ def test_resumed_sweep_equals_uninterrupted(images, net_params, tmp_path):
         dataclasses.replace(BASE, steps=4, lr=5e-2),
         dataclasses.replace(BASE, steps=4, lr=2e-2, style_weight=1e4),
     ]
-    kw = dict(net_params=net_params, compiled=COMPILED)
+    kw = dict(net_params=net_params, cache=COMPILED)
     full = stylize.sweep(configs, content, [style], **kw)
     ckpt = str(tmp_path / "sweep.npz")
     polls = iter(range(100))
@@ -456,7 +454,7 @@ def test_interrupted_scipy_lbfgs_resumes_the_remaining_iterations(images, net_pa
     content, style, _ = images
     config = dataclasses.replace(BASE, optimizer="lbfgs_scipy", steps=6)
     ckpt = tmp_path / "state.npz"
-    kw = dict(net_params=net_params, compiled=COMPILED, checkpoint=str(ckpt))
+    kw = dict(net_params=net_params, cache=COMPILED, checkpoint=str(ckpt))
     polls = iter(range(100))
     part = stylize.stylize(config, content, [style], should_stop=lambda: next(polls) >= 2, **kw)
     assert part.stopped == "interrupted" and part.steps_done == 3  # polled after each iteration

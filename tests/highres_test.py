@@ -152,7 +152,7 @@ def test_tiled_content_reconstruction_matches_untiled(photo):
     assert tiled.steps_done == 40 and tiled.stopped is None
     assert len(tiled.history["total"]) == 40
     rmse = lambda a, b: float(np.sqrt(np.mean((a - b) ** 2)))
-    init = np.asarray(stylize._initial_image(config, jax.random.key(0), photo, [photo]))
+    init = np.asarray(stylize.initial_image(config, jax.random.key(0), photo, [photo]))
     assert rmse(init, photo) > 0.3
     assert rmse(whole, photo) < 0.05 and rmse(tiled.image, photo) < 0.05
     assert rmse(tiled.image, whole) < 0.01
@@ -164,7 +164,7 @@ def test_tiled_step_memory_depends_on_tile_not_image(shallow, photo):
     net, params = shallow
     hyper = stylize.make_hyper(SHALLOW)
     tile = (16, 16)
-    grams = stylize.style_targets(SHALLOW, net, params, [photo], (*tile, 3))
+    grams = stylize.gram_targets(SHALLOW, net, params, [photo], (*tile, 3))
     step = highres.make_tile_step(SHALLOW, net, tile)
     objective = stylize.make_objective(SHALLOW, net)
     tiled, untiled = [], []
@@ -191,7 +191,7 @@ def test_untiled_estimate_matches_xla(shallow):
     net, params = stylize.create_backbone(config)
     shape = (96, 128, 3)
     image = jnp.zeros(shape)
-    grams = stylize.style_targets(config, net, params, [np.zeros(shape, np.float32)], shape)
+    grams = stylize.gram_targets(config, net, params, [np.zeros(shape, np.float32)], shape)
     targets = stylize.Targets(stylize.content_targets(config, net, params, image), grams)
     objective = stylize.make_objective(config, net)
     lowered = jax.jit(jax.value_and_grad(objective, has_aux=True)).lower(
@@ -206,7 +206,7 @@ def test_untiled_estimate_matches_xla(shallow):
 def test_style_grams_by_windows_match_the_engine(shallow, rng):
     net, params = shallow
     style = rng.random((80, 72, 3)).astype(np.float32)
-    exact = stylize.style_targets(SHALLOW, net, params, [style], (32, 32, 3))
+    exact = stylize.gram_targets(SHALLOW, net, params, [style], (32, 32, 3))
     windows = highres.style_grams(SHALLOW, net, params, [style], (32, 32, 3), max_side=32)
     # conv1_1: no pooling, a 1 px receptive-field radius inside the halo: equal.
     np.testing.assert_allclose(windows["conv1_1"], exact["conv1_1"], rtol=1e-4)

@@ -188,12 +188,12 @@ def test_style_scale_resizes_the_style_before_its_grams(images, net_params):
     content, style = images
     net, params = net_params
     scaled = dataclasses.replace(BASE, style_scale=0.5)
-    by_config = stylize.style_targets(scaled, net, params, [style], content.shape)
+    by_config = stylize.gram_targets(scaled, net, params, [style], content.shape)
     # By hand: longest side 0.5 * 32 = 16 px (24x32 -> 12x16), then the unscaled path.
     small = image.resize(style, 16)
     assert small.shape == (12, 16, 3)
-    by_hand = stylize.style_targets(BASE, net, params, [small], content.shape)
-    unscaled = stylize.style_targets(BASE, net, params, [style], content.shape)
+    by_hand = stylize.gram_targets(BASE, net, params, [small], content.shape)
+    unscaled = stylize.gram_targets(BASE, net, params, [style], content.shape)
     for name, _ in LAYERS:
         np.testing.assert_allclose(by_config[name], by_hand[name], rtol=1e-5)
         assert not np.allclose(by_config[name], unscaled[name], rtol=1e-2)

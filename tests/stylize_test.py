@@ -64,7 +64,7 @@ def test_content_only_from_noise_moves_toward_photo(images, net_params):
     result = _run(config, images, net_params)
     c = result.history["content"]
     assert c[-1] < 0.5 * c[0]
-    start = stylize._initial_image(config, __import__("jax").random.key(0), content, [])
+    start = stylize.initial_image(config, __import__("jax").random.key(0), content, [])
     assert np.mean((result.image - content) ** 2) < np.mean((np.asarray(start) - content) ** 2)
 
 
@@ -222,13 +222,24 @@ def test_backbone_is_truncated_at_deepest_layer():
 
 def test_compiled_step_is_reused_across_calls_with_new_numbers(images, net_params):
     content, style = images
-    cache = {}
-    first = stylize.stylize(BASE, content, [style], net_params=net_params, compiled=cache)
+    cache = stylize.Cache()
+    first = stylize.stylize(BASE, content, [style], net_params=net_params, cache=cache)
     assert first.compile_seconds > 0 and len(cache) == 1
-    other = dataclasses.replace(BASE, lr=0.5, style_weight=3.0, seed=9, steps=2)
-    second = stylize.stylize(other, content[::-1], [style], net_params=net_params, compiled=cache)
+    # New data (nst.config.split): weights, rate, seed, steps, and the default layer table
+    # given explicitly with other weights.
+    layers = tuple((name, 0.1 * i) for i, (name, _) in enumerate(config_lib.style_layers(BASE)))
+    other = dataclasses.replace(
+        BASE, lr=0.5, style_weight=3.0, seed=9, steps=2, style_layers=layers
+    )
+    second = stylize.stylize(other, content[::-1], [style], net_params=net_params, cache=cache)
     assert second.compile_seconds == 0.0 and len(cache) == 1  # new numbers, same program
     assert not np.allclose(first.image[:, :, 0], second.image[:, :, 0])
+    # A plain dict (older callers' ``compiled=``) is a cache's storage.
+    store: dict = {}
+    stylize.stylize(other, content, [style], net_params=net_params, compiled=store)
+    assert len(store) == 1
+    third = stylize.stylize(BASE, content, [style], net_params=net_params, compiled=store)
+    assert third.compile_seconds == 0.0 and len(store) == 1
 
 
 def test_temporal_term_and_init_images(images, net_params):

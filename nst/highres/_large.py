@@ -163,7 +163,7 @@ def stylize_large(
     styles: np.ndarray | Sequence[np.ndarray],
     *,
     net_params: tuple[backbones.Backbone, Any] | None = None,
-    compiled: dict | None = None,
+    cache: stylize.Cache | dict | None = None,
     should_stop: Callable[[], bool] = lambda: False,
     progress: Callable[[int, float, float], None] | None = None,
     on_plan: Callable[[list[Level], int | None], None] | None = None,
@@ -180,7 +180,7 @@ def stylize_large(
       styles: style image(s) ``[h, w, 3]``, any size (resized to each level's scale).
       net_params: ``(backbone, params)`` to reuse (else ``stylize.create_backbone``); the
         backbone is switched to ``hi.remat`` / ``hi.bf16``.
-      compiled: a dict kept between calls to reuse compiled programs.
+      cache: a ``stylize.Cache`` kept between calls to reuse compiled programs.
       should_stop: polled between steps; True ends the run after the current step with
         ``stopped="interrupted"`` and the image so far.
       progress: ``progress(steps done over all levels, loss, steps per second)``.
@@ -214,7 +214,7 @@ def stylize_large(
     levels, memory = check_fits(config, hi, content.shape, (net, params))
     if on_plan is not None:
         on_plan(levels, memory)
-    compiled = {} if compiled is None else compiled
+    cache = stylize.Cache.of(cache)
     rng = np.random.default_rng(config.seed)
     # Colour: luminance transfer once at the end (not at every level).
     level_config = dataclasses.replace(
@@ -278,7 +278,7 @@ def stylize_large(
                 net_params=(net, params),
                 targets=targets,
                 init_images=init,
-                compiled=compiled,
+                cache=cache,
                 should_stop=should_stop,
                 progress=level_progress,
                 **extra,
@@ -296,7 +296,7 @@ def stylize_large(
                 tile_batch=hi.tile_batch,
                 opt_state=opt_state,
                 rng=rng,
-                compiled=compiled,
+                cache=cache,
                 style_max_side=hi.style_tile,
                 should_stop=should_stop,
                 progress=level_progress,
@@ -367,7 +367,7 @@ def bf16_loss_difference(
         variant = dataclasses.replace(net, dtype=dtype)
         targets = stylize.Targets(
             content=stylize.content_targets(config, variant, params, content),
-            grams=stylize.style_targets(config, variant, params, styles, content.shape),
+            grams=stylize.gram_targets(config, variant, params, styles, content.shape),
         )
         objective = jax.jit(stylize.make_objective(config, variant))
         _, terms = objective(jnp.asarray(image), params, targets, stylize.make_hyper(config))

@@ -161,12 +161,12 @@ def style_grams(
 ) -> dict[str, jax.Array]:
     """Global style targets for a generated image (or tile) of ``image_shape``.
 
-    ``stylize.style_targets`` for style images up to ``max_side`` px; larger ones take
+    ``stylize.gram_targets`` for style images up to ``max_side`` px; larger ones take
     their Grams window by window (``hw_grams``); both blend and scale them with
     ``stylize.blend_style_grams``.
     """
     if all(max(np.shape(s)[:2]) <= max_side for s in styles):
-        return stylize.style_targets(config, net, params, styles, image_shape, content=content)
+        return stylize.gram_targets(config, net, params, styles, image_shape, content=content)
     stylize.style_blend(config, len(styles))  # a bad blend fails before any forward pass
     layers = list(stylize.make_hyper(config).style_layers)
     grams = []
@@ -271,13 +271,9 @@ class TiledResult:
     tile: tuple[int, int] = (0, 0)
 
 
-def _aot(compiled: dict, key: Any, fn: Callable, args: tuple, donate: tuple[int, ...]):
+def _aot(cache: stylize.Cache, key: Any, fn: Callable, args: tuple, donate: tuple[int, ...]):
     """An AOT-compiled ``fn`` for ``args`` (cached under ``key``) and the seconds it took."""
-    if key in compiled:
-        return compiled[key], 0.0
-    t = time.perf_counter()
-    compiled[key] = jax.jit(fn, donate_argnums=donate).lower(*args).compile()
-    return compiled[key], time.perf_counter() - t
+    return cache.get(key, lambda: jax.jit(fn, donate_argnums=donate).lower(*args).compile())
 
 
 def optimize_tiled(
@@ -293,7 +289,7 @@ def optimize_tiled(
     grams: dict[str, jax.Array] | None = None,
     opt_state: Any = None,
     rng: np.random.Generator | None = None,
-    compiled: dict | None = None,
+    cache: stylize.Cache | dict | None = None,
     style_max_side: int = 1024,
     should_stop: Callable[[], bool] = lambda: False,
     progress: Callable[[int, float, float], None] | None = None,
@@ -311,7 +307,7 @@ def optimize_tiled(
       grams: precomputed style targets for the tile shape (else from ``styles``).
       opt_state: optimizer state to continue from (e.g. resized from a coarser level).
       rng: the generator of tile offsets (default ``numpy.random.default_rng(config.seed)``).
-      compiled: a dict kept between calls to reuse compiled programs.
+      cache: a ``stylize.Cache`` kept between calls to reuse compiled programs.
       style_max_side: style images larger than this take their Grams by windows.
       should_stop: polled between steps; True stops after the current step.
       progress: called after every step with (steps done, total loss, steps per second).
@@ -325,7 +321,7 @@ def optimize_tiled(
         raise ValueError(f"content must be [H, W, 3], got shape {content.shape}")
     net, params = net_params if net_params is not None else stylize.create_backbone(config)
     rng = np.random.default_rng(config.seed) if rng is None else rng
-    compiled = {} if compiled is None else compiled
+    cache = stylize.Cache.of(cache)
     shape = content.shape
     grid = _tiles.tile_grid(shape, tile_size, overlap)
     tile = grid.tile
@@ -336,7 +332,7 @@ def optimize_tiled(
     hyper = tile_hyper(config, tile, shape)
     if init_image is None:
         key = jax.random.key(config.seed)
-        image = stylize._initial_image(config, key, content, list(styles))
+        image = stylize.initial_image(config, key, content, list(styles))
     else:
         image = jnp.array(init_image, jnp.float32)  # a copy: the update donates it
     if image.shape != shape:
@@ -363,14 +359,14 @@ def optimize_tiled(
         hyper,
     )
     tile_step, compile_seconds = _aot(
-        compiled,
+        cache,
         ("tile", program, grid.padded_shape),
         make_tile_step(config, net, tile),
         probe,
         (2,),
     )
     update, seconds = _aot(
-        compiled,
+        cache,
         ("update", program, name, shape, grid.pad),
         make_update(dataclasses.replace(config, optimizer=name), grid),
         (image, opt_state, zeros()),

@@ -21,7 +21,7 @@ previous output itself, unwarped, every pixel weighted 1.
 
 One compiled program serves the whole clip: frame 0 carries an all-zero mask (its temporal
 term is 0) so every frame's targets have the same structure, and the first frame's extra
-steps are host-side. ``compiled`` holds the program across frames (and across clips of one
+steps are host-side. ``cache`` holds the program across frames (and across clips of one
 size).
 
 Resuming: frames are written as they finish (``nst.video._store.FrameStore``); a rerun
@@ -274,6 +274,7 @@ def stylize_video(
     *,
     video: VideoConfig = VideoConfig(),
     net_params: tuple[Any, Any] | None = None,
+    cache: stylize.Cache | dict | None = None,
     compiled: dict | None = None,
     restart: bool = False,
     should_stop: Callable[[], bool] = lambda: False,
@@ -291,7 +292,8 @@ def stylize_video(
       folder: the frames folder (``00000.png``, ...); resumed when it holds this run.
       video: flow, long-term offsets, first-frame steps, init of later frames.
       net_params: ``(backbone, params)`` to reuse (else built from ``config``).
-      compiled: a dict kept across calls to reuse the compiled step.
+      cache: a ``stylize.Cache`` kept across calls to reuse the compiled step
+        (``compiled``: the same as a plain dict, for older callers).
       restart: replace the frames of another run found in ``folder``.
       should_stop: polled between steps; True saves the frame's state and returns.
       progress: called after each frame with ``(t, total, record)``.
@@ -313,16 +315,16 @@ def stylize_video(
     if start == total:
         return result
     net, params = net_params if net_params is not None else stylize.create_backbone(config)
-    compiled = {} if compiled is None else compiled
+    cache = stylize.Cache.of(compiled if cache is None else cache)
     shape = clip.shape
-    grams = stylize.style_targets(config, net, params, styles, shape, content=clip.frame(0))
-    cache: dict[int, np.ndarray] = {}  # finished outputs still needed (as saved)
+    grams = stylize.gram_targets(config, net, params, styles, shape, content=clip.frame(0))
+    outputs: dict[int, np.ndarray] = {}  # finished outputs still needed (as saved)
     reach = max(video.long_term)
 
     def output(j: int) -> np.ndarray:
-        if j not in cache:
-            cache[j] = store.load(j)
-        return cache[j]
+        if j not in outputs:
+            outputs[j] = store.load(j)
+        return outputs[j]
 
     for t in range(start, total):
         content = clip.frame(t)
@@ -350,7 +352,7 @@ def stylize_video(
             net_params=(net, params),
             targets=targets,
             init_images=init,
-            compiled=compiled,
+            cache=cache,
             checkpoint=store.checkpoint(t),
             should_stop=should_stop,
             progress=step_progress,
@@ -360,9 +362,9 @@ def stylize_video(
         if out.stopped == "interrupted":
             result.stopped = "interrupted"
             break
-        cache[t] = store.save(t, out.image)
-        for j in [j for j in cache if j <= t - reach]:
-            del cache[j]
+        outputs[t] = store.save(t, out.image)
+        for j in [j for j in outputs if j <= t - reach]:
+            del outputs[j]
         history = out.history
         seconds = float(history["time"][-1]) if len(history.get("time", ())) else 0.0
         record = {

@@ -19,8 +19,8 @@ def net_params():
 
 
 @pytest.fixture(scope="module")
-def compiled():
-    return {}  # one program for every test of this module (same size and layers)
+def cache():
+    return stylize.Cache()  # one program for every test of this module (same size and layers)
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +28,7 @@ def clip(photo):
     return pan_clip(photo, frames=5)
 
 
-def _run(tmp_path, name, clip, style, net_params, compiled, overrides, **kw):
+def _run(tmp_path, name, clip, style, net_params, cache, overrides, **kw):
     weight = overrides.get(
         "temporal_weight", temporal.ruder_temporal_weight(TINY, *net_params, clip.shape)
     )
@@ -43,7 +43,7 @@ def _run(tmp_path, name, clip, style, net_params, compiled, overrides, **kw):
         str(folder),
         video=video,
         net_params=net_params,
-        compiled=compiled,
+        cache=cache,
         **kw,
     )
     return result, folder
@@ -55,12 +55,12 @@ def _png_bytes(folder, count):
 
 # The experiment's table drives this test: every temporal setting against independent frames.
 @pytest.fixture(scope="module")
-def outcomes(tmp_path_factory, clip, style, net_params, compiled):
+def outcomes(tmp_path_factory, clip, style, net_params, cache):
     tmp_path = tmp_path_factory.mktemp("settings")
     out = {}
     for label, overrides in video_temporal.SETTINGS:
         name = _common.slug(label)
-        result, folder = _run(tmp_path, name, clip, style, net_params, compiled, overrides)
+        result, folder = _run(tmp_path, name, clip, style, net_params, cache, overrides)
         out[label] = (result, io.read_frames_folder(folder, len(clip)))
     return out
 
@@ -86,34 +86,34 @@ def test_flow_settings_lower_the_warping_error(outcomes, clip):
     assert errors["flow + mask + long-term 1,2,4"] < 0.25 * independent, errors
 
 
-def test_resume_after_interrupt_gives_the_same_frames(tmp_path, clip, style, net_params, compiled):
+def test_resume_after_interrupt_gives_the_same_frames(tmp_path, clip, style, net_params, cache):
     overrides = {"flow": "dis"}
-    _, full = _run(tmp_path, "full", clip, style, net_params, compiled, overrides)
+    _, full = _run(tmp_path, "full", clip, style, net_params, cache, overrides)
     polls = iter(range(100))
     stop = lambda: next(polls) >= FIRST + TINY.steps + 1  # in frame 2, after one step
     first, folder = _run(
-        tmp_path, "resumed", clip, style, net_params, compiled, overrides, should_stop=stop
+        tmp_path, "resumed", clip, style, net_params, cache, overrides, should_stop=stop
     )
     assert first.stopped == "interrupted" and first.done == 2 and first.ran == [0, 1]
     assert (folder / ".frame00002.ckpt.npz").exists()  # frame 2's optimizer state
-    second, _ = _run(tmp_path, "resumed", clip, style, net_params, compiled, overrides)
+    second, _ = _run(tmp_path, "resumed", clip, style, net_params, cache, overrides)
     assert second.ran == [2, 3, 4] and second.stopped is None
     assert _png_bytes(folder, len(clip)) == _png_bytes(full, len(clip))  # byte-identical PNGs
     assert not (folder / ".frame00002.ckpt.npz").exists()
     records = _store.read_records(folder)
     assert sorted(records) == list(range(len(clip)))
     # A finished folder is not recomputed.
-    third, _ = _run(tmp_path, "resumed", clip, style, net_params, compiled, overrides)
+    third, _ = _run(tmp_path, "resumed", clip, style, net_params, cache, overrides)
     assert third.ran == [] and third.done == len(clip)
 
 
-def test_another_runs_folder_is_refused(tmp_path, clip, style, net_params, compiled):
+def test_another_runs_folder_is_refused(tmp_path, clip, style, net_params, cache):
     few = io.Clip(clip.frames[:2], clip.fps, "pan", clip.fps, clip.source_size, (0, 1))
-    _run(tmp_path, "x", few, style, net_params, compiled, {"flow": "dis"})
+    _run(tmp_path, "x", few, style, net_params, cache, {"flow": "dis"})
     with pytest.raises(io.VideoError, match=r"holds frames of another run .*video\.flow"):
-        _run(tmp_path, "x", few, style, net_params, compiled, {"flow": "farneback"})
+        _run(tmp_path, "x", few, style, net_params, cache, {"flow": "farneback"})
     result, _ = _run(
-        tmp_path, "x", few, style, net_params, compiled, {"flow": "farneback"}, restart=True
+        tmp_path, "x", few, style, net_params, cache, {"flow": "farneback"}, restart=True
     )
     assert result.ran == [0, 1]
 

@@ -1,0 +1,94 @@
+"""Gatys et al. (2016) image optimization: the stylization engine.
+
+Read top to bottom, one module per job:
+
+1. options: ``nst.config.StylizeConfig`` (checked when made; ``nst.config.split`` tells the
+   numbers a compiled step takes as data from what fixes the program);
+2. targets computed once (``_targets``: ``make_targets``, ``gram_targets``, ...);
+3. the objective, every formula a call into ``nst.losses`` (``_objective``: ``make_objective``);
+4. one jit-compiled step shared by all optax optimizers, its loop forms (a Python loop of
+   jitted steps on CPU, scanned chunks on accelerators) and the ``Cache`` of compiled
+   programs (``_step``: ``make_step``);
+5. the driver: initial images, history, snapshots, the stop on a non-finite loss, results
+   (``_driver``: ``sweep``, ``stylize``), or SciPy's L-BFGS-B from the host (``_scipy``);
+6. checkpoints of interrupted runs (``_checkpoint``).
+
+Every run is a *sweep*: ``K`` configs that differ only in data (``nst.config.split``) are
+stacked along a leading axis and optimized by ONE ``jax.vmap``-ed compiled step. A single run
+is the sweep with ``K = 1``, so there is one code path.
+
+Pixels stay valid: first-order optimizers clip to [0, 1] after every step; SciPy's
+L-BFGS-B optimizes under box bounds [0, 1]; optax's L-BFGS is left unclipped during the
+run (clipping would invalidate the value and gradient its line search stores) and the
+final image is clipped.
+
+References:
+  Gatys, Ecker, Bethge. Image Style Transfer Using Convolutional Neural Networks. CVPR 2016.
+  Gatys et al. Controlling Perceptual Factors in Neural Style Transfer. CVPR 2017.
+  Luan et al. Deep Photo Style Transfer. CVPR 2017.
+"""
+
+from nst.stylize._checkpoint import CheckpointError as CheckpointError
+from nst.stylize._checkpoint import load_checkpoint as load_checkpoint
+from nst.stylize._checkpoint import save_checkpoint as save_checkpoint
+from nst.stylize._driver import Result as Result
+from nst.stylize._driver import check_sweep as check_sweep
+from nst.stylize._driver import initial_image as initial_image
+from nst.stylize._driver import stylize as stylize
+from nst.stylize._driver import sweep as sweep
+from nst.stylize._objective import Hyper as Hyper
+from nst.stylize._objective import make_hyper as make_hyper
+from nst.stylize._objective import make_objective as make_objective
+from nst.stylize._step import Cache as Cache
+from nst.stylize._step import State as State
+from nst.stylize._step import default_loop as default_loop
+from nst.stylize._step import default_sweep_form as default_sweep_form
+from nst.stylize._step import make_step as make_step
+from nst.stylize._targets import W2_EPS as W2_EPS
+from nst.stylize._targets import Targets as Targets
+from nst.stylize._targets import blend_style_grams as blend_style_grams
+from nst.stylize._targets import content_targets as content_targets
+from nst.stylize._targets import create_backbone as create_backbone
+from nst.stylize._targets import gram_targets as gram_targets
+from nst.stylize._targets import make_targets as make_targets
+from nst.stylize._targets import network as network
+from nst.stylize._targets import region_targets as region_targets
+from nst.stylize._targets import scale_styles as scale_styles
+from nst.stylize._targets import stat_targets as stat_targets
+from nst.stylize._targets import style_blend as style_blend
+
+__all__ = [
+    "Cache",
+    "CheckpointError",
+    "Hyper",
+    "Result",
+    "State",
+    "Targets",
+    "blend_style_grams",
+    "check_sweep",
+    "content_targets",
+    "create_backbone",
+    "default_loop",
+    "default_sweep_form",
+    "gram_targets",
+    "initial_image",
+    "make_hyper",
+    "make_objective",
+    "make_step",
+    "make_targets",
+    "network",
+    "region_targets",
+    "scale_styles",
+    "stat_targets",
+    "style_blend",
+    "stylize",
+    "sweep",
+]
+
+
+def _layers(config):
+    """Deprecated (tests/experiments/common_test.py): ``nst.config.content_layers`` and
+    ``style_layers`` of ``config``."""
+    from nst import config as config_lib
+
+    return config_lib.content_layers(config), config_lib.style_layers(config)

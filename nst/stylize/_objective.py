@@ -1,0 +1,120 @@
+"""The objective: every term a call into ``nst.losses``, summed by ``losses.weighted_total``.
+
+.. math::
+  L = \\alpha \\sum_l w_l L_{content}^l + \\beta \\sum_l w_l E_l
+      + \\lambda_{tv} TV(x) + \\lambda_m \\sum_c V_c^T \\mathcal{L} V_c + \\lambda_t L_{temporal}
+
+The weights are data (``Hyper``), so configs that differ only in them share one program.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from nst import config as config_lib
+from nst import losses
+from nst.config import StylizeConfig
+from nst.stylize._targets import W2_EPS, Net, Targets
+
+
+class Hyper(NamedTuple):
+    """The numbers a step takes as data (so a sweep over them is one program)."""
+
+    content_weight: jax.Array
+    style_weight: jax.Array
+    tv_weight: jax.Array
+    photo_weight: jax.Array
+    temporal_weight: jax.Array
+    content_layers: dict[str, jax.Array]
+    style_layers: dict[str, jax.Array]
+
+
+def make_hyper(config: StylizeConfig) -> Hyper:
+    """``config``'s data (``nst.config.split``) as float32 arrays."""
+    _, data = config_lib.split(config)
+    f32 = lambda v: jnp.asarray(v, jnp.float32)
+    return Hyper(
+        **{name: f32(data[name]) for name in Hyper._fields if not name.endswith("_layers")},
+        content_layers={n: f32(w) for n, w in data["content_layers"].items()},
+        style_layers={n: f32(w) for n, w in data["style_layers"].items()},
+    )
+
+
+def _weighted_sum(terms: dict[str, jax.Array], weights: dict[str, jax.Array]) -> jax.Array:
+    """``losses.weighted_total``'s total; 0 for no layers (a content- or style-only run)."""
+    return losses.weighted_total(terms, weights)[0] if terms else jnp.float32(0.0)
+
+
+def make_objective(
+    config: StylizeConfig, net: Net
+) -> Callable[..., tuple[jax.Array, dict[str, jax.Array]]]:
+    """Returns ``objective(image, params, targets, hyper) -> (total, raw terms)``.
+
+    .. math::
+      L = \\alpha \\sum_l w_l L_{content}^l + \\beta \\sum_l w_l E_l
+          + \\lambda_{tv} TV(x) + \\lambda_m \\sum_c V_c^T \\mathcal{L} V_c
+
+    image is one [H, W, 3] picture; the raw (unweighted) terms are returned for logging:
+    "content", "style", "style/<layer>", "tv", "photo" and "temporal" (when their targets
+    exist), and "total".
+    """
+    distance = dict(kind=config.distance, delta=config.delta)
+    stat = config.style_stat
+
+    def style_layer(f: jax.Array, n: str, targets: Targets) -> jax.Array:
+        """One layer's style term for ``config.style_stat`` (guided with region masks)."""
+        if targets.masks is not None:
+            return losses.guided_style_loss(
+                f, targets.masks[n], targets.grams[n], norm=config.style_norm, **distance
+            )
+        if stat != "gram" and targets.stats is None:
+            raise ValueError(f"style_stat={stat!r} needs Targets.stats (stylize.make_targets)")
+        if stat == "mean_cov_w2":
+            s = targets.stats
+            return losses.wasserstein_style_loss(
+                f, s["mean"][n], s["cov"][n], eps=W2_EPS, target_cov_sqrt=s["cov_sqrt"][n]
+            )
+        if stat == "mrf":
+            return losses.mrf_loss(f, targets.stats["patches"][n])
+        layer = losses.style_layer_loss(f, targets.grams[n], norm=config.style_norm, **distance)
+        if stat == "mean_gram":
+            mean = targets.stats["mean"][n]
+            mean_term = losses.style_mean_loss(f, mean, norm=config.style_norm, **distance)
+            layer = layer + config.style_mean_weight * mean_term
+        return layer
+
+    def objective(image, params, targets: Targets, hyper: Hyper):
+        feats = {name: f[0] for name, f in net(params, image[None]).items()}
+        content_layers = {
+            n: losses.content_loss(
+                feats[n], targets.content[n], norm=config.content_norm, **distance
+            )
+            for n in hyper.content_layers
+        }
+        style_layers = {n: style_layer(feats[n], n, targets) for n in hyper.style_layers}
+        terms = {
+            "content": _weighted_sum(content_layers, hyper.content_layers),
+            "style": _weighted_sum(style_layers, hyper.style_layers),
+            "tv": losses.total_variation(image, kind=config.tv_kind, beta=config.tv_beta),
+        }
+        weights = {
+            "content": hyper.content_weight,
+            "style": hyper.style_weight,
+            "tv": hyper.tv_weight,
+        }
+        if targets.laplacian is not None:
+            terms["photo"] = losses.photorealism_loss(image, targets.laplacian)
+            weights["photo"] = hyper.photo_weight
+        if targets.temporal is not None:
+            previous, mask = targets.temporal
+            terms["temporal"] = losses.temporal_loss(image, previous, mask)
+            weights["temporal"] = hyper.temporal_weight
+        total, _ = losses.weighted_total(terms, weights)
+        logged = {f"style/{n}": v for n, v in style_layers.items()}
+        return total, {**logged, **terms, "total": total}
+
+    return objective
