@@ -45,6 +45,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 
 from nst import files
+from nst._layout import nchw_hint
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -192,7 +193,7 @@ def _check_image(image: Any, name: str) -> np.ndarray:
     elif array.ndim != 2:
         raise ValueError(
             f"{name}: expected an image of shape [H, W, 3], [H, W, 1] or [H, W], "
-            f"got shape {array.shape}"
+            f"got shape {array.shape}{nchw_hint(array.shape)}"
         )
     if array.shape[0] == 0 or array.shape[1] == 0:
         raise ValueError(f"{name}: image has zero size, shape {array.shape}")

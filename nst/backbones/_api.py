@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from nst._layout import nchw_hint
 from nst.backbones import _ops, _registry, _weights
 
 Params = Any  # nested dict of arrays, layout in the _vgg / _resnet docstrings
@@ -102,7 +103,10 @@ class Backbone:
         spec = _registry.get(self.name)
         x = jnp.asarray(images)
         if x.ndim not in (3, 4) or x.shape[-1] != 3:
-            raise ValueError(f"images must be [N, H, W, 3] or [H, W, 3] RGB, got shape {x.shape}")
+            raise ValueError(
+                f"images must be [N, H, W, 3] or [H, W, 3] RGB, got shape {x.shape}"
+                + nchw_hint(x.shape)
+            )
         if not jnp.issubdtype(x.dtype, jnp.floating):
             raise TypeError(f"images must be floats in [0, 1], got dtype {x.dtype}")
         single = x.ndim == 3

@@ -6,10 +6,12 @@ helper raises ``ValueError`` naming the offending argument, in the spirit of opt
 """
 
 import numbers
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
+
+from nst._layout import nchw_hint
 
 IMAGE_LAYOUT = "[H, W, C] or [N, H, W, C]"
 
@@ -34,6 +36,26 @@ def check_rank(
     if x.ndim not in ranks:
         wanted = " or ".join(str(r) for r in ranks)
         raise ValueError(f"{name} must have rank {wanted} ({layout}), got shape {tuple(x.shape)}")
+
+
+def check_image(x: jax.Array, name: str, layout: str = IMAGE_LAYOUT) -> None:
+    """``check_rank`` for an image; a channels-first (NCHW) image is named as such.
+
+    An image's channels (RGB: 3) come last; ``[N, 3, H, W]`` / ``[3, H, W]`` with a last
+    axis that is not a channel count is refused instead of read as 3 rows of W channels.
+    """
+    check_rank(x, name, layout=layout)
+    hint = nchw_hint(x.shape)
+    if hint:
+        raise ValueError(f"{name} must be {layout}, got shape {tuple(x.shape)}{hint}")
+
+
+def check_mapping(value: object, name: str, example: str) -> None:
+    """Raises ``ValueError`` unless ``value`` is a mapping (``{name: value}``), naming it."""
+    if not isinstance(value, Mapping):
+        raise ValueError(
+            f"{name} must be a mapping such as {example}, got {type(value).__name__} {value!r:.80}"
+        )
 
 
 def check_option(value: str, name: str, options: Collection[str]) -> None:

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 import jax
 import jax.numpy as jnp
 
+from nst.losses import _checks
+
 
 def weighted_total(
     terms: Mapping[str, jax.typing.ArrayLike],
@@ -40,9 +42,11 @@ def weighted_total(
       :math:`w_t \mathcal{L}_t`, in the order of ``terms``.
 
     Raises:
-      ValueError: empty ``terms``, names in one mapping but not the other, or term shapes that
-        do not broadcast.
+      ValueError: ``terms`` or ``weights`` not a mapping, empty ``terms``, names in one
+        mapping but not the other, or term shapes that do not broadcast.
     """
+    _checks.check_mapping(terms, "terms", "{'content': loss, 'style': loss}")
+    _checks.check_mapping(weights, "weights", "{'content': 1.0, 'style': 1e5}")
     if not terms:
         raise ValueError("terms must contain at least one loss term, got an empty mapping")
     unweighted = [name for name in terms if name not in weights]

@@ -205,7 +205,7 @@ def photorealism_loss(
       Luan, Paris, Shechtman, Bala, "Deep Photo Style Transfer", CVPR 2017, eq. (2).
     """
     output = _checks.as_float(output)
-    _checks.check_rank(output, "output", layout="[H, W, 3] or [N, H, W, 3]")
+    _checks.check_image(output, "output", layout="[H, W, 3] or [N, H, W, 3]")
     if output.shape[-1] != 3:
         raise ValueError(f"output must have 3 (RGB) channels, got shape {tuple(output.shape)}")
     if scipy.sparse.issparse(laplacian):

@@ -68,7 +68,7 @@ def total_variation(
     """
     _checks.check_option(kind, "kind", TV_KINDS)
     x = _checks.as_float(x)
-    _checks.check_rank(x, "x")
+    _checks.check_image(x, "x")
     down = x[..., 1:, :, :] - x[..., :-1, :, :]  # [.., H-1, W, C]
     right = x[..., :, 1:, :] - x[..., :, :-1, :]  # [.., H, W-1, C]
     axes = (-3, -2, -1)

@@ -14,6 +14,30 @@ STYLE_NORMS = ("gatys", "johnson")
 GRAM_NORM_FOR_STYLE = {"gatys": "none", "johnson": "chw"}
 
 
+class GramTargets(dict):
+    """{layer: target Gram} from :func:`style_targets`, with the style-loss ``norm`` they
+    were made for, so :func:`style_loss` refuses them for another normalization (Gatys and
+    Johnson targets differ by a factor :math:`C H W`: a silent mis-scaling otherwise).
+
+    A pytree (``norm`` is static), so it passes through ``jit``, ``vmap`` and ``tree.map``.
+    """
+
+    def __init__(self, grams: Mapping[str, jax.Array], *, norm: str) -> None:
+        super().__init__(grams)
+        self.norm = norm
+
+    def __repr__(self) -> str:
+        return f"GramTargets(norm={self.norm!r}, {dict.__repr__(self)})"
+
+
+jax.tree_util.register_pytree_with_keys(
+    GramTargets,
+    lambda t: ([(jax.tree_util.DictKey(k), t[k]) for k in sorted(t)], (t.norm, tuple(sorted(t)))),
+    lambda aux, children: GramTargets(dict(zip(aux[1], children, strict=True)), norm=aux[0]),
+    lambda t: ([t[k] for k in sorted(t)], (t.norm, tuple(sorted(t)))),
+)
+
+
 @jax.custom_jvp
 def _gram(F: jax.Array) -> jax.Array:
     """``F^T F`` over the positions axis: ``[..., M, C] -> [..., C, C]``."""
@@ -158,14 +182,19 @@ def style_targets(
       norm: the style-loss normalization, ``"gatys"`` or ``"johnson"``.
 
     Returns:
-      layer name -> Gram ``[C, C]`` or ``[N, C, C]``.
+      layer name -> Gram ``[C, C]`` or ``[N, C, C]``: a dict that remembers ``norm``, so
+      :func:`style_loss` with another ``norm`` raises instead of mis-scaling.
 
     Raises:
-      ValueError: unknown ``norm`` or a feature map of the wrong rank.
+      ValueError: unknown ``norm``, ``features`` not a mapping, or a feature map of the
+        wrong rank.
     """
     _checks.check_option(norm, "norm", STYLE_NORMS)
+    _checks.check_mapping(features, "features", "{'conv1_1': F}")
     gram_norm = GRAM_NORM_FOR_STYLE[norm]
-    return {name: gram_matrix(f, norm=gram_norm) for name, f in features.items()}
+    return GramTargets(
+        {name: gram_matrix(f, norm=gram_norm) for name, f in features.items()}, norm=norm
+    )
 
 
 def style_loss(
@@ -203,13 +232,25 @@ def style_loss(
       One loss per image: ``[]`` or ``[N]``.
 
     Raises:
-      ValueError: empty ``layer_weights``, a weighted layer missing from ``features`` or
-        ``target_grams``, or any error of :func:`style_layer_loss`.
+      ValueError: ``features``, ``target_grams`` or ``layer_weights`` not a mapping (a list
+        of weights, say); empty ``layer_weights``; a weighted layer missing from
+        ``features`` or ``target_grams``; targets from ``style_targets`` made for another
+        ``norm``; or any error of :func:`style_layer_loss`.
 
     References:
       Gatys, Ecker, Bethge, "Image Style Transfer Using Convolutional Neural Networks",
       CVPR 2016, eq. (5).
     """
+    _checks.check_mapping(features, "features", "{'conv1_1': F}")
+    _checks.check_mapping(target_grams, "target_grams", "style_targets(style_features)")
+    _checks.check_mapping(layer_weights, "layer_weights", "{'conv1_1': 0.5, 'conv2_1': 0.5}")
+    made_for = getattr(target_grams, "norm", norm)
+    if made_for != norm:
+        raise ValueError(
+            f"target_grams were made by style_targets(norm={made_for!r}) but the loss has "
+            f"norm={norm!r} (Grams normalized differently: the loss would be mis-scaled); "
+            f"make them with style_targets(..., norm={norm!r})"
+        )
     if not layer_weights:
         raise ValueError("layer_weights must name at least one layer, got an empty mapping")
     total = None

@@ -71,7 +71,7 @@ def temporal_loss(
       Ruder, Dosovitskiy, Brox, "Artistic Style Transfer for Videos", GCPR 2016, eq. (7).
     """
     frame, previous = _checks.as_float(frame), _checks.as_float(previous)
-    _checks.check_rank(frame, "frame")
+    _checks.check_image(frame, "frame")
     _checks.check_target_shape(frame, previous, "frame", "previous")
     squared = jnp.square(frame - previous)
     if mask is not None:

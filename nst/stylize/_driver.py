@@ -21,6 +21,7 @@ import optax
 from nst import backbones, optimizers, parallel
 from nst import config as config_lib
 from nst import image as nst_image
+from nst._layout import nchw_hint
 from nst.config import StylizeConfig, replace
 from nst.stylize import _checkpoint
 from nst.stylize._objective import Hyper, make_hyper
@@ -274,9 +275,15 @@ def _checked(
     check_sweep(configs)
     content = np.asarray(content, np.float32)
     if content.ndim != 3 or content.shape[-1] != 3:
-        raise ValueError(f"content must be [H, W, 3], got shape {content.shape}")
+        raise ValueError(
+            f"content must be [H, W, 3], got shape {content.shape}{nchw_hint(content.shape)}"
+        )
     if not styles:
         raise ValueError("at least one style image is needed")
+    for i, style in enumerate(styles):
+        if np.ndim(style) != 3 or np.shape(style)[-1] != 3:
+            shape = np.shape(style)
+            raise ValueError(f"styles[{i}] must be [h, w, 3], got shape {shape}{nchw_hint(shape)}")
     base = configs[0]
     optimizer = optimizers.resolve(
         base.optimizer, backend=jax.default_backend(), vectorized=len(configs) > 1

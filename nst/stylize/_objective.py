@@ -65,6 +65,17 @@ def make_objective(
     distance = dict(kind=config.distance, delta=config.delta)
     stat = config.style_stat
 
+    def check(targets: Targets) -> None:
+        """Targets from ``losses.style_targets`` remember their normalization: it must be
+        the config's (a Gatys target under a Johnson loss is off by ``C H W``)."""
+        made_for = getattr(targets.grams, "norm", config.style_norm)
+        if made_for != config.style_norm:
+            raise ValueError(
+                f"Targets.grams were made for style_norm={made_for!r}, the config has "
+                f"style_norm={config.style_norm!r}; make them with the config's "
+                "(stylize.make_targets)"
+            )
+
     def style_layer(f: jax.Array, n: str, targets: Targets) -> jax.Array:
         """One layer's style term for ``config.style_stat`` (guided with region masks)."""
         if targets.masks is not None:
@@ -88,6 +99,7 @@ def make_objective(
         return layer
 
     def objective(image, params, targets: Targets, hyper: Hyper):
+        check(targets)
         feats = {name: f[0] for name, f in net(params, image[None]).items()}
         content_layers = {
             n: losses.content_loss(
