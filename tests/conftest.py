@@ -39,3 +39,13 @@ flags.FLAGS.mark_as_parsed()
 def rng() -> np.random.Generator:
     """A seeded NumPy generator: every test gets the same numbers on every run."""
     return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="module")
+def fast_compile():
+    """Tiny programs run in milliseconds: compile them with fewer XLA passes. A module
+    opts in with ``pytestmark = pytest.mark.usefixtures("fast_compile")``."""
+    before = jax.config.read("jax_disable_most_optimizations")
+    jax.config.update("jax_disable_most_optimizations", True)
+    yield
+    jax.config.update("jax_disable_most_optimizations", before)

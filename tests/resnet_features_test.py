@@ -18,13 +18,8 @@ from nst import backbones
 BN_EPS = 1e-5
 
 
-@pytest.fixture(autouse=True, scope="module")
-def fast_compile():
-    """Deep truncated ResNets compile several times faster with fewer XLA passes."""
-    before = jax.config.read("jax_disable_most_optimizations")
-    jax.config.update("jax_disable_most_optimizations", True)
-    yield
-    jax.config.update("jax_disable_most_optimizations", before)
+# Deep truncated ResNets compile several times faster with fewer XLA passes.
+pytestmark = pytest.mark.usefixtures("fast_compile")
 
 
 def _np_conv(x, kernel, stride=1, pad=0):

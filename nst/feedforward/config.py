@@ -13,6 +13,8 @@ import json
 import math
 from typing import Any
 
+from nst.config import replace
+
 __all__ = ["ARCHS", "NORMS", "UPSAMPLES", "NetConfig", "TrainConfig", "get_config", "replace"]
 
 ARCHS = ("johnson", "ulyanov")
@@ -193,12 +195,3 @@ def get_config(quick: bool = False) -> TrainConfig:
             log_every=5,
         )
     return config
-
-
-def replace(config: Any, **overrides: Any) -> Any:
-    """``dataclasses.replace`` with a clear error for unknown field names."""
-    names = {f.name for f in dataclasses.fields(config)}
-    unknown = sorted(set(overrides) - names)
-    if unknown:
-        raise ValueError(f"unknown config field(s) {unknown}; valid: {sorted(names)}")
-    return dataclasses.replace(config, **overrides)

@@ -23,7 +23,6 @@ import json
 import os
 import pathlib
 import struct
-import tempfile
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +30,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import export as jax_export
+
+from nst import files
 
 __all__ = ["MAGIC", "Program", "export_model", "load", "save", "stylize"]
 
@@ -98,7 +99,7 @@ def export_model(model: Any, *, size: tuple[int, int] | None = None) -> Program:
 
 
 def save(path: str | os.PathLike, program: Program, *, overwrite: bool = False) -> pathlib.Path:
-    """Writes ``program`` to ``path`` atomically (temp file + rename).
+    """Writes ``program`` to ``path`` atomically (``nst.files.write_atomic``).
 
     Raises:
       FileExistsError: ``path`` exists and ``overwrite`` is False.
@@ -108,17 +109,7 @@ def save(path: str | os.PathLike, program: Program, *, overwrite: bool = False) 
         raise FileExistsError(f"{path} exists; pass --overwrite to replace it")
     header = json.dumps(program.describe()).encode()
     payload = MAGIC + struct.pack("<I", len(header)) + header + bytes(program.exported.serialize())
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(payload)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    return path
+    return files.write_atomic(path, payload, overwrite=True)
 
 
 def load(path: str | os.PathLike) -> Program:

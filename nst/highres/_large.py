@@ -46,8 +46,8 @@ class Level:
 
 
 @dataclasses.dataclass
-class HighresResult:
-    """A large output and how it was made (the fields of ``stylize.Result``, plus levels).
+class HighresResult(stylize.Result):
+    """A large output and how it was made (a ``stylize.Result``, plus its levels).
 
     image: float32 ``[H, W, 3]`` in [0, 1].
     history: per step over all levels: the loss terms (a tiled level's summed over its
@@ -56,15 +56,9 @@ class HighresResult:
     snapshots: {steps done: image} at the end of every level.
     levels: the plan, one ``Level`` per level, with "seconds" and "compile_seconds" added
       in ``level_times``.
+    opt_state: None (each level starts its own).
     """
 
-    image: np.ndarray
-    history: dict[str, np.ndarray]
-    snapshots: dict[int, np.ndarray]
-    steps_done: int
-    stopped: str | None = None
-    compile_seconds: float = 0.0
-    evaluations: int = 0
     levels: list[Level] = dataclasses.field(default_factory=list)
     level_times: list[dict[str, float]] = dataclasses.field(default_factory=list)
     budget: int | None = None

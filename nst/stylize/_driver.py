@@ -155,6 +155,17 @@ class Log:
         return {k: np.asarray(v, np.float32) for k, v in self.history.items()}
 
 
+class Run(NamedTuple):
+    """What both drivers take besides the problem: where programs and state are kept, and
+    the caller's hooks."""
+
+    cache: Cache
+    checkpoint: str | None
+    fingerprint: str
+    should_stop: Callable[[], bool]
+    progress: Callable[[int, float, float], None] | None
+
+
 class Outcome(NamedTuple):
     """What a run hands back: final images [K, H, W, 3] (unclipped), its books, and per
     setting its optimizer state (or None) and loss evaluations."""
@@ -235,21 +246,14 @@ def sweep(
         images = jnp.stack(
             [initial_image(c, key, content, styles) for c, key in zip(configs, keys)]
         )
-    run = dict(
-        cache=Cache.of(compiled if cache is None else cache),
-        checkpoint=checkpoint,
-        fingerprint=fingerprint,
-        should_stop=should_stop,
-        progress=progress,
-    )
+    cache = Cache.of(compiled if cache is None else cache)
+    run = Run(cache, checkpoint, fingerprint, should_stop, progress)
     if base.optimizer == "lbfgs_scipy":
         from nst.stylize import _scipy
 
-        outcome = _scipy.minimize(base, net, params, targets, images[0], **run)
+        outcome = _scipy.minimize(base, net, params, targets, images[0], run)
     else:
-        outcome = _optimize(
-            configs, net, params, targets, images, init_opt_state, devices=devices, **run
-        )
+        outcome = _optimize(configs, net, params, targets, images, init_opt_state, devices, run)
     return _results(configs, content, regions, outcome)
 
 
@@ -327,13 +331,8 @@ def _optimize(
     targets: Targets,
     images: jax.Array,
     init_opt_state: Any,
-    *,
     devices: Sequence[jax.Device] | None,
-    cache: Cache,
-    checkpoint: str | None,
-    fingerprint: str,
-    should_stop: Callable[[], bool],
-    progress: Callable[[int, float, float], None] | None,
+    run: Run,
 ) -> Outcome:
     """The K settings' steps, as compiled programs of ``chunk`` steps, until done or stopped."""
     base = configs[0]
@@ -350,8 +349,8 @@ def _optimize(
     k = len(configs)
     hyper = hyper_host = _stack([make_hyper(c) for c in configs])
     state = _initial_state(base, images, [c.lr for c in configs], init_opt_state)
-    state, history = _resume(checkpoint, state, fingerprint, base.steps)
-    log = Log(base, history, int(np.asarray(state.step)[0]), progress)
+    state, history = _resume(run.checkpoint, state, run.fingerprint, base.steps)
+    log = Log(base, history, int(np.asarray(state.step)[0]), run.progress)
     if mesh is not None:
         state, hyper = parallel.shard_leading((state, hyper), mesh)
         targets, params = parallel.replicate((targets, params), mesh)
@@ -361,13 +360,13 @@ def _optimize(
     chunk = max(1, min(base.scan_chunk, base.steps)) if loop == "scan" else 1
     programs: dict[int, Callable] = {}  # by steps per call: the chunk and the remainder
     while log.done < base.steps:
-        if parallel.any_process(should_stop()):  # hosts stop together, at the same step
+        if parallel.any_process(run.should_stop()):  # hosts stop together, at the same step
             log.stopped = "interrupted"
             break
         n = min(chunk, base.steps - log.done)
         if n not in programs:
             args = (state, hyper, targets, params)
-            programs[n], seconds = steps_program(cache, base, net, n, *args, each=each)
+            programs[n], seconds = steps_program(run.cache, base, net, n, *args, each=each)
             log.compile_seconds += seconds
         start = time.perf_counter()
         state, terms = programs[n](state, hyper, targets, params)
@@ -378,7 +377,7 @@ def _optimize(
         if log.stopped:
             break
     history = log.arrays()
-    _checkpoint.close(checkpoint, state, history, fingerprint, log.stopped)
+    _checkpoint.close(run.checkpoint, state, history, run.fingerprint, log.stopped)
     evaluations = history.get("evaluations")
     return Outcome(
         images=_output_image(state, base.ema_decay),

@@ -7,7 +7,6 @@ on a non-finite loss) and the same checkpoints; only the loop is SciPy's.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -18,9 +17,9 @@ from nst import _xla
 from nst import config as config_lib
 from nst.config import StylizeConfig
 from nst.stylize import _checkpoint
-from nst.stylize._driver import Log, Outcome, _resume
+from nst.stylize._driver import Log, Outcome, Run, _resume
 from nst.stylize._objective import make_hyper, make_objective
-from nst.stylize._step import Cache, State
+from nst.stylize._step import State
 from nst.stylize._targets import Targets
 
 
@@ -30,12 +29,7 @@ def minimize(
     params: Any,
     targets: Targets,
     x0: jax.Array,
-    *,
-    cache: Cache,
-    checkpoint: str | None,
-    fingerprint: str,
-    should_stop: Callable[[], bool],
-    progress: Callable[[int, float, float], None] | None,
+    run: Run,
 ) -> Outcome:
     """Runs ``config.steps`` L-BFGS-B iterations from ``x0`` [H, W, 3].
 
@@ -60,17 +54,17 @@ def minimize(
         targets.masks is None,
     )
     objective = make_objective(config, net)
-    value_and_grad, _ = cache.get(  # one jitted function per program: reused by later calls
+    value_and_grad, _ = run.cache.get(  # one jitted function per program: reused by later calls
         key,
         lambda: jax.jit(
             jax.value_and_grad(objective, has_aux=True), compiler_options=_xla.compiler_options()
         ),
     )
     template = State(jnp.zeros((1, *shape), jnp.float32), (), jnp.zeros(1, jnp.int32))
-    start, history = _resume(checkpoint, template, fingerprint, config.steps)
+    start, history = _resume(run.checkpoint, template, run.fingerprint, config.steps)
     if start is not template:
         x0 = start.image[0]
-    log = Log(config, history, int(np.asarray(start.step)[0]), progress)
+    log = Log(config, history, int(np.asarray(start.step)[0]), run.progress)
     clock = {"last": None, "evaluations": 0}
     last: dict[str, Any] = {}
     best = {"x": np.asarray(x0, np.float64).ravel()}
@@ -101,7 +95,7 @@ def minimize(
         clock["last"] = now
         if log.snapshot_due():
             log.snapshots[log.done] = best["x"].reshape(1, *shape).astype(np.float32)
-        if should_stop():
+        if run.should_stop():
             log.stopped = "interrupted"
             raise StopIteration
 
@@ -127,5 +121,5 @@ def minimize(
         pass
     image = best["x"].reshape(1, *shape).astype(np.float32)
     state = State(jnp.asarray(image), (), jnp.asarray([log.done], jnp.int32))
-    _checkpoint.close(checkpoint, state, log.arrays(), fingerprint, log.stopped)
+    _checkpoint.close(run.checkpoint, state, log.arrays(), run.fingerprint, log.stopped)
     return Outcome(image, log, [None], [clock["evaluations"]])

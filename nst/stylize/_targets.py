@@ -134,11 +134,10 @@ def gram_targets(
     """
     style_blend(config, len(styles))  # a bad blend fails before any forward pass
     names = _names(config_lib.style_layers(config))
-    grams = []
-    for style in scale_styles(config, styles, image_shape):
-        if config.preserve_color == "histogram":
-            style = nst_image.match_histogram(style, content)
-        grams.append(_hw_grams(net, params, jnp.asarray(style, jnp.float32), names))
+    grams = [
+        _hw_grams(net, params, jnp.asarray(style, jnp.float32), names)
+        for style in _prepared(config, styles, image_shape, content)
+    ]
     return blend_style_grams(config, net, params, grams, image_shape)
 
 
@@ -156,6 +155,20 @@ def scale_styles(
         return list(styles)
     side = max(1, round(config.style_scale * max(image_shape[:2])))
     return [nst_image.resize(np.asarray(style, np.float32), side) for style in styles]
+
+
+def _prepared(
+    config: StylizeConfig,
+    styles: Sequence[np.ndarray],
+    image_shape: tuple[int, ...],
+    content: np.ndarray | None,
+) -> list[np.ndarray]:
+    """The styles as the statistics see them: resized for ``config.style_scale``, and with
+    ``preserve_color="histogram"`` matched to the content's colours."""
+    styles = scale_styles(config, styles, image_shape)
+    if config.preserve_color == "histogram":
+        styles = [nst_image.match_histogram(style, content) for style in styles]
+    return styles
 
 
 def style_blend(config: StylizeConfig, n_styles: int) -> np.ndarray:
@@ -245,9 +258,7 @@ def stat_targets(
     if stat == "gram":
         return None
     names = _names(config_lib.style_layers(config))
-    styles = scale_styles(config, styles, image_shape)
-    if config.preserve_color == "histogram":
-        styles = [nst_image.match_histogram(s, content) for s in styles]
+    styles = _prepared(config, styles, image_shape, content)
     kind = "mrf" if stat == "mrf" else "moments"
     per_style = [
         _layer_stats(net, params, jnp.asarray(s, jnp.float32), names, kind) for s in styles

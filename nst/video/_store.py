@@ -20,12 +20,12 @@ import json
 import os
 import pathlib
 import re
-import tempfile
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
 
+from nst import files
 from nst import image as nst_image
 from nst.video.io import VideoError, frame_path
 
@@ -54,20 +54,9 @@ def json_safe(value: Any) -> Any:
 
 
 def write_json(path: str | os.PathLike, data: Any) -> None:
-    """JSON written atomically (temp file + rename)."""
-    path = pathlib.Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=1, allow_nan=True)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    """JSON written atomically (``nst.files.write_atomic``)."""
+    text = json.dumps(data, indent=1, allow_nan=True) + "\n"
+    files.write_atomic(path, text.encode(), overwrite=True)
 
 
 def _differences(a: Any, b: Any, prefix: str = "") -> list[str]:

@@ -1,6 +1,5 @@
 """Video test setup: clips cut from the bundled tubingen photo by a known camera motion."""
 
-import jax
 import numpy as np
 import pytest
 
@@ -24,12 +23,8 @@ TINY = StylizeConfig(
 
 
 @pytest.fixture(autouse=True, scope="module")
-def fast_compile():
-    """Tiny programs run in milliseconds: compile them with fewer XLA passes."""
-    before = jax.config.read("jax_disable_most_optimizations")
-    jax.config.update("jax_disable_most_optimizations", True)
-    yield
-    jax.config.update("jax_disable_most_optimizations", before)
+def _fast_compile(fast_compile):
+    """Every video test compiles its tiny programs with fewer XLA passes (tests/conftest.py)."""
 
 
 @pytest.fixture(scope="session")
