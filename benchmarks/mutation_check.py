@@ -98,7 +98,7 @@ MUTANTS = [
     ),
     M(
         "a matching checkpoint is ignored",
-        "nst/stylize/_driver.py",
+        "nst/stylize/_log.py",
         "    return restored if restored is not None else (state, {})",
         "    return (state, {})",
         ENGINE,
@@ -112,7 +112,7 @@ MUTANTS = [
     ),
     M(
         "NaN steps kept in the history",
-        "nst/stylize/_driver.py",
+        "nst/stylize/_log.py",
         "self.history.setdefault(name, []).extend(np.asarray(values)[:n])",
         "self.history.setdefault(name, []).extend(np.asarray(values))",
         ENGINE,
@@ -232,7 +232,7 @@ MUTANTS = [
     ),
     M(
         "resumed run drops the earlier history",
-        "nst/stylize/_driver.py",
+        "nst/stylize/_log.py",
         "self.history = {name: list(v) for name, v in history.items()}",
         "self.history = {}",
         ENGINE,

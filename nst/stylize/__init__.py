@@ -9,8 +9,9 @@ Read top to bottom, one module per job:
 4. one jit-compiled step shared by all optax optimizers, its loop forms (a Python loop of
    jitted steps on CPU, scanned chunks on accelerators) and the ``Cache`` of compiled
    programs (``_step``: ``make_step``);
-5. the driver: initial images, history, snapshots, the stop on a non-finite loss, results
-   (``_driver``: ``sweep``, ``stylize``), or SciPy's L-BFGS-B from the host (``_scipy``);
+5. the driver: initial images, the loop, results (``_driver``: ``sweep``, ``stylize``), or
+   SciPy's L-BFGS-B from the host (``_scipy``), both keeping the same books (``_log``:
+   history, snapshots, progress, the stop on a non-finite loss);
 6. checkpoints of interrupted runs (``_checkpoint``).
 
 Every run is a *sweep*: ``K`` configs that differ only in data (``nst.config.split``) are

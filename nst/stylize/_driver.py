@@ -1,17 +1,17 @@
 """The driver: K settings from their initial images to their results, with history,
 snapshots, progress, a stop on the first non-finite loss, and checkpoints.
 
-``sweep`` reads top to bottom: check the inputs -> targets once -> initial images -> run
-(jitted steps, or SciPy's L-BFGS-B from the host) -> results. Both runs keep their books
-in one ``Log``.
+````sweep`` reads top to bottom: check the inputs -> targets once -> initial images -> run
+(jitted steps, or SciPy's L-BFGS-B from the host: ``_scipy``) -> results. Both runs keep
+their books in one ``_log.Log``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, NamedTuple
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -23,8 +23,9 @@ from nst import config as config_lib
 from nst import image as nst_image
 from nst._layout import nchw_hint
 from nst.config import StylizeConfig, replace
-from nst.stylize import _checkpoint
-from nst.stylize._objective import Hyper, make_hyper
+from nst.stylize import _checkpoint, _scipy
+from nst.stylize._log import Log, Outcome, Run, resume
+from nst.stylize._objective import make_hyper
 from nst.stylize._step import Cache, State, default_loop, default_sweep_form, steps_program
 from nst.stylize._targets import Targets, create_backbone, make_targets
 
@@ -81,99 +82,6 @@ def initial_image(
     if config.init == "style":
         return jnp.asarray(nst_image.resize(styles[0], shape[:2]), jnp.float32)
     return jnp.asarray(nst_image.resize(nst_image.load(config.init, None), shape[:2]))
-
-
-# ------------------------------------------------------------------------------ the books
-
-
-def blame(terms: Mapping[str, np.ndarray], hyper: Hyper, k: int) -> str:
-    """The first weighted term of setting ``k`` that is not finite, else "gradient or update"."""
-    weights = {
-        "content": hyper.content_weight,
-        "style": hyper.style_weight,
-        "tv": hyper.tv_weight,
-        "photo": hyper.photo_weight,
-        "temporal": hyper.temporal_weight,
-    }
-    for name, w in weights.items():
-        if name in terms:
-            value = float(terms[name][k]) * float(np.asarray(w)[k])
-            if not np.isfinite(float(terms[name][k])) or not np.isfinite(value):
-                return name
-    return "gradient or update"
-
-
-class Log:
-    """A run's books: per-step terms and times, snapshots, progress calls, why it stopped.
-
-    A resumed run continues the history it was saved with (times go on from its last).
-    """
-
-    def __init__(
-        self,
-        config: StylizeConfig,
-        history: Mapping[str, np.ndarray],
-        done: int,
-        progress: Callable[[int, float, float], None] | None,
-    ) -> None:
-        self.config = config
-        self.history = {name: list(v) for name, v in history.items()}
-        self.time_offset = float(self.history["time"][-1]) if self.history.get("time") else 0.0
-        self.done = self.start = done
-        self.progress = progress
-        self.elapsed = 0.0  # seconds of stepping in this call, compilation excluded
-        self.compile_seconds = 0.0
-        self.snapshots: dict[int, np.ndarray] = {}
-        self.stopped: str | None = None
-
-    def record(self, terms: Mapping[str, np.ndarray], seconds: float, hyper: Hyper) -> None:
-        """Adds ``n`` steps that took ``seconds`` (terms {name: [n, K]}); at the first
-        non-finite total the run stops and only the steps before it are kept."""
-        total = np.asarray(terms["total"])
-        n = total.shape[0]
-        times = self.time_offset + self.elapsed + seconds * np.arange(1, n + 1) / n
-        self.elapsed += seconds
-        bad = ~np.isfinite(total)
-        if bad.any():
-            j, k = (int(i) for i in np.argwhere(bad)[0])
-            term = blame({name: v[j] for name, v in terms.items()}, hyper, k)
-            self.stopped = f"non-finite loss at step {self.done + j} (term {term}, setting {k})"
-            n = j
-        for name, values in terms.items():
-            self.history.setdefault(name, []).extend(np.asarray(values)[:n])
-        self.history.setdefault("time", []).extend(times[:n])
-        self.done += n
-        if n and self.progress is not None:
-            rate = (self.done - self.start) / max(self.elapsed, 1e-9)
-            self.progress(self.done, float(total[n - 1][0]), rate)
-
-    def snapshot_due(self) -> bool:
-        every = self.config.snapshot_every
-        return bool(every) and self.done % every == 0 and not self.stopped and self.done > 0
-
-    def arrays(self) -> dict[str, np.ndarray]:
-        return {k: np.asarray(v, np.float32) for k, v in self.history.items()}
-
-
-class Run(NamedTuple):
-    """What both drivers take besides the problem: where programs and state are kept, and
-    the caller's hooks."""
-
-    cache: Cache
-    checkpoint: str | None
-    fingerprint: str
-    should_stop: Callable[[], bool]
-    progress: Callable[[int, float, float], None] | None
-
-
-class Outcome(NamedTuple):
-    """What a run hands back: final images [K, H, W, 3] (unclipped), its books, and per
-    setting its optimizer state (or None) and loss evaluations."""
-
-    images: np.ndarray
-    log: Log
-    opt_states: list[Any]
-    evaluations: list[int]
 
 
 # --------------------------------------------------------------------------------- sweep
@@ -249,8 +157,6 @@ def sweep(
     cache = Cache.of(compiled if cache is None else cache)
     run = Run(cache, checkpoint, fingerprint, should_stop, progress)
     if base.optimizer == "lbfgs_scipy":
-        from nst.stylize import _scipy
-
         outcome = _scipy.minimize(base, net, params, targets, images[0], run)
     else:
         outcome = _optimize(configs, net, params, targets, images, init_opt_state, devices, run)
@@ -349,7 +255,7 @@ def _optimize(
     k = len(configs)
     hyper = hyper_host = _stack([make_hyper(c) for c in configs])
     state = _initial_state(base, images, [c.lr for c in configs], init_opt_state)
-    state, history = _resume(run.checkpoint, state, run.fingerprint, base.steps)
+    state, history = resume(run.checkpoint, state, run.fingerprint, base.steps)
     log = Log(base, history, int(np.asarray(state.step)[0]), run.progress)
     if mesh is not None:
         state, hyper = parallel.shard_leading((state, hyper), mesh)
@@ -400,16 +306,6 @@ def _initial_state(
         opt_state = jax.tree.map(lambda a: jnp.stack([jnp.asarray(a)] * k), init_opt_state)
     average = jax.vmap(optax.ema(config.ema_decay).init)(images) if config.ema_decay else None
     return State(images, opt_state, jnp.zeros((k,), jnp.int32), average)
-
-
-def _resume(
-    checkpoint: str | None, state: State, fingerprint: str, steps: int
-) -> tuple[State, Mapping[str, np.ndarray]]:
-    """``state`` and an empty history, or those of the checkpoint of this run."""
-    restored = None
-    if checkpoint:
-        restored = _checkpoint.load_checkpoint(checkpoint, state, fingerprint, steps=steps)
-    return restored if restored is not None else (state, {})
 
 
 def _stack(trees: Sequence[Any]) -> Any:

@@ -17,7 +17,7 @@ from nst import _xla
 from nst import config as config_lib
 from nst.config import StylizeConfig
 from nst.stylize import _checkpoint
-from nst.stylize._driver import Log, Outcome, Run, _resume
+from nst.stylize._log import Log, Outcome, Run, resume
 from nst.stylize._objective import make_hyper, make_objective
 from nst.stylize._step import State
 from nst.stylize._targets import Targets
@@ -61,7 +61,7 @@ def minimize(
         ),
     )
     template = State(jnp.zeros((1, *shape), jnp.float32), (), jnp.zeros(1, jnp.int32))
-    start, history = _resume(run.checkpoint, template, run.fingerprint, config.steps)
+    start, history = resume(run.checkpoint, template, run.fingerprint, config.steps)
     if start is not template:
         x0 = start.image[0]
     log = Log(config, history, int(np.asarray(start.step)[0]), run.progress)
