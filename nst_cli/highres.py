@@ -229,8 +229,6 @@ def main(flag_values: Any = FLAGS, config: Any = None) -> Any:
                 f"estimate {level.estimate / 2**30:.2f} GiB{skipped}"
             )
         done = sum(level.steps for level in levels[: resume[0]]) if resume else 0
-        if resume:
-            progress.say(f"resuming from level {resume[0]}")
         total = sum(level.steps for level in levels)
         bar.append(progress.Progress(total, start=done, enabled=enabled))
 

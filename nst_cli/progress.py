@@ -69,6 +69,8 @@ class Progress:
       enabled: False shows nothing (``--progress=false``) but the resume line.
       every: seconds between plain lines when not on a terminal.
       stream: where to write (default stderr); a terminal gets a bar redrawn in place.
+      title: a line shown before the first update (the settings in use): after the set-up,
+        so that a run that fails before its first step shows only its error.
     """
 
     def __init__(
@@ -80,6 +82,7 @@ class Progress:
         enabled: bool = True,
         every: float = 5.0,
         stream: TextIO | None = None,
+        title: str | None = None,
     ) -> None:
         self.total, self.label, self.start = int(total), label, int(start)
         self.enabled, self.every = enabled, every
@@ -88,6 +91,7 @@ class Progress:
         self._first: tuple[int, float] | None = None
         self._last_shown = -math.inf
         self._drawn = False
+        self.title = title
         if self.start:
             self._write(f"resuming from {label} {self.start} of {self.total}\n")
 
@@ -102,6 +106,8 @@ class Progress:
         now = time.monotonic()
         if self._first is None:
             self._first = (step, now)
+            if self.enabled and self.title:
+                self._write(f"{self.title}\n")
         if not self.enabled:
             return
         rate = self.rate(step, now) if rate is None else rate

@@ -112,14 +112,12 @@ def main(flag_values: Any = FLAGS) -> None:
         pixels * (1 + len(snapshots)) + 16 * pixels + (1 << 16),
     )
     checkpoint = output + ".ckpt.npz"
-    progress.say(
-        f"{config.optimizer}, {config.steps} steps at {max(content.shape[:2])} px on "
-        f"{config.backbone} ({config.weights} weights)"
-    )
     bar = progress.Progress(
         config.steps,
         start=resumed_step(checkpoint) if os.path.exists(checkpoint) else 0,
         enabled=bool(flags.value("progress", True, flag_values)),
+        title=f"{config.optimizer}, {config.steps} steps at {max(content.shape[:2])} px on "
+        f"{config.backbone} ({config.weights} weights)",
     )
     with StopFlag() as stop, bar:
         result = stylize.stylize(
