@@ -10,8 +10,15 @@ Parse the flags, pick the mode, call it; the modes live in nst_cli/ (one module 
 bad input ends with one line on stderr and exit code 2.
 """
 
-import importlib
+import importlib.util
 import sys
+
+if importlib.util.find_spec("absl") is None:  # not the project's Python (README's set-up)
+    sys.stderr.write(
+        f"run.py: error: nst is not installed for {sys.executable}; run README.md's set-up "
+        "line, then .venv/bin/python run.py\n"
+    )
+    sys.exit(2)
 
 from nst_cli import app, flags, infer, stylize, video
 
