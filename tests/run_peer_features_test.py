@@ -1,27 +1,11 @@
 """run.py with the peer features (issue 22): the flags in --help, style masks end to end, and
 one-line errors for bad values."""
 
-import pathlib
-import subprocess
-import sys
-
 import numpy as np
 import pytest
+from run_test import TINY, _assert_one_line_error, _run
 
 from nst import image
-
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-TINY = ["--weights=random", "--size=32", "--steps=2", "--progress=false"]
-
-
-def _run(*args, cwd=None, timeout=240):
-    return subprocess.run(
-        [sys.executable, str(ROOT / "run.py"), *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=timeout,
-    )
 
 
 def test_help_lists_the_flags():
@@ -67,8 +51,5 @@ def test_style_mask_keeps_the_rest_of_the_photo(tmp_path):
 )
 def test_bad_values_are_one_line_and_exit_2(args, pattern, tmp_path):
     proc = _run(*TINY, f"--output={tmp_path / 'o.png'}", *args, cwd=tmp_path)
-    assert proc.returncode == 2, (proc.returncode, proc.stderr)
-    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
-    assert pattern in lines[0], lines[0]
+    _assert_one_line_error(proc, pattern)
     assert not (tmp_path / "o.png").exists()

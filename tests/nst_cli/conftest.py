@@ -1,13 +1,8 @@
-"""nst_cli tests: tiny programs compiled fast."""
+"""nst_cli tests: tiny programs, compiled fast (tests/conftest.py's fast_compile)."""
 
-import jax
 import pytest
 
 
 @pytest.fixture(autouse=True, scope="module")
-def fast_compile():
-    """Tiny programs run in milliseconds: compile them with fewer XLA passes."""
-    before = jax.config.read("jax_disable_most_optimizations")
-    jax.config.update("jax_disable_most_optimizations", True)
-    yield
-    jax.config.update("jax_disable_most_optimizations", before)
+def _fast(fast_compile):
+    del fast_compile
