@@ -47,9 +47,10 @@ from typing import Any, NamedTuple
 import numpy as np
 from absl import logging
 
-from nst import backbones, files, optimizers, stylize
+from nst import backbones, files, stylize
 from nst import image as nst_image
-from nst.config import STYLE_STATS, SWEEPABLE, StylizeConfig
+from nst.config import SWEEPABLE, StylizeConfig
+from nst.config import validate as validate_config
 
 RANDOM_NOTE = "random weights — not paper quality"
 # Keys of a setting's overrides that pick input images instead of config fields.
@@ -490,48 +491,8 @@ def configs(config: Config, table: Sequence[Setting]) -> list[tuple[StylizeConfi
 
 
 def validate(config: StylizeConfig) -> None:
-    """Checks a config before any work starts (ValueError naming the bad field)."""
-    checks = {
-        "optimizer": (config.optimizer, optimizers.NAMES),
-        "backbone": (config.backbone, tuple(backbones.BACKBONES)),
-        "pooling": (config.pooling, ("max", "avg")),
-        "style_norm": (config.style_norm, ("gatys", "johnson")),
-        "style_stat": (config.style_stat, STYLE_STATS),
-        "content_norm": (config.content_norm, ("gatys", "mean")),
-        "distance": (config.distance, ("squared", "abs", "huber", "smooth_l1")),
-        "tv_kind": (config.tv_kind, ("l1", "l2", "beta")),
-        "preserve_color": (config.preserve_color, ("none", "luminance", "histogram")),
-        "loop": (config.loop, ("auto", "python", "scan")),
-        "sweep_form": (config.sweep_form, ("auto", "vmap", "each")),
-    }
-    for name, (value, valid) in checks.items():
-        if value not in valid:
-            raise ValueError(f"--{name}={value!r} is not one of {', '.join(valid)}")
-    check_numbers(config)
-    if not 0.0 <= config.ema_decay < 1.0:
-        raise ValueError(f"--ema_decay must be in [0, 1), got {config.ema_decay}")
-    if config.ema_decay and config.optimizer in ("lbfgs", "lbfgs_scipy"):
-        raise ValueError("--ema_decay needs a first-order optimizer or lbfgs_optax")
-    if config.style_scale is not None and not config.style_scale > 0:
-        raise ValueError(f"--style_scale must be > 0, got {config.style_scale}")
-    if config.init not in ("content", "noise", "uniform", "style") and not os.path.isfile(
-        config.init
-    ):
-        raise ValueError(f"--init={config.init!r}: not content|noise|uniform|style nor a file")
-    valid_layers = set(backbones.layer_names(config.backbone))
-    for kind, names in zip(("content_layers", "style_layers"), _resolved_layers(config)):
-        repeated = sorted({n for n in names if names.count(n) > 1})
-        if repeated:
-            raise ValueError(
-                f"--{kind} names {', '.join(repeated)} more than once; give each layer once "
-                "(with the summed weight)"
-            )
-        unknown = [n for n in names if n not in valid_layers]
-        if unknown:
-            raise ValueError(
-                f"{kind} {unknown} are not layers of {config.backbone}; valid: "
-                + ", ".join(backbones.layer_names(config.backbone))
-            )
+    """Checks a config (``StylizeConfig`` checks itself: ``nst.config.validate``)."""
+    validate_config(config)
 
 
 # Numeric fields: (lower bound, lower bound allowed, upper bound or None). Every one must also
