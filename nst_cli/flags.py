@@ -390,7 +390,7 @@ def config_from_flags(
       flag_values: absl's FLAGS or a stand-in.
 
     Returns:
-      A checked config.
+      The config (checked by its own constructor).
 
     Raises:
       UsageError: a bad value, naming the flag (one line).
@@ -403,19 +403,10 @@ def config_from_flags(
         if mode != "experiment":
             fields.setdefault("optimizer", MODE_OPTIMIZER[mode])
             fields.setdefault("steps", default_steps(fields["optimizer"]))
-    try:
-        config = dataclasses.replace(base, **fields)
-        check(config)
+    try:  # StylizeConfig checks itself (nst.config.validate)
+        return dataclasses.replace(base, **fields)
     except (ValueError, TypeError) as e:
         raise UsageError(flag_message(str(e))) from None
-    return config
-
-
-def check(config: StylizeConfig) -> None:
-    """Every rule of a StylizeConfig (ValueError naming the field): the library's checks."""
-    from experiments import _common  # until StylizeConfig validates itself (nst.config)
-
-    _common.validate(config)
 
 
 def flag_message(message: str) -> str:

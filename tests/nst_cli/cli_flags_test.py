@@ -60,8 +60,8 @@ def test_a_new_backbone_takes_its_own_layers():
     [
         ({"style_layers": ["conv1_1:x"]}, "bad layer weight in 'conv1_1:x'"),
         ({"style_blend": ["a"]}, "--style_blend must be numbers"),
-        ({"optimizer": "newton"}, "--optimizer='newton' is not one of"),
-        ({"steps": 0}, "--steps must be >= 1"),
+        ({"optimizer": "newton"}, "--optimizer must be one of"),
+        ({"steps": 0}, "--steps must be finite and >= 1"),
         ({"style_layers": ["conv9_9"]}, "conv9_9"),
     ],
 )
