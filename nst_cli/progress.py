@@ -167,15 +167,14 @@ class _PlainFormatter(std_logging.Formatter):
 
 def plain_logging() -> None:
     """absl/std logging at INFO to stderr as plain lines, without the time/thread/file:line
-    prefix (the library and the experiments log; the user reads)."""
+    prefix (the library and the experiments log; the user reads). The command line owns the
+    process: every handler of the root logger is replaced."""
     from absl import logging
 
     root = std_logging.getLogger()
-    for handler in list(root.handlers):
-        if isinstance(handler, logging.ABSLHandler) or getattr(handler, "_nst_plain", False):
-            root.removeHandler(handler)
+    for handler in list(root.handlers):  # absl's, or basicConfig's from a log before this
+        root.removeHandler(handler)
     handler = std_logging.StreamHandler(sys.stderr)
     handler.setFormatter(_PlainFormatter())
-    handler._nst_plain = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     logging.set_verbosity(logging.INFO)
