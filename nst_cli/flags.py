@@ -28,6 +28,14 @@ from nst.config import StylizeConfig
 FLAGS = flags.FLAGS
 _DEFAULT = StylizeConfig()
 
+
+def _field(name: str, help_text: str) -> flags.FlagHolder:
+    """The flag of the StylizeConfig field ``name``: the field's type and default."""
+    default = getattr(_DEFAULT, name)
+    define = {int: flags.DEFINE_integer, float: flags.DEFINE_float, str: flags.DEFINE_string}
+    return define[type(default)](name, default, help_text)
+
+
 # --------------------------------------------------------------------------- inputs, output
 
 CONTENT = flags.DEFINE_string(
@@ -77,7 +85,7 @@ EXPORTED = flags.DEFINE_string(
 
 # ------------------------------------------------------------------------- the optimization
 
-SIZE = flags.DEFINE_integer("size", _DEFAULT.size, "Longest side of the working image, px.")
+SIZE = _field("size", "Longest side of the working image, px.")
 STEPS = flags.DEFINE_integer(
     "steps", None, "Optimization steps (default: 120 for L-BFGS, 500 for first-order optimizers)."
 )
@@ -89,27 +97,23 @@ OPTIMIZER = flags.DEFINE_string(
     "steps in ~0.28x the time: benchmarks/time_to_image.py), adam for video and tiled "
     "high resolution. --optimizer=adam gives the former default (500 Adam steps).",
 )
-LR = flags.DEFINE_float("lr", _DEFAULT.lr, "Learning rate (first-order optimizers).")
-INIT = flags.DEFINE_string("init", _DEFAULT.init, "content | noise | uniform | style | PATH.")
-SEED = flags.DEFINE_integer("seed", _DEFAULT.seed, "Seed of the noise initialization.")
-CONTENT_WEIGHT = flags.DEFINE_float("content_weight", _DEFAULT.content_weight, "alpha.")
-STYLE_WEIGHT = flags.DEFINE_float("style_weight", _DEFAULT.style_weight, "beta.")
-TV_WEIGHT = flags.DEFINE_float("tv_weight", _DEFAULT.tv_weight, "Total-variation weight.")
-TV_KIND = flags.DEFINE_string("tv_kind", _DEFAULT.tv_kind, "l1 | l2 | beta.")
-PHOTO_WEIGHT = flags.DEFINE_float(
-    "photo_weight", _DEFAULT.photo_weight, "Matting-Laplacian weight."
-)
+LR = _field("lr", "Learning rate (first-order optimizers).")
+INIT = _field("init", "content | noise | uniform | style | an image (file or sample name).")
+SEED = _field("seed", "Seed of the noise initialization.")
+CONTENT_WEIGHT = _field("content_weight", "alpha.")
+STYLE_WEIGHT = _field("style_weight", "beta.")
+TV_WEIGHT = _field("tv_weight", "Total-variation weight.")
+TV_KIND = _field("tv_kind", "l1 | l2 | beta.")
+PHOTO_WEIGHT = _field("photo_weight", "Matting-Laplacian weight.")
 STYLE_BLEND = flags.DEFINE_list("style_blend", [], "Blend weights, one per --style.")
-STYLE_NORM = flags.DEFINE_string("style_norm", _DEFAULT.style_norm, "gatys | johnson.")
-STYLE_STAT = flags.DEFINE_string(
+STYLE_NORM = _field("style_norm", "gatys | johnson.")
+STYLE_STAT = _field(
     "style_stat",
-    _DEFAULT.style_stat,
     "Style statistic: gram | mean_gram (Gram + feature means) | mean_cov_w2 (Wasserstein-2 "
     "between Gaussians) | mrf (Li & Wand 3x3 patch matching; use --style_layers=conv3_1,conv4_1).",
 )
-STYLE_MEAN_WEIGHT = flags.DEFINE_float(
+STYLE_MEAN_WEIGHT = _field(
     "style_mean_weight",
-    _DEFAULT.style_mean_weight,
     "--style_stat=mean_gram: weight of the mean term vs the Gram term.",
 )
 STYLE_SCALE = flags.DEFINE_float(
@@ -118,35 +122,27 @@ STYLE_SCALE = flags.DEFINE_float(
     "Style image's longest side as a multiple of the working image's (jcjohnson's "
     "-style_scale; of each pyramid level's for large outputs). Default: the style at --size.",
 )
-DISTANCE = flags.DEFINE_string("distance", _DEFAULT.distance, "squared | abs | huber | smooth_l1.")
-DELTA = flags.DEFINE_float("delta", _DEFAULT.delta, "Huber delta / SmoothL1 beta.")
-PRESERVE_COLOR = flags.DEFINE_string(
-    "preserve_color", _DEFAULT.preserve_color, "none | luminance | histogram."
-)
-EMA_DECAY = flags.DEFINE_float(
+DISTANCE = _field("distance", "squared | abs | huber | smooth_l1.")
+DELTA = _field("delta", "Huber delta / SmoothL1 beta.")
+PRESERVE_COLOR = _field("preserve_color", "none | luminance | histogram.")
+EMA_DECAY = _field(
     "ema_decay",
-    _DEFAULT.ema_decay,
     "Output the exponential moving average of the iterates with this decay (e.g. 0.99); "
     "0: the last iterate.",
 )
-SNAPSHOT_EVERY = flags.DEFINE_integer(
-    "snapshot_every", _DEFAULT.snapshot_every, "Save the image every N steps."
-)
-LOOP = flags.DEFINE_string("loop", _DEFAULT.loop, "auto | python | scan.")
-SWEEP_FORM = flags.DEFINE_string(
+SNAPSHOT_EVERY = _field("snapshot_every", "Save the image every N steps.")
+LOOP = _field("loop", "auto | python | scan.")
+SWEEP_FORM = _field(
     "sweep_form",
-    _DEFAULT.sweep_form,
     "Sweeps: auto | vmap (one batched program) | each (setting by setting).",
 )
 
 # ------------------------------------------------------------------------- backbone, layers
 
-BACKBONE = flags.DEFINE_string("backbone", _DEFAULT.backbone, "vgg16 | vgg19 | resnet18 | ...")
-WEIGHTS = flags.DEFINE_string("weights", _DEFAULT.weights, "imagenet | random | PATH.")
-WEIGHTS_SEED = flags.DEFINE_integer(
-    "weights_seed", _DEFAULT.weights_seed, "Seed of --weights=random."
-)
-POOLING = flags.DEFINE_string("pooling", _DEFAULT.pooling, "VGG pooling: max | avg.")
+BACKBONE = _field("backbone", "vgg16 | vgg19 | resnet18 | ...")
+WEIGHTS = _field("weights", "imagenet | random | PATH.")
+WEIGHTS_SEED = _field("weights_seed", "Seed of --weights=random.")
+POOLING = _field("pooling", "VGG pooling: max | avg.")
 CACHE_DIR = flags.DEFINE_string("cache_dir", None, "Weights cache (default ~/.cache/nst).")
 CONTENT_LAYERS = flags.DEFINE_list(
     "content_layers", None, "layer[:weight],... (default conv4_2; ResNets: their defaults)."
@@ -369,6 +365,8 @@ def stylize_overrides(flag_values: Any = FLAGS) -> dict[str, Any]:
             fields[name] = None
     if present("style_blend", flag_values):
         fields["style_blend"] = numbers("style_blend", float, flag_values)
+    if "init" in fields:  # --init=chelsea: a sample as the starting image
+        fields["init"] = image_path(fields["init"])
     return fields
 
 

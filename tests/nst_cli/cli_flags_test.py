@@ -81,6 +81,9 @@ def test_sample_names_resolve_to_bundled_files_and_paths_stay():
     for name in image.SAMPLES:
         assert flags.image_path(name) == str(image.sample(name))
     assert flags.image_path("photos/me.jpg") == "photos/me.jpg"
+    config = flags.config_from_flags("stylize", flag_values=FakeFlags(init="chelsea"))
+    assert config.init == str(image.sample("chelsea"))
+    assert flags.config_from_flags("video", flag_values=FakeFlags(init="style")).init == "style"
 
 
 def test_config_overrides_are_split_off():
