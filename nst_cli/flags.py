@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import re
 import sys
 import textwrap
@@ -324,6 +325,16 @@ def image_path(name: str) -> str:
     """A bundled sample name (``nst.image.SAMPLES``: tubingen, chelsea, starry_night,
     the_scream, brick) or a path -> a path."""
     return str(image.sample(name)) if name in image.SAMPLES else str(name)
+
+
+def image_file(name: str, flag: str) -> str:
+    """``image_path(name)``, refused in one line naming ``--flag`` and the samples when it
+    is neither an existing file nor a sample name."""
+    path = image_path(name)
+    if not os.path.exists(path):
+        samples = ", ".join(image.SAMPLES)
+        raise UsageError(f"--{flag}={name}: no such file, nor a sample name ({samples})")
+    return path
 
 
 def layer_table(values: Sequence[str] | None, default_weight: float):

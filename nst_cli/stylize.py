@@ -25,14 +25,15 @@ DEFAULT_CONTENT, DEFAULT_STYLE = "tubingen", "starry_night"
 def parse_style(value: str) -> tuple[str, str | None, str | None]:
     """``IMAGE[:CONTENT_MASK[:STYLE_MASK]]`` -> (image, content mask, style mask) paths.
 
-    A value naming an existing file (or a sample) is taken whole (a path may contain ':')."""
-    if os.path.exists(value) or value in flags.image.SAMPLES:
-        return flags.image_path(value), None, None
+    IMAGE is a file or a sample name. A value naming an existing file is taken whole (a path
+    may contain ':')."""
+    if os.path.exists(value) or ":" not in value:
+        return flags.image_file(value, "style"), None, None
     parts = value.split(":")
     if len(parts) > 3 or not all(parts):
         raise UsageError(f"--style={value!r}: expected IMAGE[:CONTENT_MASK[:STYLE_MASK]]")
-    parts[0] = flags.image_path(parts[0])
-    for part in parts:
+    parts[0] = flags.image_file(parts[0], "style")
+    for part in parts[1:]:
         if not os.path.exists(part):
             raise UsageError(f"--style={value!r}: {part} does not exist")
     return parts[0], (parts[1] if len(parts) > 1 else None), (parts[2] if len(parts) > 2 else None)
@@ -44,7 +45,8 @@ def style_specs(flag_values: Any = FLAGS) -> list[tuple[str, str | None, str | N
 
 
 def content_path(flag_values: Any = FLAGS) -> str:
-    return flags.image_path(flags.value("content", None, flag_values) or DEFAULT_CONTENT)
+    """``--content``: a file or a sample name (the bundled photo by default)."""
+    return flags.image_file(flags.value("content", None, flag_values) or DEFAULT_CONTENT, "content")
 
 
 def _load_mask(path: str, shape: tuple[int, int] | None) -> np.ndarray:

@@ -46,7 +46,7 @@ def test_style_mask_keeps_the_rest_of_the_photo(tmp_path):
         (["--ema_decay=1.5"], "--ema_decay must be finite and in [0, 1)"),
         (["--ema_decay=0.9", "--optimizer=lbfgs"], "--ema_decay needs a first-order optimizer"),
         (["--style_scale=-1"], "--style_scale must be finite and > 0"),
-        (["--style=/nonexistent/a.jpg:/nonexistent/m.png"], "does not exist"),
+        (["--style=/nonexistent/a.jpg:/nonexistent/m.png"], "no such file, nor a sample name"),
     ],
 )
 def test_bad_values_are_one_line_and_exit_2(args, pattern, tmp_path):
