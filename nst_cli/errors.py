@@ -31,8 +31,11 @@ def one_line(error: BaseException) -> str:
 
 def guard(main: Callable[[], None]) -> None:
     """Runs ``main``; a ValueError (every usage, image, weights and config error is one) or
-    an OSError ends with ``fail``."""
+    an OSError ends with ``fail``, naming ``--field`` where the library names
+    ``StylizeConfig.field``."""
+    from nst_cli.flags import flag_message
+
     try:
         main()
     except (ValueError, OSError) as e:
-        fail(one_line(e))
+        fail(flag_message(one_line(e)))
