@@ -39,12 +39,12 @@ from typing import Any
 import numpy as np
 from absl import logging
 
-import experiments.highres_cli as highres_cli
 from experiments import _common
 from experiments._common import Outcome, Report, Setting
 from nst import highres, stylize
 from nst import image as nst_image
 from nst.config import StylizeConfig
+from nst_cli import highres as highres_cli
 
 NAME = "large_scale"
 

@@ -310,7 +310,7 @@ def main(flag_values: Any) -> dict[str, Any]:
     )
     _common.claim_workdir(workdir)  # another's files, a full disk: refused before training
     os.makedirs(workdir, exist_ok=True)
-    model_path = _train_ff._MODEL.value
+    model_path = _common.flag_value(flag_values, "model", None)  # --model: nst_cli.flags
     weights = config.gatys.weights
     if model_path:
         model = infer.load(model_path)

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 from absl import logging
 
-import experiments.video_cli  # noqa: F401  (defines --video, --temporal_weight, ...)
+import nst_cli.flags  # noqa: F401  (defines --video, --temporal_weight, ...)
 from experiments import _common
 from experiments._common import Outcome, Report, Setting
 from nst import image as nst_image
@@ -439,7 +439,7 @@ def _videos(workdir, labels, frames, fps) -> None:
 
 # ---------------------------------------------------------------------------- command line
 
-# This study's flags (defined in experiments.video_cli) -> Config fields.
+# This study's flags (defined in nst_cli.flags) -> Config fields.
 _OWN_FLAGS = {"video": "video", "temporal_weight": "temporal_weight"}
 
 

@@ -3,13 +3,11 @@
 import json
 import types
 
-import numpy as np
 import pytest
 from absl.testing import flagsaver
 
 import experiments
 from experiments import train_feedforward, vanilla_vs_fast
-from nst import image
 
 # Shallow random loss network and a tiny net: seconds, not minutes.
 SHARED = dict(
@@ -71,29 +69,6 @@ def test_rerun_resumes_and_add_style_trains_a_new_row(trained, tmp_path):
         added = train_feedforward.main(fv)
     model = train_feedforward.infer.load(added.model_dir)
     assert model.styles == ("starry_night", "the_scream", "brick")
-
-
-def test_infer_main_single_photo_folder_and_errors(trained, tmp_path):
-    workdir, _ = trained
-    out = tmp_path / "out.png"
-    photo = image.sample("chelsea")
-    fv = FakeFlags(model=str(workdir), content=str(photo), output=str(out), seed=0)
-    with flagsaver.flagsaver(style_mix=["1", "3"], max_size=40):
-        (written,) = train_feedforward.infer_main(fv)
-    assert written == out and max(image.load(out, None).shape[:2]) == 40
-    with pytest.raises(ValueError, match="exists"):
-        train_feedforward.infer_main(fv)
-    folder = tmp_path / "photos"
-    folder.mkdir()
-    for name in ("a.png", "b.png"):
-        image.save(folder / name, np.full((20, 16, 3), 0.5, np.float32))
-    fv = FakeFlags(model=str(workdir), content=str(folder), output=str(tmp_path / "outs"))
-    written = train_feedforward.infer_main(fv)
-    assert [p.name for p in written] == ["a_stylized.png", "b_stylized.png"]
-    with flagsaver.flagsaver(style_mix=["1"]), pytest.raises(ValueError, match="2 weights"):
-        train_feedforward.infer_main(FakeFlags(model=str(workdir), output=str(tmp_path / "x.png")))
-    with pytest.raises(ValueError, match="not a model"):
-        train_feedforward.infer_main(FakeFlags(model=str(tmp_path)))
 
 
 def test_train_errors_are_one_line_value_errors(tmp_path):
