@@ -448,7 +448,9 @@ def main(argv: list[str]) -> None:
             print(f"{name:24s} {summary}")
         return
     if _EXPERIMENT.value:
-        experiments.get(_EXPERIMENT.value).main(flags.FLAGS)
+        from nst_cli import experiment
+
+        experiment.main(_OVERRIDES)
         return
     if flags.FLAGS["video"].value:  # a clip: per-frame optimization, or a --model network
         from experiments import video_cli
@@ -483,8 +485,18 @@ def _run(argv: list[str]) -> None:
         _fail(f"{where}{e.strerror or e}")
 
 
+# --config.field=value arguments: the experiment mode's overrides (nst_cli.overrides).
+_OVERRIDES: list[str] = []
+
+
 def _parse_flags(argv: list[str]) -> list[str]:
-    import experiments  # noqa: F401  (experiment modules define their own flags at import)
+    import experiments
+    import experiments.highres_cli
+    import experiments.video_cli  # noqa: F401  (the video mode's flags)
+    from nst_cli import overrides
+
+    argv, given = overrides.split_argv(argv)
+    _OVERRIDES[:] = given
 
     # Flags defined beside the code that reads them, listed in run.py's own --help.
     for name in ("style_scale", "export", "export_size", "exported"):

@@ -2,38 +2,38 @@
 
     python run.py --experiment=guided_backprop --quick --weights=random
     python run.py --experiment=guided_backprop                       # VGG16, ImageNet weights
-    python run.py --experiment=guided_backprop --guided_layers=relu3_3,relu5_3 --content=cat.jpg
+    python run.py --experiment=guided_backprop --config.layers=relu3_3,relu5_3 --content=cat.jpg
 
 For several neurons of several layers, what in the photo the neuron responds to, by the
 three ways of sending its activation back to the pixels (``nst.visualize.saliency``):
 the plain gradient (Simonyan et al. 2014), the deconvnet (Zeiler & Fergus 2014) and
 guided backpropagation (Springenberg et al. 2015), which differ only in the ReLU's backward
 rule (``nst.visualize.RELU_RULES``). Per layer, the neurons are the strongest units of the
-``--guided_neurons`` most active channels on this photo. Each row: the photo with the
+``--config.neurons`` most active channels on this photo. Each row: the photo with the
 neuron's receptive field boxed, the field's crop, then the three reconstructions over the
 field (gray is zero; the gradient is zero outside the field).
 
 Defaults: VGG16 ImageNet weights, the bundled tubingen photo at 224 px, layers relu2_2,
 relu3_3, relu4_3, relu5_3, 3 neurons each. ``--quick``: 96 px, relu2_2 / relu3_3 /
 relu4_3, 2 neurons each. Shared flags: --backbone, --weights, --weights_seed, --cache_dir,
---content, --size, --workdir, --overwrite.
+--content, --size, --workdir.
 
 Outputs in --workdir (default runs/guided_backprop/<time>): ``figure.png``,
 ``images/<layer>_ch<c>_<rule>.png`` (each reconstruction over the whole image),
 ``metrics.json`` (per neuron: activation, receptive field, gradient norm and sparsity per
-rule, cosine similarity to the vanilla gradient), ``manifest.json``.
+rule, cosine similarity to the vanilla gradient), ``manifest.json``, and the loss plots
+every experiment writes (empty axes where no loss is optimized;
+``experiments/runner.py``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
-import sys
-from typing import Any
 
 import jax
 import numpy as np
-from absl import flags, logging
+from absl import logging
 
 from experiments import _common, _visual
 from nst import backbones, visualize
@@ -41,8 +41,6 @@ from nst import image as nst_image
 
 NAME = "guided_backprop"
 
-_LAYERS = flags.DEFINE_list("guided_layers", None, "guided_backprop: layers, shallow to deep.")
-_NEURONS = flags.DEFINE_integer("guided_neurons", None, "guided_backprop: neurons per layer.")
 
 # (column title, rule name): the three backward rules, in the order of the figure.
 RULES = (
@@ -104,18 +102,14 @@ def draw_box(image: np.ndarray, box: tuple[int, int, int], width: int = 2) -> np
 
 # --------------------------------------------------------------------------- the study
 
-_SHARED = ("backbone", "weights", "weights_seed", "cache_dir", "content", "size")
-_OWN = {"guided_layers": "layers", "guided_neurons": "neurons"}
-_NOT_HERE = ("style", "output", "steps", "lr", "seed", "tv_weight", "init")
-
 
 def validate(config: Config) -> None:
     valid = backbones.layer_names(config.backbone)  # unknown backbone: ValueError
     unknown = [layer for layer in config.layers if layer not in valid]
     if unknown or not config.layers:
-        raise ValueError(f"--guided_layers: unknown layer(s) {unknown} for {config.backbone}")
+        raise ValueError(f"--config.layers: unknown layer(s) {unknown} for {config.backbone}")
     if config.neurons < 1:
-        raise ValueError(f"--guided_neurons must be >= 1, got {config.neurons}")
+        raise ValueError(f"--config.neurons must be >= 1, got {config.neurons}")
     if config.size < 16:
         raise ValueError(f"--size must be >= 16 px, got {config.size}")
 
@@ -135,10 +129,13 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.sum(a * b)) / denominator if denominator > 0 else 0.0
 
 
-def run(config: Config, workdir: str, *, flag_values: Any = None, quick_note: str = "") -> dict:
-    """Explains every chosen neuron by the three rules; writes the outputs; returns metrics."""
+def run(config: Config, workdir: str, session: _common.Session | None = None) -> _common.Report:
+    """Explains every chosen neuron by the three rules; ``Report.metrics`` holds metrics.json."""
     validate(config)
-    started = _common.utc_now()
+    return _visual.run(NAME, config, workdir, session, lambda s: _compute(config, workdir, s.note))
+
+
+def _compute(config: Config, workdir: str, quick_note: str) -> _common.Summary:
     photo = nst_image.load(_common.resolve_image(config.content), max_size=config.size)
     net, params = backbones.create(
         config.backbone,
@@ -197,30 +194,18 @@ def run(config: Config, workdir: str, *, flag_values: Any = None, quick_note: st
             captions.append([f"{where}: {value:.3g}", f"RF {field.size} px", None, None, None])
             neurons.append(record)
             logging.info("%s channel %d at %s: activation %.3g", layer, channel, position, value)
-    figure = nst_image.grid(
-        rows,
-        row_titles=row_titles,
-        col_titles=["image, receptive field", "field", *(title for title, _ in RULES)],
-        titles=captions,
+    return _common.Summary(
         title=_visual.figure_title(
             "Vanilla gradient, deconvnet, guided backprop", config, quick_note
         ),
-        cell_size=_visual.cell_size(config.size),
+        layout={
+            "images": rows,
+            "row_titles": row_titles,
+            "col_titles": ["image, receptive field", "field", *(title for title, _ in RULES)],
+            "titles": captions,
+        },
+        cell=_visual.cell_size(config.size),
+        metrics={"experiment": NAME, "neurons": neurons},
+        rows=[],
+        curves=[],
     )
-    nst_image.save(os.path.join(workdir, "figure.png"), figure, overwrite=True)
-    metrics = {"experiment": NAME, "neurons": neurons}
-    _visual.write_metrics(workdir, metrics)
-    _visual.write_manifest(workdir, NAME, config, flag_values, started)
-    return metrics
-
-
-def config_from_flags(config: Config, flag_values: Any) -> Config:
-    """``config`` with the flags given on the command line."""
-    return _visual.override(
-        config, flag_values, name=NAME, shared=_SHARED, own=_OWN, not_here=_NOT_HERE
-    )
-
-
-def main(flag_values: Any) -> dict:
-    """``run.py --experiment=guided_backprop``."""
-    return _visual.main(sys.modules[__name__], flag_values)

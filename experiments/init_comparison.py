@@ -19,7 +19,6 @@ minimize the same objective, so their losses compare.
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import numpy as np
@@ -100,10 +99,8 @@ def claims(config: Config, outcomes: list[Outcome], load) -> list[dict[str, Any]
     ]
 
 
-def run(config: Config, workdir: str, **kwargs: Any) -> _common.Report:
+def run(config: Config, workdir: str, session: _common.Session | None = None) -> _common.Report:
     """Runs (or resumes) the study in ``workdir``; see ``_common.run_study``."""
-    return _common.run_study(NAME, config, settings(config), workdir, claims=claims, **kwargs)
-
-
-def main(flag_values) -> _common.Report:
-    return _common.main(sys.modules[__name__], flag_values)
+    return _common.run_study(
+        NAME, config, settings(config), workdir, claims=claims, session=session
+    )

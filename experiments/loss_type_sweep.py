@@ -11,7 +11,6 @@ compile-time choice, so every setting is its own program.
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 from experiments import _common
@@ -68,10 +67,8 @@ def _figure(config: Config, outcomes: list[Outcome], load) -> dict[str, Any]:
     return layout
 
 
-def run(config: Config, workdir: str, **kwargs: Any) -> _common.Report:
+def run(config: Config, workdir: str, session: _common.Session | None = None) -> _common.Report:
     """Runs (or resumes) the study in ``workdir``; see ``_common.run_study``."""
-    return _common.run_study(NAME, config, settings(config), workdir, figure=_figure, **kwargs)
-
-
-def main(flag_values) -> _common.Report:
-    return _common.main(sys.modules[__name__], flag_values)
+    return _common.run_study(
+        NAME, config, settings(config), workdir, figure=_figure, session=session
+    )

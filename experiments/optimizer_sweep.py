@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import functools
 import os
-import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -221,7 +220,7 @@ def _extra_files(workdir: str, outcomes: list[Outcome]) -> None:
     _common.write_csv(os.path.join(workdir, "equal_time.csv"), rows)
 
 
-def run(config: Config, workdir: str, **kwargs: Any) -> _common.Report:
+def run(config: Config, workdir: str, session: _common.Session | None = None) -> _common.Report:
     """Runs (or resumes) the study in ``workdir``; see ``_common.run_study``."""
     scale: Callable[[], float] = functools.cache(lambda: gradient_scale(config))
     found: dict[str, dict[str, str]] = {}
@@ -248,9 +247,5 @@ def run(config: Config, workdir: str, **kwargs: Any) -> _common.Report:
             "diverged": diverged(outs),
         },
         extra_files=_extra_files,
-        **kwargs,
+        session=session,
     )
-
-
-def main(flag_values) -> _common.Report:
-    return _common.main(sys.modules[__name__], flag_values)

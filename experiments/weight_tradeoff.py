@@ -19,7 +19,6 @@ instead of the weighted total, which does not compare across different weights.
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 from experiments import _common
@@ -116,12 +115,8 @@ def claims(config: Config, outcomes: list[Outcome], load) -> list[dict[str, Any]
     return out
 
 
-def run(config: Config, workdir: str, **kwargs: Any) -> _common.Report:
+def run(config: Config, workdir: str, session: _common.Session | None = None) -> _common.Report:
     """Runs (or resumes) the study in ``workdir``; see ``_common.run_study``."""
     return _common.run_study(
-        NAME, config, settings(config), workdir, figure=_figure, claims=claims, **kwargs
+        NAME, config, settings(config), workdir, figure=_figure, claims=claims, session=session
     )
-
-
-def main(flag_values) -> _common.Report:
-    return _common.main(sys.modules[__name__], flag_values)

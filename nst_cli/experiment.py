@@ -1,0 +1,231 @@
+"""``run.py --experiment=NAME``: the experiment mode.
+
+The experiment's config at the tier asked for (``--quick``, ``--tier``), then the shared
+flags given on the command line (``apply_flags``), then the ``--config.field=value``
+overrides (``nst_cli.overrides``); then its ``run(config, workdir, session)`` under the
+runner (``experiments.runner``), which records the flags given and the overrides in the
+manifest. Ctrl-C stops after the current step, checkpointed (exit code 130).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import os
+import signal
+import sys
+import typing
+from collections.abc import Mapping, Sequence
+from types import ModuleType
+from typing import Any
+
+from absl import flags, logging
+
+import experiments
+from experiments import _common
+from nst_cli import overrides as overrides_lib
+
+# Flags the experiment mode reads itself (never a config field).
+RUNNER_FLAGS = frozenset({"experiment", "quick", "tier", "workdir", "progress"})
+# Flags that set up the process for every mode (compilation cache, multi-host).
+PROCESS_FLAGS = frozenset(
+    {"coordinator", "num_processes", "process_id", "distributed", "distributed_timeout"}
+)
+# Flags whose field has another name: flag -> field.
+RENAMED = {"style": "styles"}
+# run.py flags that mean nothing to an experiment: giving one is an error, not a no-op.
+NOT_FOR_EXPERIMENTS = ("output", "overwrite", "snapshot_every")
+# Layer tables given as flags: bare names take these weights.
+_LAYER_WEIGHTS = {"content_layers": 1.0, "style_layers": 0.2}
+
+
+def main(overrides: Sequence[str]) -> None:
+    """Runs the experiment named by ``--experiment``; exits 130 when interrupted.
+
+    ``overrides``: the ``--config.field=value`` arguments (run.py takes them out of argv).
+    Bad flags or overrides raise ValueError (run.py prints its one line, exit 2) before
+    anything is created.
+    """
+    values = flags.FLAGS
+    module = experiments.get(values["experiment"].value)
+    tier = _common.tier_of(bool(values["quick"].value), values["tier"].value)
+    given = given_flags(values)
+    config = build(module, tier, given, overrides)
+    workdir = values["workdir"].value or default_workdir(module, config)
+    session = _common.Session(
+        flags=given,
+        overrides=tuple(overrides),
+        note=_common.tier_note(tier),
+        log_every=10.0 if values["progress"].value else float("inf"),
+    )
+    stop = StopFlag()
+    try:
+        report = module.run(config, workdir, dataclasses.replace(session, should_stop=stop))
+    finally:
+        stop.restore()
+    if report.interrupted:
+        sys.exit(130)
+
+
+def build(module: ModuleType, tier: str, given: Mapping[str, Any], overrides: Sequence[str]):
+    """``module``'s config at ``tier`` with the flags ``given`` and the ``overrides`` applied,
+    checked (its ``settings`` or ``validate`` raise ValueError for a bad one)."""
+    config = _common.tier_config(module, tier)
+    config = apply_flags(module, config, given)
+    config = overrides_lib.apply(config, overrides)
+    check = getattr(module, "validate", None)
+    if check is not None:
+        check(config)
+    else:  # a table study: every row's config is checked
+        _common.configs(config, module.settings(config))
+    return config
+
+
+def given_flags(values: Any) -> dict[str, Any]:
+    """The project's flags given on the command line: ``{name: value}`` (absl's own left out)."""
+    project = {
+        flag.name
+        for module, defined in values.flags_by_module_dict().items()
+        if not module.startswith("absl.")
+        for flag in defined
+    }
+    return {
+        name: values[name].value
+        for name in sorted(project)
+        if name in values and values[name].present
+    }
+
+
+def apply_flags(module: ModuleType, config: Any, given: Mapping[str, Any]) -> Any:
+    """``config`` with the shared flags ``given`` on the command line.
+
+    A flag sets the config field of its name (``--style`` sets ``styles``; a module's
+    ``FLAG_FIELDS`` maps more: flag -> field, dotted path, or ``(field, convert)``): a top-
+    level field first, then one of a nested config (``stylize``, ``highres``, ``train``
+    ...), depth first. A flag with no such field, a run.py flag meaning nothing to
+    experiments, or one for a field the study varies (a key of its settings' overrides) is a
+    ValueError naming the flag. The value is parsed by the field's type (as
+    ``--config.field=value``; layer tables as ``--content_layers``).
+
+    The one place flags become an experiment's config (until ``nst_cli.flags`` has the
+    shared ``config_from_flags``).
+    """
+    name = module.NAME
+    renamed = {**RENAMED, **getattr(module, "FLAG_FIELDS", {})}
+    swept = _swept(module, config)
+    for flag, value in given.items():
+        if flag in RUNNER_FLAGS or flag in PROCESS_FLAGS:
+            continue
+        if flag in NOT_FOR_EXPERIMENTS:
+            raise ValueError(f"--{flag} does not apply to experiments (outputs go to --workdir)")
+        field, convert = renamed.get(flag, flag), None
+        if isinstance(field, tuple):  # (field, convert): a value in other units
+            field, convert = field
+            value = convert(value)
+        path = field.split(".") if "." in field else _find(config, field)
+        if path is None:
+            raise ValueError(f"--{flag} does not apply to {name}")
+        field = path[-1]
+        if path == ["stylize", field] and field in swept:
+            raise ValueError(
+                f"--{flag} cannot be set for this experiment: it is one of the settings it varies"
+            )
+        text = ",".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
+        if value is None:
+            text = "none"
+        try:
+            config = overrides_lib.apply(config, [f"{overrides_lib.PREFIX}{'.'.join(path)}={text}"])
+        except ValueError as e:
+            message = str(e).split(": ", 1)[-1]
+            raise ValueError(f"--{flag}: {message}") from None
+        if field == "backbone":  # another network: its own default layers, unless given
+            config = _default_layers(config, path[:-1], given, swept)
+    return config
+
+
+def _swept(module: ModuleType, config: Any) -> set[str]:
+    """The ``StylizeConfig`` fields the study varies: the keys of its settings' overrides
+    (``module.swept_settings``, where its table varies more than ``StylizeConfig`` fields)."""
+    table_fn = getattr(module, "swept_settings", None) or getattr(module, "settings", None)
+    if table_fn is None or not hasattr(config, "stylize"):
+        return set()
+    return {k for row in table_fn(config) for k in _common.Setting(*row).overrides}
+
+
+def _find(config: Any, field: str) -> list[str] | None:
+    """The dotted path of ``field`` in ``config``: top level first, then nested configs."""
+    if not dataclasses.is_dataclass(config):
+        return None
+    names = [f.name for f in dataclasses.fields(config)]
+    if field in names:
+        return [field]
+    for n in names:
+        inner = _find(getattr(config, n), field)
+        if inner is not None:
+            return [n, *inner]
+    return None
+
+
+def _default_layers(config: Any, path: list[str], given: Mapping[str, Any], swept: set[str]):
+    """After ``--backbone``: the layer tables not given (nor varied) back to None (the new
+    backbone's defaults), where the config allows None."""
+    holder = config
+    for n in path:
+        holder = getattr(holder, n)
+    changes = {
+        k: None
+        for k in _LAYER_WEIGHTS
+        if hasattr(holder, k) and k not in given and k not in swept and _allows_none(holder, k)
+    }
+    if not changes:
+        return config
+    return _replace_at(config, path, dataclasses.replace(holder, **changes))
+
+
+def _allows_none(holder: Any, field: str) -> bool:
+    kind = typing.get_type_hints(type(holder)).get(field)
+    return type(None) in typing.get_args(kind)
+
+
+def _replace_at(config: Any, path: list[str], value: Any) -> Any:
+    if not path:
+        return value
+    inner = _replace_at(getattr(config, path[0]), path[1:], value)
+    return dataclasses.replace(config, **{path[0]: inner})
+
+
+def default_workdir(module: ModuleType, config: Any) -> str:
+    """``module.default_workdir(config)`` if it has one, else ``runs/NAME/<time>``."""
+    custom = getattr(module, "default_workdir", None)
+    if custom is not None:
+        return custom(config)
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return os.path.join("runs", module.NAME, stamp)
+
+
+class StopFlag:
+    """SIGINT/SIGTERM set the flag: the study stops after the current step and checkpoints.
+
+    A second signal exits at once. The previous handlers come back with ``restore()``.
+    (To be replaced by ``nst_cli.signals.StopFlag``, the CLI's one handler, once it exists.)
+    """
+
+    def __init__(self) -> None:
+        self.raised = False
+        self._previous = {}
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._previous[sig] = signal.signal(sig, self._handler)
+
+    def _handler(self, signum, frame) -> None:
+        del frame
+        if self.raised:
+            sys.exit(130)
+        self.raised = True
+        logging.warning("signal %d: stopping after the current step", signum)
+
+    def restore(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+    def __call__(self) -> bool:
+        return self.raised
