@@ -269,12 +269,12 @@ def test_bad_tables_are_refused():
 # ------------------------------------------------------------------------- flags
 
 
-def cli_run(module, workdir, overrides=(), tier="quick", **given):
+def cli_run(module, where, overrides=(), tier="quick", **given):
     """``run.py --experiment=NAME`` without a process: the shared flags ``given`` (as absl
     hands them: lists for list flags) and the ``--config.*`` ``overrides``, then ``run``."""
     config = experiment.build(module, tier, given, overrides)
     session = _common.Session(flags=given, overrides=tuple(overrides))
-    return module.run(config, str(workdir), session)
+    return module.run(config, str(where), session)
 
 
 def test_flags_override_only_when_given():
