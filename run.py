@@ -19,6 +19,8 @@ import time
 
 from absl import app, flags, logging
 
+import experiments.highres_cli
+import experiments.video_cli  # noqa: F401  (defines the video mode's flags)
 from nst import host_memory
 
 # Before JAX starts any thread: glibc then reuses freed memory instead of handing XLA:CPU
