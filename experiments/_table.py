@@ -202,6 +202,22 @@ def groups(config: Config, table: Sequence[Setting]) -> list[list[int]]:
     return list(keyed.values())
 
 
+# The seed studies' base: Gatys et al. (2016) on the backbone's default layers (VGG19 content
+# conv4_2, style conv1_1..conv5_1 at 1/5 each), alpha 1, beta 1e5, Adam 1e-2 from the
+# content photo, 2000 steps at 512 px. Each study changes what it studies.
+GATYS = StylizeConfig(
+    content_layers=None,
+    style_layers=None,
+    init="content",
+    optimizer="adam",
+    lr=1e-2,
+    content_weight=1.0,
+    style_weight=1e5,
+    steps=2000,
+    size=512,
+)
+
+
 def gatys(
     tier: str,
     shrunk: Mapping[str, Mapping[str, Any]],
@@ -212,17 +228,14 @@ def gatys(
     options: Mapping[str, Any] | None = None,
     **fields: Any,
 ) -> Any:
-    """A seed study's config at ``tier``: Gatys et al.'s base and the study's own fields.
+    """A seed study's config at ``tier``: ``GATYS`` with the study's own fields.
 
-    The base: the backbone's default layers (VGG19 content conv4_2, style conv1_1..conv5_1
-    at 1/5 each), started from the content photo; ``fields`` set the rest of the
-    ``StylizeConfig`` (the full tier's values). ``shrunk[tier]`` (``{"size", "steps", ...}``)
-    shrinks it for the ``middle`` and ``quick`` tiers; a tier not in ``shrunk`` and not
-    ``full`` is refused. ``cls`` / ``options``: a study's ``Config`` subclass and its own
-    fields.
+    ``fields`` set the study's ``StylizeConfig`` fields (the full tier's values);
+    ``shrunk[tier]`` (``{"size", "steps", ...}``) shrinks them for the ``middle`` and
+    ``quick`` tiers; a tier not in ``shrunk`` and not ``full`` is refused. ``cls`` /
+    ``options``: a study's ``Config`` subclass and its own fields.
     """
     if tier != "full" and tier not in shrunk:
         raise ValueError(f"this study has no --tier={tier}")
-    base = StylizeConfig(content_layers=None, style_layers=None, init="content")
-    stylize = dataclasses.replace(base, **fields, **shrunk.get(tier, {}))
+    stylize = dataclasses.replace(GATYS, **{**fields, **shrunk.get(tier, {})})
     return cls(stylize=stylize, content=content, styles=styles, **(options or {}))

@@ -22,7 +22,6 @@ from typing import Any
 from experiments import _common
 from experiments._common import Config, Outcome, Setting
 from nst import backbones
-from nst.config import StylizeConfig
 
 NAME = "backbone_sweep"
 
@@ -37,24 +36,9 @@ BACKBONES = (
 
 
 def get_config(quick: bool = False) -> Config:
-    config = Config(
-        stylize=StylizeConfig(
-            content_layers=None,  # each backbone's defaults (see the module docstring)
-            style_layers=None,
-            init="content",
-            optimizer="adam",
-            lr=1e-3,
-            content_weight=1.0,
-            style_weight=1e5,
-            steps=2000,
-            size=512,
-        ),
-        content="tubingen",
-        styles=("starry_night",),
-    )
-    if quick:
-        config = _common.shrink(config, size=96, steps=60)
-    return config
+    """``GATYS`` at Adam 1e-3, each backbone's default layers (see the module docstring)."""
+    tiers = {"quick": dict(size=96, steps=60)}
+    return _common.gatys("quick" if quick else "full", tiers, lr=1e-3)
 
 
 def settings(config: Config) -> tuple[Setting, ...]:

@@ -40,28 +40,22 @@ class Config(_common.Config):
 
 
 def get_config(quick: bool = False, tier: str | None = None) -> Config:
-    tier = _common.tier_of(quick, tier)
-    config = Config(
-        stylize=StylizeConfig(
-            style_layers=(),  # content loss only
-            content_weight=1.0,
-            style_weight=0.0,
-            init="noise",  # N(0, 1) in the backbone's normalized input space
-            optimizer="adam",
-            lr=1e-3,
-            steps=2000,
-            size=512,
-        ),
-        content="tubingen",
+    # --quick: 20x fewer steps, a 10x larger rate so the reconstructions get somewhere.
+    tiers = {
+        "middle": dict(size=128, steps=400, lr=1e-2),
+        "quick": dict(size=96, steps=100, lr=1e-2),
+    }
+    return _common.gatys(
+        _common.tier_of(quick, tier),
+        tiers,
+        cls=Config,
         styles=(),
-        conv=1,
+        style_layers=(),  # content loss only
+        content_layers=StylizeConfig.content_layers,  # replaced by each row's
+        style_weight=0.0,
+        init="noise",  # N(0, 1) in the backbone's normalized input space
+        lr=1e-3,
     )
-    if tier == "middle":
-        config = _common.shrink(config, size=128, steps=400, lr=1e-2)
-    if tier == "quick":
-        # 20x fewer steps: a 10x larger rate so the reconstructions get somewhere.
-        config = _common.shrink(config, size=96, steps=100, lr=1e-2)
-    return config
 
 
 def layers(config: Config) -> tuple[str, ...]:

@@ -25,7 +25,6 @@ import numpy as np
 
 from experiments import _common
 from experiments._common import Config, Outcome, Setting
-from nst.config import StylizeConfig
 
 NAME = "init_comparison"
 
@@ -34,27 +33,9 @@ INITS = (("white noise", "noise"), ("content photo", "content"))
 
 
 def get_config(quick: bool = False, tier: str | None = None) -> Config:
-    tier = _common.tier_of(quick, tier)
-    config = Config(
-        stylize=StylizeConfig(
-            content_layers=None,  # the backbone's defaults: VGG19 conv4_2 ...
-            style_layers=None,  # ... and conv1_1..conv5_1 at 1/5 each
-            optimizer="adam",
-            lr=1e-2,
-            content_weight=1.0,
-            style_weight=1e5,
-            steps=2000,
-            size=512,
-            seed=0,  # of the noise
-        ),
-        content="tubingen",
-        styles=("starry_night",),
-    )
-    if tier == "middle":
-        config = _common.shrink(config, size=160, steps=300)
-    if tier == "quick":
-        config = _common.shrink(config, size=128, steps=100)
-    return config
+    """``GATYS``; the rows set the start (seed 0 of the noise)."""
+    tiers = {"middle": dict(size=160, steps=300), "quick": dict(size=128, steps=100)}
+    return _common.gatys(_common.tier_of(quick, tier), tiers, seed=0)
 
 
 def settings(config: Config) -> tuple[Setting, ...]:

@@ -40,7 +40,6 @@ from experiments import _common
 from experiments._common import Outcome, Report, Setting
 from nst import highres, stylize
 from nst import image as nst_image
-from nst.config import StylizeConfig
 
 NAME = "large_scale"
 
@@ -66,21 +65,16 @@ SETTINGS = (
 
 
 def get_config(quick: bool = False) -> Config:
-    config = Config(
-        stylize=StylizeConfig(
-            content_layers=None,  # VGG19 conv4_2 ...
-            style_layers=None,  # ... and conv1_1..conv5_1 at 1/5 each
-            optimizer="adam",
-            lr=2e-2,
-            init="content",
-            steps=200,
-            size=1024,
-        ),
-        content="tubingen",
-        styles=("starry_night",),
+    """``GATYS`` at Adam 2e-2, 200 steps, 1024 px; --quick: 64 px tiles, 20 steps."""
+    config = _common.gatys(
+        "quick" if quick else "full",
+        {"quick": dict(size=128, steps=20)},
+        cls=Config,
+        lr=2e-2,
+        steps=200,
+        size=1024,
     )
     if quick:
-        config = _common.shrink(config, size=128, steps=20)
         hi = dataclasses.replace(
             config.highres, tile_size=64, tile_overlap=16, pyramid_start=64, min_steps=5
         )

@@ -15,7 +15,6 @@ from typing import Any
 
 from experiments import _common
 from experiments._common import Config, Outcome, Setting
-from nst.config import StylizeConfig
 
 NAME = "loss_type_sweep"
 
@@ -24,25 +23,9 @@ DISTANCES = (("MSE", "squared"), ("L1", "abs"), ("Huber", "huber"), ("SmoothL1",
 
 
 def get_config(quick: bool = False) -> Config:
-    config = Config(
-        stylize=StylizeConfig(
-            content_layers=None,  # the backbone's defaults: VGG19 conv4_2 ...
-            style_layers=None,  # ... and conv1_1..conv5_1 at 1/5 each
-            init="content",
-            optimizer="adam",
-            lr=1e-3,
-            content_weight=1.0,
-            style_weight=1e5,
-            delta=1.0,  # Huber delta / SmoothL1 beta
-            steps=2000,
-            size=512,
-        ),
-        content="tubingen",
-        styles=("starry_night",),
-    )
-    if quick:
-        config = _common.shrink(config, size=96, steps=100)
-    return config
+    """``GATYS`` at Adam 1e-3; Huber delta / SmoothL1 beta 1."""
+    tiers = {"quick": dict(size=96, steps=100)}
+    return _common.gatys("quick" if quick else "full", tiers, lr=1e-3, delta=1.0)
 
 
 def settings(config: Config) -> tuple[Setting, ...]:

@@ -38,7 +38,6 @@ from experiments import _common
 from experiments._common import Config, Outcome, Setting
 from nst import backbones, stylize
 from nst import image as nst_image
-from nst.config import StylizeConfig
 
 NAME = "optimizer_sweep"
 
@@ -48,25 +47,10 @@ LEARNING_RATES = (1e-2, 1e-3)
 
 
 def get_config(quick: bool = False, tier: str | None = None) -> Config:
-    tier = _common.tier_of(quick, tier)
-    config = Config(
-        stylize=StylizeConfig(
-            content_layers=None,  # the backbone's defaults: VGG19 conv4_2 ...
-            style_layers=None,  # ... and conv1_1..conv5_1 at 1/5 each
-            init="content",  # start from the content photo
-            content_weight=1.0,  # alpha
-            style_weight=1e5,  # beta
-            steps=2000,
-            size=512,  # longest side, px
-        ),
-        content="tubingen",
-        styles=("starry_night",),
-    )
-    if tier == "middle":
-        config = _common.shrink(config, size=128, steps=200)
-    if tier == "quick":
-        config = _common.shrink(config, size=96, steps=60)
-    return config
+    """``GATYS`` (alpha 1, beta 1e5, 2000 steps at 512 px from the content photo); the rows
+    set the optimizer and its rate."""
+    tiers = {"middle": dict(size=128, steps=200), "quick": dict(size=96, steps=60)}
+    return _common.gatys(_common.tier_of(quick, tier), tiers)
 
 
 def settings(config: Config) -> tuple[Setting, ...]:

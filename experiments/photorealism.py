@@ -36,7 +36,6 @@ from typing import Any
 from experiments import _common
 from experiments._common import Outcome, Setting
 from nst import measures
-from nst.config import StylizeConfig
 
 NAME = "photorealism"
 
@@ -68,28 +67,16 @@ def settings(config: Config) -> tuple[Setting, ...]:
 
 
 def get_config(quick: bool = False, tier: str | None = None) -> Config:
-    tier = _common.tier_of(quick, tier)
-    config = Config(
-        stylize=StylizeConfig(
-            content_layers=None,  # the backbone's defaults: VGG19 conv4_2 ...
-            style_layers=None,  # ... and conv1_1..conv5_1 at 1/5 each
-            init="content",
-            optimizer="adam",
-            lr=1e-2,
-            content_weight=1.0,
-            style_weight=1e6,
-            tv_kind="l1",
-            steps=8000,
-            size=512,
-        ),
-        content="tubingen",
+    tiers = {"middle": dict(size=128, steps=300), "quick": dict(size=96, steps=100)}
+    return _common.gatys(
+        _common.tier_of(quick, tier),
+        tiers,
+        cls=Config,
         styles=("chelsea",),
+        style_weight=1e6,
+        tv_kind="l1",
+        steps=8000,
     )
-    if tier == "middle":
-        config = _common.shrink(config, size=128, steps=300)
-    if tier == "quick":
-        config = _common.shrink(config, size=96, steps=100)
-    return config
 
 
 def photo_measures(outcomes: list[Outcome], photo) -> dict[str, dict[str, float]]:

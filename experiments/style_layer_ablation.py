@@ -38,27 +38,21 @@ UNION = ("conv1_1", "conv1_2", "conv2_1", "conv2_2", "conv3_1", "conv4_1", "conv
 
 
 def get_config(quick: bool = False, tier: str | None = None) -> Config:
-    tier = _common.tier_of(quick, tier)
-    config = Config(
-        stylize=StylizeConfig(
-            content_layers=(),  # style loss only
-            content_weight=0.0,
-            style_weight=1e5,
-            init="noise",  # N(0, 1) in the backbone's normalized input space
-            optimizer="adam",
-            lr=1e-3,
-            steps=2000,
-            size=512,
-        ),
+    # --quick: 20x fewer steps, a 10x larger rate so the reconstructions get somewhere.
+    tiers = {
+        "middle": dict(size=128, steps=300, lr=1e-2),
+        "quick": dict(size=96, steps=100, lr=1e-2),
+    }
+    return _common.gatys(
+        _common.tier_of(quick, tier),
+        tiers,
         content=None,  # the canvas: the style image's size
-        styles=("starry_night",),
+        content_layers=(),  # style loss only
+        style_layers=StylizeConfig.style_layers,  # replaced by each row's
+        content_weight=0.0,
+        init="noise",  # N(0, 1) in the backbone's normalized input space
+        lr=1e-3,
     )
-    if tier == "middle":
-        config = _common.shrink(config, size=128, steps=300, lr=1e-2)
-    if tier == "quick":
-        # 20x fewer steps: a 10x larger rate so the reconstructions get somewhere.
-        config = _common.shrink(config, size=96, steps=100, lr=1e-2)
-    return config
 
 
 def layer_sets() -> tuple[tuple[str, tuple[str, ...]], ...]:

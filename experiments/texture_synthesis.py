@@ -38,27 +38,22 @@ LAYER_SETS = tuple(
 
 
 def get_config(quick: bool = False, tier: str | None = None) -> Config:
-    tier = _common.tier_of(quick, tier)
-    config = Config(
-        stylize=StylizeConfig(
-            content_layers=(),  # style (Gram) loss only
-            content_weight=0.0,
-            style_weight=1e5,
-            init="noise",  # N(0, 1) in the backbone's normalized input space
-            optimizer="adam",
-            lr=1e-3,
-            steps=2000,
-            size=512,
-        ),
+    # --quick: 20x fewer steps, a 10x larger rate so the syntheses get somewhere.
+    tiers = {
+        "middle": dict(size=128, steps=200, lr=1e-2),
+        "quick": dict(size=96, steps=100, lr=1e-2),
+    }
+    return _common.gatys(
+        _common.tier_of(quick, tier),
+        tiers,
         content=None,  # each texture is its own canvas (set per row)
         styles=("brick", "starry_night"),  # the textures, one row each
+        content_layers=(),  # style (Gram) loss only
+        style_layers=StylizeConfig.style_layers,  # conv1_1..conv5_1 at 1/5 each
+        content_weight=0.0,
+        init="noise",  # N(0, 1) in the backbone's normalized input space
+        lr=1e-3,
     )
-    if tier == "middle":
-        config = _common.shrink(config, size=128, steps=200, lr=1e-2)
-    if tier == "quick":
-        # 20x fewer steps: a 10x larger rate so the syntheses get somewhere.
-        config = _common.shrink(config, size=96, steps=100, lr=1e-2)
-    return config
 
 
 def settings(config: Config) -> tuple[Setting, ...]:

@@ -34,7 +34,6 @@ from experiments import _common
 from experiments._common import Outcome, Setting
 from nst import image as nst_image
 from nst import measures
-from nst.config import StylizeConfig
 
 NAME = "tv_sweep"
 
@@ -53,28 +52,10 @@ class Config(_common.Config):
 
 
 def get_config(quick: bool = False, tier: str | None = None) -> Config:
-    tier = _common.tier_of(quick, tier)
-    config = Config(
-        stylize=StylizeConfig(
-            content_layers=None,  # the backbone's defaults: VGG19 conv4_2 ...
-            style_layers=None,  # ... and conv1_1..conv5_1 at 1/5 each
-            init="content",
-            optimizer="adam",
-            lr=1e-2,
-            content_weight=1.0,  # alpha
-            style_weight=1e3,  # beta
-            tv_kind="l1",
-            steps=1000,
-            size=512,
-        ),
-        content="tubingen",
-        styles=("starry_night",),
+    tiers = {"middle": dict(size=160, steps=300), "quick": dict(size=128, steps=100)}
+    return _common.gatys(
+        _common.tier_of(quick, tier), tiers, cls=Config, style_weight=1e3, tv_kind="l1", steps=1000
     )
-    if tier == "middle":
-        config = _common.shrink(config, size=160, steps=300)
-    if tier == "quick":
-        config = _common.shrink(config, size=128, steps=100)
-    return config
 
 
 def settings(config: Config) -> tuple[Setting, ...]:

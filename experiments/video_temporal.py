@@ -40,7 +40,6 @@ from experiments import _common
 from experiments._common import Outcome, Report, Setting
 from nst import image as nst_image
 from nst import stylize
-from nst.config import StylizeConfig
 
 NAME = "video_temporal"
 
@@ -73,26 +72,15 @@ SETTINGS = (
 
 
 def get_config(quick: bool = False) -> Config:
-    config = Config(
-        stylize=StylizeConfig(
-            content_layers=None,  # the backbone's defaults: VGG19 conv4_2 ...
-            style_layers=None,  # ... and conv1_1..conv5_1 at 1/5 each
-            optimizer="adam",
-            lr=1e-2,
-            content_weight=1.0,
-            style_weight=1e5,
-            init="content",
-            steps=200,  # per frame after the first
-            size=256,
-        ),
-        content="tubingen",
-        styles=("starry_night",),
-        frames=24,
+    """``GATYS`` per frame: 200 steps after the first at 256 px; 24 frames."""
+    config = _common.gatys(
+        "quick" if quick else "full",
+        {"quick": dict(size=96, steps=20)},
+        cls=Config,
+        steps=200,  # per frame after the first
+        size=256,
     )
-    if quick:
-        config = _common.shrink(config, size=96, steps=20)
-        config = dataclasses.replace(config, frames=8)
-    return config
+    return dataclasses.replace(config, frames=8) if quick else config
 
 
 def settings(config: Config) -> tuple[Setting, ...]:
