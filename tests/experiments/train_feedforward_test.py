@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from common_test import cli_run
+from common_test import OUTPUTS, cli_run
 
 import experiments
 from experiments import train_feedforward, vanilla_vs_fast
@@ -23,14 +23,6 @@ OWN = [
     "--config.train.style_size=32",
     "--config.train.batch_size=2",
 ]
-OUTPUTS = (
-    "manifest.json",
-    "figure.png",
-    "metrics.json",
-    "metrics.csv",
-    "loss_vs_step.png",
-    "loss_vs_time.png",
-)
 
 
 @pytest.fixture(scope="module")
