@@ -28,6 +28,7 @@ from experiments._outputs import (
     row_figure,
     save_figure,
     save_loss_plots,
+    study_title,
     title,
     write_csv,
 )
@@ -77,6 +78,7 @@ from experiments.runner import (
     existing_manifest,
     load_outcome,
     run,
+    run_once,
     run_study,
 )
 from nst_cli.experiment import StopFlag  # for experiments/video_cli.py, highres_cli.py (moving)
@@ -121,12 +123,14 @@ __all__ = [
     "resolved_layers",
     "row_figure",
     "run",
+    "run_once",
     "run_study",
     "runner",
     "save_figure",
     "save_loss_plots",
     "shrink",
     "slug",
+    "study_title",
     "subset_weights",
     "tier_config",
     "tier_note",

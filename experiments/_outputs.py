@@ -5,12 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from experiments._records import write_atomic, write_json
+from experiments._records import weights_label, weights_record, write_atomic, write_json
 from nst import image as nst_image
 
 RANDOM_NOTE = "random weights — not paper quality"
@@ -58,13 +58,14 @@ def references(config: Any, load: Any) -> list[tuple[str, np.ndarray]]:
 def row_figure(
     outcomes: Sequence[Any],
     references: Sequence[tuple[str, np.ndarray]] = (),
+    caption: Callable[[Any], str] | None = None,
 ) -> dict[str, Any]:
     """The default layout: references (content, style) then one cell per setting
-    (``outcomes``: ``runner.Outcome``s)."""
+    (``outcomes``: ``runner.Outcome``s), titled ``caption(outcome)`` (default: the label
+    and the final total loss)."""
+    caption = caption or (lambda o: f"{o.label}\nloss {o.final['total']:.3g}")
     images = [img for _, img in references] + [o.image for o in outcomes]
-    titles = [name for name, _ in references] + [
-        f"{o.label}\nloss {o.final['total']:.3g}" for o in outcomes
-    ]
+    titles = [name for name, _ in references] + [caption(o) for o in outcomes]
     return {"images": [images], "titles": [titles]}
 
 
@@ -74,6 +75,13 @@ def title(parts: Sequence[str], quick_note: str, random_weights: bool) -> str:
     The parts name the network and its weights (``weights_label``)."""
     text = ", ".join([*parts, quick_note] if quick_note else parts)
     return f"{text} — {RANDOM_NOTE}" if random_weights else text
+
+
+def study_title(name: str, config: Any, quick_note: str, *parts: str) -> str:
+    """``name, <network and weights>, <size> px, parts..., [tier note]``, and the random
+    weights warning (``config``: the study's ``StylizeConfig``)."""
+    head = [name, weights_label([config]), f"{config.size} px", *parts]
+    return title(head, quick_note, weights_record(config)["random"])
 
 
 def save_figure(path: str, layout: Mapping[str, Any], title: str, cell: int) -> None:

@@ -10,10 +10,11 @@ metrics and loss plots, and skips a workdir that already holds the finished stud
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from experiments import _outputs, _records, runner
+from nst import backbones
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,6 +30,28 @@ class Network:
     weights: str = "imagenet"
     weights_seed: int = 0
     cache_dir: str | None = None
+
+    def create(self, layers: Sequence[str], **kwargs: Any) -> tuple[Any, Any]:
+        """``(net, params)``: ``nst.backbones.create`` of this network, with ``layers``."""
+        return backbones.create(
+            self.backbone,
+            layers,
+            weights=self.weights,
+            seed=self.weights_seed,
+            cache_dir=self.cache_dir,
+            **kwargs,
+        )
+
+
+def check_layers(config: Any) -> None:
+    """ValueError unless ``config.layers`` are layers of its backbone and ``config.size``
+    is at least 16 px."""
+    valid = backbones.layer_names(config.backbone)  # unknown backbone: ValueError
+    unknown = [layer for layer in config.layers if layer not in valid]
+    if unknown or not config.layers:
+        raise ValueError(f"--config.layers: unknown layer(s) {unknown} for {config.backbone}")
+    if config.size < 16:
+        raise ValueError(f"--size must be >= 16 px, got {config.size}")
 
 
 def figure_title(text: str, config: Any, quick_note: str = "") -> str:
@@ -57,25 +80,7 @@ def run(
     session: runner.Session | None,
     compute: Callable[[runner.Session], runner.Summary],
 ) -> runner.Report:
-    """Runs ``compute(session)`` (it writes its own ``images/``) through the runner.
-
-    ``Report.metrics`` is metrics.json: ``compute``'s ``Summary.metrics``.
-    """
-    session = session or runner.Session()
-    found: dict[str, runner.Summary] = {}
-
-    def work(todo: list[str], save: runner.Save, session: runner.Session) -> bool:
-        del todo, save
-        found["summary"] = compute(session)
-        return False
-
-    study = runner.Study(
-        name=name,
-        identity=_records.json_safe({"experiment": name, "config": config}),
-        config=config,
-        labels=[],
-        work=work,
-        summary=lambda outcomes: found["summary"],
-        weights=_records.weights_info([(config, {})]),
-    )
-    return runner.run(study, workdir, session)
+    """``runner.run_once`` of ``compute(session)`` (it writes its own ``images/``);
+    ``Report.metrics`` is metrics.json: ``compute``'s ``Summary.metrics``."""
+    weights = _records.weights_info([(config, {})])
+    return runner.run_once(name, config, workdir, session, compute, weights)

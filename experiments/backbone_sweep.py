@@ -70,12 +70,11 @@ def layer_mapping() -> str:
 
 
 def _figure(config: Config, outcomes: list[Outcome], load) -> dict[str, Any]:
-    references = [("content", load(config.content))]
-    references += [("style", load(s)) for s in config.styles]
-    layout = _common.row_figure(outcomes, references)
-    layout["titles"][0][len(references) :] = [
-        f"{o.label}\nown loss {o.final['total']:.3g}" for o in outcomes
-    ]
+    layout = _common.row_figure(
+        outcomes,
+        _common.references(config, load),
+        lambda o: f"{o.label}\nown loss {o.final['total']:.3g}",
+    )
     layout["caption"] = (
         "Each panel's loss is measured with its own network's features: the numbers do not "
         "compare across panels; compare the images.\nLayers used. " + layer_mapping()

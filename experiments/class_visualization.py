@@ -140,14 +140,7 @@ def run(config: Config, workdir: str, session: _common.Session | None = None) ->
 
 def _compute(config: Config, workdir: str, quick_note: str) -> _common.Summary:
     head = _is_head(config)
-    net, params = backbones.create(
-        config.backbone,
-        [config.layer],
-        weights=config.weights,
-        seed=config.weights_seed,
-        cache_dir=config.cache_dir,
-        include_head=head,
-    )
+    net, params = config.create([config.layer], include_head=head)
     size = 224 if head else config.size
     target = visualize.Target(config.layer, reduce="mean")
     channels = np.asarray(config.classes, np.int32)

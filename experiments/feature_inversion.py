@@ -42,8 +42,8 @@ import numpy as np
 from absl import logging
 
 from experiments import _common, _visual
-from nst import backbones, visualize
 from nst import image as nst_image
+from nst import visualize
 
 NAME = "feature_inversion"
 
@@ -93,12 +93,7 @@ def get_config(quick: bool = False, tier: str | None = None) -> Config:
 
 
 def validate(config: Config) -> None:
-    valid = backbones.layer_names(config.backbone)  # unknown backbone: ValueError
-    unknown = [layer for layer in config.layers if layer not in valid]
-    if unknown or not config.layers:
-        raise ValueError(f"--config.layers: unknown layer(s) {unknown} for {config.backbone}")
-    if config.size < 16:
-        raise ValueError(f"--size must be >= 16 px, got {config.size}")
+    _visual.check_layers(config)
 
 
 def run(config: Config, workdir: str, session: _common.Session | None = None) -> _common.Report:
@@ -109,13 +104,7 @@ def run(config: Config, workdir: str, session: _common.Session | None = None) ->
 
 def _compute(config: Config, workdir: str, quick_note: str) -> _common.Summary:
     photo = nst_image.load(_common.resolve_image(config.content), max_size=config.size)
-    net, params = backbones.create(
-        config.backbone,
-        config.layers,
-        weights=config.weights,
-        seed=config.weights_seed,
-        cache_dir=config.cache_dir,
-    )
+    net, params = config.create(config.layers)
     os.makedirs(os.path.join(workdir, "images"), exist_ok=True)
     nst_image.save(os.path.join(workdir, "images", "original.png"), photo, overwrite=True)
     key = jax.random.key(config.seed)

@@ -36,8 +36,8 @@ import numpy as np
 from absl import logging
 
 from experiments import _common, _visual
-from nst import backbones, visualize
 from nst import image as nst_image
+from nst import visualize
 
 NAME = "guided_backprop"
 
@@ -97,14 +97,9 @@ def draw_box(image: np.ndarray, box: tuple[int, int, int], width: int = 2) -> np
 
 
 def validate(config: Config) -> None:
-    valid = backbones.layer_names(config.backbone)  # unknown backbone: ValueError
-    unknown = [layer for layer in config.layers if layer not in valid]
-    if unknown or not config.layers:
-        raise ValueError(f"--config.layers: unknown layer(s) {unknown} for {config.backbone}")
+    _visual.check_layers(config)
     if config.neurons < 1:
         raise ValueError(f"--config.neurons must be >= 1, got {config.neurons}")
-    if config.size < 16:
-        raise ValueError(f"--size must be >= 16 px, got {config.size}")
 
 
 def _strongest(features: np.ndarray, n: int) -> list[tuple[int, tuple[int, int], float]]:
@@ -130,13 +125,7 @@ def run(config: Config, workdir: str, session: _common.Session | None = None) ->
 
 def _compute(config: Config, workdir: str, quick_note: str) -> _common.Summary:
     photo = nst_image.load(_common.resolve_image(config.content), max_size=config.size)
-    net, params = backbones.create(
-        config.backbone,
-        config.layers,
-        weights=config.weights,
-        seed=config.weights_seed,
-        cache_dir=config.cache_dir,
-    )
+    net, params = config.create(config.layers)
     features = jax.jit(net)(params, photo[None])
     os.makedirs(os.path.join(workdir, "images"), exist_ok=True)
     rows, row_titles, captions, neurons = [], [], [], []

@@ -387,16 +387,9 @@ def _figure(config: Config, content, styles, outcomes, metrics) -> dict[str, Any
 
 
 def _title(config: Config, quick_note: str) -> str:
-    cfg = config.stylize
-    hi = config.highres
-    parts = [
-        NAME,
-        _common.weights_label([cfg]),
-        f"{cfg.size} px",
-        f"{cfg.steps} steps",
-        f"tiles {hi.tile_size}/{hi.tile_overlap}",
-    ]
-    return _common.title(parts, quick_note, _common.weights_record(cfg)["random"])
+    cfg, hi = config.stylize, config.highres
+    tiles = f"tiles {hi.tile_size}/{hi.tile_overlap}"
+    return _common.study_title(NAME, cfg, quick_note, f"{cfg.steps} steps", tiles)
 
 
 # Highres flags (--tile_size, ... of the high-resolution mode) set ``config.highres``.

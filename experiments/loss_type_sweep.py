@@ -40,12 +40,11 @@ NOT_COMPARABLE = (
 
 
 def _figure(config: Config, outcomes: list[Outcome], load) -> dict[str, Any]:
-    references = [("content", load(config.content))]
-    references += [("style", load(s)) for s in config.styles]
-    layout = _common.row_figure(outcomes, references)
-    layout["titles"][0][len(references) :] = [
-        f"{o.label}\nown loss {o.final['total']:.3g}" for o in outcomes
-    ]
+    layout = _common.row_figure(
+        outcomes,
+        _common.references(config, load),
+        lambda o: f"{o.label}\nown loss {o.final['total']:.3g}",
+    )
     layout["caption"] = NOT_COMPARABLE
     return layout
 

@@ -115,13 +115,7 @@ def _compute(config: Config, workdir: str, quick_note: str) -> _common.Summary:
     images = np.stack(
         [square(nst_image.load(path, max_size=None), config.size) for _, path in named]
     )
-    net, params = backbones.create(
-        config.backbone,
-        [config.layer],
-        weights=config.weights,
-        seed=config.weights_seed,
-        cache_dir=config.cache_dir,
-    )
+    net, params = config.create([config.layer])
     forward = jax.jit(net)
     channels = config.channels
     if not channels:  # the most active: largest top activation over the images

@@ -186,13 +186,11 @@ def _study_claims(outcomes: list[Outcome], diverged: dict[str, str]) -> list[dic
 def _figure(
     config: Config, outcomes: list[Outcome], load, diverged: dict[str, str]
 ) -> dict[str, Any]:
-    references = [("content", load(config.content))]
-    references += [("style", load(s)) for s in config.styles]
-    layout = _common.row_figure(outcomes, references)
-    layout["titles"][0][len(references) :] = [
-        f"{o.label}\n{'DIVERGED, ' if o.label in diverged else ''}loss {o.final['total']:.3g}"
-        for o in outcomes
-    ]
+    layout = _common.row_figure(
+        outcomes,
+        _common.references(config, load),
+        lambda o: f"{o.label}\n{'DIVERGED, ' * (o.label in diverged)}loss {o.final['total']:.3g}",
+    )
     if diverged:
         layout["caption"] = "\n".join(f"DIVERGED {k}: {v}" for k, v in diverged.items())
     return layout

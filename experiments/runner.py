@@ -221,6 +221,39 @@ def run(study: Study, workdir: str, session: Session | None = None) -> Report:
     return Report(workdir, outcomes, ran, skipped, True, metrics=metrics)
 
 
+def run_once(
+    name: str,
+    config: Any,
+    workdir: str,
+    session: Session | None,
+    compute: Callable[[Session], Summary | None],
+    weights: Mapping[str, Any],
+    manifest: Mapping[str, Any] | None = None,
+) -> Report:
+    """``run`` of a study that is one piece of work: ``compute(session)`` does it all and
+    returns its ``Summary`` (None: stopped before the end; rerun to start again)."""
+    found: dict[str, Summary] = {}
+
+    def work(todo: list[str], save: Save, session: Session) -> bool:
+        del todo, save
+        summary = compute(session)
+        if summary is not None:
+            found["summary"] = summary
+        return summary is None
+
+    study = Study(
+        name=name,
+        identity=json_safe({"experiment": name, "config": config}),
+        config=config,
+        labels=[],
+        work=work,
+        summary=lambda outcomes: found["summary"],
+        weights=weights,
+        manifest=manifest or {},
+    )
+    return run(study, workdir, session)
+
+
 def _metrics(outcomes: list[Outcome], summary: Summary) -> dict[str, Any]:
     rows = _outputs.metrics_rows(outcomes) if summary.rows is None else list(summary.rows)
     extra = dict(summary.metrics)

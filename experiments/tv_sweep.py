@@ -103,13 +103,13 @@ def claims(config: Config, outcomes: list[Outcome], load) -> list[dict[str, Any]
 
 
 def _figure(config: Config, outcomes: list[Outcome], load) -> dict[str, Any]:
-    references = [("content", load(config.content))]
-    references += [("style", load(s)) for s in config.styles]
-    layout = _common.row_figure(outcomes, references)
-    layout["titles"][0][len(references) :] = [
-        f"{o.label}\nenergy > {CUTOFF} c/px: {100 * high_frequency_fraction(o.image):.2f}%"
-        for o in outcomes
-    ]
+    layout = _common.row_figure(
+        outcomes,
+        _common.references(config, load),
+        lambda o: (
+            f"{o.label}\nenergy > {CUTOFF} c/px: {100 * high_frequency_fraction(o.image):.2f}%"
+        ),
+    )
     images = layout["images"][0]
     layout["images"].append(log_spectra(images))
     layout["titles"].append(["log amplitude spectrum"] * len(images))

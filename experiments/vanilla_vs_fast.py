@@ -204,10 +204,8 @@ def run(config: Config, workdir: str, session: Session | None = None) -> _common
     validate(config)
     train_config = training(config)
     config = dataclasses.replace(config, train=train_config)
-    state: dict[str, Any] = {}
 
-    def work(todo: list[str], save: Any, session: Session) -> bool:
-        del todo, save
+    def compute(session: Session) -> _common.Summary | None:
         if config.model:
             model = infer.load(config.model)
             random_weights = _common.weights_record(config.gatys)["random"] or bool(
@@ -231,26 +229,17 @@ def run(config: Config, workdir: str, session: Session | None = None) -> _common
                 should_stop=session.should_stop,
             )
             if result.stopped:
-                return True
+                return None
             model = infer.load(result.model_dir)
             random_weights = _common.weights_record(config.gatys)["random"]
-        state["summary"] = _compare(config, workdir, model, random_weights, session.note)
-        return False
+        return _compare(config, workdir, model, random_weights, session.note)
 
-    study = _common.Study(
-        name=NAME,
-        identity=_common.json_safe({"experiment": NAME, "config": config}),
-        config=config,
-        labels=[],
-        work=work,
-        summary=lambda outcomes: state["summary"],
-        weights=_common.weights_info([(config.gatys, {})]),
-        manifest={
-            "model": str(config.model or os.path.join(workdir, "training", "model")),
-            "random_weights": _common.weights_record(config.gatys)["random"],
-        },
-    )
-    return _common.run(study, workdir, session)
+    manifest = {
+        "model": str(config.model or os.path.join(workdir, "training", "model")),
+        "random_weights": _common.weights_record(config.gatys)["random"],
+    }
+    weights = _common.weights_info([(config.gatys, {})])
+    return _common.runner.run_once(NAME, config, workdir, session, compute, weights, manifest)
 
 
 def _compare(

@@ -356,14 +356,8 @@ def _metrics_row(o: Outcome) -> dict[str, Any]:
 
 def _title(config: Config, quick_note: str) -> str:
     cfg = config.stylize
-    parts = [
-        NAME,
-        _common.weights_label([cfg]),
-        f"{cfg.size} px",
-        f"{cfg.steps} steps/frame",
-        f"{config.frames} frames",
-    ]
-    return _common.title(parts, quick_note, _common.weights_record(cfg)["random"])
+    parts = (f"{cfg.steps} steps/frame", f"{config.frames} frames")
+    return _common.study_title(NAME, cfg, quick_note, *parts)
 
 
 def _shown(count: int, k: int) -> list[int]:
