@@ -10,7 +10,8 @@ metrics and loss plots, and skips a workdir that already holds the finished stud
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from types import ModuleType
 from typing import Any
 
 from experiments import _outputs, _records, runner
@@ -73,14 +74,14 @@ def cell_size(size: int) -> int:
     return max(128, min(size, 224))
 
 
-def run(
-    name: str,
-    config: Any,
-    workdir: str,
-    session: runner.Session | None,
-    compute: Callable[[runner.Session], runner.Summary],
-) -> runner.Report:
-    """``runner.run_once`` of ``compute(session)`` (it writes its own ``images/``);
-    ``Report.metrics`` is metrics.json: ``compute``'s ``Summary.metrics``."""
+def run(module: ModuleType, config: Any, workdir: str, session: runner.Session | None):
+    """``module.validate(config)``, then ``runner.run_once`` of ``module.compute(config,
+    workdir, quick_note)`` (it writes its own ``images/`` and returns the ``Summary``);
+    ``Report.metrics`` is metrics.json: the ``Summary.metrics``."""
+    module.validate(config)
     weights = _records.weights_info([(config, {})])
-    return runner.run_once(name, config, workdir, session, compute, weights)
+
+    def compute(session: runner.Session) -> runner.Summary:
+        return module.compute(config, workdir, session.note)
+
+    return runner.run_once(module.NAME, config, workdir, session, compute, weights)

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 import time
 
 import jax
@@ -134,11 +135,11 @@ def _label(config: Config, index: int) -> str:
 
 def run(config: Config, workdir: str, session: _common.Session | None = None) -> _common.Report:
     """Runs every setting on all classes at once; ``Report.metrics`` holds metrics.json."""
-    validate(config)
-    return _visual.run(NAME, config, workdir, session, lambda s: _compute(config, workdir, s.note))
+    return _visual.run(sys.modules[__name__], config, workdir, session)
 
 
-def _compute(config: Config, workdir: str, quick_note: str) -> _common.Summary:
+def compute(config: Config, workdir: str, quick_note: str) -> _common.Summary:
+    """The whole study (``run`` calls it under the runner): images, layout, metrics."""
     head = _is_head(config)
     net, params = config.create([config.layer], include_head=head)
     size = 224 if head else config.size

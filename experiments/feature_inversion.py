@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 import time
 
 import jax
@@ -98,11 +99,11 @@ def validate(config: Config) -> None:
 
 def run(config: Config, workdir: str, session: _common.Session | None = None) -> _common.Report:
     """Reconstructs the photo from every layer; ``Report.metrics`` holds metrics.json."""
-    validate(config)
-    return _visual.run(NAME, config, workdir, session, lambda s: _compute(config, workdir, s.note))
+    return _visual.run(sys.modules[__name__], config, workdir, session)
 
 
-def _compute(config: Config, workdir: str, quick_note: str) -> _common.Summary:
+def compute(config: Config, workdir: str, quick_note: str) -> _common.Summary:
+    """The whole study (``run`` calls it under the runner): images, layout, metrics."""
     photo = nst_image.load(_common.resolve_image(config.content), max_size=config.size)
     net, params = config.create(config.layers)
     os.makedirs(os.path.join(workdir, "images"), exist_ok=True)

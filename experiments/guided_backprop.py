@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 
 import jax
 import numpy as np
@@ -119,11 +120,11 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> float:
 
 def run(config: Config, workdir: str, session: _common.Session | None = None) -> _common.Report:
     """Explains every chosen neuron by the three rules; ``Report.metrics`` holds metrics.json."""
-    validate(config)
-    return _visual.run(NAME, config, workdir, session, lambda s: _compute(config, workdir, s.note))
+    return _visual.run(sys.modules[__name__], config, workdir, session)
 
 
-def _compute(config: Config, workdir: str, quick_note: str) -> _common.Summary:
+def compute(config: Config, workdir: str, quick_note: str) -> _common.Summary:
+    """The whole study (``run`` calls it under the runner): images, layout, metrics."""
     photo = nst_image.load(_common.resolve_image(config.content), max_size=config.size)
     net, params = config.create(config.layers)
     features = jax.jit(net)(params, photo[None])

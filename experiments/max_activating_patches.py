@@ -29,6 +29,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import pathlib
+import sys
 
 import jax
 import numpy as np
@@ -105,11 +106,11 @@ def square(image: np.ndarray, size: int) -> np.ndarray:
 
 def run(config: Config, workdir: str, session: _common.Session | None = None) -> _common.Report:
     """Ranks the channels' units over the images; ``Report.metrics`` holds metrics.json."""
-    validate(config)
-    return _visual.run(NAME, config, workdir, session, lambda s: _compute(config, workdir, s.note))
+    return _visual.run(sys.modules[__name__], config, workdir, session)
 
 
-def _compute(config: Config, workdir: str, quick_note: str) -> _common.Summary:
+def compute(config: Config, workdir: str, quick_note: str) -> _common.Summary:
+    """The whole study (``run`` calls it under the runner): images, layout, metrics."""
     named = image_paths(config)
     names = [name for name, _ in named]
     images = np.stack(
