@@ -4,7 +4,7 @@ Re-exports, one line per job (the code lives in the module named):
 
 * ``_table``: a study as data: ``Config``, ``Setting`` rows, tiers, settings -> configs,
   sweep groups, input names;
-* ``_validate``: a ``StylizeConfig`` checked before any work starts;
+* ``validate``: ``nst.config.validate`` (a ``StylizeConfig`` checks itself when made);
 * ``_claims``: a seed's claim and its verdict on a run;
 * ``_records``: JSON files, provenance (versions, git, device, weights), workdir checks;
 * ``_outputs``: figure, loss plots, metrics.json / .csv;
@@ -68,7 +68,6 @@ from experiments._table import (
     tier_note,
     tier_of,
 )
-from experiments._validate import check_number, check_numbers, resolved_layers, validate
 from experiments.runner import (
     Outcome,
     Report,
@@ -81,6 +80,7 @@ from experiments.runner import (
     run_once,
     run_study,
 )
+from nst.config import validate
 from nst_cli.experiment import StopFlag  # for experiments/video_cli.py, highres_cli.py (moving)
 
 __all__ = [
@@ -94,8 +94,6 @@ __all__ = [
     "StopFlag",
     "Study",
     "Summary",
-    "check_number",
-    "check_numbers",
     "claim",
     "claim_workdir",
     "configs",
@@ -120,7 +118,6 @@ __all__ = [
     "read_json",
     "references",
     "resolve_image",
-    "resolved_layers",
     "row_figure",
     "run",
     "run_once",

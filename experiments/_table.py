@@ -16,9 +16,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from experiments._validate import resolved_layers, validate
 from nst import image as nst_image
-from nst.config import SWEEPABLE, StylizeConfig
+from nst.config import StylizeConfig, split
 
 # Keys of a setting's overrides that pick input images instead of config fields.
 _IMAGE_KEYS = ("content", "styles")
@@ -165,8 +164,7 @@ def configs(config: Config, table: Sequence[Setting]) -> list[tuple[StylizeConfi
         unknown = sorted(set(fields) - names)
         if unknown:
             raise ValueError(f"setting {row.label!r}: unknown config field(s) {unknown}")
-        cfg = dataclasses.replace(config.stylize, **fields)
-        validate(cfg)
+        cfg = dataclasses.replace(config.stylize, **fields)  # it checks itself
         content = row.overrides.get("content", config.content)
         styles = row.overrides.get("styles", config.styles)
         if isinstance(styles, str):
@@ -181,16 +179,10 @@ def configs(config: Config, table: Sequence[Setting]) -> list[tuple[StylizeConfi
 
 
 def _group_key(cfg: StylizeConfig, inputs: dict, group: str) -> str:
-    """Rows with equal keys may share one sweep."""
-    fixed = {
-        f.name: getattr(cfg, f.name)
-        for f in dataclasses.fields(cfg)
-        if f.name not in SWEEPABLE and f.name not in ("content_layers", "style_layers")
-    }
-    # A sweep with the photorealism term pays its sparse Laplacian product for every setting:
-    # keep settings without it apart.
-    fixed["photo"] = bool(cfg.photo_weight)
-    return repr((group, sorted(fixed.items()), resolved_layers(cfg), inputs))
+    """Rows with equal keys may share one sweep: the same program (``nst.config.split``),
+    inputs and group. A sweep with the photorealism term pays its sparse Laplacian product
+    for every setting: settings without it are kept apart."""
+    return repr((group, split(cfg)[0], bool(cfg.photo_weight), inputs))
 
 
 def groups(config: Config, table: Sequence[Setting]) -> list[list[int]]:

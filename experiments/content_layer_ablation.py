@@ -28,7 +28,6 @@ from typing import Any
 from experiments import _common
 from experiments._common import Outcome, Setting
 from nst import measures
-from nst.config import StylizeConfig
 
 NAME = "content_layer_ablation"
 
@@ -51,7 +50,6 @@ def get_config(quick: bool = False, tier: str | None = None) -> Config:
         cls=Config,
         styles=(),
         style_layers=(),  # content loss only
-        content_layers=StylizeConfig.content_layers,  # replaced by each row's
         style_weight=0.0,
         init="noise",  # N(0, 1) in the backbone's normalized input space
         lr=1e-3,

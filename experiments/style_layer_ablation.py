@@ -28,7 +28,6 @@ from typing import Any
 from experiments import _common
 from experiments._common import Config, Outcome, Setting
 from nst import measures
-from nst.config import StylizeConfig
 
 NAME = "style_layer_ablation"
 
@@ -48,7 +47,6 @@ def get_config(quick: bool = False, tier: str | None = None) -> Config:
         tiers,
         content=None,  # the canvas: the style image's size
         content_layers=(),  # style loss only
-        style_layers=StylizeConfig.style_layers,  # replaced by each row's
         content_weight=0.0,
         init="noise",  # N(0, 1) in the backbone's normalized input space
         lr=1e-3,

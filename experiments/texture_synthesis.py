@@ -26,7 +26,6 @@ from typing import Any
 from experiments import _common
 from experiments._common import Config, Outcome, Setting
 from nst import measures
-from nst.config import StylizeConfig
 
 NAME = "texture_synthesis"
 
@@ -49,7 +48,6 @@ def get_config(quick: bool = False, tier: str | None = None) -> Config:
         content=None,  # each texture is its own canvas (set per row)
         styles=("brick", "starry_night"),  # the textures, one row each
         content_layers=(),  # style (Gram) loss only
-        style_layers=StylizeConfig.style_layers,  # conv1_1..conv5_1 at 1/5 each
         content_weight=0.0,
         init="noise",  # N(0, 1) in the backbone's normalized input space
         lr=1e-3,

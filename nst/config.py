@@ -1,23 +1,54 @@
-"""Frozen, hashable configs: safe as jit static arguments, overridden with ``replace``."""
+"""Frozen, hashable configs: safe as jit static arguments, overridden with ``replace``.
+
+``StylizeConfig`` checks itself when constructed (``validate``: every error names the field,
+``StylizeConfig.<field>``). Its layer tables default to ``None``, the backbone's defaults,
+resolved in one place (``content_layers`` / ``style_layers``). ``split`` is the one rule for
+which fields change the compiled program and which are numbers it takes as data: the engine
+keys its compiled programs with ``program_key``, a sweep's settings must share ``split``'s
+key, and experiments group their settings by it.
+"""
 
 import dataclasses
+import math
+import os
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["STYLE_STATS", "SWEEPABLE", "StylizeConfig", "replace"]
+import numpy as np
+
+from nst import backbones, optimizers
+
+__all__ = [
+    "HOST_FIELDS",
+    "STYLE_STATS",
+    "SWEEPABLE",
+    "StylizeConfig",
+    "content_layers",
+    "program_key",
+    "replace",
+    "split",
+    "style_layers",
+    "validate",
+]
 
 # The style statistics of StylizeConfig.style_stat.
 STYLE_STATS = ("gram", "mean_gram", "mean_cov_w2", "mrf")
 
-_VGG_STYLE = tuple((f"conv{b}_1", 0.2) for b in range(1, 6))
-
 
 @dataclasses.dataclass(frozen=True)
 class StylizeConfig:
-    """Every knob of Gatys et al. image optimization.
+    """Every knob of Gatys et al. image optimization, checked when constructed.
 
-    Layer tables are tuples of ``(layer name, weight)`` pairs so the config stays hashable.
-    Fields listed in ``SWEEPABLE`` are numbers the compiled step takes as data: configs that
-    differ only in those run as one vmapped program (``nst.stylize.sweep``).
+    Layer tables are tuples of ``(layer name, weight)`` pairs so the config stays hashable
+    (lists and mappings are converted). ``None`` tables stay ``None`` and mean the backbone's
+    defaults, resolved by ``content_layers(config)`` / ``style_layers(config)``, so
+    ``StylizeConfig(backbone="resnet50")`` and ``replace(StylizeConfig(), backbone=...)`` are
+    valid. Fields listed in ``SWEEPABLE`` are numbers the compiled step takes as data:
+    configs that differ only in those run as one vmapped program (``nst.stylize.sweep``;
+    ``split`` says which part of a config is which).
+
+    Raises:
+      ValueError: a bad field, named as ``StylizeConfig.<field>`` with the value given.
     """
 
     # Backbone (nst.backbones): name, weights ("imagenet" | "random" | path), VGG pooling.
@@ -26,9 +57,10 @@ class StylizeConfig:
     weights_seed: int = 0  # seed of weights="random"
     pooling: str = "max"  # "max" | "avg" (Gatys et al. prefer avg)
     cache_dir: str | None = None  # weights download cache (None: $NST_CACHE_DIR or ~/.cache/nst)
-    # Layers and their weights; None picks the backbone's defaults (VGG: conv4_2 / conv1_1..5_1).
-    content_layers: tuple[tuple[str, float], ...] | None = (("conv4_2", 1.0),)
-    style_layers: tuple[tuple[str, float], ...] | None = _VGG_STYLE
+    # Layers and their weights; None picks the backbone's defaults with equal weights summing
+    # to 1 (VGG: conv4_2 / conv1_1..5_1 at 0.2 each; nst.backbones.DEFAULT_LAYERS).
+    content_layers: tuple[tuple[str, float], ...] | None = None
+    style_layers: tuple[tuple[str, float], ...] | None = None
     # Loss weights: alpha * content + beta * style + tv_weight * TV + photo_weight * L_m.
     content_weight: float = 1.0
     style_weight: float = 1e5
@@ -82,7 +114,19 @@ class StylizeConfig:
     # each setting in turn, every step). Results are the same; only speed differs.
     sweep_form: str = "auto"
 
+    def __post_init__(self) -> None:
+        for name in ("content_layers", "style_layers"):
+            object.__setattr__(self, name, _layer_table(name, getattr(self, name)))
+        blend = self.style_blend
+        if isinstance(blend, str) or not isinstance(blend, Sequence | np.ndarray):
+            raise ValueError(f"StylizeConfig.style_blend must be a tuple of numbers, got {blend!r}")
+        object.__setattr__(self, "style_blend", tuple(blend))
+        validate(self)
 
+
+# Numbers the compiled step takes as data (``nst.stylize.Hyper`` and the optimizer's
+# injected learning rate; the seed draws the initial image): configs that differ only in
+# these run as one program. The layer tables' weights are data too, their names are not.
 SWEEPABLE = frozenset(
     {
         "content_weight",
@@ -97,11 +141,204 @@ SWEEPABLE = frozenset(
     }
 )
 
+# Fields read on the host only (weights loading, targets, initial image, loop length,
+# snapshots): they never change a compiled program.
+HOST_FIELDS = frozenset(
+    {
+        "weights",
+        "weights_seed",
+        "cache_dir",
+        "photo_eps",
+        "style_blend",
+        "preserve_color",
+        "init",
+        "steps",
+        "size",
+        "seed",
+        "snapshot_every",
+        "style_scale",
+    }
+)
 
-def replace(config: StylizeConfig, **overrides: Any) -> StylizeConfig:
+# Fields with a fixed set of values.
+_CHOICES = {
+    "optimizer": optimizers.NAMES,
+    "backbone": tuple(backbones.BACKBONES),
+    "pooling": ("max", "avg"),
+    "style_norm": ("gatys", "johnson"),
+    "style_stat": STYLE_STATS,
+    "content_norm": ("gatys", "mean"),
+    "distance": ("squared", "abs", "huber", "smooth_l1"),
+    "tv_kind": ("l1", "l2", "beta"),
+    "preserve_color": ("none", "luminance", "histogram"),
+    "loop": ("auto", "python", "scan"),
+    "sweep_form": ("auto", "vmap", "each"),
+}
+
+# Numeric fields: (lower bound, lower bound allowed, upper bound (excluded) or None). Every one
+# must also be finite: an inf or NaN weight or learning rate can only produce a saturated or
+# black image.
+_RANGES = {
+    "size": (16, True, None),
+    "steps": (1, True, None),
+    "seed": (0, True, None),
+    "weights_seed": (0, True, None),
+    "lr": (0.0, False, None),
+    "content_weight": (0.0, True, None),
+    "style_weight": (0.0, True, None),
+    "tv_weight": (0.0, True, None),
+    "tv_beta": (0.0, False, None),
+    "photo_weight": (0.0, True, None),
+    "photo_eps": (0.0, False, None),
+    "temporal_weight": (0.0, True, None),
+    "style_mean_weight": (0.0, True, None),
+    "delta": (0.0, False, None),
+    "snapshot_every": (0, True, None),
+    "scan_chunk": (1, True, None),
+    "ema_decay": (0.0, True, 1.0),
+}
+_INTEGERS = ("size", "steps", "seed", "weights_seed", "snapshot_every", "scan_chunk")
+_INITS = ("content", "noise", "uniform", "style")
+
+
+def _layer_table(name: str, table: Any) -> tuple[tuple[str, float], ...] | None:
+    """``table`` as a tuple of ``(layer, weight)`` pairs (from a sequence or a mapping)."""
+    if table is None:
+        return None
+    if isinstance(table, Mapping):
+        table = tuple(table.items())
+    pairs = isinstance(table, Sequence) and not isinstance(table, str)
+    pairs = pairs and all(
+        isinstance(p, Sequence) and not isinstance(p, str) and len(p) == 2 for p in table
+    )
+    if not pairs or not all(isinstance(layer, str) for layer, _ in table):
+        raise ValueError(
+            f"StylizeConfig.{name} must be (layer name, weight) pairs such as "
+            f"(('conv4_2', 1.0),), got {table!r}"
+        )
+    return tuple((layer, weight) for layer, weight in table)
+
+
+def _check_number(name: str, value: Any, low: float, inclusive: bool, high: float | None) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        raise ValueError(f"StylizeConfig.{name} must be a number, got {value!r}")
+    bound = f"in [{low:g}, {high:g})" if high else f"{'>=' if inclusive else '>'} {low:g}"
+    if not math.isfinite(value) or value < low or (value == low and not inclusive):
+        raise ValueError(f"StylizeConfig.{name} must be finite and {bound}, got {value!r}")
+    if high is not None and value >= high:
+        raise ValueError(f"StylizeConfig.{name} must be finite and {bound}, got {value!r}")
+
+
+def validate(config: StylizeConfig) -> None:
+    """Checks every field of ``config``; ``StylizeConfig`` calls it when constructed.
+
+    Raises:
+      ValueError: naming the field (``StylizeConfig.lr must be finite and > 0, got nan``).
+    """
+    for name, valid in _CHOICES.items():
+        value = getattr(config, name)
+        if value not in valid:
+            raise ValueError(
+                f"StylizeConfig.{name} must be one of {', '.join(valid)}; got {value!r}"
+            )
+    for name, (low, inclusive, high) in _RANGES.items():
+        _check_number(name, getattr(config, name), low, inclusive, high)
+    for name in _INTEGERS:
+        if not isinstance(getattr(config, name), int | np.integer):
+            raise ValueError(
+                f"StylizeConfig.{name} must be an integer, got {getattr(config, name)!r}"
+            )
+    for weight in config.style_blend:
+        _check_number("style_blend", weight, 0.0, True, None)
+    if config.style_scale is not None:
+        _check_number("style_scale", config.style_scale, 0.0, False, None)
+    if config.ema_decay and config.optimizer in ("lbfgs", "lbfgs_scipy"):
+        raise ValueError(
+            f"StylizeConfig.ema_decay needs a first-order optimizer or lbfgs_optax, "
+            f"not optimizer={config.optimizer!r}"
+        )
+    if not isinstance(config.init, str) or (
+        config.init not in _INITS and not os.path.isfile(config.init)
+    ):
+        raise ValueError(
+            f"StylizeConfig.init must be one of {', '.join(_INITS)} or an image file, "
+            f"got {config.init!r}"
+        )
+    valid_layers = backbones.layer_names(config.backbone)
+    for kind, table in (
+        ("content_layers", content_layers(config)),
+        ("style_layers", style_layers(config)),
+    ):
+        names = [layer for layer, _ in table]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(
+                f"StylizeConfig.{kind} names {', '.join(repeated)} more than once; give each "
+                "layer once (with the summed weight)"
+            )
+        unknown = [n for n in names if n not in valid_layers]
+        if unknown:
+            raise ValueError(
+                f"StylizeConfig.{kind} {unknown} are not layers of {config.backbone}; valid: "
+                + ", ".join(valid_layers)
+            )
+        for layer, weight in table:
+            _check_number(f"{kind} weight of {layer}", weight, 0.0, True, None)
+
+
+def _defaults(config: StylizeConfig, kind: str) -> tuple[tuple[str, float], ...]:
+    names = backbones.DEFAULT_LAYERS[config.backbone][kind]
+    return tuple((name, 1.0 / len(names)) for name in names)
+
+
+def content_layers(config: StylizeConfig) -> tuple[tuple[str, float], ...]:
+    """``config.content_layers``, or the backbone's defaults (equal weights summing to 1)."""
+    table = config.content_layers
+    return _defaults(config, "content") if table is None else table
+
+
+def style_layers(config: StylizeConfig) -> tuple[tuple[str, float], ...]:
+    """``config.style_layers``, or the backbone's defaults (equal weights summing to 1)."""
+    table = config.style_layers
+    return _defaults(config, "style") if table is None else table
+
+
+def split(config: StylizeConfig) -> tuple[StylizeConfig, dict[str, Any]]:
+    """The one split of a config into what fixes its program and the numbers it takes as data.
+
+    Returns:
+      ``(key, data)``. ``key``: the config with every ``SWEEPABLE`` number reset to its
+      default and the layer tables resolved (``content_layers(config)``) with their weights
+      set to 0, so configs with equal keys differ only in data and can run as one sweep.
+      ``data``: {field: value} of the ``SWEEPABLE`` numbers, with the layer tables as
+      {layer: weight} dicts.
+    """
+    tables = {"content_layers": content_layers(config), "style_layers": style_layers(config)}
+    data = {name: getattr(config, name) for name in sorted(SWEEPABLE) if name not in tables}
+    data.update({name: dict(table) for name, table in tables.items()})
+    default = _DEFAULT
+    reset = {name: getattr(default, name) for name in SWEEPABLE if name not in tables}
+    reset.update({name: tuple((n, 0.0) for n, _ in table) for name, table in tables.items()})
+    return dataclasses.replace(config, **reset), data
+
+
+def program_key(config: StylizeConfig) -> StylizeConfig:
+    """``split(config)[0]`` with the host-side fields (``HOST_FIELDS``) reset too.
+
+    Configs with equal program keys share every compiled program of the engine (for equal
+    image shapes): steps, sizes, seeds and initializations included.
+    """
+    key, _ = split(config)
+    return dataclasses.replace(key, **{name: getattr(_DEFAULT, name) for name in HOST_FIELDS})
+
+
+def replace(config: Any, **overrides: Any) -> Any:
     """``dataclasses.replace`` with a clear error for unknown field names."""
     names = {f.name for f in dataclasses.fields(config)}
     unknown = sorted(set(overrides) - names)
     if unknown:
         raise ValueError(f"unknown config field(s) {unknown}; valid: {sorted(names)}")
     return dataclasses.replace(config, **overrides)
+
+
+_DEFAULT = StylizeConfig()

@@ -36,8 +36,9 @@ import numpy as np
 import optax
 
 from nst import _xla, backbones, files, losses, optimizers, parallel
+from nst import config as config_lib
 from nst import image as nst_image
-from nst.config import STYLE_STATS, SWEEPABLE, StylizeConfig
+from nst.config import STYLE_STATS, SWEEPABLE, StylizeConfig, replace
 
 __all__ = [
     "CheckpointError",
@@ -141,14 +142,7 @@ class Result:
 
 
 def _layers(config: StylizeConfig) -> tuple[tuple[tuple[str, float], ...], ...]:
-    defaults = backbones.DEFAULT_LAYERS[config.backbone]
-    content = config.content_layers
-    style = config.style_layers
-    if content is None:
-        content = tuple((name, 1.0 / len(defaults["content"])) for name in defaults["content"])
-    if style is None:
-        style = tuple((name, 1.0 / len(defaults["style"])) for name in defaults["style"])
-    return content, style
+    return config_lib.content_layers(config), config_lib.style_layers(config)
 
 
 def _all_layers(config: StylizeConfig) -> tuple[str, ...]:
@@ -658,9 +652,13 @@ def _initial_image(
 
 
 def _fingerprint(configs: Sequence[StylizeConfig], content, styles) -> str:
+    """Hash of the settings (but the run's length and loop form) and the input images."""
     h = hashlib.sha256()
     for c in configs:
-        h.update(repr(dataclasses.replace(c, steps=0, snapshot_every=0, loop="")).encode())
+        fields = {f.name: getattr(c, f.name) for f in dataclasses.fields(c)}
+        fields.update(steps=0, snapshot_every=0, loop="")
+        fields.update(content_layers=_layers(c)[0], style_layers=_layers(c)[1])
+        h.update(f"StylizeConfig({', '.join(f'{k}={v!r}' for k, v in fields.items())})".encode())
     for a in (content, *styles):
         h.update(np.ascontiguousarray(a, np.float32).tobytes())
     return h.hexdigest()[:16]
@@ -767,55 +765,24 @@ def load_checkpoint(
 # ------------------------------------------------------------------------------- loops
 
 
-_PROGRAM_IRRELEVANT = (
-    "weights",
-    "weights_seed",
-    "cache_dir",
-    "photo_eps",
-    "style_blend",
-    "preserve_color",
-    "init",
-    "steps",
-    "size",
-    "seed",
-    "snapshot_every",
-    "style_scale",
-)
-
-
-def _program_key(config: StylizeConfig) -> StylizeConfig:
-    """The config with every field that does not change the compiled step reset.
-
-    Numbers the step takes as data (weights, learning rate: ``SWEEPABLE``) and host-side
-    settings are reset to their defaults; layer names stay, their weights become 0.
-    """
-    default = StylizeConfig()
-    reset = {f: getattr(default, f) for f in (*SWEEPABLE, *_PROGRAM_IRRELEVANT)}
-    for field in ("content_layers", "style_layers"):
-        layers = getattr(config, field)
-        reset[field] = None if layers is None else tuple((n, 0.0) for n, _ in layers)
-    return dataclasses.replace(config, **reset)
-
-
 def _check_sweep(configs: Sequence[StylizeConfig]) -> None:
-    base = configs[0]
+    """Every config shares the first one's ``config.split`` key (they differ only in data)."""
+    base = config_lib.split(configs[0])[0]
     for c in configs[1:]:
-        for field in dataclasses.fields(c):
-            a, b = getattr(base, field.name), getattr(c, field.name)
+        key = config_lib.split(c)[0]
+        for field in dataclasses.fields(key):
+            a, b = getattr(base, field.name), getattr(key, field.name)
+            if a == b:
+                continue
             if field.name in ("content_layers", "style_layers"):
-                if a is None or b is None:
-                    if a != b:
-                        raise ValueError(f"a sweep cannot mix default and explicit {field.name}")
-                elif [n for n, _ in a] != [n for n, _ in b]:
-                    raise ValueError(
-                        f"configs in one sweep must use the same {field.name} names "
-                        f"(weights may differ): {a} vs {b}"
-                    )
-            elif field.name not in SWEEPABLE and a != b:
                 raise ValueError(
-                    f"configs in one sweep may differ only in {sorted(SWEEPABLE)}; "
-                    f"they differ in {field.name!r}: {a!r} vs {b!r}"
+                    f"configs in one sweep must use the same {field.name} names "
+                    f"(weights may differ): {[n for n, _ in a]} vs {[n for n, _ in b]}"
                 )
+            raise ValueError(
+                f"configs in one sweep may differ only in {sorted(SWEEPABLE)}; "
+                f"they differ in {field.name!r}: {a!r} vs {b!r}"
+            )
 
 
 def _stack(trees: Sequence[Any]) -> Any:
@@ -896,7 +863,7 @@ def sweep(
     optimizer = optimizers.resolve(
         base.optimizer, backend=jax.default_backend(), vectorized=len(configs) > 1
     )
-    configs = [dataclasses.replace(c, optimizer=optimizer) for c in configs]
+    configs = [c if c.optimizer == optimizer else replace(c, optimizer=optimizer) for c in configs]
     base = configs[0]
     net, params = net_params if net_params is not None else create_backbone(base)
     if targets is None:
@@ -988,7 +955,7 @@ def sweep(
         raise ValueError(f"sweep_form must be 'auto', 'vmap' or 'each', got {base.sweep_form!r}")
     each = form == "each" and k > 1 and m is None and loop == "python"
     compiled = {} if compiled is None else compiled
-    program = (_program_key(base), net)
+    program = (config_lib.program_key(base), net)
 
     def key_of(kind: str, state, hyper) -> tuple:  # append n
         shapes = jax.tree.map(lambda a: (a.shape, a.dtype), (state, hyper, targets))
@@ -1185,7 +1152,7 @@ def _run_scipy(
     hyper = make_hyper(config)
     key = (
         "scipy",
-        _program_key(config),
+        config_lib.program_key(config),
         net,
         targets.laplacian is None,
         targets.temporal is None,

@@ -113,6 +113,8 @@ def apply_flags(module: ModuleType, config: Any, given: Mapping[str, Any]) -> An
     name = module.NAME
     renamed = {**RENAMED, **getattr(module, "FLAG_FIELDS", {})}
     swept = _swept(module, config)
+    changes: dict[tuple[str, ...], dict[str, Any]] = {}  # holder path -> {field: value}
+    flag_of: dict[str, str] = {}  # field -> the flag that set it (for error messages)
     for flag, value in given.items():
         if flag in RUNNER_FLAGS or flag in PROCESS_FLAGS:
             continue
@@ -125,21 +127,38 @@ def apply_flags(module: ModuleType, config: Any, given: Mapping[str, Any]) -> An
         path = field.split(".") if "." in field else _find(config, field)
         if path is None:
             raise ValueError(f"--{flag} does not apply to {name}")
-        field = path[-1]
+        field, where = path[-1], tuple(path[:-1])
         if path == ["stylize", field] and field in swept:
             raise ValueError(
                 f"--{flag} cannot be set for this experiment: it is one of the settings it varies"
             )
+        holder = _holder(config, path)
         text = ",".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
-        if value is None:
-            text = "none"
         try:
-            config = overrides_lib.apply(config, [f"{overrides_lib.PREFIX}{'.'.join(path)}={text}"])
+            parsed = overrides_lib.parse(
+                typing.get_type_hints(type(holder))[field], "none" if value is None else text, field
+            )
         except ValueError as e:
-            message = str(e).split(": ", 1)[-1]
-            raise ValueError(f"--{flag}: {message}") from None
+            raise ValueError(f"--{flag}: {e}") from None
+        changes.setdefault(where, {})[field] = parsed
+        flag_of[field] = flag
         if field == "backbone":  # another network: its own default layers, unless given
-            config = _default_layers(config, path[:-1], given, swept)
+            for k in _LAYER_WEIGHTS:
+                if hasattr(holder, k) and k not in given and k not in swept:
+                    if _allows_none(holder, k):
+                        changes[where].setdefault(k, None)
+    for where, fields in changes.items():  # each holder replaced once: it checks itself
+        holder = _holder(config, [*where, ""])
+        try:
+            new = dataclasses.replace(holder, **fields)
+        except ValueError as e:  # "StylizeConfig.lr must ..." -> "--lr must ..."
+            message = str(e).splitlines()[0]
+            prefix, _, rest = message.partition(" ")
+            field = prefix.removeprefix(f"{type(holder).__name__}.")
+            if field in flag_of:
+                raise ValueError(f"--{flag_of[field]} {rest}") from None
+            raise ValueError(message) from None
+        config = _replace_at(config, list(where), new)
     return config
 
 
@@ -150,6 +169,13 @@ def _swept(module: ModuleType, config: Any) -> set[str]:
     if table_fn is None or not hasattr(config, "stylize"):
         return set()
     return {k for row in table_fn(config) for k in _common.Setting(*row).overrides}
+
+
+def _holder(config: Any, path: list[str]) -> Any:
+    """The dataclass holding the field at ``path``."""
+    for name in path[:-1]:
+        config = getattr(config, name)
+    return config
 
 
 def _find(config: Any, field: str) -> list[str] | None:
@@ -164,22 +190,6 @@ def _find(config: Any, field: str) -> list[str] | None:
         if inner is not None:
             return [n, *inner]
     return None
-
-
-def _default_layers(config: Any, path: list[str], given: Mapping[str, Any], swept: set[str]):
-    """After ``--backbone``: the layer tables not given (nor varied) back to None (the new
-    backbone's defaults), where the config allows None."""
-    holder = config
-    for n in path:
-        holder = getattr(holder, n)
-    changes = {
-        k: None
-        for k in _LAYER_WEIGHTS
-        if hasattr(holder, k) and k not in given and k not in swept and _allows_none(holder, k)
-    }
-    if not changes:
-        return config
-    return _replace_at(config, path, dataclasses.replace(holder, **changes))
 
 
 def _allows_none(holder: Any, field: str) -> bool:

@@ -41,6 +41,7 @@ import numpy as np
 import optax
 
 from nst import backbones, optimizers, stylize
+from nst import config as config_lib
 from nst import image as nst_image
 from nst.config import StylizeConfig
 from nst.highres import _tiles
@@ -59,27 +60,6 @@ __all__ = [
 def content_backbone(config: StylizeConfig, net: backbones.Backbone) -> backbones.Backbone:
     """``net`` returning only the content layers (its forward pass stops at the deepest)."""
     return dataclasses.replace(net, layers=tuple(stylize.make_hyper(config).content_layers))
-
-
-def _program_config(config: StylizeConfig) -> StylizeConfig:
-    """``config`` with every number the compiled programs take as data reset."""
-    hyper = stylize.make_hyper(config)
-    return dataclasses.replace(
-        config,
-        steps=1,
-        size=16,
-        seed=0,
-        init="content",
-        snapshot_every=0,
-        lr=1.0,
-        content_weight=1.0,
-        style_weight=1.0,
-        tv_weight=0.0,
-        photo_weight=0.0,
-        style_blend=(),
-        content_layers=tuple((n, 0.0) for n in hyper.content_layers),
-        style_layers=tuple((n, 0.0) for n in hyper.style_layers),
-    )
 
 
 # ------------------------------------------------------------------------------ style Grams
@@ -368,7 +348,7 @@ def optimize_tiled(
     padded_content = _tiles.pad(content, grid)
     base_grid = grid  # the pads are the same for every offset
     pad_fn = jax.jit(lambda x: _tiles.pad(x, base_grid))
-    program = (_program_config(config), net, tile, tile_batch)
+    program = (config_lib.program_key(config), net, tile, tile_batch)
     zeros = lambda: jnp.zeros((*grid.padded_shape, 3), jnp.float32)
     b = tile_batch
     probe = (

@@ -45,7 +45,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from nst import backbones, stylize
+from nst import config as config_lib
+from nst import stylize
 from nst.config import StylizeConfig
 from nst.video import flow as flow_lib
 from nst.video import warp as warp_lib
@@ -140,11 +141,7 @@ def ruder_temporal_weight(
     size. An approximation (the feature scale of Caffe's VGG is taken as linear in its input
     scale); a starting point to tune, not a calibration.
     """
-    if config.content_layers is None:
-        names = backbones.DEFAULT_LAYERS[config.backbone]["content"]
-        layers = [(n, 1.0 / len(names)) for n in names]
-    else:
-        layers = list(config.content_layers)
+    layers = config_lib.content_layers(config)
     feats = jax.eval_shape(net, params, jax.ShapeDtypeStruct((1, *shape), jnp.float32))
     total = 0.0
     for name, w in layers:
