@@ -29,7 +29,7 @@ from nst_cli import overrides as overrides_lib
 RUNNER_FLAGS = frozenset({"experiment", "quick", "tier", "workdir", "progress"})
 # Flags that set up the process for every mode (compilation cache, multi-host).
 PROCESS_FLAGS = frozenset(
-    {"coordinator", "num_processes", "process_id", "distributed", "distributed_timeout"}
+    {"coordinator_address", "num_processes", "process_id", "distributed", "distributed_timeout"}
 )
 # Flags whose field has another name: flag -> field.
 RENAMED = {"style": "styles"}
