@@ -81,7 +81,6 @@ from experiments.runner import (
     run_study,
 )
 from nst.config import validate
-from nst_cli.experiment import StopFlag  # for experiments/video_cli.py, highres_cli.py (moving)
 
 __all__ = [
     "RANDOM_NOTE",
@@ -91,7 +90,6 @@ __all__ = [
     "Report",
     "Session",
     "Setting",
-    "StopFlag",
     "Study",
     "Summary",
     "claim",

@@ -43,7 +43,7 @@ from typing import Any
 
 import jax
 import numpy as np
-from absl import flags, logging
+from absl import logging
 
 from experiments import _common
 from nst import image as nst_image
@@ -51,31 +51,6 @@ from nst.feedforward import cin, data, infer, train
 from nst.feedforward import config as ff_config
 
 NAME = "train_feedforward"
-
-# Inference (python run.py --model=...). --batch_size also sets the training batch
-# (``Config.train.batch_size``) of --experiment=train_feedforward.
-_BATCH_SIZE = flags.DEFINE_integer("batch_size", None, "Global batch (8); inference batch (4).")
-_MODEL = flags.DEFINE_string("model", None, "Trained model (model dir or training workdir).")
-_STYLE_MIX = flags.DEFINE_list(
-    "style_mix", None, "Conditional model: weights per style, e.g. 0.5,0.5 (default style 0)."
-)
-_MAX_SIZE = flags.DEFINE_integer(
-    "max_size", None, "Inference: longest side of the photos (default: their own size)."
-)
-# Exported programs (nst.feedforward.export): python run.py --model=DIR --export=m.nstx, then
-# python run.py --exported=m.nstx --content=photo.jpg --output=out.png (no training code).
-_EXPORT = flags.DEFINE_string(
-    "export",
-    None,
-    "With --model: write the network as a self-contained jax.export program (any size; "
-    "texture networks at --export_size).",
-)
-_EXPORT_SIZE = flags.DEFINE_list(
-    "export_size", None, "H,W: export for one image size only (required for texture networks)."
-)
-_EXPORTED = flags.DEFINE_string(
-    "exported", None, "Stylize --content with an exported program (.nstx) instead of --model."
-)
 
 # Bundled photos: the --quick training folder.
 _SAMPLE_PHOTOS = pathlib.Path(nst_image.sample("tubingen")).parent
@@ -120,10 +95,6 @@ def _quiet_orbax() -> None:
 class _OrbaxFilter(std_logging.Filter):
     def filter(self, record: std_logging.LogRecord) -> bool:
         return record.levelno >= std_logging.WARNING or "orbax" not in record.pathname
-
-
-def _value(flag_values: Any, name: str, default: Any = None) -> Any:
-    return flag_values[name].value if name in flag_values else default
 
 
 def resolve(config: Config, styles: tuple[str, ...] | None = None) -> ff_config.TrainConfig:
@@ -325,138 +296,3 @@ def _session_times(history: list[dict[str, Any]]) -> np.ndarray:
         previous = h["time"]
         out.append(offset + h["time"])
     return np.asarray(out, np.float64)
-
-
-# ----------------------------------------------------------------------------- inference
-
-
-def _inputs(content: str | None) -> list[pathlib.Path]:
-    """--content: a file, a folder of photos, or a comma-separated list of files."""
-    if content is None:
-        return [nst_image.sample("tubingen")]
-    path = pathlib.Path(content)
-    if path.is_dir():
-        paths = sorted(p for p in path.iterdir() if p.suffix.lower() in data.IMAGE_EXTENSIONS)
-        if not paths:
-            raise ValueError(f"no image files in {content!r}")
-        return paths
-    return [pathlib.Path(_common.resolve_image(p.strip())) for p in content.split(",") if p.strip()]
-
-
-def export_main(flag_values: Any) -> pathlib.Path:
-    """``run.py --model=MODEL --export=model.nstx [--export_size=H,W]``."""
-    from nst.feedforward import export
-
-    _quiet_orbax()
-    path = pathlib.Path(_EXPORT.value)
-    overwrite = bool(_value(flag_values, "overwrite", False))
-    if path.exists() and not overwrite:
-        raise ValueError(f"{path} exists; pass --overwrite to replace it")
-    size = None
-    if _EXPORT_SIZE.value:
-        try:
-            size = tuple(int(v) for v in _EXPORT_SIZE.value)
-        except ValueError:
-            size = ()
-        if len(size) != 2 or min(size) < 5:
-            raise ValueError(f"--export_size must be H,W (each >= 5), got {_EXPORT_SIZE.value}")
-    program = export.export_model(infer.load(flag_values["model"].value), size=size)
-    export.save(path, program, overwrite=overwrite)
-    logging.info("wrote %s (%d bytes)", path, path.stat().st_size)
-    return path
-
-
-def exported_main(flag_values: Any) -> list[pathlib.Path]:
-    """``run.py --exported=model.nstx --content=PHOTO --output=out.png``.
-
-    Runs the program alone (``nst.feedforward.export``); photos keep their size unless
-    --max_size; --style_mix as with --model.
-    """
-    from nst.feedforward import export
-
-    program = export.load(_EXPORTED.value)
-    overwrite = bool(_value(flag_values, "overwrite", False))
-    output = pathlib.Path(_value(flag_values, "output") or "out.png")
-    mix = _STYLE_MIX.value
-    try:
-        style = [float(v) for v in mix] if mix else None
-    except ValueError:
-        raise ValueError(f"--style_mix must be numbers, got {','.join(mix)}") from None
-    paths = _inputs(_value(flag_values, "content"))
-    if len(paths) == 1 and output.suffix:
-        outputs = [output]
-    elif output.suffix:
-        raise ValueError(f"{len(paths)} photos: --output must be a folder, got {output}")
-    else:
-        outputs = [output / f"{p.stem}_stylized.png" for p in paths]
-    for out in outputs:
-        if out.exists() and not overwrite:
-            raise ValueError(f"{out} exists; pass --overwrite to replace it")
-        if out.suffix.lower() not in (".png", ".jpg", ".jpeg"):
-            raise ValueError(f"--output must end in .png, .jpg or .jpeg, got {out}")
-    seed = int(_value(flag_values, "seed", 0))
-    for path, out in zip(paths, outputs, strict=True):
-        photo = nst_image.load(path, max_size=_MAX_SIZE.value)
-        result = export.stylize(program, photo, style=style, seed=seed)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        nst_image.save(out, result, overwrite=overwrite)
-    logging.info("stylized %d photo(s) with %s", len(paths), _EXPORTED.value)
-    return outputs
-
-
-def infer_main(flag_values: Any) -> list[pathlib.Path]:
-    """``run.py --model=MODEL --content=PHOTO --output=out.png``: stylize photos.
-
-    --content may be a folder or a comma-separated list; then --output is a folder and each
-    result is named after its photo. Photos keep their resolution unless --max_size.
-    """
-    _quiet_orbax()
-    model = infer.load(flag_values["model"].value)
-    overwrite = bool(_value(flag_values, "overwrite", False))
-    output = pathlib.Path(_value(flag_values, "output") or "out.png")
-    max_size = _MAX_SIZE.value
-    mix = _STYLE_MIX.value
-    style = None
-    if mix:
-        try:
-            style = [float(v) for v in mix]
-        except ValueError:
-            raise ValueError(f"--style_mix must be numbers, got {','.join(mix)}") from None
-    weights = infer.style_vector(model, style)
-    if model.config.num_styles > 1:
-        shown = ", ".join(f"{n} {w:.2f}" for n, w in zip(model.styles, weights, strict=True))
-        logging.info("style mixture: %s", shown)
-    texture = not model.config.content_input and model.config.arch == "ulyanov"
-    content = _value(flag_values, "content")
-    if texture and content is None:
-        side = max_size or 256
-        paths, photos = [pathlib.Path("texture.png")], [np.zeros((side, side, 3), np.float32)]
-    else:
-        paths = _inputs(content)
-        photos = [nst_image.load(p, max_size=max_size) for p in paths]
-    if len(paths) == 1 and output.suffix:
-        outputs = [output]
-    else:
-        if output.suffix:
-            raise ValueError(f"{len(paths)} photos: --output must be a folder, got {output}")
-        outputs = [output / f"{p.stem}_stylized.png" for p in paths]
-    for out in outputs:
-        if out.exists() and not overwrite:
-            raise ValueError(f"{out} exists; pass --overwrite to replace it")
-        if out.suffix.lower() not in (".png", ".jpg", ".jpeg"):
-            raise ValueError(f"--output must end in .png, .jpg or .jpeg, got {out}")
-    batch = _BATCH_SIZE.value or 4
-    images, timing = infer.stylize_many(
-        model, photos, style=weights, batch_size=batch, seed=int(_value(flag_values, "seed", 0))
-    )
-    for out, img in zip(outputs, images, strict=True):
-        out.parent.mkdir(parents=True, exist_ok=True)
-        nst_image.save(out, img, overwrite=overwrite)
-    logging.info(
-        "stylized %d photo(s): %.4f s per image (median), compile %.2f s; wrote %s",
-        len(images),
-        timing.median,
-        timing.compile,
-        outputs[0] if len(outputs) == 1 else output,
-    )
-    return outputs

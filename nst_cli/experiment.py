@@ -12,18 +12,20 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import os
-import signal
 import sys
+import types
 import typing
 from collections.abc import Mapping, Sequence
 from types import ModuleType
 from typing import Any
 
-from absl import flags, logging
+from absl import flags
 
 import experiments
 from experiments import _common
+from nst_cli import flags as cli_flags
 from nst_cli import overrides as overrides_lib
+from nst_cli.signals import StopFlag
 
 # Flags the experiment mode reads itself (never a config field).
 RUNNER_FLAGS = frozenset({"experiment", "quick", "tier", "workdir", "progress"})
@@ -46,10 +48,11 @@ def main(overrides: Sequence[str]) -> None:
     Bad flags or overrides raise ValueError (run.py prints its one line, exit 2) before
     anything is created.
     """
+    overrides = [arg if arg.startswith("--") else f"--{arg}" for arg in overrides]
     values = flags.FLAGS
     module = experiments.get(values["experiment"].value)
     tier = _common.tier_of(bool(values["quick"].value), values["tier"].value)
-    given = given_flags(values)
+    given = cli_flags.record(values)
     config = build(module, tier, given, overrides)
     workdir = values["workdir"].value or default_workdir(module, config)
     session = _common.Session(
@@ -81,21 +84,6 @@ def build(module: ModuleType, tier: str, given: Mapping[str, Any], overrides: Se
     return config
 
 
-def given_flags(values: Any) -> dict[str, Any]:
-    """The project's flags given on the command line: ``{name: value}`` (absl's own left out)."""
-    project = {
-        flag.name
-        for module, defined in values.flags_by_module_dict().items()
-        if not module.startswith("absl.")
-        for flag in defined
-    }
-    return {
-        name: values[name].value
-        for name in sorted(project)
-        if name in values and values[name].present
-    }
-
-
 def apply_flags(module: ModuleType, config: Any, given: Mapping[str, Any]) -> Any:
     """``config`` with the shared flags ``given`` on the command line.
 
@@ -115,6 +103,7 @@ def apply_flags(module: ModuleType, config: Any, given: Mapping[str, Any]) -> An
     swept = _swept(module, config)
     changes: dict[tuple[str, ...], dict[str, Any]] = {}  # holder path -> {field: value}
     flag_of: dict[str, str] = {}  # field -> the flag that set it (for error messages)
+    stylize: dict[str, Any] = {}  # flags of config.stylize: nst_cli.flags.config_from_flags
     for flag, value in given.items():
         if flag in RUNNER_FLAGS or flag in PROCESS_FLAGS:
             continue
@@ -132,6 +121,9 @@ def apply_flags(module: ModuleType, config: Any, given: Mapping[str, Any]) -> An
             raise ValueError(
                 f"--{flag} cannot be set for this experiment: it is one of the settings it varies"
             )
+        if path == ["stylize", field] and flag == field:
+            stylize[flag] = value
+            continue
         holder = _holder(config, path)
         text = ",".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
         try:
@@ -147,6 +139,12 @@ def apply_flags(module: ModuleType, config: Any, given: Mapping[str, Any]) -> An
                 if hasattr(holder, k) and k not in given and k not in swept:
                     if _allows_none(holder, k):
                         changes[where].setdefault(k, None)
+    if stylize:  # the one flags -> StylizeConfig function (layer tables, samples, --backbone)
+        base = flags_lib_values(stylize)
+        config = dataclasses.replace(
+            config,
+            stylize=cli_flags.config_from_flags("experiment", config.stylize, flag_values=base),
+        )
     for where, fields in changes.items():  # each holder replaced once: it checks itself
         holder = _holder(config, [*where, ""])
         try:
@@ -160,6 +158,11 @@ def apply_flags(module: ModuleType, config: Any, given: Mapping[str, Any]) -> An
             raise ValueError(message) from None
         config = _replace_at(config, list(where), new)
     return config
+
+
+def flags_lib_values(given: Mapping[str, Any]) -> dict[str, Any]:
+    """``given`` as the flag values ``nst_cli.flags`` reads: name -> (value, present)."""
+    return {k: types.SimpleNamespace(value=v, present=True) for k, v in given.items()}
 
 
 def _swept(module: ModuleType, config: Any) -> set[str]:
@@ -211,31 +214,3 @@ def default_workdir(module: ModuleType, config: Any) -> str:
         return custom(config)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     return os.path.join("runs", module.NAME, stamp)
-
-
-class StopFlag:
-    """SIGINT/SIGTERM set the flag: the study stops after the current step and checkpoints.
-
-    A second signal exits at once. The previous handlers come back with ``restore()``.
-    (To be replaced by ``nst_cli.signals.StopFlag``, the CLI's one handler, once it exists.)
-    """
-
-    def __init__(self) -> None:
-        self.raised = False
-        self._previous = {}
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            self._previous[sig] = signal.signal(sig, self._handler)
-
-    def _handler(self, signum, frame) -> None:
-        del frame
-        if self.raised:
-            sys.exit(130)
-        self.raised = True
-        logging.warning("signal %d: stopping after the current step", signum)
-
-    def restore(self) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-
-    def __call__(self) -> bool:
-        return self.raised

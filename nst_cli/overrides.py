@@ -30,17 +30,11 @@ _TRUE = ("true", "1", "yes")
 _FALSE = ("false", "0", "no")
 
 
-def split_argv(argv: Sequence[str]) -> tuple[list[str], list[str]]:
-    """``(other arguments, --config.* arguments)``, each in the order given."""
-    rest, overrides = [], []
-    for arg in argv:
-        (overrides if arg.startswith(PREFIX) else rest).append(arg)
-    return rest, overrides
-
-
 def apply(config: Any, overrides: Sequence[str]) -> Any:
-    """``config`` with every ``--config.path=value`` of ``overrides`` applied, in order."""
+    """``config`` with every ``--config.path=value`` of ``overrides`` applied, in order (the
+    leading dashes may be left out, as ``nst_cli.flags.split_overrides`` hands them)."""
     for arg in overrides:
+        arg = arg if arg.startswith("--") else f"--{arg}"
         if not arg.startswith(PREFIX) or "=" not in arg:
             raise ValueError(f"{arg}: expected {PREFIX}FIELD=VALUE")
         path, _, text = arg[len(PREFIX) :].partition("=")

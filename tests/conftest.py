@@ -35,6 +35,16 @@ jax.config.update(
 flags.FLAGS.mark_as_parsed()
 
 
+@pytest.fixture(scope="module")
+def fast_compile():
+    """Tiny programs run in milliseconds: compile them with fewer XLA passes (request it, or
+    wrap it in an autouse fixture of a folder's conftest)."""
+    before = jax.config.read("jax_disable_most_optimizations")
+    jax.config.update("jax_disable_most_optimizations", True)
+    yield
+    jax.config.update("jax_disable_most_optimizations", before)
+
+
 @pytest.fixture
 def rng() -> np.random.Generator:
     """A seeded NumPy generator: every test gets the same numbers on every run."""

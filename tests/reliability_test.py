@@ -24,13 +24,14 @@ import types
 import numpy as np
 import pytest
 
-from experiments import _common, highres_cli
+from experiments import _common
 from nst import files, highres, stylize
 from nst import image as nst_image
 from nst.config import StylizeConfig
 from nst.feedforward import checkpoint as ff_checkpoint
 from nst.feedforward import nets
 from nst.feedforward.config import NetConfig
+from nst_cli import highres as cli_highres
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 TINY = ["--weights=random", "--size=32", "--steps=2", "--progress=false"]
@@ -465,7 +466,7 @@ def test_highres_estimate_refuses_before_any_image_is_loaded(tmp_path, monkeypat
     config = dataclasses.replace(SHALLOW, size=100_000)
     flag_values = _Flags(output=str(tmp_path / "big.png"), memory_gib=1.0)
     with pytest.raises(highres.MemoryEstimateError, match="GiB"):
-        highres_cli.highres_main(flag_values, config)
+        cli_highres.main(flag_values, config)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -475,15 +476,15 @@ def test_highres_levels_folder_of_someone_else_is_refused(tmp_path):
     (folder / "notes.txt").write_text("mine")
     flag_values = _Flags(output=str(tmp_path / "big.png"))
     with pytest.raises(ValueError, match=r"big\.png\.levels holds files this run did not write"):
-        highres_cli.highres_main(flag_values, dataclasses.replace(SHALLOW, size=2048))
+        cli_highres.main(flag_values, dataclasses.replace(SHALLOW, size=2048))
     assert (folder / "notes.txt").read_text() == "mine"
     (folder / "levels.json").write_text("{broken")
     (folder / "notes.txt").unlink()
     with pytest.raises(ValueError, match=r"levels\.json is not valid JSON"):
-        highres_cli._resume(str(folder), "f" * 16, 3)
+        cli_highres._resume(str(folder), "f" * 16, 3)
     (folder / "levels.json").write_text(json.dumps({"fingerprint": "f" * 16, "done": [-1]}))
     with pytest.raises(ValueError, match=r"\"done\" must list level numbers in \[0, 3\)"):
-        highres_cli._resume(str(folder), "f" * 16, 3)
+        cli_highres._resume(str(folder), "f" * 16, 3)
 
 
 # ---------------------------------------------------------------------- experiment workdirs

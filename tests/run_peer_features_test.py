@@ -1,32 +1,16 @@
 """run.py with the peer features (issue 22): the flags in --help, style masks end to end, and
 one-line errors for bad values."""
 
-import pathlib
-import subprocess
-import sys
-
 import numpy as np
 import pytest
+from run_test import TINY, _assert_one_line_error, _run
 
 from nst import image
-
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-TINY = ["--weights=random", "--size=32", "--steps=2", "--progress=false"]
-
-
-def _run(*args, cwd=None, timeout=240):
-    return subprocess.run(
-        [sys.executable, str(ROOT / "run.py"), *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=timeout,
-    )
 
 
 def test_help_lists_the_flags():
     proc = _run("--help")
-    assert proc.returncode in (0, 1), proc.stderr  # absl exits 1 after printing the help
+    assert proc.returncode == 0, proc.stderr
     for flag in ("--style_stat", "--ema_decay", "--style_scale", "CONTENT_MASK", "--exported"):
         assert flag in proc.stdout, flag
 
@@ -58,17 +42,14 @@ def test_style_mask_keeps_the_rest_of_the_photo(tmp_path):
 @pytest.mark.parametrize(
     "args, pattern",
     [
-        (["--style_stat=histogram"], "--style_stat='histogram' is not one of"),
-        (["--ema_decay=1.5"], "--ema_decay must be in [0, 1)"),
+        (["--style_stat=histogram"], "--style_stat must be one of"),
+        (["--ema_decay=1.5"], "--ema_decay must be finite and in [0, 1)"),
         (["--ema_decay=0.9", "--optimizer=lbfgs"], "--ema_decay needs a first-order optimizer"),
-        (["--style_scale=-1"], "--style_scale must be > 0"),
-        (["--style=/nonexistent/a.jpg:/nonexistent/m.png"], "does not exist"),
+        (["--style_scale=-1"], "--style_scale must be finite and > 0"),
+        (["--style=/nonexistent/a.jpg:/nonexistent/m.png"], "no such file, nor a sample name"),
     ],
 )
 def test_bad_values_are_one_line_and_exit_2(args, pattern, tmp_path):
     proc = _run(*TINY, f"--output={tmp_path / 'o.png'}", *args, cwd=tmp_path)
-    assert proc.returncode == 2, (proc.returncode, proc.stderr)
-    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
-    assert pattern in lines[0], lines[0]
+    _assert_one_line_error(proc, pattern)
     assert not (tmp_path / "o.png").exists()

@@ -2,6 +2,7 @@
 
 import os
 import pathlib
+import re
 import signal
 import subprocess
 import sys
@@ -37,9 +38,9 @@ def _assert_one_line_error(proc, pattern):
 @pytest.mark.parametrize(
     "args, pattern",
     [
-        (["--optimizer=newton"], "--optimizer='newton' is not one of"),
-        (["--backbone=alexnet"], "--backbone='alexnet'"),
-        (["--steps=0"], "--steps must be >= 1"),
+        (["--optimizer=newton"], "--optimizer must be one of"),
+        (["--backbone=alexnet"], "--backbone must be one of"),
+        (["--steps=0"], "--steps must be finite and >= 1, got 0"),
         (["--size=abc"], "size"),
         (["--no_such_flag=1"], "no_such_flag"),
         (["--content=/nonexistent/photo.jpg"], "/nonexistent/photo.jpg"),
@@ -53,12 +54,36 @@ def _assert_one_line_error(proc, pattern):
         (["--experiment=tv_sweep", "--tier=huge"], "tier"),
         (["--experiment=loss_type_sweep", "--tier=middle"], "no --tier=middle"),
         (["--experiment=vanilla_vs_fast", "--tier=middle"], "no --tier=middle"),
+        (["--config.steps=3"], "--config.* applies to --experiment only"),
+        (["--content=monalisa"], "monalisa"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args, pattern, tmp_path):
     proc = _run(*TINY, f"--output={tmp_path / 'o.png'}", *args, cwd=tmp_path)
     _assert_one_line_error(proc, pattern)
     assert not (tmp_path / "o.png").exists()
+
+
+def test_help_exits_0_and_shows_every_mode_grouped():
+    proc = _run("--help")
+    assert proc.returncode == 0 and not proc.stderr, proc.stderr
+    for text in ("--video=", "--model=", "--experiment=", "--exported=", "Video (--video):"):
+        assert text in proc.stdout, text
+    assert "chelsea" in proc.stdout and "brick" in proc.stdout  # the sample names
+
+
+def test_sample_names_and_plain_progress_lines(tmp_path):
+    out = tmp_path / "o.png"
+    args = ["--weights=random", "--size=32", "--steps=2", "--content=chelsea", "--style=brick"]
+    proc = _run(*args, f"--output={out}")
+    assert proc.returncode == 0, proc.stderr
+    expected = image.load(image.sample("chelsea"), max_size=32).shape
+    assert image.load(out, max_size=None).shape == expected
+    lines = proc.stderr.splitlines()
+    assert lines[0].startswith("lbfgs, 2 steps at 32 px")  # the values actually used
+    assert any(ln.startswith("step 2/2 (100%)") for ln in lines), lines
+    assert lines[-1].startswith(f"wrote {out}")
+    assert not any(re.match(r"[IWEF]\d{4} ", ln) for ln in lines)  # no logger prefix
 
 
 def test_stylize_writes_output_and_respects_overwrite(tmp_path):
@@ -109,6 +134,7 @@ def test_sigint_saves_state_and_rerun_resumes(tmp_path):
         "--weights=random", "--size=32", "--steps=400", "--optimizer=adam", f"--output={out}"
     )
     assert rerun.returncode == 0, rerun.stderr
+    assert f"resuming from step {done_before} of 400" in rerun.stderr
     assert out.exists() and not ckpt.exists()
     assert os.path.getsize(out) > 0
 

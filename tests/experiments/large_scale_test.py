@@ -3,10 +3,8 @@
 import dataclasses
 import json
 import os
-import types
 
 import numpy as np
-import pytest
 from common_test import OUTPUTS, fast_compile  # noqa: F401
 
 from experiments import _common, large_scale
@@ -56,66 +54,6 @@ def test_smoke(tmp_path):
     assert metrics["bf16_vs_f32_relative_loss_difference"]["total"] < 0.05
     again = large_scale.run(config, str(tmp_path))
     assert again.already_complete and again.ran == []
-
-
-class _Flags(dict):
-    """The little of absl's FlagValues that highres_main reads: ``flags[name].value``."""
-
-    def __init__(self, **values):
-        super().__init__(
-            {k: types.SimpleNamespace(value=v, present=True) for k, v in values.items()}
-        )
-
-
-def test_highres_cli_writes_the_output(tmp_path):
-    from experiments import highres_cli
-    from nst.config import StylizeConfig
-
-    config = StylizeConfig(
-        weights="random",
-        size=64,
-        steps=2,
-        content_layers=(("conv2_1", 1.0),),
-        style_layers=(("conv1_1", 0.5), ("conv2_1", 0.5)),
-    )
-    output = tmp_path / "big.png"
-    values = _Flags(output=str(output), pyramid_start=32, tile_size=32, tile_overlap=8)
-    values.update(_Flags(tile_above=32, progress=False))
-    assert highres_cli.wanted(values, config)
-    assert not highres_cli.wanted(_Flags(), config)
-    assert highres_cli.wanted(_Flags(), dataclasses.replace(config, size=2048))
-    result = highres_cli.highres_main(values, config)
-    assert image.load(output, max_size=None).shape == (48, 64, 3)
-    assert [lv.tile for lv in result.levels] == [None, (32, 32)]
-    assert not os.path.exists(str(output) + ".levels")  # removed once the output is written
-    with pytest.raises(ValueError, match="exists; pass --overwrite"):
-        highres_cli.highres_main(values, config)
-    # A memory budget too small for anything: one line naming the estimate.
-    # Resume: level 0 saved by an interrupted run with the same settings and images.
-    resumed = tmp_path / "resumed.png"
-    values = _Flags(output=str(resumed), pyramid_start=32, tile_size=32, tile_overlap=8)
-    values.update(_Flags(tile_above=32, progress=False, level_steps=["3", "2"]))
-    content = image.load(image.sample("tubingen"), max_size=64)
-    styles = [image.load(image.sample("starry_night"), max_size=64)]
-    hi = highres_cli.highres_config(values)
-    folder = tmp_path / "resumed.png.levels"
-    image.save(folder / "level0.png", content[::2, ::2])
-    fingerprint = highres_cli._fingerprint(config, hi, content, styles)
-    _common.write_json(str(folder / "levels.json"), {"fingerprint": fingerprint, "done": [0]})
-    result = highres_cli.highres_main(values, config)
-    assert result.steps_done == 2 and resumed.exists()  # only level 1 ran
-    _common.write_json(str(folder / "levels.json"), {"fingerprint": "other", "done": [0]})
-    values = _Flags(output=str(tmp_path / "other.png"), pyramid_start=32, tile_size=32)
-    values.update(_Flags(tile_overlap=8, progress=False))
-    os.rename(folder, tmp_path / "other.png.levels")
-    with pytest.raises(ValueError, match="holds levels of another run"):
-        highres_cli.highres_main(values, config)
-
-    values = _Flags(output=str(tmp_path / "x.png"), tile_size=0, memory_gib=0.001)
-    message = r"^estimated 0\.\d GiB for 64x48 untiled > 0\.0 GiB available; use --tile_size=512"
-    with pytest.raises(ValueError, match=message):
-        highres_cli.highres_main(values, config)
-    assert not os.path.exists(tmp_path / "x.png")
 
 
 def test_seam_visibility_sees_a_hard_seam(rng):

@@ -25,51 +25,13 @@ import math
 import os
 import re
 import sys
-import time
 from typing import Any
 
-from absl import flags, logging
+from nst_cli import flags, outputs, progress
+from nst_cli.flags import FLAGS, UsageError
+from nst_cli.signals import StopFlag
 
 HIGHRES_ABOVE = 1024  # --size above this goes through nst.highres by default
-
-_TILE_SIZE = flags.DEFINE_integer(
-    "tile_size", None, "Tile side, px (default 512; 0: never tile, refuse what cannot fit)."
-)
-_TILE_OVERLAP = flags.DEFINE_integer(
-    "tile_overlap", None, "Overlap of neighbouring tiles, px: the feathered seam (default 64)."
-)
-_TILE_BATCH = flags.DEFINE_integer(
-    "tile_batch", None, "Tiles per backbone call (default 1; more is faster on a GPU)."
-)
-_TILE_ABOVE = flags.DEFINE_integer(
-    "tile_above",
-    None,
-    "Tile levels longer than this, px (default: the levels that do not fit untiled).",
-)
-_STYLE_SCALE = flags.DEFINE_float(
-    "style_scale",
-    None,
-    "Style image's longest side as a multiple of the working image's (jcjohnson's "
-    "-style_scale; of each pyramid level's for large outputs). Default: the style at --size.",
-)
-_PYRAMID_RATIO = flags.DEFINE_float(
-    "pyramid_ratio", None, "Side ratio of neighbouring pyramid levels, e.g. 2 or 1.414."
-)
-_PYRAMID_START = flags.DEFINE_integer(
-    "pyramid_start", None, "Longest side of the coarsest level, px (default 256; 0: one level)."
-)
-_LEVEL_STEPS = flags.DEFINE_list(
-    "level_steps", None, "Steps per pyramid level, coarse to fine (default: --steps, halving)."
-)
-_REMAT = flags.DEFINE_bool("remat", None, "Rematerialize backbone blocks (jax.checkpoint).")
-_BF16 = flags.DEFINE_bool("bf16", None, "bfloat16 backbone activations.")
-_CARRY = flags.DEFINE_bool(
-    "carry_optimizer_state", None, "Carry Adam's moments (resized) from level to level."
-)
-
-_MEMORY_GIB = flags.DEFINE_float(
-    "memory_gib", None, "Memory budget, GiB (default: 0.9 x what is available now)."
-)
 
 # flag name -> HighresConfig field
 _FIELDS = {
@@ -88,20 +50,12 @@ _FIELDS = {
 }
 
 
-def _present(flag_values: Any, name: str) -> bool:
-    return name in flag_values and flag_values[name].present
-
-
-def _value(flag_values: Any, name: str, default: Any = None) -> Any:
-    return flag_values[name].value if name in flag_values else default
-
-
 def wanted(flag_values: Any, config: Any) -> bool:
     """True when run.py should make this output through ``nst.highres``."""
     # --style_scale also serves ordinary runs (StylizeConfig.style_scale): it alone does not
     # ask for the pyramid.
     triggers = (f for f in _FIELDS if f != "style_scale")
-    return config.size > HIGHRES_ABOVE or any(_present(flag_values, f) for f in triggers)
+    return config.size > HIGHRES_ABOVE or any(flags.present(f, flag_values) for f in triggers)
 
 
 def highres_config(flag_values: Any, base: Any = None) -> Any:
@@ -112,18 +66,15 @@ def highres_config(flag_values: Any, base: Any = None) -> Any:
 
     fields = {}
     for flag, field in _FIELDS.items():
-        value = _value(flag_values, flag)
+        value = flags.value(flag, None, flag_values)
         if value is None:
             continue
         if flag == "memory_gib":
             if not (math.isfinite(value) and value > 0):
-                raise ValueError(f"--memory_gib must be a finite number > 0, got {value}")
+                raise UsageError(f"--memory_gib must be a finite number > 0, got {value}")
             value = int(value * 2**30)
         elif flag == "level_steps":
-            try:
-                value = tuple(int(v) for v in value)
-            except ValueError:
-                raise ValueError(f"--level_steps must be integers, got {value}") from None
+            value = flags.numbers("level_steps", int, flag_values)
         fields[field] = value
     return dataclasses.replace(base or HighresConfig(), **fields)
 
@@ -203,29 +154,44 @@ def _remove_levels_folder(folder: str) -> None:
         pass
 
 
-def highres_main(flag_values: Any, config: Any) -> Any:
-    """Makes ``--output`` from run.py's ``StylizeConfig`` with ``nst.highres.stylize_large``.
+def _write_json(path: str, data: Any) -> None:
+    from nst import files
+
+    files.write_atomic(path, (json.dumps(data, indent=2) + "\n").encode(), overwrite=True)
+
+
+def _check(flag_values: Any, config: Any) -> None:
+    """What large outputs cannot do (one line, exit 2)."""
+    from nst_cli import stylize
+
+    masked = any(mask for _, mask, _ in stylize.style_specs(flag_values))
+    if masked or config.style_stat != "gram" or config.ema_decay:
+        raise UsageError(
+            "style masks, --style_stat and --ema_decay are not available for large "
+            "outputs (nst.highres); use --size <= 1024"
+        )
+
+
+def main(flag_values: Any = FLAGS, config: Any = None) -> Any:
+    """Makes ``--output`` with ``nst.highres.stylize_large`` (``config``: the flags' by default).
 
     Raises ``ValueError`` (``MemoryEstimateError`` included) / ``ImageError`` with one line
     for bad input; exits with 130 when interrupted (finished levels kept for a rerun).
     """
-    from experiments import _common
     from nst import files, highres, stylize
     from nst import image as nst_image
+    from nst_cli import stylize as one_image
 
+    config = config or flags.config_from_flags("highres", flag_values=flag_values)
+    _check(flag_values, config)
     hi = highres_config(flag_values)
-    output = _value(flag_values, "output", "out.png")
-    overwrite = bool(_value(flag_values, "overwrite", False))
-    if os.path.isdir(output):
-        raise ValueError(f"--output {output} is a directory; give a file name")
-    if os.path.splitext(output)[1].lower() not in (".png", ".jpg", ".jpeg"):
-        raise ValueError(f"--output must end in .png, .jpg or .jpeg, got {output}")
-    if not overwrite:
-        files.refuse_existing([output])
+    output = flags.value("output", "out.png", flag_values)
+    overwrite = bool(flags.value("overwrite", False, flag_values))
+    outputs.check_image_output(output, overwrite=overwrite)
     folder = output + ".levels"
     _check_levels_folder(folder)
-    content_path = _value(flag_values, "content") or nst_image.sample("tubingen")
-    style_paths = _value(flag_values, "style") or [nst_image.sample("starry_night")]
+    content_path = one_image.content_path(flag_values)
+    style_paths = [path for path, _, _ in one_image.style_specs(flag_values)]
     # The memory estimate from the header's size, before any image is decoded or resized.
     shape = (*nst_image.peek_shape(content_path, config.size), 3)
     net_params = stylize.create_backbone(config)
@@ -241,14 +207,15 @@ def highres_main(flag_values: Any, config: Any) -> Any:
     styles = [nst_image.load(p, max_size=style_side) for p in style_paths]
     fingerprint = _fingerprint(config, hi, content, styles)
     resume = _resume(folder, fingerprint, len(shapes))
-    log_progress = bool(_value(flag_values, "progress", True))
-    last = [0.0]
-    total = [0]
+    enabled = bool(flags.value("progress", True, flag_values))
+    bar: list[progress.Progress] = []
 
     def on_plan(levels, budget):
-        total[0] = sum(level.steps for level in levels)
         budget_text = "unknown" if budget is None else f"{budget / 2**30:.1f} GiB"
-        logging.info("plan (memory budget %s):", budget_text)
+        progress.say(
+            f"{config.optimizer}, {config.steps} steps at the coarsest level; plan (memory "
+            f"budget {budget_text}):"
+        )
         for k, level in enumerate(levels):
             h, w = level.shape
             mode = (
@@ -257,15 +224,13 @@ def highres_main(flag_values: Any, config: Any) -> Any:
                 else "untiled"
             )
             skipped = " (done, resumed)" if resume and k < resume[0] else ""
-            logging.info(
-                "  level %d: %dx%d, %d steps, %s, estimate %.2f GiB%s",
-                k, w, h, level.steps, mode, level.estimate / 2**30, skipped,
-            )  # fmt: skip
-
-    def progress(step: int, loss: float, rate: float) -> None:
-        if log_progress and time.monotonic() - last[0] > 5:
-            last[0] = time.monotonic()
-            logging.info("step %d/%d  loss %.4g  %.3g steps/s", step, total[0], loss, rate)
+            progress.say(
+                f"  level {k}: {w}x{h}, {level.steps} steps, {mode}, "
+                f"estimate {level.estimate / 2**30:.2f} GiB{skipped}"
+            )
+        done = sum(level.steps for level in levels[: resume[0]]) if resume else 0
+        total = sum(level.steps for level in levels)
+        bar.append(progress.Progress(total, start=done, enabled=enabled))
 
     def on_level(k: int, image: Any) -> None:
         os.makedirs(folder, exist_ok=True)
@@ -275,11 +240,10 @@ def highres_main(flag_values: Any, config: Any) -> Any:
         if os.path.exists(path):
             with open(path) as f:
                 done = json.load(f).get("done", [])
-        _common.write_json(path, {"fingerprint": fingerprint, "done": sorted({*done, k})})
-        logging.info("level %d done: %dx%d", k, image.shape[1], image.shape[0])
+        _write_json(path, {"fingerprint": fingerprint, "done": sorted({*done, k})})
+        bar[0].note(f"level {k} done: {image.shape[1]}x{image.shape[0]}")
 
-    stop = _common.StopFlag()
-    try:
+    with StopFlag() as stop:
         result = highres.stylize_large(
             config,
             hi,
@@ -287,28 +251,29 @@ def highres_main(flag_values: Any, config: Any) -> Any:
             styles,
             net_params=net_params,
             should_stop=stop,
-            progress=progress,
+            progress=lambda step, loss, rate: bar[0].update(step, rate=rate, loss=loss),
             on_plan=on_plan,
             on_level=on_level,
             resume=resume,
         )
-    finally:
-        stop.restore()
+    if bar:
+        bar[0].close()
     if result.stopped == "interrupted":
-        logging.warning("interrupted; finished levels are kept in %s", folder)
-        logging.warning("run the same command again to continue")
+        progress.warn(f"interrupted; finished levels are kept in {folder}")
+        progress.warn("run the same command again to continue")
         sys.exit(130)
     nst_image.save(output, result.image, overwrite=overwrite)
     if result.stopped:
-        raise ValueError(f"{result.stopped}; kept the last finite image in {output}")
+        raise UsageError(
+            f"{progress.diverged(result.stopped)}; kept the last finite image in {output}"
+        )
     _remove_levels_folder(folder)
     for k, (level, times) in enumerate(
         zip(result.levels[-len(result.level_times) :], result.level_times)
     ):
-        logging.info(
-            "level %d %dx%d: %d steps, %.3g s/step (+%.1f s compile)",
-            k, level.shape[1], level.shape[0], times["steps"], times["seconds_per_step"],
-            times["compile_seconds"],
-        )  # fmt: skip
-    logging.info("wrote %s (%dx%d)", output, result.image.shape[1], result.image.shape[0])
+        progress.say(
+            f"level {k} {level.shape[1]}x{level.shape[0]}: {times['steps']} steps, "
+            f"{times['seconds_per_step']:.3g} s/step (+{times['compile_seconds']:.1f} s compile)"
+        )
+    progress.say(f"wrote {output} ({result.image.shape[1]}x{result.image.shape[0]})")
     return result

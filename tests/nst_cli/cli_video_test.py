@@ -1,23 +1,24 @@
-"""``run.py --video``: MP4 out, metrics, resume, feed-forward, one-line errors (exit 2)."""
+"""``run.py --video`` (nst_cli/video.py): MP4 out, metrics, resume, feed-forward, one-line
+errors (exit 2)."""
 
 import json
 import os
 import pathlib
 import subprocess
 import sys
-import types
 
 import numpy as np
 import pytest
-from conftest import ORIGIN
+from cli_fakes import FakeFlags
 
-from experiments import video_cli
 from nst import image
 from nst.feedforward import checkpoint, nets
 from nst.feedforward.config import NetConfig
 from nst.video import io, synthetic
+from nst_cli import video
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
+ORIGIN = (110.0, 60.0)  # a textured window of tubingen at 256 px (tests/video/conftest.py)
 # Tiny optimization: random weights, shallow layers, a few steps.
 TINY = dict(
     weights="random",
@@ -32,13 +33,6 @@ TINY = dict(
 )
 
 
-class FakeFlags(dict):
-    """The absl flags nst_video_main reads: name -> (value, present)."""
-
-    def __init__(self, **values):
-        super().__init__({k: types.SimpleNamespace(value=v, present=1) for k, v in values.items()})
-
-
 @pytest.fixture(scope="module")
 def clip_path(tmp_path_factory):
     photo = image.load(image.sample("tubingen"), max_size=256)
@@ -50,7 +44,7 @@ def clip_path(tmp_path_factory):
 
 def _main(clip_path, output, **flags):
     values = {**TINY, "video": str(clip_path), "output": str(output), **flags}
-    return video_cli.nst_video_main(FakeFlags(**values))
+    return video.main(FakeFlags(**values))
 
 
 def test_mp4_metrics_and_resume(clip_path, tmp_path):
@@ -64,6 +58,7 @@ def test_mp4_metrics_and_resume(clip_path, tmp_path):
     assert len(errors["per_frame"]) == 3 and len(errors["input_per_frame"]) == 3
     assert np.isfinite(errors["mean"]) and np.isfinite(errors["input_mean"])
     assert summary["frames_this_run"] == 4 and metrics["frames"] == 4
+    assert metrics["config"]["temporal_weight"] > 0  # Ruder et al.'s balance, as computed
     pngs = [io.frame_path(folder, t).read_bytes() for t in range(4)]
     video = output.read_bytes()
 
@@ -85,11 +80,15 @@ def test_mp4_metrics_and_resume(clip_path, tmp_path):
 
 def test_png_folder_output_and_seeds_variant(clip_path, tmp_path):
     output = tmp_path / "frames_out"
-    _main(clip_path, output, max_frames=3, flow="none", temporal_weight=10.0)
+    _main(clip_path, output, max_frames=3, flow="none", temporal_weight=10.0, style=["brick"])
     names = sorted(p.name for p in output.iterdir())
     assert names[:3] == ["00000.png", "00001.png", "00002.png"] and "metrics.json" in names
     state = json.loads((output / "video.json").read_text())["identity"]
     assert state["video"]["flow"] == "none" and state["config"]["temporal_weight"] == 10.0
+    # metrics.json records the values actually used: video mode's Adam, the flags given.
+    used = json.loads((output / "metrics.json").read_text())
+    assert used["config"]["optimizer"] == "adam" and used["config"]["steps"] == 2
+    assert used["config"]["temporal_weight"] == 10.0 and used["video_config"]["flow"] == "none"
 
 
 def test_feedforward_model(clip_path, tmp_path):
@@ -137,16 +136,12 @@ def test_bad_input_raises_one_line_value_error(clip_path, tmp_path):
     for flags, message in _bad_inputs(tmp_path, clip_path):
         values = {**TINY, "output": str(tmp_path / "out.mp4"), **flags}
         with pytest.raises(ValueError, match=message) as info:
-            video_cli.nst_video_main(FakeFlags(**values))
+            video.main(FakeFlags(**values))
         assert "\n" not in str(info.value)
     assert (tmp_path / "existing.mp4").read_bytes() == b"keep me"
     assert not (tmp_path / "out.mp4").exists() and not (tmp_path / "out.mp4.frames").exists()
 
 
-WIRED = "video_cli" in (ROOT / "run.py").read_text()
-
-
-@pytest.mark.skipif(not WIRED, reason="run.py does not dispatch --video to video_cli yet")
 def test_run_py_exit_code_2_without_traceback(clip_path, tmp_path):
     for flags, message in _bad_inputs(tmp_path, clip_path)[:2]:
         args = [f"--{k}={v}" for k, v in flags.items()] + ["--output", str(tmp_path / "o.mp4")]
@@ -163,6 +158,6 @@ def test_run_py_exit_code_2_without_traceback(clip_path, tmp_path):
 
 
 def test_default_output_name():
-    output, kind, folder = video_cli.resolve_output(FakeFlags(), "clips/walk.mov")
+    output, kind, folder = video.resolve_output(FakeFlags(), "clips/walk.mov")
     assert (str(output), kind) == ("walk_stylized.mp4", "mp4")
     assert str(folder) == "walk_stylized.mp4.frames"

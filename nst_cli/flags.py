@@ -1,0 +1,514 @@
+"""Every flag of ``run.py``, defined once, and the one flags-to-config function.
+
+Flags are grouped by what they serve (``GROUPS``, the sections of ``--help``); their meaning
+does not change with the mode. ``config_from_flags(mode)`` is the only place flags become a
+``StylizeConfig``: one image, video frames, high resolution and the experiments' shared flags
+all go through it. Bundled sample names (``--content=chelsea``, ``--style=brick``) are
+accepted wherever an image is (``image_path``).
+
+Every reader takes ``flag_values`` (absl's ``FLAGS`` by default; tests pass a stand-in with
+``name in fv``, ``fv[name].value`` and ``fv[name].present``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import re
+import sys
+import textwrap
+from collections.abc import Sequence
+from typing import Any
+
+from absl import flags
+
+from nst import image
+from nst.config import StylizeConfig
+
+FLAGS = flags.FLAGS
+_DEFAULT = StylizeConfig()
+
+
+def _field(name: str, help_text: str) -> flags.FlagHolder:
+    """The flag of the StylizeConfig field ``name``: the field's type and default."""
+    default = getattr(_DEFAULT, name)
+    define = {int: flags.DEFINE_integer, float: flags.DEFINE_float, str: flags.DEFINE_string}
+    return define[type(default)](name, default, help_text)
+
+
+# --------------------------------------------------------------------------- inputs, output
+
+CONTENT = flags.DEFINE_string(
+    "content",
+    None,
+    "Content photo: a file or a sample name (default tubingen). --model/--exported: also a "
+    "folder or a comma-separated list.",
+)
+STYLE = flags.DEFINE_multi_string(
+    "style",
+    None,
+    "Style image(s): a file or a sample name (default starry_night). Spatial control: "
+    "IMAGE:CONTENT_MASK[:STYLE_MASK] puts this style only where the content mask (an image, "
+    "white = 1) is; pixels outside every mask keep the content photo. The optional style mask "
+    "picks the part of the style image its statistics come from.",
+)
+OUTPUT = flags.DEFINE_string(
+    "output", "out.png", "Output image (.png/.jpg); --video: an .mp4 or a folder of PNGs."
+)
+OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace an existing output.")
+PROGRESS = flags.DEFINE_bool("progress", True, "Show progress (a bar on a terminal).")
+
+# ------------------------------------------------------------------------------------ modes
+
+EXPERIMENT = flags.DEFINE_string(
+    "experiment", None, "Run a registered experiment (--list_experiments; --config.FIELD=VALUE)."
+)
+LIST_EXPERIMENTS = flags.DEFINE_bool("list_experiments", False, "List the experiments.")
+WORKDIR = flags.DEFINE_string("workdir", None, "Experiment output dir (runs/NAME/<time>).")
+QUICK = flags.DEFINE_bool("quick", False, "Shrink an experiment to run in minutes on a CPU.")
+TIER = flags.DEFINE_enum(
+    "tier",
+    None,
+    ["quick", "middle", "full"],
+    "Experiment settings: quick (= --quick), middle (a convincing figure on a 2-core CPU in "
+    "minutes), full (the paper's; the default).",
+)
+VIDEO = flags.DEFINE_string(
+    "video", None, "Stylize a clip (MP4/MOV/AVI/WebM/GIF) or a folder of numbered frames."
+)
+MODEL = flags.DEFINE_string(
+    "model", None, "Stylize with a trained feed-forward network (model dir or training workdir)."
+)
+EXPORTED = flags.DEFINE_string(
+    "exported", None, "Stylize --content with an exported program (.nstx) instead of --model."
+)
+
+# ------------------------------------------------------------------------- the optimization
+
+SIZE = _field("size", "Longest side of the working image, px.")
+STEPS = flags.DEFINE_integer(
+    "steps", None, "Optimization steps (default: 120 for L-BFGS, 500 for first-order optimizers)."
+)
+OPTIMIZER = flags.DEFINE_string(
+    "optimizer",
+    None,
+    "adam | adagrad | rmsprop | sgd | lbfgs (per backend: SciPy on CPU, optax on GPU) "
+    "| lbfgs_optax | lbfgs_scipy. Default: lbfgs for one image (reaches the loss of 500 Adam "
+    "steps in ~0.28x the time: benchmarks/time_to_image.py), adam for video and tiled "
+    "high resolution. --optimizer=adam gives the former default (500 Adam steps).",
+)
+LR = _field("lr", "Learning rate (first-order optimizers).")
+INIT = _field("init", "content | noise | uniform | style | an image (file or sample name).")
+SEED = _field("seed", "Seed of the noise initialization.")
+CONTENT_WEIGHT = _field("content_weight", "alpha.")
+STYLE_WEIGHT = _field("style_weight", "beta.")
+TV_WEIGHT = _field("tv_weight", "Total-variation weight.")
+TV_KIND = _field("tv_kind", "l1 | l2 | beta.")
+PHOTO_WEIGHT = _field("photo_weight", "Matting-Laplacian weight.")
+STYLE_BLEND = flags.DEFINE_list("style_blend", [], "Blend weights, one per --style.")
+STYLE_NORM = _field("style_norm", "gatys | johnson.")
+STYLE_STAT = _field(
+    "style_stat",
+    "Style statistic: gram | mean_gram (Gram + feature means) | mean_cov_w2 (Wasserstein-2 "
+    "between Gaussians) | mrf (Li & Wand 3x3 patch matching; use --style_layers=conv3_1,conv4_1).",
+)
+STYLE_MEAN_WEIGHT = _field(
+    "style_mean_weight",
+    "--style_stat=mean_gram: weight of the mean term vs the Gram term.",
+)
+STYLE_SCALE = flags.DEFINE_float(
+    "style_scale",
+    None,
+    "Style image's longest side as a multiple of the working image's (jcjohnson's "
+    "-style_scale; of each pyramid level's for large outputs). Default: the style at --size.",
+)
+DISTANCE = _field("distance", "squared | abs | huber | smooth_l1.")
+DELTA = _field("delta", "Huber delta / SmoothL1 beta.")
+PRESERVE_COLOR = _field("preserve_color", "none | luminance | histogram.")
+EMA_DECAY = _field(
+    "ema_decay",
+    "Output the exponential moving average of the iterates with this decay (e.g. 0.99); "
+    "0: the last iterate.",
+)
+SNAPSHOT_EVERY = _field("snapshot_every", "Save the image every N steps.")
+LOOP = _field("loop", "auto | python | scan.")
+SWEEP_FORM = _field(
+    "sweep_form",
+    "Sweeps: auto | vmap (one batched program) | each (setting by setting).",
+)
+
+# ------------------------------------------------------------------------- backbone, layers
+
+BACKBONE = _field("backbone", "vgg16 | vgg19 | resnet18 | ...")
+WEIGHTS = _field("weights", "imagenet | random | PATH.")
+WEIGHTS_SEED = _field("weights_seed", "Seed of --weights=random.")
+POOLING = _field("pooling", "VGG pooling: max | avg.")
+CACHE_DIR = flags.DEFINE_string("cache_dir", None, "Weights cache (default ~/.cache/nst).")
+CONTENT_LAYERS = flags.DEFINE_list(
+    "content_layers", None, "layer[:weight],... (default conv4_2; ResNets: their defaults)."
+)
+STYLE_LAYERS = flags.DEFINE_list(
+    "style_layers", None, "layer[:weight],... (default conv1_1..conv5_1 at 0.2)."
+)
+
+# ------------------------------------------------------------------------------------ video
+
+TEMPORAL_WEIGHT = flags.DEFINE_float(
+    "temporal_weight",
+    None,
+    "Weight of the temporal loss (default: Ruder et al.'s balance against the content loss, "
+    "nst.video.temporal.ruder_temporal_weight; 0 stylizes frames independently).",
+)
+FLOW = flags.DEFINE_enum(
+    "flow",
+    "dis",
+    ["dis", "farneback", "none"],
+    "Optical flow of the input frames: OpenCV DIS, Farneback, or none (temporal loss against "
+    "the unwarped previous output, every frame started from --init).",
+)
+LONG_TERM = flags.DEFINE_list(
+    "long_term", ["1"], "Earlier frames the temporal loss looks at, e.g. 1,2,4 (long-term)."
+)
+MAX_FRAMES = flags.DEFINE_integer("max_frames", 0, "Frames to stylize (0: to the end).")
+START = flags.DEFINE_float("start", 0.0, "Seconds into the clip where stylization starts.")
+FPS = flags.DEFINE_float(
+    "fps", None, "Frame rate to take frames at (default: the clip's; a frame folder: 25)."
+)
+FIRST_FRAME_STEPS = flags.DEFINE_integer(
+    "first_frame_steps", None, "Steps of the first frame (default: 2 * --steps)."
+)
+
+# -------------------------------------------------------------------------- high resolution
+
+TILE_SIZE = flags.DEFINE_integer(
+    "tile_size", None, "Tile side, px (default 512; 0: never tile, refuse what cannot fit)."
+)
+TILE_OVERLAP = flags.DEFINE_integer(
+    "tile_overlap", None, "Overlap of neighbouring tiles, px: the feathered seam (default 64)."
+)
+TILE_BATCH = flags.DEFINE_integer(
+    "tile_batch", None, "Tiles per backbone call (default 1; more is faster on a GPU)."
+)
+TILE_ABOVE = flags.DEFINE_integer(
+    "tile_above", None, "Tile levels longer than this, px (default: those that do not fit)."
+)
+PYRAMID_RATIO = flags.DEFINE_float(
+    "pyramid_ratio", None, "Side ratio of neighbouring pyramid levels, e.g. 2 or 1.414."
+)
+PYRAMID_START = flags.DEFINE_integer(
+    "pyramid_start", None, "Longest side of the coarsest level, px (default 256; 0: one level)."
+)
+LEVEL_STEPS = flags.DEFINE_list(
+    "level_steps", None, "Steps per pyramid level, coarse to fine (default: --steps, halving)."
+)
+REMAT = flags.DEFINE_bool("remat", None, "Rematerialize backbone blocks (jax.checkpoint).")
+BF16 = flags.DEFINE_bool("bf16", None, "bfloat16 backbone activations.")
+CARRY_OPTIMIZER_STATE = flags.DEFINE_bool(
+    "carry_optimizer_state", None, "Carry Adam's moments (resized) from level to level."
+)
+MEMORY_GIB = flags.DEFINE_float(
+    "memory_gib", None, "Memory budget, GiB (default: 0.9 x what is available now)."
+)
+
+# ---------------------------------------------------------------- feed-forward inference
+
+STYLE_MIX = flags.DEFINE_list(
+    "style_mix", None, "Conditional model: weights per style, e.g. 0.5,0.5 (default style 0)."
+)
+MAX_SIZE = flags.DEFINE_integer(
+    "max_size", None, "Longest side of the photos (default: their own size)."
+)
+BATCH_SIZE = flags.DEFINE_integer(
+    "batch_size", None, "Images per network call (4); train_feedforward: the global batch (8)."
+)
+EXPORT = flags.DEFINE_string(
+    "export",
+    None,
+    "With --model: write the network as a self-contained jax.export program (any size; "
+    "texture networks at --export_size).",
+)
+EXPORT_SIZE = flags.DEFINE_list(
+    "export_size", None, "H,W: export for one image size only (required for texture networks)."
+)
+
+# --------------------------------------------------------------------- several processes
+
+COORDINATOR_ADDRESS = flags.DEFINE_string(
+    "coordinator_address", None, "host:port of process 0; enables jax.distributed."
+)
+NUM_PROCESSES = flags.DEFINE_integer("num_processes", 1, "Processes in the job.")
+PROCESS_ID = flags.DEFINE_integer("process_id", 0, "This process's index, 0..num_processes-1.")
+DISTRIBUTED = flags.DEFINE_enum(
+    "distributed",
+    "off",
+    ["off", "auto"],
+    "auto: jax.distributed.initialize() detects the cluster (SLURM, Open MPI) itself.",
+)
+DISTRIBUTED_TIMEOUT = flags.DEFINE_float(
+    "distributed_timeout", 300.0, "Seconds to wait for every process to arrive."
+)
+
+# The sections of --help, in order: (title, flag names).
+GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = tuple(
+    (title, tuple(names.split()))
+    for title, names in (
+        ("Inputs and output", "content style output overwrite progress"),
+        (
+            "Modes (default: stylize one image)",
+            "video model exported experiment list_experiments workdir quick tier",
+        ),
+        (
+            "Optimization (one image, video frames, high resolution, experiments)",
+            "size steps optimizer lr init seed content_weight style_weight tv_weight tv_kind "
+            "photo_weight style_blend style_norm style_stat style_mean_weight style_scale "
+            "distance delta preserve_color ema_decay snapshot_every loop sweep_form",
+        ),
+        (
+            "Backbone and layers",
+            "backbone weights weights_seed pooling cache_dir content_layers style_layers",
+        ),
+        (
+            "Video (--video)",
+            "temporal_weight flow long_term max_frames start fps first_frame_steps",
+        ),
+        (
+            "High resolution (--size above 1024, or any of these)",
+            "tile_size tile_overlap tile_batch tile_above pyramid_ratio pyramid_start "
+            "level_steps remat bf16 carry_optimizer_state memory_gib",
+        ),
+        (
+            "Feed-forward networks (--model, --exported)",
+            "style_mix max_size batch_size export export_size",
+        ),
+        (
+            "Several processes (hosts)",
+            "coordinator_address num_processes process_id distributed distributed_timeout",
+        ),
+    )
+)
+
+# Single images default to L-BFGS (Gatys et al.'s optimizer): 120 iterations reach the final
+# loss of 500 Adam steps (4.6e12 at 512 px, bundled pair, real VGG19: 113 iterations;
+# benchmarks/time_to_image.py). Video frames and tiled high resolution keep Adam (L-BFGS
+# compiles per frame there / cannot be tiled).
+MODE_OPTIMIZER = {"stylize": "lbfgs", "video": "adam", "highres": "adam"}
+LBFGS_STEPS, FIRST_ORDER_STEPS = 120, 500
+
+# Flags that are StylizeConfig fields of the same name (layers, blend: parsed below).
+_FIELDS = tuple(
+    "backbone weights weights_seed pooling cache_dir content_weight style_weight tv_weight "
+    "tv_kind photo_weight style_norm style_stat style_mean_weight style_scale ema_decay "
+    "distance delta preserve_color init optimizer lr steps size seed snapshot_every loop "
+    "sweep_form".split()
+)
+
+
+class UsageError(ValueError):
+    """A bad flag value or input: reported as one line, exit code 2 (``nst_cli.errors``)."""
+
+
+# ------------------------------------------------------------------------------ reading
+
+
+def present(name: str, flag_values: Any = FLAGS) -> bool:
+    """True when ``--name`` was given on the command line."""
+    return name in flag_values and bool(flag_values[name].present)
+
+
+def value(name: str, default: Any = None, flag_values: Any = FLAGS) -> Any:
+    """``--name``'s value (its default when not given), or ``default`` if it is not defined."""
+    return flag_values[name].value if name in flag_values else default
+
+
+def image_path(name: str) -> str:
+    """A bundled sample name (``nst.image.SAMPLES``: tubingen, chelsea, starry_night,
+    the_scream, brick) or a path -> a path."""
+    return str(image.sample(name)) if name in image.SAMPLES else str(name)
+
+
+def image_file(name: str, flag: str) -> str:
+    """``image_path(name)``, refused in one line naming ``--flag`` and the samples when it
+    is neither an existing file nor a sample name."""
+    path = image_path(name)
+    if not os.path.exists(path):
+        samples = ", ".join(image.SAMPLES)
+        raise UsageError(f"--{flag}={name}: no such file, nor a sample name ({samples})")
+    return path
+
+
+def layer_table(values: Sequence[str] | None, default_weight: float):
+    """``["conv4_2", "conv5_1:0.5"]`` -> ``(("conv4_2", default_weight), ("conv5_1", 0.5))``;
+    None stays None (the backbone's defaults)."""
+    if values is None:
+        return None
+    table = []
+    for item in values:
+        name, _, weight = item.partition(":")
+        try:
+            table.append((name.strip(), float(weight) if weight else default_weight))
+        except ValueError:
+            raise UsageError(f"bad layer weight in {item!r}: expected layer:weight") from None
+    return tuple(table)
+
+
+def numbers(name: str, kind: type = float, flag_values: Any = FLAGS) -> tuple | None:
+    """A list flag (``--style_blend=0.7,0.3``) as a tuple of ``kind``; None when unset."""
+    raw = value(name, None, flag_values)
+    if raw is None:
+        return None
+    try:
+        return tuple(kind(v) for v in raw)
+    except ValueError:
+        what = "integers" if kind is int else "numbers"
+        raise UsageError(f"--{name} must be {what}, got {','.join(map(str, raw))}") from None
+
+
+def stylize_overrides(flag_values: Any = FLAGS) -> dict[str, Any]:
+    """The StylizeConfig fields given on the command line, parsed: {field: value}.
+
+    A new ``--backbone`` without layer flags resets the layers to that backbone's defaults."""
+    fields = {name: flag_values[name].value for name in _FIELDS if present(name, flag_values)}
+    for name, weight in (("content_layers", 1.0), ("style_layers", 0.2)):
+        if present(name, flag_values):
+            fields[name] = layer_table(flag_values[name].value, weight)
+        elif "backbone" in fields:
+            fields[name] = None
+    if present("style_blend", flag_values):
+        fields["style_blend"] = numbers("style_blend", float, flag_values)
+    if "init" in fields:  # --init=chelsea: a sample as the starting image
+        fields["init"] = image_path(fields["init"])
+    return fields
+
+
+def default_steps(optimizer: str) -> int:
+    """Steps when --steps is not given: 120 L-BFGS iterations, else 500 steps."""
+    return LBFGS_STEPS if optimizer.startswith("lbfgs") else FIRST_ORDER_STEPS
+
+
+def config_from_flags(
+    mode: str, base: StylizeConfig | None = None, *, flag_values: Any = FLAGS
+) -> StylizeConfig:
+    """THE flags -> ``StylizeConfig`` function of every mode.
+
+    Args:
+      mode: "stylize" (one image), "video", "highres" or "experiment".
+      base: the config the flags given override (an experiment's ``config.stylize``);
+        None: ``StylizeConfig()`` with the mode's optimizer and steps defaults (``stylize``:
+        120 L-BFGS iterations; ``video`` / ``highres``: 500 Adam steps).
+      flag_values: absl's FLAGS or a stand-in.
+
+    Returns:
+      The config (checked by its own constructor).
+
+    Raises:
+      UsageError: a bad value, naming the flag (one line).
+    """
+    if mode not in (*MODE_OPTIMIZER, "experiment"):
+        raise ValueError(f"unknown mode {mode!r}")
+    fields = stylize_overrides(flag_values)
+    if base is None:
+        base = _DEFAULT
+        if mode != "experiment":
+            fields.setdefault("optimizer", MODE_OPTIMIZER[mode])
+            fields.setdefault("steps", default_steps(fields["optimizer"]))
+    try:  # StylizeConfig checks itself (nst.config.validate)
+        return dataclasses.replace(base, **fields)
+    except (ValueError, TypeError) as e:
+        raise UsageError(flag_message(str(e))) from None
+
+
+def flag_message(message: str) -> str:
+    """A library message naming ``StylizeConfig.field`` names ``--field`` instead, when that
+    field is a flag of the same name."""
+    first = message.splitlines()[0] if message else "invalid value"
+    return re.sub(
+        r"StylizeConfig\.(\w+)",
+        lambda m: f"--{m.group(1)}" if m.group(1) in FLAGS else m.group(0),
+        first,
+    )
+
+
+def record(flag_values: Any = FLAGS) -> dict[str, Any]:
+    """{name: value} of the project's flags given on the command line (for manifests)."""
+    return {
+        name: flag_values[name].value
+        for name in sorted(flag_values)
+        if present(name, flag_values) and _ours(name)
+    }
+
+
+# ------------------------------------------------------------------------------- parsing
+
+
+def _ours(name: str) -> bool:
+    """A flag of this project (not one of absl's or a library's)."""
+    module = FLAGS.find_module_defining_flag(name, default="") if name in FLAGS else ""
+    return module.split(".")[0] in ("nst_cli", "experiments", "run", "__main__")
+
+
+HELP_ARGS = ("--help", "-h", "-help", "--helpfull", "--helpshort", "-?")
+
+
+def split_overrides(argv: Sequence[str]) -> tuple[list[str], list[str]]:
+    """``(argv without --config.* args, the --config.* args without the leading dashes)``."""
+    rest, overrides = [], []
+    for arg in argv:
+        if arg.startswith("--config."):
+            overrides.append(arg[2:])
+        else:
+            rest.append(arg)
+    return rest, overrides
+
+
+def parse(argv: Sequence[str]) -> list[str]:
+    """Parses ``argv`` (program name first) into FLAGS; returns the non-flag arguments.
+
+    ``--help`` prints the grouped help and exits 0. Raises UsageError for an unknown flag, a
+    bad value, or a non-finite float."""
+    if any(arg in HELP_ARGS for arg in argv[1:]):
+        sys.stdout.write(help_text(argv[0] if argv else "run.py"))
+        sys.exit(0)
+    try:
+        rest = FLAGS(list(argv))
+    except flags.Error as e:
+        raise UsageError(str(e).splitlines()[0]) from None
+    for name in FLAGS:  # every float flag given, of every mode: finite or refused
+        flag = FLAGS[name]
+        if flag.present and isinstance(flag.value, float) and not math.isfinite(flag.value):
+            raise UsageError(f"--{name} must be a finite number, got {flag.value}")
+    return rest
+
+
+def _describe(name: str) -> str:
+    flag = FLAGS[name]
+    default = flag.default
+    shown = ""
+    if default not in (None, [], ""):
+        shown = f" (default: {','.join(default) if isinstance(default, list) else default})"
+    head = f"  --[no]{name}" if flag.boolean else f"  --{name}=VALUE"
+    text = re.sub(r";\s+repeat this option to specify a list of values", " (repeatable)", flag.help)
+    body = textwrap.fill(text + shown, width=96, initial_indent=" " * 8, subsequent_indent=" " * 8)
+    return f"{head}\n{body}\n"
+
+
+def help_text(program: str = "run.py") -> str:
+    """``--help``: usage, the sample names, then every flag by group."""
+    samples = ", ".join(image.SAMPLES)
+    text = [
+        f"usage: {program} [--content=PHOTO] [--style=PAINTING] [--output=out.png] [flags]\n"
+        f"       {program} --video=CLIP [--model=MODEL] ...\n"
+        f"       {program} --model=MODEL --content=PHOTO ...\n"
+        f"       {program} --experiment=NAME [--quick] [--config.FIELD=VALUE ...]\n\n"
+        f"Bundled sample images, usable as names wherever an image goes: {samples}.\n"
+    ]
+    listed: set[str] = set()
+    for title, names in GROUPS:
+        text.append(f"\n{title}:\n")
+        text.extend(_describe(name) for name in names)
+        listed.update(names)
+    others = [name for name in sorted(FLAGS) if name not in listed and _ours(name)]
+    if others:
+        text.append("\nExperiments' own flags:\n")
+        text.extend(_describe(name) for name in others)
+    return "".join(text)

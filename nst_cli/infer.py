@@ -1,0 +1,166 @@
+"""Feed-forward networks: stylize photos with a trained model, export it, run an export.
+
+    run.py --model=runs/train_feedforward/starry_night --content=photo.jpg --output=out.png
+    run.py --model=MODEL --content=photos/ --output=stylized/ --style_mix=0.5,0.5
+    run.py --model=MODEL --export=m.nstx [--export_size=H,W]
+    run.py --exported=m.nstx --content=photo.jpg --output=out.png
+
+``--content`` may be a file, a sample name, a folder or a comma-separated list; with several
+photos ``--output`` is a folder and each result is named after its photo. Photos keep their
+resolution unless ``--max_size``. Training: ``run.py --experiment=train_feedforward``.
+"""
+
+from __future__ import annotations
+
+import logging as std_logging
+import pathlib
+from typing import Any
+
+import numpy as np
+
+from nst_cli import flags, outputs, progress
+from nst_cli.flags import FLAGS, UsageError
+
+
+class _OrbaxFilter(std_logging.Filter):
+    def filter(self, record: std_logging.LogRecord) -> bool:
+        return record.levelno >= std_logging.WARNING or "orbax" not in record.pathname
+
+
+def quiet_orbax() -> None:
+    """Orbax logs every checkpoint step at INFO through absl: keep its warnings only."""
+    logger = std_logging.getLogger("absl")
+    if not any(isinstance(f, _OrbaxFilter) for f in logger.filters):
+        logger.addFilter(_OrbaxFilter())
+
+
+def style_mix(flag_values: Any = FLAGS) -> list[float] | None:
+    """``--style_mix`` as numbers (None: the model's default style)."""
+    mix = flags.numbers("style_mix", float, flag_values)
+    return None if mix is None or not mix else list(mix)
+
+
+def inputs(content: str | None) -> list[pathlib.Path]:
+    """--content: a file or sample name, a folder of photos, or a comma-separated list."""
+    from nst.feedforward import data
+
+    if content is None:
+        return [pathlib.Path(flags.image_path("tubingen"))]
+    path = pathlib.Path(content)
+    if path.is_dir():
+        paths = sorted(p for p in path.iterdir() if p.suffix.lower() in data.IMAGE_EXTENSIONS)
+        if not paths:
+            raise UsageError(f"no image files in {content!r}")
+        return paths
+    return [pathlib.Path(flags.image_path(p.strip())) for p in content.split(",") if p.strip()]
+
+
+def output_paths(paths: list[pathlib.Path], flag_values: Any) -> list[pathlib.Path]:
+    """One output per photo: ``--output`` itself for one photo, else ``--output/NAME_stylized.png``;
+    refused (before any work) when one exists without --overwrite or is not an image name."""
+    output = pathlib.Path(flags.value("output", None, flag_values) or "out.png")
+    if len(paths) == 1 and output.suffix:
+        results = [output]
+    elif output.suffix:
+        raise UsageError(f"{len(paths)} photos: --output must be a folder, got {output}")
+    else:
+        results = [output / f"{p.stem}_stylized.png" for p in paths]
+    overwrite = bool(flags.value("overwrite", False, flag_values))
+    for out in results:
+        outputs.check_image_output(str(out), overwrite=overwrite)
+    return results
+
+
+def _save(paths: list[pathlib.Path], images: list[Any], flag_values: Any) -> None:
+    from nst import image
+
+    overwrite = bool(flags.value("overwrite", False, flag_values))
+    for out, img in zip(paths, images, strict=True):
+        out.parent.mkdir(parents=True, exist_ok=True)
+        image.save(out, img, overwrite=overwrite)
+
+
+def main(flag_values: Any = FLAGS) -> list[pathlib.Path]:
+    """``run.py --model=MODEL --content=PHOTO --output=out.png``: stylize photos."""
+    from nst import image
+    from nst.feedforward import infer
+
+    quiet_orbax()
+    model = infer.load(flags.value("model", None, flag_values))
+    max_size = flags.value("max_size", None, flag_values)
+    weights = infer.style_vector(model, style_mix(flag_values))
+    if model.config.num_styles > 1:
+        shown = ", ".join(f"{n} {w:.2f}" for n, w in zip(model.styles, weights, strict=True))
+        progress.say(f"style mixture: {shown}")
+    texture = not model.config.content_input and model.config.arch == "ulyanov"
+    content = flags.value("content", None, flag_values)
+    if texture and content is None:
+        side = max_size or 256
+        paths, photos = [pathlib.Path("texture.png")], [np.zeros((side, side, 3), np.float32)]
+    else:
+        paths = inputs(content)
+        photos = None
+    results = output_paths(paths, flag_values)
+    if photos is None:
+        photos = [image.load(p, max_size=max_size) for p in paths]
+    batch = flags.value("batch_size", None, flag_values) or 4
+    images, timing = infer.stylize_many(
+        model,
+        photos,
+        style=weights,
+        batch_size=batch,
+        seed=int(flags.value("seed", 0, flag_values)),
+    )
+    _save(results, images, flag_values)
+    where = results[0] if len(results) == 1 else results[0].parent
+    progress.say(
+        f"stylized {len(images)} photo(s): {timing.median:.4f} s per image (median), "
+        f"compile {timing.compile:.2f} s; wrote {where}"
+    )
+    return results
+
+
+def export_main(flag_values: Any = FLAGS) -> pathlib.Path:
+    """``run.py --model=MODEL --export=model.nstx [--export_size=H,W]``."""
+    from nst.feedforward import export, infer
+
+    quiet_orbax()
+    path = pathlib.Path(flags.value("export", None, flag_values))
+    overwrite = bool(flags.value("overwrite", False, flag_values))
+    if path.exists() and not overwrite:
+        raise UsageError(f"{path} exists; pass --overwrite to replace it")
+    size = None
+    raw = flags.value("export_size", None, flag_values)
+    if raw:
+        try:
+            size = tuple(int(v) for v in raw)
+        except ValueError:
+            size = ()
+        if len(size) != 2 or min(size) < 5:
+            raise UsageError(f"--export_size must be H,W (each >= 5), got {','.join(raw)}")
+    program = export.export_model(infer.load(flags.value("model", None, flag_values)), size=size)
+    export.save(path, program, overwrite=overwrite)
+    progress.say(f"wrote {path} ({path.stat().st_size} bytes)")
+    return path
+
+
+def exported_main(flag_values: Any = FLAGS) -> list[pathlib.Path]:
+    """``run.py --exported=model.nstx --content=PHOTO --output=out.png``: runs the program
+    alone (``nst.feedforward.export``); --max_size and --style_mix as with --model."""
+    from nst import image
+    from nst.feedforward import export
+
+    name = flags.value("exported", None, flag_values)
+    program = export.load(name)
+    style = style_mix(flag_values)
+    paths = inputs(flags.value("content", None, flag_values))
+    results = output_paths(paths, flag_values)
+    seed = int(flags.value("seed", 0, flag_values))
+    max_size = flags.value("max_size", None, flag_values)
+    images = [
+        export.stylize(program, image.load(p, max_size=max_size), style=style, seed=seed)
+        for p in paths
+    ]
+    _save(results, images, flag_values)
+    progress.say(f"stylized {len(paths)} photo(s) with {name}")
+    return results

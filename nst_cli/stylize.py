@@ -1,0 +1,154 @@
+"""The default mode: one image by Gatys et al. optimization (``nst.stylize.stylize``).
+
+    run.py --content=photo.jpg --style=painting.jpg --output=out.png
+    run.py --content=chelsea --style=starry.jpg:sky.png --style=brick:ground.png
+
+Outputs larger than ``highres.HIGHRES_ABOVE`` (or any tiling flag) go to ``highres``.
+Ctrl-C saves ``OUTPUT.ckpt.npz``; the same command continues from it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import numpy as np
+
+from nst_cli import flags, highres, outputs, progress
+from nst_cli.flags import FLAGS, UsageError
+from nst_cli.signals import StopFlag
+
+DEFAULT_CONTENT, DEFAULT_STYLE = "tubingen", "starry_night"
+
+
+def parse_style(value: str) -> tuple[str, str | None, str | None]:
+    """``IMAGE[:CONTENT_MASK[:STYLE_MASK]]`` -> (image, content mask, style mask) paths.
+
+    IMAGE is a file or a sample name. A value naming an existing file is taken whole (a path
+    may contain ':')."""
+    if os.path.exists(value) or ":" not in value:
+        return flags.image_file(value, "style"), None, None
+    parts = value.split(":")
+    if len(parts) > 3 or not all(parts):
+        raise UsageError(f"--style={value!r}: expected IMAGE[:CONTENT_MASK[:STYLE_MASK]]")
+    parts[0] = flags.image_file(parts[0], "style")
+    for part in parts[1:]:
+        if not os.path.exists(part):
+            raise UsageError(f"--style={value!r}: {part} does not exist")
+    return parts[0], (parts[1] if len(parts) > 1 else None), (parts[2] if len(parts) > 2 else None)
+
+
+def style_specs(flag_values: Any = FLAGS) -> list[tuple[str, str | None, str | None]]:
+    """Every ``--style`` as (image, content mask, style mask); the bundled painting by default."""
+    return [parse_style(v) for v in flags.value("style", None, flag_values) or [DEFAULT_STYLE]]
+
+
+def content_path(flag_values: Any = FLAGS) -> str:
+    """``--content``: a file or a sample name (the bundled photo by default)."""
+    return flags.image_file(flags.value("content", None, flag_values) or DEFAULT_CONTENT, "content")
+
+
+def _load_mask(path: str, shape: tuple[int, int] | None) -> np.ndarray:
+    """A mask image as [H, W] floats in [0, 1] (channel mean), resized to ``shape``."""
+    from nst import image
+
+    mask = image.load(path, max_size=None).mean(axis=-1)
+    return mask if shape is None else image.resize(mask, shape)
+
+
+def load_regions(specs, content_shape: tuple[int, int], styles):
+    """None without masks; else one (content mask, style mask or None) per style."""
+    if all(content_mask is None for _, content_mask, _ in specs):
+        return None
+    if any(content_mask is None for _, content_mask, _ in specs):
+        raise UsageError("with spatial control every --style needs a content mask (IMAGE:MASK)")
+    return [
+        (_load_mask(cm, content_shape), None if sm is None else _load_mask(sm, style.shape[:2]))
+        for (_, cm, sm), style in zip(specs, styles, strict=True)
+    ]
+
+
+def snapshot_paths(output: str, config) -> dict[int, str]:
+    """{step: OUTPUT_stepNNNNN.EXT} of every snapshot the run can write."""
+    if not config.snapshot_every:
+        return {}
+    root, ext = os.path.splitext(output)
+    steps = range(config.snapshot_every, config.steps + 1, config.snapshot_every)
+    return {step: f"{root}_step{step:05d}{ext}" for step in steps}
+
+
+def resumed_step(checkpoint: str) -> int:
+    """Steps an interrupted run saved in ``checkpoint`` (0 when there is none or it is not
+    readable: the engine then says why)."""
+    try:
+        with np.load(checkpoint) as data:
+            return len(data["hist/total"])
+    except Exception:
+        return 0
+
+
+def main(flag_values: Any = FLAGS) -> None:
+    """Stylizes --content with --style into --output."""
+    from nst import files, image, stylize
+
+    config = flags.config_from_flags("stylize", flag_values=flag_values)
+    if highres.wanted(flag_values, config):  # large output: pyramid and tiles
+        highres.main(flag_values)
+        return
+    output = flags.value("output", "out.png", flag_values)
+    overwrite = bool(flags.value("overwrite", False, flag_values))
+    snapshots = snapshot_paths(output, config)
+    outputs.check_image_output(output, overwrite=overwrite, also=snapshots.values())
+    content = image.load(content_path(flag_values), max_size=config.size)
+    specs = style_specs(flag_values)
+    # With --style_scale the library resizes the styles (stylize.scale_styles).
+    style_size = None if config.style_scale is not None else config.size
+    styles = [image.load(path, max_size=style_size) for path, _, _ in specs]
+    regions = load_regions(specs, content.shape[:2], styles)
+    # Room for the output, the snapshots and an interrupted run's state (image + optimizer
+    # moments, float32), checked now rather than after the optimization.
+    pixels = content.shape[0] * content.shape[1] * 3
+    files.check_writable(
+        os.path.dirname(os.path.abspath(output)),
+        pixels * (1 + len(snapshots)) + 16 * pixels + (1 << 16),
+    )
+    checkpoint = output + ".ckpt.npz"
+    bar = progress.Progress(
+        config.steps,
+        start=resumed_step(checkpoint) if os.path.exists(checkpoint) else 0,
+        enabled=bool(flags.value("progress", True, flag_values)),
+        title=f"{config.optimizer}, {config.steps} steps at {max(content.shape[:2])} px on "
+        f"{config.backbone} ({config.weights} weights)",
+    )
+    with StopFlag() as stop, bar:
+        result = stylize.stylize(
+            config,
+            content,
+            styles,
+            checkpoint=checkpoint,
+            should_stop=stop,
+            progress=lambda step, loss, rate: bar.update(step, rate=rate, loss=loss),
+            regions=regions,
+        )
+    if result.stopped == "interrupted":
+        progress.warn(f"interrupted at step {result.steps_done}; state saved to {checkpoint}")
+        progress.warn("run the same command again to continue")
+        sys.exit(130)
+    import jax
+
+    if jax.process_index() != 0:  # every process computed the same image; one writes it
+        return
+    image.save(output, result.image, overwrite=overwrite)
+    for step, snap in result.snapshots.items():
+        image.save(snapshots[step], snap, overwrite=overwrite)
+    if result.stopped:
+        raise UsageError(
+            f"{progress.diverged(result.stopped)}; kept the last finite image in {output}"
+        )
+    seconds = float(result.history["time"][-1]) if len(result.history.get("time", [])) else 0.0
+    progress.say(
+        f"wrote {output}: {result.steps_done} steps in {seconds:.1f} s "
+        f"(+{result.compile_seconds:.1f} s compile), final loss "
+        f"{float(result.history['total'][-1]):.4g}"
+    )

@@ -1,0 +1,8 @@
+"""nst_cli tests: tiny programs, compiled fast (tests/conftest.py's fast_compile)."""
+
+import pytest
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _fast(fast_compile):
+    del fast_compile
