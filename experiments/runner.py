@@ -31,6 +31,7 @@ their ``wall_seconds`` and ``steps_per_second`` are the group's (``sweep_size`` 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import os
 import sys
@@ -47,6 +48,8 @@ from experiments._table import Config, Setting, configs, groups, resolve_image, 
 from nst import backbones, stylize
 from nst import image as nst_image
 from nst.config import StylizeConfig
+from nst_cli import progress as cli_progress
+from nst_cli.stylize import resumed_step
 
 
 def _never() -> bool:
@@ -61,14 +64,14 @@ class Session:
     overrides: the ``--config.field=value`` arguments, as given.
     should_stop: polled between steps; True stops after the current step (checkpointed).
     note: the tier's note for figure titles ("--quick", "--tier=middle", or "").
-    log_every: seconds between progress lines (inf: none).
+    progress: show progress (``nst_cli.progress``: a bar on a terminal, plain lines else).
     """
 
     flags: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     overrides: tuple[str, ...] = ()
     should_stop: Callable[[], bool] = _never
     note: str = ""
-    log_every: float = 10.0
+    progress: bool = True
 
 
 @dataclasses.dataclass
@@ -415,20 +418,25 @@ def run_study(
             group_labels = [labels[i] for i in indices]
             tag = hashlib.sha1("\n".join(group_labels).encode()).hexdigest()[:12]
             title = group_labels[0] + (f" (+{len(indices) - 1})" if len(indices) > 1 else "")
-            logging.info(
-                "%s: running %s (%d steps, sweep of %d)", name, title, base.steps, len(cfgs)
+            checkpoint = os.path.join(workdir, "checkpoints", f"{tag}.npz")
+            bar = cli_progress.Progress(
+                base.steps,
+                start=resumed_step(checkpoint) if os.path.exists(checkpoint) else 0,
+                enabled=session.progress,
+                title=f"{name}: {title} ({base.steps} steps, sweep of {len(cfgs)})",
             )
             t0 = time.perf_counter()
-            results = stylize.sweep(
-                cfgs,
-                load(inputs["content"], base.size),
-                [load(p, base.size) for p in inputs["styles"]],
-                net_params=(stylize.network(base), params[_weights_key(base)]),
-                compiled=cache,
-                checkpoint=os.path.join(workdir, "checkpoints", f"{tag}.npz"),
-                should_stop=session.should_stop,
-                progress=_Progress(title, base.steps, session.log_every),
-            )
+            with bar:
+                results = stylize.sweep(
+                    cfgs,
+                    load(inputs["content"], base.size),
+                    [load(p, base.size) for p in inputs["styles"]],
+                    net_params=(stylize.network(base), params[_weights_key(base)]),
+                    compiled=cache,
+                    checkpoint=checkpoint,
+                    should_stop=session.should_stop,
+                    progress=functools.partial(_show, bar),
+                )
             if results[0].stopped == "interrupted":
                 logging.warning(
                     "%s: interrupted at step %d of %s", name, results[0].steps_done, title
@@ -442,7 +450,7 @@ def run_study(
                     "%s: %s: %d steps in %.1f s (+%.1f s compile), loss %.4g%s",
                     name, labels[i], record["steps"], record["wall_seconds"],
                     record["compile_seconds"], record["final"].get("total", float("nan")),
-                    f" [{result.stopped}]" if result.stopped else "",
+                    f" [{cli_progress.diverged(result.stopped)}]" if result.stopped else "",
                 )  # fmt: skip
             logging.info("%s: group done in %.1f s", name, time.perf_counter() - t0)
             if session.should_stop():
@@ -538,20 +546,9 @@ def _record(label: str, cfg: StylizeConfig, inputs: dict, result, sweep_size: in
     )
 
 
-class _Progress:
-    """Logs a sweep's progress about every ``every`` seconds."""
-
-    def __init__(self, name: str, steps: int, every: float = 10.0):
-        self.name, self.steps, self.every = name, steps, every
-        self.last = time.monotonic()
-
-    def __call__(self, step: int, loss: float, rate: float) -> None:
-        now = time.monotonic()
-        if now - self.last >= self.every and step < self.steps:
-            self.last = now
-            logging.info(
-                "  %s: step %d/%d  loss %.4g  %.2f steps/s", self.name, step, self.steps, loss, rate
-            )
+def _show(bar: cli_progress.Progress, step: int, loss: float, rate: float) -> None:
+    """The engine's progress callback on ``bar``."""
+    bar.update(step, rate=rate, loss=loss)
 
 
 def _weights_key(config: StylizeConfig) -> tuple:

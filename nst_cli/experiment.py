@@ -59,7 +59,7 @@ def main(overrides: Sequence[str]) -> None:
         flags=given,
         overrides=tuple(overrides),
         note=_common.tier_note(tier),
-        log_every=10.0 if values["progress"].value else float("inf"),
+        progress=bool(values["progress"].value),
     )
     stop = StopFlag()
     try:

@@ -9,6 +9,7 @@ import dataclasses
 import json
 import os
 import pathlib
+import re
 import subprocess
 import sys
 import types
@@ -328,7 +329,7 @@ def test_layer_flags_and_backbone_flag():
 # ---------------------------------------------------------------------- workdirs
 
 
-def test_resume_after_interruption_skips_finished_settings(tmp_path):
+def test_resume_after_interruption_skips_finished_settings(tmp_path, capsys):
     """Stopped after the first setting, mid-way through the second; the rerun finishes it."""
     config = tiny(init_comparison, steps=6)
     labels = [row.label for row in init_comparison.settings(config)]
@@ -347,8 +348,10 @@ def test_resume_after_interruption_skips_finished_settings(tmp_path):
     assert len(list((tmp_path / "checkpoints").iterdir())) == 1
     first = (tmp_path / "results" / f"{_common.slug(labels[0])}.json").stat().st_mtime_ns
 
+    capsys.readouterr()
     report = init_comparison.run(config, str(tmp_path))
     assert report.complete and report.ran == labels[1:] and report.skipped == labels[:1]
+    assert re.search(r"resuming from step [1-5] of 6", capsys.readouterr().err)
     assert (tmp_path / "results" / f"{_common.slug(labels[0])}.json").stat().st_mtime_ns == first
     resumed = report.outcomes[labels[1]].record
     assert resumed["steps"] == 6 and len(resumed["history"]["total"]) == 6
