@@ -5,7 +5,6 @@ import dataclasses
 import json
 
 import pytest
-from common_test import fast_compile  # noqa: F401
 
 from experiments import class_visualization
 from nst_cli import experiment

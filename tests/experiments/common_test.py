@@ -34,15 +34,6 @@ OUTPUTS = (
 )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def fast_compile():
-    """Tiny programs run in milliseconds: compile them with fewer XLA passes."""
-    before = jax.config.read("jax_disable_most_optimizations")
-    jax.config.update("jax_disable_most_optimizations", True)
-    yield
-    jax.config.update("jax_disable_most_optimizations", before)
-
-
 # The seed studies that check their seed's claim (metrics.json "claims").
 CLAIMED = {
     "content_layer_ablation",

@@ -4,7 +4,7 @@ import dataclasses
 import json
 
 import pytest
-from common_test import check_objective, fast_compile, smoke, tiny  # noqa: F401
+from common_test import check_objective, smoke, tiny
 
 from experiments import _common, content_layer_ablation
 from nst_cli import experiment

@@ -4,7 +4,7 @@ import dataclasses
 import json
 
 import pytest
-from common_test import check_claims, fast_compile  # noqa: F401
+from common_test import check_claims
 
 from experiments import feature_inversion
 from nst_cli import experiment

@@ -7,7 +7,7 @@ import json
 import jax
 import numpy as np
 import pytest
-from common_test import cli_run, fast_compile  # noqa: F401
+from common_test import cli_run
 
 from experiments import _visual, guided_backprop
 from nst import image

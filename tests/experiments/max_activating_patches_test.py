@@ -5,7 +5,7 @@ import json
 
 import numpy as np
 import pytest
-from common_test import _cli, fast_compile  # noqa: F401
+from common_test import _cli
 
 from experiments import max_activating_patches
 from nst import image

@@ -5,7 +5,7 @@ import json
 
 import numpy as np
 import pytest
-from common_test import check_objective, fast_compile, smoke  # noqa: F401
+from common_test import check_objective, smoke
 
 from experiments import tv_sweep
 from nst_cli import experiment
