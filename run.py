@@ -20,14 +20,7 @@ if importlib.util.find_spec("absl") is None:  # not the project's Python (README
     )
     sys.exit(2)
 
-from nst_cli import app, flags, infer, stylize, video
-
-# nst_cli/experiment.py (issue 18's experiment runner) once it is there; today's path until then.
-experiment = importlib.import_module(
-    "nst_cli.experiment"
-    if importlib.util.find_spec("nst_cli.experiment")
-    else "nst_cli.legacy_experiment"
-)
+from nst_cli import app, experiment, flags, infer, stylize, video
 
 
 def main(overrides: list[str]) -> None:

@@ -281,16 +281,16 @@ MUTANTS = [
     ),
     M(
         "studies: every setting of a sweep runs the first setting's numbers",
-        "experiments/_common.py",
-        "cfgs = [rows[i][0] for i in todo]",
-        "cfgs = [rows[todo[0]][0] for i in todo]",
+        "experiments/runner.py",
+        "cfgs = [rows[i][0] for i in indices]",
+        "cfgs = [rows[indices[0]][0] for i in indices]",
         STUDIES,
     ),
     M(
         "studies: results written under the wrong labels",
-        "experiments/_common.py",
-        "for i, result in zip(todo, results):",
-        "for i, result in zip(todo, results[::-1]):",
+        "experiments/runner.py",
+        "for i, result in zip(indices, results):",
+        "for i, result in zip(indices, results[::-1]):",
         STUDIES,
     ),
     M(

@@ -1,7 +1,10 @@
 """Experiments registry: a read-only mapping from name to module, built at import.
 
-Each experiment module has a docstring whose first line summarizes it and a
-``main(flag_values)`` entry point called by ``run.py --experiment=NAME``.
+Each experiment module is data plus one function, and defines no flags: a docstring whose
+first line summarizes it, ``NAME``, ``get_config(quick=False[, tier])`` (its ``Config``, a
+frozen dataclass), ``settings(config)`` (its table) or ``validate(config)``, and
+``run(config, workdir, session=None) -> runner.Report``. ``run.py --experiment=NAME`` reaches
+it through ``nst_cli.experiment`` (shared flags, ``--config.field=value`` overrides).
 """
 
 import importlib

@@ -17,13 +17,11 @@ panels say so.
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 from experiments import _common
 from experiments._common import Config, Outcome, Setting
 from nst import backbones
-from nst.config import StylizeConfig
 
 NAME = "backbone_sweep"
 
@@ -38,24 +36,9 @@ BACKBONES = (
 
 
 def get_config(quick: bool = False) -> Config:
-    config = Config(
-        stylize=StylizeConfig(
-            content_layers=None,  # each backbone's defaults (see the module docstring)
-            style_layers=None,
-            init="content",
-            optimizer="adam",
-            lr=1e-3,
-            content_weight=1.0,
-            style_weight=1e5,
-            steps=2000,
-            size=512,
-        ),
-        content="tubingen",
-        styles=("starry_night",),
-    )
-    if quick:
-        config = _common.shrink(config, size=96, steps=60)
-    return config
+    """``GATYS`` at Adam 1e-3, each backbone's default layers (see the module docstring)."""
+    tiers = {"quick": dict(size=96, steps=60)}
+    return _common.gatys("quick" if quick else "full", tiers, lr=1e-3)
 
 
 def settings(config: Config) -> tuple[Setting, ...]:
@@ -87,12 +70,11 @@ def layer_mapping() -> str:
 
 
 def _figure(config: Config, outcomes: list[Outcome], load) -> dict[str, Any]:
-    references = [("content", load(config.content))]
-    references += [("style", load(s)) for s in config.styles]
-    layout = _common.row_figure(outcomes, references)
-    layout["titles"][0][len(references) :] = [
-        f"{o.label}\nown loss {o.final['total']:.3g}" for o in outcomes
-    ]
+    layout = _common.row_figure(
+        outcomes,
+        _common.references(config, load),
+        lambda o: f"{o.label}\nown loss {o.final['total']:.3g}",
+    )
     layout["caption"] = (
         "Each panel's loss is measured with its own network's features: the numbers do not "
         "compare across panels; compare the images.\nLayers used. " + layer_mapping()
@@ -100,10 +82,8 @@ def _figure(config: Config, outcomes: list[Outcome], load) -> dict[str, Any]:
     return layout
 
 
-def run(config: Config, workdir: str, **kwargs: Any) -> _common.Report:
+def run(config: Config, workdir: str, session: _common.Session | None = None) -> _common.Report:
     """Runs (or resumes) the study in ``workdir``; see ``_common.run_study``."""
-    return _common.run_study(NAME, config, settings(config), workdir, figure=_figure, **kwargs)
-
-
-def main(flag_values) -> _common.Report:
-    return _common.main(sys.modules[__name__], flag_values)
+    return _common.run_study(
+        NAME, config, settings(config), workdir, figure=_figure, session=session
+    )

@@ -2,15 +2,15 @@
 
     python run.py --experiment=class_visualization --quick --weights=random
     python run.py --experiment=class_visualization                   # VGG16, ImageNet weights
-    python run.py --experiment=class_visualization --class_ids=1,130,980 --steps=400
-    python run.py --experiment=class_visualization --class_layer=relu5_3 --size=128  # channels
+    python run.py --experiment=class_visualization --config.classes=1,130,980 --steps=400
+    python run.py --experiment=class_visualization --config.layer=relu5_3 --size=128  # channels
 
 The image that maximizes a class score before the softmax, ``argmax_I S_c(I) - lambda
 ||I||^2`` from a (nearly) zero image (Simonyan et al. 2014), by ``nst.visualize
 .gradient_ascent``; then the same with each regularizer of Yosinski et al. (2015) added
 alone (Gaussian blur every k steps, random jitter, zeroing the pixels of small norm), and
 with all three. Rows: classes; columns: settings, each captioned with the final score. A
-conv layer as ``--class_layer`` visualizes its channels instead (any ``--size``); class
+conv layer as ``--config.layer`` visualizes its channels instead (any ``--size``); class
 scores need the VGG classifier head (``fc8``, 124M more weights) and 224x224 images.
 One compiled step serves every setting (the regularizers' numbers are traced).
 
@@ -18,11 +18,12 @@ Defaults: VGG16 ImageNet weights; Simonyan et al.'s classes ostrich (9), goose (
 kit fox (278); 200 Adam steps at 0.05 in normalized input units, lambda 1e-4; blur sigma
 1 px every 4 steps, jitter 8 px, 30th-percentile norm clipping. ``--quick``: 2 classes,
 10 steps at 0.2. Shared flags: --backbone, --weights, --weights_seed, --cache_dir,
---size (conv layers only), --steps, --lr, --seed, --workdir, --overwrite.
+--size (conv layers only), --steps, --lr, --seed, --workdir.
 
 Outputs in --workdir (default runs/class_visualization/<time>): ``figure.png``,
 ``images/<class>_<setting>.png``, ``metrics.json`` (per class and setting: score at the
-first step and of the final image), ``manifest.json``.
+first step and of the final image), ``manifest.json``, and the loss plots every experiment
+writes (empty axes where no loss is optimized; ``experiments/runner.py``).
 """
 
 from __future__ import annotations
@@ -31,11 +32,10 @@ import dataclasses
 import os
 import sys
 import time
-from typing import Any
 
 import jax
 import numpy as np
-from absl import flags, logging
+from absl import logging
 
 from experiments import _common, _visual
 from nst import backbones, visualize
@@ -43,10 +43,6 @@ from nst import image as nst_image
 
 NAME = "class_visualization"
 
-_CLASSES = flags.DEFINE_list("class_ids", None, "class_visualization: class indices (fc8).")
-_LAYER = flags.DEFINE_string(
-    "class_layer", None, "class_visualization: fc8 (classes) or a conv layer (its channels)."
-)
 
 # ImageNet-1k names of the classes Simonyan et al. (2014) show, Fig. 1.
 CLASS_NAMES = {
@@ -72,17 +68,13 @@ SETTINGS = (
 
 
 @dataclasses.dataclass(frozen=True)
-class Config:
+class Config(_visual.Network):
     """The study: which network, which classes, how long."""
 
-    # Backbone name (VGG for class scores) and its weights ("imagenet", "random" or a file).
-    # Class scores (fc8) need the VGG classifier head, which has no offline source: the
-    # default is the same regularized ascent on channels of the real VGG19's conv5_1;
-    # --backbone=vgg16 --class_layer=fc8 downloads flaxmodels' VGG16 with its head.
-    backbone: str = "vgg19"
-    weights: str = "imagenet"
-    weights_seed: int = 0
-    cache_dir: str | None = None
+    # The network (``_visual.Network``): class scores (fc8) need the VGG classifier head,
+    # which has no offline source: the default is the same regularized ascent on channels
+    # of the real VGG19's conv5_1; --backbone=vgg16 --config.layer=fc8 downloads
+    # flaxmodels' VGG16 with its head.
     # The layer whose units are maximized: fc8 (class scores, 224x224 images) or a conv
     # layer (channel means, images of `size` px).
     layer: str = "conv5_1"
@@ -116,30 +108,6 @@ def ascent_settings(config: Config) -> tuple[tuple[str, visualize.AscentConfig],
     return tuple((label, dataclasses.replace(config.ascent, **kw)) for label, kw in SETTINGS)
 
 
-_SHARED = ("backbone", "weights", "weights_seed", "cache_dir", "size", "seed")
-_OWN = {"class_layer": "layer"}
-_NOT_HERE = ("style", "content", "output", "tv_weight", "init")
-
-
-def config_from_flags(config: Config, flag_values: Any) -> Config:
-    """``config`` with the flags given on the command line (--steps and --lr set fields of
-    ``config.ascent``; --class_ids the classes)."""
-    config = _visual.override(
-        config, flag_values, name=NAME, shared=_SHARED, own=_OWN, not_here=_NOT_HERE
-    )
-    present = lambda flag: flag in flag_values and flag_values[flag].present
-    changes = {}
-    if present("class_ids"):
-        try:
-            changes["classes"] = tuple(int(c) for c in flag_values["class_ids"].value)
-        except ValueError:
-            raise ValueError("--class_ids must be integers") from None
-    ascent = {f: flag_values[f].value for f in ("steps", "lr") if present(f)}
-    if ascent:
-        changes["ascent"] = dataclasses.replace(config.ascent, **ascent)
-    return dataclasses.replace(config, **changes)
-
-
 def _is_head(config: Config) -> bool:
     return config.layer in backbones.BACKBONES[config.backbone].head_layer_names
 
@@ -147,11 +115,13 @@ def _is_head(config: Config) -> bool:
 def validate(config: Config) -> None:
     valid = backbones.layer_names(config.backbone, include_head=True)
     if config.layer not in valid:
-        raise ValueError(f"--class_layer={config.layer!r} is not a layer of {config.backbone}")
+        raise ValueError(f"--config.layer={config.layer!r} is not a layer of {config.backbone}")
     if not config.classes or min(config.classes) < 0:
-        raise ValueError(f"--class_ids must be indices >= 0, got {config.classes}")
+        raise ValueError(f"--config.classes must be indices >= 0, got {config.classes}")
     if _is_head(config) and config.layer == "fc8" and max(config.classes) >= 1000:
-        raise ValueError(f"--class_ids must be < 1000 (ImageNet classes), got {config.classes}")
+        raise ValueError(
+            f"--config.classes must be < 1000 (ImageNet classes), got {config.classes}"
+        )
     if config.size < 16:
         raise ValueError(f"--size must be >= 16 px, got {config.size}")
     ascent_settings(config)  # each setting's AscentConfig checks its numbers
@@ -163,19 +133,15 @@ def _label(config: Config, index: int) -> str:
     return f"{index} {CLASS_NAMES[index]}" if index in CLASS_NAMES else f"class {index}"
 
 
-def run(config: Config, workdir: str, *, flag_values: Any = None, quick_note: str = "") -> dict:
-    """Runs every setting on all classes at once; writes the outputs; returns the metrics."""
-    validate(config)
-    started = _common.utc_now()
+def run(config: Config, workdir: str, session: _common.Session | None = None) -> _common.Report:
+    """Runs every setting on all classes at once; ``Report.metrics`` holds metrics.json."""
+    return _visual.run(sys.modules[__name__], config, workdir, session)
+
+
+def compute(config: Config, workdir: str, quick_note: str) -> _common.Summary:
+    """The whole study (``run`` calls it under the runner): images, layout, metrics."""
     head = _is_head(config)
-    net, params = backbones.create(
-        config.backbone,
-        [config.layer],
-        weights=config.weights,
-        seed=config.weights_seed,
-        cache_dir=config.cache_dir,
-        include_head=head,
-    )
+    net, params = config.create([config.layer], include_head=head)
     size = 224 if head else config.size
     target = visualize.Target(config.layer, reduce="mean")
     channels = np.asarray(config.classes, np.int32)
@@ -215,21 +181,16 @@ def run(config: Config, workdir: str, *, flag_values: Any = None, quick_note: st
     if config.layer != "fc8":
         what += " (class scores need the classifier head: no offline source)"
     text = f"{what} by gradient ascent, {config.ascent.steps} steps"
-    figure = nst_image.grid(
-        rows,
-        row_titles=[_label(config, index) for index in config.classes],
-        col_titles=[label for label, _, _ in columns],
-        titles=captions,
+    return _common.Summary(
         title=_visual.figure_title(text, dataclasses.replace(config, size=size), quick_note),
-        cell_size=_visual.cell_size(size),
+        layout={
+            "images": rows,
+            "row_titles": [_label(config, index) for index in config.classes],
+            "col_titles": [label for label, _, _ in columns],
+            "titles": captions,
+        },
+        cell=_visual.cell_size(size),
+        metrics={"experiment": NAME, "layer": config.layer, "results": results},
+        rows=[],
+        curves=[],
     )
-    nst_image.save(os.path.join(workdir, "figure.png"), figure, overwrite=True)
-    metrics = {"experiment": NAME, "layer": config.layer, "results": results}
-    _visual.write_metrics(workdir, metrics)
-    _visual.write_manifest(workdir, NAME, config, flag_values, started)
-    return metrics
-
-
-def main(flag_values: Any) -> dict:
-    """``run.py --experiment=class_visualization``."""
-    return _visual.main(sys.modules[__name__], flag_values)

@@ -4,7 +4,7 @@
 
 The content photo is reconstructed from N(0, 1) noise (in the backbone's normalized input
 space) by minimizing only the content loss at one layer: conv1_1, conv2_1, ..., conv5_1, or
-conv1_2, ..., conv5_2 with ``--content_layer_ablation_conv=2``. Adam 1e-3, 2000 steps, VGG19.
+conv1_2, ..., conv5_2 with ``--config.conv=2``. Adam 1e-3, 2000 steps, VGG19.
 Deeper layers keep the layout and lose the exact pixels.
 
 Tiers: full (above, 512 px); ``--tier=middle``: 128 px, 400 steps, Adam 1e-2; ``--quick``:
@@ -23,23 +23,13 @@ numbers and run as one sweep program.
 from __future__ import annotations
 
 import dataclasses
-import sys
 from typing import Any
-
-from absl import flags
 
 from experiments import _common
 from experiments._common import Outcome, Setting
 from nst import measures
-from nst.config import StylizeConfig
 
 NAME = "content_layer_ablation"
-
-_CONV = flags.DEFINE_integer(
-    "content_layer_ablation_conv",
-    1,
-    "content_layer_ablation: reconstruct from conv{b}_1 (1) or conv{b}_2 (2), b = 1..5.",
-)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,33 +39,26 @@ class Config(_common.Config):
 
 
 def get_config(quick: bool = False, tier: str | None = None) -> Config:
-    tier = _common.tier_of(quick, tier)
-    config = Config(
-        stylize=StylizeConfig(
-            style_layers=(),  # content loss only
-            content_weight=1.0,
-            style_weight=0.0,
-            init="noise",  # N(0, 1) in the backbone's normalized input space
-            optimizer="adam",
-            lr=1e-3,
-            steps=2000,
-            size=512,
-        ),
-        content="tubingen",
+    # --quick: 20x fewer steps, a 10x larger rate so the reconstructions get somewhere.
+    tiers = {
+        "middle": dict(size=128, steps=400, lr=1e-2),
+        "quick": dict(size=96, steps=100, lr=1e-2),
+    }
+    return _common.gatys(
+        _common.tier_of(quick, tier),
+        tiers,
+        cls=Config,
         styles=(),
-        conv=1,
+        style_layers=(),  # content loss only
+        style_weight=0.0,
+        init="noise",  # N(0, 1) in the backbone's normalized input space
+        lr=1e-3,
     )
-    if tier == "middle":
-        config = _common.shrink(config, size=128, steps=400, lr=1e-2)
-    if tier == "quick":
-        # 20x fewer steps: a 10x larger rate so the reconstructions get somewhere.
-        config = _common.shrink(config, size=96, steps=100, lr=1e-2)
-    return config
 
 
 def layers(config: Config) -> tuple[str, ...]:
     if config.conv not in (1, 2):
-        raise ValueError(f"--content_layer_ablation_conv must be 1 or 2, got {config.conv}")
+        raise ValueError(f"--config.conv must be 1 or 2, got {config.conv}")
     return tuple(f"conv{b}_{config.conv}" for b in range(1, 6))
 
 
@@ -130,14 +113,8 @@ def _figure(config: Config, outcomes: list[Outcome], load) -> dict[str, Any]:
     return layout
 
 
-def run(config: Config, workdir: str, **kwargs: Any) -> _common.Report:
+def run(config: Config, workdir: str, session: _common.Session | None = None) -> _common.Report:
     """Runs (or resumes) the study in ``workdir``; see ``_common.run_study``."""
     return _common.run_study(
-        NAME, config, settings(config), workdir, figure=_figure, claims=claims, **kwargs
-    )
-
-
-def main(flag_values) -> _common.Report:
-    return _common.main(
-        sys.modules[__name__], flag_values, own_flags={"content_layer_ablation_conv": "conv"}
+        NAME, config, settings(config), workdir, figure=_figure, claims=claims, session=session
     )

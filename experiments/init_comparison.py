@@ -19,14 +19,12 @@ minimize the same objective, so their losses compare.
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import numpy as np
 
 from experiments import _common
 from experiments._common import Config, Outcome, Setting
-from nst.config import StylizeConfig
 
 NAME = "init_comparison"
 
@@ -35,27 +33,9 @@ INITS = (("white noise", "noise"), ("content photo", "content"))
 
 
 def get_config(quick: bool = False, tier: str | None = None) -> Config:
-    tier = _common.tier_of(quick, tier)
-    config = Config(
-        stylize=StylizeConfig(
-            content_layers=None,  # the backbone's defaults: VGG19 conv4_2 ...
-            style_layers=None,  # ... and conv1_1..conv5_1 at 1/5 each
-            optimizer="adam",
-            lr=1e-2,
-            content_weight=1.0,
-            style_weight=1e5,
-            steps=2000,
-            size=512,
-            seed=0,  # of the noise
-        ),
-        content="tubingen",
-        styles=("starry_night",),
-    )
-    if tier == "middle":
-        config = _common.shrink(config, size=160, steps=300)
-    if tier == "quick":
-        config = _common.shrink(config, size=128, steps=100)
-    return config
+    """``GATYS``; the rows set the start (seed 0 of the noise)."""
+    tiers = {"middle": dict(size=160, steps=300), "quick": dict(size=128, steps=100)}
+    return _common.gatys(_common.tier_of(quick, tier), tiers, seed=0)
 
 
 def settings(config: Config) -> tuple[Setting, ...]:
@@ -100,10 +80,8 @@ def claims(config: Config, outcomes: list[Outcome], load) -> list[dict[str, Any]
     ]
 
 
-def run(config: Config, workdir: str, **kwargs: Any) -> _common.Report:
+def run(config: Config, workdir: str, session: _common.Session | None = None) -> _common.Report:
     """Runs (or resumes) the study in ``workdir``; see ``_common.run_study``."""
-    return _common.run_study(NAME, config, settings(config), workdir, claims=claims, **kwargs)
-
-
-def main(flag_values) -> _common.Report:
-    return _common.main(sys.modules[__name__], flag_values)
+    return _common.run_study(
+        NAME, config, settings(config), workdir, claims=claims, session=session
+    )

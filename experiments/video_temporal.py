@@ -30,20 +30,16 @@ from __future__ import annotations
 import dataclasses
 import io as _io
 import os
-import sys
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 from absl import logging
 
-import nst_cli.flags  # noqa: F401  (defines --video, --temporal_weight, ...)
 from experiments import _common
 from experiments._common import Outcome, Report, Setting
 from nst import image as nst_image
 from nst import stylize
-from nst.config import StylizeConfig
 
 NAME = "video_temporal"
 
@@ -76,26 +72,15 @@ SETTINGS = (
 
 
 def get_config(quick: bool = False) -> Config:
-    config = Config(
-        stylize=StylizeConfig(
-            content_layers=None,  # the backbone's defaults: VGG19 conv4_2 ...
-            style_layers=None,  # ... and conv1_1..conv5_1 at 1/5 each
-            optimizer="adam",
-            lr=1e-2,
-            content_weight=1.0,
-            style_weight=1e5,
-            init="content",
-            steps=200,  # per frame after the first
-            size=256,
-        ),
-        content="tubingen",
-        styles=("starry_night",),
-        frames=24,
+    """``GATYS`` per frame: 200 steps after the first at 256 px; 24 frames."""
+    config = _common.gatys(
+        "quick" if quick else "full",
+        {"quick": dict(size=96, steps=20)},
+        cls=Config,
+        steps=200,  # per frame after the first
+        size=256,
     )
-    if quick:
-        config = _common.shrink(config, size=96, steps=20)
-        config = dataclasses.replace(config, frames=8)
-    return config
+    return dataclasses.replace(config, frames=8) if quick else config
 
 
 def settings(config: Config) -> tuple[Setting, ...]:
@@ -171,114 +156,138 @@ def _identity(config: Config, clip) -> dict[str, Any]:
     )
 
 
-def run(
-    config: Config,
-    workdir: str,
-    *,
-    flag_values: Any = None,
-    should_stop: Callable[[], bool] = lambda: False,
-    quick_note: str = "",
-    log_every: float = 10.0,
-) -> Report:
+def validate(config: Config) -> None:
+    """ValueError naming the bad field, before any work."""
+    _common.validate(config.stylize)
+    if config.frames < 2:
+        raise ValueError(f"--config.frames must be >= 2, got {config.frames}")
+
+
+def run(config: Config, workdir: str, session: _common.Session | None = None) -> Report:
     """Runs (or resumes, frame by frame) every setting in ``workdir`` and writes the outputs."""
     from nst.video import metrics, temporal
 
-    del log_every
-    _common.validate(config.stylize)
+    session = session or _common.Session()
+    validate(config)
     table = settings(config)
     clip = make_clip(config)
-    identity = _identity(config, clip)
     labels = [s.label for s in table]
-    manifest = _common.existing_manifest(workdir, identity)
-    if manifest is not None and manifest.get("status") == "complete":
-        logging.info("%s: %s is already complete; nothing to do", NAME, workdir)
-        outcomes = {s.label: _outcome(workdir, s.label) for s in table}
-        return Report(workdir, outcomes, [], labels, True, already_complete=True)
     base = config.stylize
-    net, params = stylize.create_backbone(base)  # weights first: a clear error offline
-    if manifest is None:
-        clip_info = {"source": clip.source, "frames": len(clip), "shape": list(clip.shape)}
-        manifest = _common.new_manifest(identity, flag_values, [(base, {})], clip_info=clip_info)
-    _common.start_session(workdir, manifest, flag_values)
-    styles = [nst_image.load(_common.resolve_image(s), max_size=base.size) for s in config.styles]
-    auto = temporal.ruder_temporal_weight(base, net, params, clip.shape)
-    weight = auto if config.temporal_weight is None else config.temporal_weight
-    compiled: dict = {}  # one program for every frame of every setting
-    ran, skipped, interrupted = [], [], False
-    first_done = None  # a setting's frames folder whose frame 0 is finished
-    for row in table:
-        overrides = dict(row.overrides)
-        cfg = dataclasses.replace(base, temporal_weight=overrides.get("temporal_weight", weight))
-        video = _video_config(config, overrides)
-        folder = os.path.join(workdir, "frames", _common.slug(row.label))
-        logging.info("%s: %s (%d frames)", NAME, row.label, len(clip))
-        if first_done is not None:
-            _share_first_frame(first_done, folder, temporal.identity(cfg, video, clip, styles))
-        result = temporal.stylize_video(
-            cfg,
-            clip,
-            styles,
-            folder,
-            video=video,
-            net_params=(net, params),
-            compiled=compiled,
-            should_stop=should_stop,
+    state: dict[str, Any] = {}
+
+    def prepare() -> None:
+        state["net"], state["params"] = stylize.create_backbone(base)  # a clear error offline
+
+    def work(todo: list[str], save: _common.runner.Save, session: _common.Session) -> bool:
+        net, params = state["net"], state["params"]
+        styles = [
+            nst_image.load(_common.resolve_image(s), max_size=base.size) for s in config.styles
+        ]
+        state["auto"] = auto = temporal.ruder_temporal_weight(base, net, params, clip.shape)
+        state["weight"] = weight = (
+            auto if config.temporal_weight is None else config.temporal_weight
         )
-        if result.stopped == "interrupted":
-            interrupted = True
-            logging.warning(
-                "%s: interrupted in %s; rerun with --workdir=%s", NAME, row.label, workdir
+        compiled: dict = {}  # one program for every frame of every setting
+        done = [lb for lb in labels if lb not in todo]
+        first_done = _frames_folder(workdir, done[0]) if done else None  # frame 0 finished
+        for row in table:
+            if row.label not in todo:
+                continue
+            overrides = dict(row.overrides)
+            cfg = dataclasses.replace(
+                base, temporal_weight=overrides.get("temporal_weight", weight)
             )
-            break
-        first_done = first_done or result.folder
-        (ran if result.ran else skipped).append(row.label)
-        _write_result(workdir, row.label, cfg, video, result)
-    complete = not interrupted
-    outcomes: dict[str, Outcome] = {}
-    if complete:
-        frames = {s.label: _frames(workdir, s.label, len(clip)) for s in table}
+            video = _video_config(config, overrides)
+            folder = _frames_folder(workdir, row.label)
+            logging.info("%s: %s (%d frames)", NAME, row.label, len(clip))
+            if first_done is not None:
+                _share_first_frame(first_done, folder, temporal.identity(cfg, video, clip, styles))
+            result = temporal.stylize_video(
+                cfg,
+                clip,
+                styles,
+                folder,
+                video=video,
+                net_params=(net, params),
+                compiled=compiled,
+                should_stop=session.should_stop,
+            )
+            if result.stopped == "interrupted":
+                logging.warning("%s: interrupted in %s", NAME, row.label)
+                return True
+            first_done = first_done or result.folder
+            last = _frames(workdir, row.label, len(clip))[-1]
+            save(row.label, last, _result(row.label, cfg, video, result))
+        return False
+
+    def summary(ordered: list[Outcome]) -> _common.Summary:
+        frames = {label: _frames(workdir, label, len(clip)) for label in labels}
         scores = metrics.clip_warping_errors(
             frames[labels[0]],
             clip.frame,
             len(clip),
             outputs_many=[frames[label] for label in labels[1:]],
         )
-        per_setting = [scores] + scores["many"]
-        for label, s in zip(labels, per_setting):
-            path = os.path.join(workdir, "results", f"{_common.slug(label)}.json")
-            record = _common.read_json(path)
-            record["warping_error"] = {"per_frame": s["per_frame"], "mean": s["mean"]}
-            _common.write_json(path, record)
-            outcomes[label] = Outcome(label, _common.slug(label), frames[label][-1], record)
-        title = _title(config, quick_note)
-        _figure(workdir, config, clip, frames, outcomes, title)
-        _plot(workdir, outcomes, scores, title)
-        rows = [_metrics_row(o, weight) for o in outcomes.values()]
-        _common.write_json(
-            os.path.join(workdir, "metrics.json"),
-            {
-                "settings": rows,
+        outcomes = {o.label: o for o in ordered}
+        for o, s in zip(ordered, [scores] + scores["many"]):
+            o.record["warping_error"] = {"per_frame": s["per_frame"], "mean": s["mean"]}
+            _common.write_json(os.path.join(workdir, "results", f"{o.slug}.json"), o.record)
+        title = _title(config, session.note)
+        for o in ordered:
+            logging.info("  %-34s warping error %.4g", o.label, o.record["warping_error"]["mean"])
+        logging.info("  %-34s warping error %.4g", "input clip", scores["input_mean"])
+
+        def files(workdir: str) -> None:
+            _plot(workdir, outcomes, scores, title)
+            _videos(workdir, labels, frames, clip.fps)
+
+        return _common.Summary(
+            title=title,
+            layout=_figure(config, clip, frames, outcomes),
+            cell=int(np.clip(base.size, 128, 256)),
+            metrics={
                 "input_warping_error": {
                     "per_frame": scores["input_per_frame"],
                     "mean": scores["input_mean"],
                 },
                 "reliable_fraction": scores["reliable_fraction"],
                 "flow": scores["flow"],
-                "temporal_weight": weight,
-                "temporal_weight_auto": auto,
+                "temporal_weight": state["weight"],
+                "temporal_weight_auto": state["auto"],
             },
+            rows=[_metrics_row(o) for o in ordered],
+            curves=[(o.label, _loss_curve(o.record)) for o in ordered],
+            files=files,
         )
-        _common.write_csv(
-            os.path.join(workdir, "metrics.csv"),
-            [{k: v for k, v in r.items() if not isinstance(v, list)} for r in rows],
-        )
-        _videos(workdir, labels, frames, clip.fps)
-        _common.finish_manifest(workdir, manifest)
-        logging.info("%s: complete; figure, warping errors and metrics in %s", NAME, workdir)
-        for o in outcomes.values():
-            logging.info("  %-34s warping error %.4g", o.label, o.record["warping_error"]["mean"])
-        logging.info("  %-34s warping error %.4g", "input clip", scores["input_mean"])
-    return Report(workdir, outcomes, ran, skipped, complete, interrupted)
+
+    clip_info = {"source": clip.source, "frames": len(clip), "shape": list(clip.shape)}
+    study = _common.Study(
+        name=NAME,
+        identity=_identity(config, clip),
+        config=config,
+        labels=labels,
+        work=work,
+        summary=summary,
+        weights=_common.weights_info([(base, {})]),
+        prepare=prepare,
+        manifest={"clip_info": clip_info},
+    )
+    return _common.run(study, workdir, session)
+
+
+def _frames_folder(workdir: str, label: str) -> str:
+    return os.path.join(workdir, "frames", _common.slug(label))
+
+
+def _loss_curve(record: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Each frame's final total loss against the frame index and the cumulative seconds."""
+    totals = [np.nan if v is None else v for v in record["final_loss"]]
+    seconds = np.cumsum([s or 0.0 for s in record["seconds"]])
+    return {
+        "total": np.asarray(totals, np.float64),
+        "step": np.arange(len(totals)),
+        "time": seconds,
+    }
 
 
 def _share_first_frame(source: str, folder: str, identity: dict[str, Any]) -> None:
@@ -307,7 +316,8 @@ def _frames(workdir: str, label: str, count: int) -> list[np.ndarray]:
     return [nst_image.load(io.frame_path(folder, t), max_size=None) for t in range(count)]
 
 
-def _write_result(workdir, label, cfg, video, result) -> None:
+def _result(label, cfg, video, result) -> dict[str, Any]:
+    """The results/<slug>.json record of a finished setting: per-frame steps, times, losses."""
     from nst.video import _store
 
     records = _store.read_records(result.folder)
@@ -326,17 +336,10 @@ def _write_result(workdir, label, cfg, video, result) -> None:
         "final_loss": [r.get("loss", {}).get("total") for r in per_frame],
         "reliable": [r.get("reliable") for r in per_frame],
     }
-    path = os.path.join(workdir, "results", f"{_common.slug(label)}.json")
-    _common.write_json(path, _common.json_safe(record))
+    return _common.json_safe(record)
 
 
-def _outcome(workdir: str, label: str) -> Outcome:
-    record = _common.read_json(os.path.join(workdir, "results", f"{_common.slug(label)}.json"))
-    last = _frames(workdir, label, record["frames"])[-1]
-    return Outcome(label, _common.slug(label), last, record)
-
-
-def _metrics_row(o: Outcome, weight: float) -> dict[str, Any]:
+def _metrics_row(o: Outcome) -> dict[str, Any]:
     r = o.record
     return {
         "label": o.label,
@@ -353,21 +356,15 @@ def _metrics_row(o: Outcome, weight: float) -> dict[str, Any]:
 
 def _title(config: Config, quick_note: str) -> str:
     cfg = config.stylize
-    parts = [
-        NAME,
-        _common.weights_label([cfg]),
-        f"{cfg.size} px",
-        f"{cfg.steps} steps/frame",
-        f"{config.frames} frames",
-    ]
-    return _common.title(parts, quick_note, _common.weights_record(cfg)["random"])
+    parts = (f"{cfg.steps} steps/frame", f"{config.frames} frames")
+    return _common.study_title(NAME, cfg, quick_note, *parts)
 
 
 def _shown(count: int, k: int) -> list[int]:
     return sorted({round(i * (count - 1) / max(k - 1, 1)) for i in range(min(k, count))})
 
 
-def _figure(workdir, config, clip, frames, outcomes, title) -> None:
+def _figure(config, clip, frames, outcomes) -> dict[str, Any]:
     import jax
 
     from nst.video import flow as flow_lib
@@ -394,9 +391,7 @@ def _figure(workdir, config, clip, frames, outcomes, title) -> None:
         rows.append(row)
         row_titles.append(f"{label}: E_warp {o.record['warping_error']['mean']:.3g}")
     col_titles = [f"frame {t}" for t in shown] + ([diff_title] if last > 0 else [])
-    layout = {"images": rows, "row_titles": row_titles, "col_titles": col_titles}
-    cell = int(np.clip(config.stylize.size, 128, 256))
-    _common.save_figure(os.path.join(workdir, "figure.png"), layout, title, cell)
+    return {"images": rows, "row_titles": row_titles, "col_titles": col_titles}
 
 
 def _plot(workdir, outcomes, scores, title) -> None:
@@ -437,43 +432,12 @@ def _videos(workdir, labels, frames, fps) -> None:
         io.write_mp4(path, frames[label], fps=fps, overwrite=True)
 
 
-# ---------------------------------------------------------------------------- command line
-
-# This study's flags (defined in nst_cli.flags) -> Config fields.
-_OWN_FLAGS = {"video": "video", "temporal_weight": "temporal_weight"}
+# Flags of the video mode that set this study's config.
+FLAG_FIELDS = {"max_frames": "frames"}
 
 
-def main(flag_values) -> Report:
-    """``run.py --experiment=video_temporal``: config from the flags, run, exit 130 if stopped."""
-    quick = _common.quick_from_flags(flag_values, NAME)
-    config = get_config(quick)
-    config = _common.apply_flags(config, flag_values, _stylize_settings, _OWN_FLAGS)
-    if "max_frames" in flag_values and flag_values["max_frames"].value:
-        config = dataclasses.replace(config, frames=int(flag_values["max_frames"].value))
-    workdir = (
-        flag_values["workdir"].value if "workdir" in flag_values else None
-    ) or _common.default_workdir(NAME)
-    stop = _common.StopFlag()
-    t0 = time.perf_counter()
-    try:
-        report = run(
-            config,
-            workdir,
-            flag_values=flag_values,
-            should_stop=stop,
-            quick_note="--quick" if quick else "",
-        )
-    finally:
-        stop.restore()
-    logging.info("%s: %.1f s", NAME, time.perf_counter() - t0)
-    if report.interrupted:
-        sys.exit(130)
-    return report
-
-
-def _stylize_settings(config: Config) -> tuple[Setting, ...]:
-    """The table as ``apply_flags`` sees it: only StylizeConfig fields are varied here."""
-    return tuple(
-        Setting(s.label, {k: v for k, v in s.overrides.items() if k == "temporal_weight"})
-        for s in settings(config)
-    )
+def swept_settings(config: Config) -> tuple[Setting, ...]:
+    """The table as the shared flags see it: of ``StylizeConfig``'s fields it varies none
+    (its settings vary ``nst.video.temporal.VideoConfig`` fields and the temporal weight)."""
+    del config
+    return ()

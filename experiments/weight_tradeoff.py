@@ -19,12 +19,10 @@ instead of the weighted total, which does not compare across different weights.
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 from experiments import _common
 from experiments._common import Config, Outcome, Setting
-from nst.config import StylizeConfig
 
 NAME = "weight_tradeoff"
 
@@ -39,25 +37,9 @@ PLATEAU = 0.01
 
 
 def get_config(quick: bool = False, tier: str | None = None) -> Config:
-    tier = _common.tier_of(quick, tier)
-    config = Config(
-        stylize=StylizeConfig(
-            content_layers=None,  # the backbone's defaults: VGG19 conv4_2 ...
-            style_layers=None,  # ... and conv1_1..conv5_1 at 1/5 each
-            init="content",
-            optimizer="adam",
-            lr=1e-2,
-            steps=2000,
-            size=512,
-        ),
-        content="tubingen",
-        styles=("starry_night",),
-    )
-    if tier == "middle":
-        config = _common.shrink(config, size=128, steps=120)
-    if tier == "quick":
-        config = _common.shrink(config, size=96, steps=50)
-    return config
+    """``GATYS``; the rows set alpha and beta."""
+    tiers = {"middle": dict(size=128, steps=120), "quick": dict(size=96, steps=50)}
+    return _common.gatys(_common.tier_of(quick, tier), tiers)
 
 
 def settings(config: Config) -> tuple[Setting, ...]:
@@ -116,12 +98,8 @@ def claims(config: Config, outcomes: list[Outcome], load) -> list[dict[str, Any]
     return out
 
 
-def run(config: Config, workdir: str, **kwargs: Any) -> _common.Report:
+def run(config: Config, workdir: str, session: _common.Session | None = None) -> _common.Report:
     """Runs (or resumes) the study in ``workdir``; see ``_common.run_study``."""
     return _common.run_study(
-        NAME, config, settings(config), workdir, figure=_figure, claims=claims, **kwargs
+        NAME, config, settings(config), workdir, figure=_figure, claims=claims, session=session
     )
-
-
-def main(flag_values) -> _common.Report:
-    return _common.main(sys.modules[__name__], flag_values)

@@ -5,9 +5,9 @@ import dataclasses
 import json
 
 import pytest
-from common_test import fast_compile, flag_values  # noqa: F401
 
 from experiments import class_visualization
+from nst_cli import experiment
 
 
 def test_configs_and_table():
@@ -34,7 +34,7 @@ def test_smoke(tmp_path):
         classes=(3, 8),
         ascent=dataclasses.replace(config.ascent, steps=4),
     )
-    metrics = class_visualization.run(config, str(tmp_path))
+    metrics = class_visualization.run(config, str(tmp_path)).metrics
     results = metrics["results"]
     assert len(results) == 2 * len(class_visualization.SETTINGS)
     for r in results:
@@ -46,16 +46,18 @@ def test_smoke(tmp_path):
 
 
 def test_flags_and_validation():
-    config = class_visualization.config_from_flags(
-        class_visualization.get_config(),
-        flag_values(class_ids=["1", "2"], steps=3, lr=0.5, class_layer="relu5_3"),
+    config = experiment.build(
+        class_visualization,
+        "full",
+        {"steps": 3, "lr": 0.5},
+        ["--config.classes=1,2", "--config.layer=relu5_3"],
     )
     assert config.classes == (1, 2) and config.layer == "relu5_3"
     assert (config.ascent.steps, config.ascent.lr) == (3, 0.5)
-    with pytest.raises(ValueError, match="--class_ids must be integers"):
-        class_visualization.config_from_flags(config, flag_values(class_ids=["cat"]))
+    with pytest.raises(ValueError, match="classes=cat: expected an integer, got 'cat'"):
+        experiment.build(class_visualization, "full", {}, ["--config.classes=cat"])
     with pytest.raises(ValueError, match="--content does not apply"):
-        class_visualization.config_from_flags(config, flag_values(content="x.jpg"))
+        experiment.apply_flags(class_visualization, config, {"content": "x.jpg"})
     with pytest.raises(ValueError, match="must be < 1000"):
         class_visualization.validate(dataclasses.replace(config, layer="fc8", classes=(1000,)))
     with pytest.raises(ValueError, match="is not a layer of vgg19"):

@@ -9,6 +9,7 @@ import dataclasses
 import json
 import os
 import pathlib
+import re
 import subprocess
 import sys
 import types
@@ -16,10 +17,10 @@ import types
 import jax
 import numpy as np
 import pytest
-from absl import flags
 
 from experiments import _common, init_comparison, optimizer_sweep
 from nst import image
+from nst_cli import experiment
 
 SIZE = 32
 STEPS = 4
@@ -31,15 +32,6 @@ OUTPUTS = (
     "loss_vs_step.png",
     "loss_vs_time.png",
 )
-
-
-@pytest.fixture(autouse=True, scope="module")
-def fast_compile():
-    """Tiny programs run in milliseconds: compile them with fewer XLA passes."""
-    before = jax.config.read("jax_disable_most_optimizations")
-    jax.config.update("jax_disable_most_optimizations", True)
-    yield
-    jax.config.update("jax_disable_most_optimizations", before)
 
 
 # The seed studies that check their seed's claim (metrics.json "claims").
@@ -260,7 +252,7 @@ def test_bad_tables_are_refused():
         _common.configs(config, [("x y", {}), ("x-y", {})])
     with pytest.raises(ValueError, match="unknown config field"):
         _common.configs(config, [("x", {"no_such_field": 1})])
-    with pytest.raises(ValueError, match="--optimizer='newton'"):
+    with pytest.raises(ValueError, match=r"StylizeConfig\.optimizer must be one of adam"):
         _common.configs(config, [("x", {"optimizer": "newton"})])
     with pytest.raises(ValueError, match="not layers of vgg19"):
         _common.configs(config, [("x", {"style_layers": (("conv9_9", 1.0),)})])
@@ -269,34 +261,22 @@ def test_bad_tables_are_refused():
 # ------------------------------------------------------------------------- flags
 
 
-def flag_values(**given):
-    """A stand-in for absl FlagValues: run.py's defaults, ``given`` marked present."""
-    defaults = {
-        name: flags.FLAGS[name].value
-        for name in flags.FLAGS
-        if name in flags.FLAGS and not name.startswith("help")
-    }
-    defaults.update(given)
-    holders = {
-        name: types.SimpleNamespace(value=value, present=name in given)
-        for name, value in defaults.items()
-    }
-
-    class Values(dict):
-        def flag_values_dict(self):
-            return {k: v.value for k, v in self.items()}
-
-    return Values(holders)
+def cli_run(module, where, overrides=(), tier="quick", **given):
+    """``run.py --experiment=NAME`` without a process: the shared flags ``given`` (as absl
+    hands them: lists for list flags) and the ``--config.*`` ``overrides``, then ``run``."""
+    config = experiment.build(module, tier, given, overrides)
+    session = _common.Session(flags=given, overrides=tuple(overrides))
+    return module.run(config, str(where), session)
 
 
 def test_flags_override_only_when_given():
     config = optimizer_sweep.get_config(quick=True)
-    same = _common.apply_flags(config, flag_values(), optimizer_sweep.settings)
+    same = experiment.apply_flags(optimizer_sweep, config, {})
     assert same == config
-    changed = _common.apply_flags(
+    changed = experiment.apply_flags(
+        optimizer_sweep,
         config,
-        flag_values(size=40, steps=7, weights="random", style=["the_scream"]),
-        optimizer_sweep.settings,
+        dict(size=40, steps=7, weights="random", style=["the_scream"]),
     )
     assert (changed.stylize.size, changed.stylize.steps) == (40, 7)
     assert changed.stylize.weights == "random" and changed.styles == ("the_scream",)
@@ -310,18 +290,37 @@ def test_flags_override_only_when_given():
         ({"output": "x.png"}, "--output does not apply"),
         ({"overwrite": True}, "--overwrite does not apply"),
         ({"style_layers": ["conv1_1:x"]}, "bad layer weight"),
+        ({"tile_size": 64}, "--tile_size does not apply to optimizer_sweep"),
     ],
 )
 def test_bad_flags_are_refused(given, pattern):
     config = optimizer_sweep.get_config(quick=True)
     with pytest.raises(ValueError, match=pattern):
-        _common.apply_flags(config, flag_values(**given), optimizer_sweep.settings)
+        experiment.apply_flags(optimizer_sweep, config, given)
+
+
+def test_layer_flags_and_backbone_flag():
+    """Layer flags parse name[:weight] (content 1, style 1/5 by default); --backbone puts
+    the layers not given back to the new backbone's defaults (None)."""
+    config = init_comparison.get_config(quick=True)
+    given = {"content_layers": ["conv3_1"], "style_layers": ["conv1_1", "conv2_1:0.5"]}
+    out = experiment.apply_flags(init_comparison, config, given).stylize
+    assert out.content_layers == (("conv3_1", 1.0),)
+    assert out.style_layers == (("conv1_1", 0.2), ("conv2_1", 0.5))
+    layered = dataclasses.replace(config, stylize=out)
+    moved = experiment.apply_flags(init_comparison, layered, {"backbone": "resnet18"}).stylize
+    assert moved.backbone == "resnet18"
+    assert moved.content_layers is None and moved.style_layers is None
+    kept = experiment.apply_flags(
+        init_comparison, layered, {"backbone": "resnet18", "style_layers": ["layer1"]}
+    ).stylize
+    assert kept.content_layers is None and kept.style_layers == (("layer1", 0.2),)
 
 
 # ---------------------------------------------------------------------- workdirs
 
 
-def test_resume_after_interruption_skips_finished_settings(tmp_path):
+def test_resume_after_interruption_skips_finished_settings(tmp_path, capsys):
     """Stopped after the first setting, mid-way through the second; the rerun finishes it."""
     config = tiny(init_comparison, steps=6)
     labels = [row.label for row in init_comparison.settings(config)]
@@ -332,15 +331,18 @@ def test_resume_after_interruption_skips_finished_settings(tmp_path):
             polls["n"] += 1
         return polls["n"] > 3  # a few steps into the second
 
-    report = init_comparison.run(config, str(tmp_path), should_stop=stop_in_second_setting)
+    session = _common.Session(should_stop=stop_in_second_setting)
+    report = init_comparison.run(config, str(tmp_path), session)
     assert report.interrupted and not report.complete
     assert report.ran == labels[:1]
     assert not (tmp_path / "figure.png").exists()
     assert len(list((tmp_path / "checkpoints").iterdir())) == 1
     first = (tmp_path / "results" / f"{_common.slug(labels[0])}.json").stat().st_mtime_ns
 
+    capsys.readouterr()
     report = init_comparison.run(config, str(tmp_path))
     assert report.complete and report.ran == labels[1:] and report.skipped == labels[:1]
+    assert re.search(r"resuming from step [1-5] of 6", capsys.readouterr().err)
     assert (tmp_path / "results" / f"{_common.slug(labels[0])}.json").stat().st_mtime_ns == first
     resumed = report.outcomes[labels[1]].record
     assert resumed["steps"] == 6 and len(resumed["history"]["total"]) == 6
@@ -381,13 +383,26 @@ def test_cli_runs_an_experiment_and_a_rerun_says_complete(tmp_path):
         "--steps=2",
         f"--workdir={tmp_path}",
         "--progress=false",
+        "--config.stylize.lr=0.02",
     ]
     proc = _cli(*args)
     assert proc.returncode == 0, proc.stderr
     manifest = json.loads((tmp_path / "manifest.json").read_text())
-    assert manifest["flags"]["quick"] is True and manifest["flags"]["size"] == SIZE
+    # Only the flags given, once (not repeated per session), and the overrides as given.
+    assert manifest["flags"] == {
+        "experiment": "init_comparison",
+        "progress": False,
+        "quick": True,
+        "size": SIZE,
+        "steps": 2,
+        "weights": "random",
+        "workdir": str(tmp_path),
+    }
+    assert manifest["overrides"] == ["--config.stylize.lr=0.02"]
     assert manifest["config"]["stylize"]["steps"] == 2
+    assert manifest["config"]["stylize"]["lr"] == 0.02  # the values actually used
     assert manifest["weights"]["random"] is True
+    assert [set(s) for s in manifest["sessions"]] == [{"started", "git", "device"}]
     proc = _cli(*args)
     assert proc.returncode == 0, proc.stderr
     assert "already complete" in proc.stderr
@@ -397,7 +412,11 @@ def test_cli_runs_an_experiment_and_a_rerun_says_complete(tmp_path):
     "args, pattern",
     [
         (["--experiment=optimizer_sweep", "--lr=0.1"], "--lr cannot be set"),
-        (["--experiment=tv_sweep", "--optimizer=newton"], "--optimizer='newton'"),
+        (["--experiment=tv_sweep", "--optimizer=newton"], "--optimizer must be one of adam"),
+        (["--experiment=tv_sweep", "--config.stylize.lr=-1"], "stylize.lr=-1: --lr must be finite"),
+        (["--experiment=tv_sweep", "--config.tv_scle=1"], "has no field 'tv_scle'"),
+        (["--experiment=tv_sweep", "--config.tv_scale=big"], "expected a number, got 'big'"),
+        (["--experiment=tv_sweep", "--config.tv_scale=0"], "--config.tv_scale must be > 0"),
     ],
 )
 def test_cli_bad_flags_are_one_line_and_exit_2(args, pattern, tmp_path):

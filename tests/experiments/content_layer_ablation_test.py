@@ -4,9 +4,10 @@ import dataclasses
 import json
 
 import pytest
-from common_test import check_objective, fast_compile, flag_values, smoke, tiny  # noqa: F401
+from common_test import check_objective, smoke, tiny
 
 from experiments import _common, content_layer_ablation
+from nst_cli import experiment
 
 
 def test_smoke(tmp_path):
@@ -37,12 +38,6 @@ def test_conv_flag_picks_the_second_conv_of_each_block():
 
 
 def test_conv_flag_reaches_the_config():
-    given = flag_values(content_layer_ablation_conv=2, quick=True)
-    config = _common.apply_flags(
-        content_layer_ablation.get_config(quick=True),
-        given,
-        content_layer_ablation.settings,
-        {"content_layer_ablation_conv": "conv"},
-    )
+    config = experiment.build(content_layer_ablation, "quick", {}, ["--config.conv=2"])
     assert config.conv == 2
     assert content_layer_ablation.settings(config)[0].label == "conv1_2"

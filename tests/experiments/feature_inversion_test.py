@@ -3,9 +3,11 @@
 import dataclasses
 import json
 
-from common_test import check_claims, fast_compile, flag_values  # noqa: F401
+import pytest
+from common_test import check_claims
 
 from experiments import feature_inversion
+from nst_cli import experiment
 
 
 def test_configs():
@@ -24,7 +26,7 @@ def test_smoke(tmp_path):
         layers=("conv1_1", "relu3_1"),
         inversion=dataclasses.replace(config.inversion, steps=30),
     )
-    metrics = feature_inversion.run(config, str(tmp_path))
+    metrics = feature_inversion.run(config, str(tmp_path)).metrics
     psnr = {row["layer"]: row["psnr_db"] for row in metrics["layers"]}
     assert psnr["conv1_1"] > psnr["relu3_1"] > 5, psnr
     check_claims(metrics["claims"])
@@ -38,10 +40,12 @@ def test_smoke(tmp_path):
 
 
 def test_flags():
-    config = feature_inversion.config_from_flags(
-        feature_inversion.get_config(),
-        flag_values(steps=7, lr=0.5, inversion_tv=0.0, inversion_layers=["pool1"], size=40),
-    )
+    base = feature_inversion.get_config()
+    given = {"steps": 7, "lr": 0.5, "size": 40}
+    overrides = ["--config.inversion.tv_weight=0", "--config.layers=pool1"]
+    config = experiment.build(feature_inversion, "full", given, overrides)
     assert (config.inversion.steps, config.inversion.lr, config.inversion.tv_weight) == (7, 0.5, 0)
     assert config.layers == ("pool1",) and config.size == 40
-    assert feature_inversion.config_from_flags(config, flag_values()) == config
+    assert experiment.apply_flags(feature_inversion, base, {}) == base
+    with pytest.raises(ValueError, match="--style does not apply to feature_inversion"):
+        experiment.apply_flags(feature_inversion, base, {"style": ["brick"]})

@@ -7,7 +7,7 @@ import json
 import jax
 import numpy as np
 import pytest
-from common_test import fast_compile, flag_values  # noqa: F401
+from common_test import cli_run
 
 from experiments import _visual, guided_backprop
 from nst import image
@@ -26,7 +26,7 @@ def test_configs():
 
 
 def test_smoke(tmp_path):
-    metrics = guided_backprop.run(_tiny(neurons=2), str(tmp_path))
+    metrics = guided_backprop.run(_tiny(neurons=2), str(tmp_path)).metrics
     neurons = metrics["neurons"]
     assert [(n["layer"]) for n in neurons] == ["relu1_2"] * 2 + ["relu2_2"] * 2
     for n in neurons:
@@ -44,25 +44,29 @@ def test_smoke(tmp_path):
     assert json.loads((tmp_path / "metrics.json").read_text()) == json.loads(json.dumps(metrics))
 
 
-def test_main_flags_workdir_and_refusals(tmp_path):
-    given = dict(
-        quick=True,
-        weights="random",
-        size=32,
-        guided_layers=["relu1_1"],
-        guided_neurons=1,
-        workdir=str(tmp_path),
-    )
-    metrics = guided_backprop.main(flag_values(**given))
+def test_flags_overrides_workdir_and_refusals(tmp_path):
+    given = dict(quick=True, weights="random", size=32, workdir=str(tmp_path))
+    overrides = ["--config.layers=relu1_1", "--config.neurons=1"]
+    report = cli_run(guided_backprop, tmp_path, overrides, **given)
+    metrics = report.metrics
     assert [n["layer"] for n in metrics["neurons"]] == ["relu1_1"]
     manifest = json.loads((tmp_path / "manifest.json").read_text())
-    assert manifest["flags"]["guided_layers"] == ["relu1_1"] and manifest["config"]["size"] == 32
-    with pytest.raises(FileExistsError, match="pass --overwrite"):
-        guided_backprop.main(flag_values(**given))
+    assert manifest["overrides"] == overrides and manifest["flags"]["size"] == 32
+    assert manifest["config"]["size"] == 32 and manifest["config"]["layers"] == ["relu1_1"]
+    for name in ("loss_vs_step.png", "loss_vs_time.png", "figure.png"):
+        assert (tmp_path / name).stat().st_size > 0, name
+    stamps = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*") if p.is_file()}
+    again = cli_run(guided_backprop, tmp_path, overrides, **given)  # complete: left untouched
+    assert again.already_complete and again.metrics == metrics
+    assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*") if p.is_file()} == stamps
+    with pytest.raises(ValueError, match="holds a run with other settings"):
+        cli_run(guided_backprop, tmp_path, ["--config.neurons=2"], **given)
     with pytest.raises(ValueError, match="--steps does not apply to guided_backprop"):
-        guided_backprop.main(flag_values(**given, steps=3, overwrite=True))
+        cli_run(guided_backprop, tmp_path, overrides, **given, steps=3)
+    with pytest.raises(ValueError, match="--overwrite does not apply to experiments"):
+        cli_run(guided_backprop, tmp_path, overrides, **given, overwrite=True)
     with pytest.raises(ValueError, match=r"unknown layer\(s\) \['conv9_9'\]"):
-        guided_backprop.main(flag_values(**{**given, "guided_layers": ["conv9_9"]}))
+        cli_run(guided_backprop, tmp_path, ["--config.layers=conv9_9"], **given)
 
 
 def test_title_says_random_weights():

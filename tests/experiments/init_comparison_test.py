@@ -1,7 +1,7 @@
 """init_comparison end to end on a tiny preset."""
 
 import numpy as np
-from common_test import check_objective, fast_compile, smoke  # noqa: F401
+from common_test import check_objective, smoke
 
 from experiments import init_comparison
 

@@ -5,7 +5,7 @@ import json
 import os
 
 import numpy as np
-from common_test import OUTPUTS, fast_compile  # noqa: F401
+from common_test import OUTPUTS
 
 from experiments import _common, large_scale
 from nst import image

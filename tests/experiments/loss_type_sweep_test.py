@@ -3,7 +3,7 @@
 import json
 
 import numpy as np
-from common_test import check_objective, fast_compile, smoke, tiny  # noqa: F401
+from common_test import check_objective, smoke, tiny
 
 from experiments import loss_type_sweep
 

@@ -2,19 +2,14 @@
 
 import dataclasses
 import json
-import os
-import pathlib
-import subprocess
-import sys
 
 import numpy as np
 import pytest
-from common_test import fast_compile, flag_values  # noqa: F401
+from common_test import _cli
 
 from experiments import max_activating_patches
 from nst import image
-
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+from nst_cli import experiment
 
 
 def _tiny(**fields):
@@ -30,7 +25,7 @@ def test_configs():
 
 
 def test_smoke_on_the_bundled_images(tmp_path):
-    metrics = max_activating_patches.run(_tiny(channels_auto=2), str(tmp_path))
+    metrics = max_activating_patches.run(_tiny(channels_auto=2), str(tmp_path)).metrics
     assert len(metrics["images"]) == len(image.SAMPLES)
     channels = sorted({p["channel"] for p in metrics["patches"]})
     assert len(channels) == 2
@@ -51,27 +46,16 @@ def test_folder_and_channels(tmp_path):
         image.save(folder / f"{name}.png", rng.uniform(size=(40, 30, 3)).astype(np.float32))
     (folder / "notes.txt").write_text("not an image")
     config = _tiny(images=str(folder), channels=(5, 0))
-    metrics = max_activating_patches.run(config, str(tmp_path / "out"))
+    metrics = max_activating_patches.run(config, str(tmp_path / "out")).metrics
     assert metrics["images"] == ["a", "b"]
     assert [p["channel"] for p in metrics["patches"]] == [5] * 3 + [0] * 3
     with pytest.raises(ValueError, match="relu2_2 has 128 channels"):
         max_activating_patches.run(_tiny(channels=(128,)), str(tmp_path / "bad"))
     with pytest.raises(ValueError, match="is not a folder"):
         max_activating_patches.validate(_tiny(images=str(tmp_path / "none")))
-    given = flag_values(patch_dir=str(folder), patch_channels=["1", "2"], patch_k=2)
-    config = max_activating_patches.config_from_flags(_tiny(), given)
+    overrides = [f"--config.images={folder}", "--config.channels=1,2", "--config.k=2"]
+    config = experiment.build(max_activating_patches, "quick", {}, overrides)
     assert (config.images, config.channels, config.k) == (str(folder), (1, 2), 2)
-
-
-def _cli(*args):
-    env = dict(os.environ, JAX_DISABLE_MOST_OPTIMIZATIONS="1")  # tiny programs: compile fast
-    return subprocess.run(
-        [sys.executable, str(ROOT / "run.py"), *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
-    )
 
 
 def test_one_command(tmp_path):

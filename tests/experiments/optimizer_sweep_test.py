@@ -4,7 +4,7 @@ import csv
 import json
 
 import numpy as np
-from common_test import check_objective, fast_compile, smoke, tiny  # noqa: F401
+from common_test import check_objective, smoke, tiny
 
 from experiments import _common, optimizer_sweep
 

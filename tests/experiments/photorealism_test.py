@@ -3,7 +3,7 @@
 import dataclasses
 
 import pytest
-from common_test import check_objective, fast_compile, smoke, tiny  # noqa: F401
+from common_test import check_objective, smoke, tiny
 
 from experiments import _common, photorealism
 from nst import image, losses
@@ -40,5 +40,5 @@ def test_scale_sets_the_unit_of_the_seed_weights():
     table = photorealism.settings(literal)
     assert [r.label for r in table] == ["no regularizer", "RL 100", "RL 100 + TV 1e-2"]
     assert table[2].overrides == {"photo_weight": 100.0, "tv_weight": 0.01}
-    with pytest.raises(ValueError, match="photorealism_scale"):
+    with pytest.raises(ValueError, match=r"--config\.scale must be > 0"):
         photorealism.settings(dataclasses.replace(literal, scale=-1.0))

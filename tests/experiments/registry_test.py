@@ -1,9 +1,11 @@
 """The experiments registry: every registered experiment has a smoke test, and vice versa."""
 
+import inspect
 import pathlib
 import re
 
 import pytest
+from absl import flags
 
 import experiments
 
@@ -46,7 +48,9 @@ def test_registry_is_read_only_and_get_names_the_valid_ones():
 def test_module_interface(name):
     module = experiments.get(name)
     assert module.__doc__ and module.__doc__.strip().splitlines()[0]
-    assert callable(module.main)
+    assert module.NAME == name and not hasattr(module, "main")
+    assert list(inspect.signature(module.run).parameters) == ["config", "workdir", "session"]
+    assert hasattr(module, "settings") or hasattr(module, "validate")
     if hasattr(module, "settings"):  # the Gatys studies (experiments/_common.py)
         assert module.NAME == name
         assert f"--experiment={name} --quick" in module.__doc__
@@ -57,3 +61,11 @@ def test_module_interface(name):
         assert full.stylize.weights == "imagenet"
         assert 64 <= quick.stylize.size <= 128 < full.stylize.size
         assert quick.stylize.steps <= 100 < full.stylize.steps
+
+
+def test_experiments_define_no_flags():
+    """Study options are config fields (--config.field=value), never flags."""
+    import nst_cli.flags  # noqa: F401  (every flag of the command line)
+
+    defining = {m for m in flags.FLAGS.flags_by_module_dict() if m.startswith("experiments")}
+    assert not defining, defining

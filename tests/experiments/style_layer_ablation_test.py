@@ -1,7 +1,7 @@
 """style_layer_ablation end to end on a tiny preset."""
 
 import numpy as np
-from common_test import check_objective, fast_compile, smoke, tiny  # noqa: F401
+from common_test import check_objective, smoke, tiny
 
 from experiments import _common, style_layer_ablation
 

@@ -3,7 +3,7 @@
 import dataclasses
 
 import pytest
-from common_test import check_objective, fast_compile, smoke, tiny  # noqa: F401
+from common_test import check_objective, smoke, tiny
 
 from experiments import _common, texture_synthesis
 

@@ -5,9 +5,10 @@ import json
 
 import numpy as np
 import pytest
-from common_test import check_objective, fast_compile, flag_values, smoke  # noqa: F401
+from common_test import check_objective, smoke
 
-from experiments import _common, tv_sweep
+from experiments import tv_sweep
+from nst_cli import experiment
 
 
 def test_smoke(tmp_path):
@@ -39,8 +40,7 @@ def test_tv_scale_sets_the_unit_of_the_seed_weights():
     literal = dataclasses.replace(config, tv_scale=1.0)
     assert [r.overrides["tv_weight"] for r in tv_sweep.settings(literal)] == [0.0, 10.0, 100.0]
     assert [r.label for r in tv_sweep.settings(literal)] == ["TV 0", "TV 10", "TV 100"]
-    with pytest.raises(ValueError, match="tv_sweep_scale"):
+    with pytest.raises(ValueError, match=r"--config\.tv_scale must be > 0"):
         tv_sweep.settings(dataclasses.replace(config, tv_scale=0.0))
-    given = flag_values(tv_sweep_scale=1.0, quick=True)
-    applied = _common.apply_flags(config, given, tv_sweep.settings, {"tv_sweep_scale": "tv_scale"})
-    assert applied.tv_scale == 1.0
+    applied = experiment.build(tv_sweep, "quick", {}, ["--config.tv_scale=1"])
+    assert applied == literal

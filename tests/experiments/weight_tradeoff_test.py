@@ -1,6 +1,6 @@
 """weight_tradeoff end to end on a tiny preset: each row one vectorized sweep."""
 
-from common_test import check_objective, fast_compile, smoke, tiny  # noqa: F401
+from common_test import check_objective, smoke, tiny
 
 from experiments import _common, weight_tradeoff
 

@@ -1,0 +1,567 @@
+"""The one experiment runner: resume, manifest, figure, metrics and loss plots for every study.
+
+A study hands the runner a ``Study``: what must match for a workdir to be resumed
+(``identity``), its labelled outputs, a ``work`` function that computes the ones not
+finished yet, and a ``summary`` of the finished study. The runner writes, under the
+workdir::
+
+    manifest.json        identity, the config actually used, the command's flags (only the
+                         project's, given on the command line) and --config overrides, once;
+                         weights, versions, git commit, device; one entry per (re)start
+    images/<slug>.png    every labelled output image
+    results/<slug>.json  per label: final losses, timings and the whole loss history
+    figure.png           the labelled figure (says so when the weights are random), with
+                         the claims' verdicts under it
+    metrics.json/.csv    per label: final loss terms, steps, wall seconds, steps/s; and the
+                         study's own numbers and claims
+    loss_vs_step.png     total loss vs step, one line per curve, log scale
+    loss_vs_time.png     total loss vs wall-clock seconds (compilation excluded)
+
+Resuming: a label is finished once its ``results/<slug>.json`` exists (written atomically,
+after its image). A rerun with the same workdir loads finished labels and computes the rest
+(a study's ``work`` may resume inside a label: checkpoints, frames). A workdir holding
+another study or other settings is refused; a complete one is reported and left untouched.
+
+``run_study`` is the runner of the table studies: rows that differ only in numbers run as
+one ``nst.stylize.sweep`` each (one compiled program: vmapped on accelerators, setting by
+setting on CPU). Wall time in a sweep group is the group's: K settings share every step, so
+their ``wall_seconds`` and ``steps_per_second`` are the group's (``sweep_size`` says K).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import os
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from absl import logging
+
+from experiments import _claims, _outputs, _records
+from experiments._records import json_safe, read_json, utc_now, write_json
+from experiments._table import Config, Setting, configs, groups, resolve_image, slug
+from nst import backbones, stylize
+from nst import image as nst_image
+from nst.config import StylizeConfig
+from nst_cli import progress as cli_progress
+from nst_cli.stylize import resumed_step
+
+
+def _never() -> bool:
+    return False
+
+
+@dataclasses.dataclass(frozen=True)
+class Session:
+    """How one command runs a study: recorded in the manifest, never part of its results.
+
+    flags: the project's flags given on the command line (name -> value).
+    overrides: the ``--config.field=value`` arguments, as given.
+    should_stop: polled between steps; True stops after the current step (checkpointed).
+    note: the tier's note for figure titles ("--quick", "--tier=middle", or "").
+    progress: show progress (``nst_cli.progress``: a bar on a terminal, plain lines else).
+    """
+
+    flags: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    overrides: tuple[str, ...] = ()
+    should_stop: Callable[[], bool] = _never
+    note: str = ""
+    progress: bool = True
+
+
+@dataclasses.dataclass
+class Outcome:
+    """A finished label: its image and its ``results/<slug>.json`` record."""
+
+    label: str
+    slug: str
+    image: np.ndarray
+    record: dict[str, Any]
+
+    @property
+    def history(self) -> dict[str, np.ndarray]:
+        return {k: np.asarray(v, np.float64) for k, v in self.record.get("history", {}).items()}
+
+    @property
+    def final(self) -> dict[str, float]:
+        return self.record["final"]
+
+
+@dataclasses.dataclass
+class Report:
+    """What a run did: every outcome (by label), what ran now, how it ended, its metrics."""
+
+    workdir: str
+    outcomes: dict[str, Outcome]
+    ran: list[str]
+    skipped: list[str]
+    complete: bool
+    interrupted: bool = False
+    already_complete: bool = False
+    metrics: dict[str, Any] | None = None  # metrics.json's content, once complete
+    result: Any = None  # a study's own result (train_feedforward: its TrainResult)
+
+
+@dataclasses.dataclass
+class Summary:
+    """What a finished study shows; the runner writes it.
+
+    title: the figure's (and loss plots') title. layout: ``nst.image.grid`` keyword
+    arguments plus an optional ``caption`` printed under the grid. cell: its cell side, px.
+    claims: ``_claims.claim`` records (metrics.json ``claims``, under the figure, the log).
+    metrics: the study's own keys of metrics.json. rows: per-label rows of metrics.json
+    ``settings`` and metrics.csv (None: the outcomes' final losses and timings). curves:
+    ``(label, history)`` pairs of the loss plots (None: the outcomes' histories).
+    files: ``files(workdir)`` writes the study's own files.
+    """
+
+    title: str
+    layout: Mapping[str, Any]
+    cell: int = 256
+    claims: Sequence[Mapping[str, Any]] = ()
+    metrics: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    rows: Sequence[Mapping[str, Any]] | None = None
+    curves: Sequence[tuple[str, Mapping[str, Any]]] | None = None
+    files: Callable[[str], None] | None = None
+
+
+# work(todo, save, session) -> interrupted: computes the labels in ``todo`` (in order),
+# handing each finished one to ``save(label, image, record)``.
+Save = Callable[[str, np.ndarray, dict[str, Any]], Outcome]
+Work = Callable[[list[str], Save, Session], bool]
+
+
+@dataclasses.dataclass(frozen=True)
+class Study:
+    """A study as the runner sees it.
+
+    name: the experiment's registry name. identity: what must match for a workdir to be
+    resumed (JSON-safe). config: the values actually used (manifest ``config``; a complete
+    workdir whose config differs, within the same identity, is run again: training to more
+    steps). labels: the outputs saved one by one (none: the study is one piece of work).
+    work, summary: see ``Work`` and ``Summary``. weights: the manifest's weights record.
+    prepare: called before the workdir is touched (load weights: a failure leaves nothing).
+    manifest: the study's own manifest keys. primary: False on the processes of a
+    multi-host run that write nothing.
+    """
+
+    name: str
+    identity: Mapping[str, Any]
+    config: Any
+    labels: Sequence[str]
+    work: Work
+    summary: Callable[[list[Outcome]], Summary]
+    weights: Mapping[str, Any]
+    prepare: Callable[[], Any] = _never
+    manifest: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    primary: bool = True
+
+
+def run(study: Study, workdir: str, session: Session | None = None) -> Report:
+    """Runs (or resumes) ``study`` in ``workdir`` and writes every common output.
+
+    Raises ValueError for a workdir holding another study, other settings or foreign files.
+    """
+    session = session or Session()
+    labels = list(study.labels)
+    config = json_safe(study.config)
+    manifest = existing_manifest(workdir, study.identity)
+    if manifest is not None and manifest.get("status") == "complete":
+        if manifest.get("config", config) == config:
+            logging.info("%s: %s is already complete; nothing to do", study.name, workdir)
+            outcomes = {label: load_outcome(workdir, label) for label in labels}
+            path = os.path.join(workdir, "metrics.json")
+            metrics = read_json(path) if os.path.exists(path) else None
+            return Report(
+                workdir, outcomes, [], labels, True, already_complete=True, metrics=metrics
+            )
+    study.prepare()  # weights first (a download, or a clear error offline): no workdir yet
+    if manifest is None:
+        manifest = new_manifest(study, session)
+    manifest.update(status="running", config=config)
+    if study.primary:
+        start_session(workdir, manifest, session)
+
+    outcomes: dict[str, Outcome] = {}
+    for label in labels:
+        done = load_outcome(workdir, label)
+        if done is not None:
+            outcomes[label] = done
+    skipped = list(outcomes)
+    if skipped:
+        logging.info(
+            "%s: %d/%d settings already done in %s", study.name, len(skipped), len(labels), workdir
+        )
+    ran: list[str] = []
+
+    def save(label: str, image: np.ndarray, record: dict[str, Any]) -> Outcome:
+        s = slug(label)
+        if study.primary:
+            nst_image.save(os.path.join(workdir, "images", f"{s}.png"), image, overwrite=True)
+            write_json(os.path.join(workdir, "results", f"{s}.json"), json_safe(record))
+        outcomes[label] = Outcome(label, s, image, json_safe(record))
+        ran.append(label)
+        return outcomes[label]
+
+    interrupted = study.work([lb for lb in labels if lb not in outcomes], save, session)
+    complete = not interrupted and len(outcomes) == len(labels)
+    if not complete:
+        logging.warning("%s: stopped; state saved, rerun with --workdir=%s", study.name, workdir)
+        return Report(workdir, outcomes, ran, skipped, False, True)
+    ordered = [outcomes[label] for label in labels]
+    summary = study.summary(ordered)
+    metrics = json_safe(_metrics(ordered, summary))
+    if study.primary:
+        write_outputs(workdir, ordered, summary, metrics)
+        finish_manifest(workdir, manifest)
+    _claims.log_claims(study.name, summary.claims)
+    logging.info("%s: complete; figure, metrics and loss plots in %s", study.name, workdir)
+    return Report(workdir, outcomes, ran, skipped, True, metrics=metrics)
+
+
+def run_once(
+    name: str,
+    config: Any,
+    workdir: str,
+    session: Session | None,
+    compute: Callable[[Session], Summary | None],
+    weights: Mapping[str, Any],
+    manifest: Mapping[str, Any] | None = None,
+) -> Report:
+    """``run`` of a study that is one piece of work: ``compute(session)`` does it all and
+    returns its ``Summary`` (None: stopped before the end; rerun to start again)."""
+    found: dict[str, Summary] = {}
+
+    def work(todo: list[str], save: Save, session: Session) -> bool:
+        del todo, save
+        summary = compute(session)
+        if summary is not None:
+            found["summary"] = summary
+        return summary is None
+
+    study = Study(
+        name=name,
+        identity=json_safe({"experiment": name, "config": config}),
+        config=config,
+        labels=[],
+        work=work,
+        summary=lambda outcomes: found["summary"],
+        weights=weights,
+        manifest=manifest or {},
+    )
+    return run(study, workdir, session)
+
+
+def _metrics(outcomes: list[Outcome], summary: Summary) -> dict[str, Any]:
+    rows = _outputs.metrics_rows(outcomes) if summary.rows is None else list(summary.rows)
+    extra = dict(summary.metrics)
+    if summary.claims:
+        extra["claims"] = list(summary.claims)
+    return {"settings": rows, **extra} if rows else extra
+
+
+def write_outputs(
+    workdir: str, outcomes: list[Outcome], summary: Summary, metrics: Mapping[str, Any]
+) -> None:
+    """figure.png (with the verdicts), metrics.json/.csv, the loss plots, the study's files."""
+    layout = _claims.with_verdicts(summary.layout, summary.claims)
+    _outputs.save_figure(os.path.join(workdir, "figure.png"), layout, summary.title, summary.cell)
+    rows = metrics.get("settings", [])
+    _outputs.write_metrics(workdir, rows, {k: v for k, v in metrics.items() if k != "settings"})
+    curves = summary.curves
+    if curves is None:
+        curves = [(o.label, o.history) for o in outcomes]
+    _outputs.save_loss_plots(workdir, curves, summary.title)
+    if summary.files is not None:
+        summary.files(workdir)
+
+
+def load_outcome(workdir: str, label: str) -> Outcome | None:
+    """The finished ``label`` in ``workdir`` (its image and record), or None."""
+    s = slug(label)
+    record_path = os.path.join(workdir, "results", f"{s}.json")
+    image_path = os.path.join(workdir, "images", f"{s}.png")
+    if not (os.path.exists(record_path) and os.path.exists(image_path)):
+        return None
+    return Outcome(label, s, nst_image.load(image_path, max_size=None), read_json(record_path))
+
+
+# ------------------------------------------------------------------------------- manifest
+
+
+def existing_manifest(workdir: str, identity: Mapping[str, Any]) -> dict[str, Any] | None:
+    """``workdir``'s manifest.json if it holds this run (None if there is none yet).
+
+    ValueError if it holds a run whose ``identity`` (study, settings, inputs) differs, or
+    fails ``claim_workdir`` (foreign files, not writable, full).
+    """
+    _records.claim_workdir(workdir)
+    path = os.path.join(workdir, "manifest.json")
+    if not os.path.exists(path):
+        return None
+    manifest = read_json(path)
+    if not isinstance(manifest, dict):
+        raise ValueError(f"{path} is not an nst manifest (a JSON object)")
+    diff = _records.differences({k: manifest.get(k) for k in identity}, identity)
+    if diff:
+        raise ValueError(
+            f"workdir {workdir} holds a run with other settings (differs in "
+            f"{', '.join(diff[:4])}); use another --workdir"
+        )
+    return manifest
+
+
+def new_manifest(study: Study, session: Session) -> dict[str, Any]:
+    """A study's first manifest: identity, config, command, flags, weights, versions, git."""
+    return json_safe(
+        {
+            **study.identity,
+            "config": study.config,
+            "status": "running",
+            "created": utc_now(),
+            "command": list(sys.argv),
+            "flags": dict(session.flags),
+            "overrides": list(session.overrides),
+            "weights": study.weights,
+            "versions": _records.package_versions(),
+            "git": _records.git_info(),
+            "device": _records.device_info(),
+            "sessions": [],
+            **study.manifest,
+        }
+    )
+
+
+def start_session(workdir: str, manifest: dict[str, Any], session: Session) -> None:
+    """Records this (re)start in ``manifest["sessions"]`` and writes manifest.json.
+
+    The flags and overrides are recorded once, at the top; a session lists them only when
+    they differ from the first one's."""
+    entry: dict[str, Any] = {"started": utc_now()}
+    for key, value in (("flags", dict(session.flags)), ("overrides", list(session.overrides))):
+        if json_safe(value) != manifest.get(key):
+            entry[key] = value
+    entry.update(git=_records.git_info(), device=_records.device_info())
+    manifest.setdefault("sessions", []).append(json_safe(entry))
+    write_json(os.path.join(workdir, "manifest.json"), manifest)
+
+
+def finish_manifest(workdir: str, manifest: dict[str, Any]) -> None:
+    """Marks the study complete (with the time) and writes manifest.json."""
+    manifest["status"] = "complete"
+    manifest["finished"] = utc_now()
+    write_json(os.path.join(workdir, "manifest.json"), manifest)
+
+
+# ------------------------------------------------------------------------- table studies
+
+
+def run_study(
+    name: str,
+    config: Config,
+    table: Sequence[Setting],
+    workdir: str,
+    *,
+    figure: Callable[[Config, list[Outcome], Callable[[str], np.ndarray]], Mapping] | None = None,
+    extra_metrics: Callable[[list[Outcome]], Mapping[str, Any]] | None = None,
+    extra_files: Callable[[str, list[Outcome]], None] | None = None,
+    claims: Callable[[Config, list[Outcome], Callable[[str], np.ndarray]], list] | None = None,
+    session: Session | None = None,
+) -> Report:
+    """Runs every setting of ``table`` not finished yet in ``workdir``; writes the outputs.
+
+    Args:
+      name: the experiment's registry name.
+      config: the experiment's config (base ``StylizeConfig`` and inputs).
+      table: its ``Setting`` rows.
+      workdir: the output folder (created); a rerun with the same folder resumes.
+      figure: ``figure(config, outcomes, load) -> grid layout`` (``nst.image.grid`` keyword
+        arguments, plus an optional ``caption`` printed under the grid); ``load(path)`` reads
+        an input at the working size. Default: content, style, then one cell per setting.
+      extra_metrics: ``extra_metrics(outcomes) -> {key: value}`` added to metrics.json.
+      extra_files: ``extra_files(workdir, outcomes)`` writes study-specific files.
+      claims: ``claims(config, outcomes, load) -> [claim(...), ...]``: the seed's claims and
+        their verdicts on this run, written to metrics.json (``claims``), under the figure
+        and to the log.
+      session: the command line's flags, stop signal and tier note (``Session``).
+
+    Returns:
+      A ``Report``. Raises ValueError for a workdir holding another study's settings.
+    """
+    session = session or Session()
+    table = [Setting(*row) for row in table]
+    rows = configs(config, table)
+    labels = [s.label for s in table]
+    images: dict[tuple[str, int], np.ndarray] = {}
+    params: dict[tuple, Any] = {}
+
+    def load(path: str, size: int | None = None) -> np.ndarray:
+        key = (path, size or config.stylize.size)
+        if key not in images:
+            images[key] = nst_image.load(path, max_size=key[1])
+        return images[key]
+
+    def work(todo: list[str], save: Save, session: Session) -> bool:
+        cache: dict = {}  # groups with the same program (shapes, losses) compile once
+        finished: list[str] = []
+        for group in groups(config, table):
+            indices = [i for i in group if labels[i] in todo]
+            if not indices:
+                continue
+            cfgs = [rows[i][0] for i in indices]
+            base, inputs = cfgs[0], rows[indices[0]][1]
+            group_labels = [labels[i] for i in indices]
+            tag = hashlib.sha1("\n".join(group_labels).encode()).hexdigest()[:12]
+            title = group_labels[0] + (f" (+{len(indices) - 1})" if len(indices) > 1 else "")
+            checkpoint = os.path.join(workdir, "checkpoints", f"{tag}.npz")
+            bar = cli_progress.Progress(
+                base.steps,
+                start=resumed_step(checkpoint) if os.path.exists(checkpoint) else 0,
+                enabled=session.progress,
+                title=f"{name}: {title} ({base.steps} steps, sweep of {len(cfgs)})",
+            )
+            t0 = time.perf_counter()
+            with bar:
+                results = stylize.sweep(
+                    cfgs,
+                    load(inputs["content"], base.size),
+                    [load(p, base.size) for p in inputs["styles"]],
+                    net_params=(stylize.network(base), params[_weights_key(base)]),
+                    compiled=cache,
+                    checkpoint=checkpoint,
+                    should_stop=session.should_stop,
+                    progress=functools.partial(_show, bar),
+                )
+            if results[0].stopped == "interrupted":
+                logging.warning(
+                    "%s: interrupted at step %d of %s", name, results[0].steps_done, title
+                )
+                return True
+            for i, result in zip(indices, results):
+                record = _record(labels[i], rows[i][0], rows[i][1], result, len(indices))
+                save(labels[i], result.image, record)
+                finished.append(labels[i])
+                logging.info(
+                    "%s: %s: %d steps in %.1f s (+%.1f s compile), loss %.4g%s",
+                    name, labels[i], record["steps"], record["wall_seconds"],
+                    record["compile_seconds"], record["final"].get("total", float("nan")),
+                    f" [{cli_progress.diverged(result.stopped)}]" if result.stopped else "",
+                )  # fmt: skip
+            logging.info("%s: group done in %.1f s", name, time.perf_counter() - t0)
+            if session.should_stop():
+                return any(label not in finished for label in todo)
+        return False
+
+    def summary(outcomes: list[Outcome]) -> Summary:
+        loader = lambda p: load(resolve_image(p))
+        verdicts = list(claims(config, outcomes, loader)) if claims else []
+        layout = (figure or _default_figure)(config, outcomes, loader)
+        return Summary(
+            title=_figure_title(name, rows, session.note),
+            layout=layout,
+            cell=int(np.clip(config.stylize.size, 128, 256)),
+            claims=verdicts,
+            metrics=dict(extra_metrics(outcomes)) if extra_metrics else {},
+            files=(lambda w: extra_files(w, outcomes)) if extra_files else None,
+        )
+
+    def prepare() -> None:
+        params.update(_load_weights(rows))
+
+    study = Study(
+        name=name,
+        identity=_identity(name, config, table, rows),
+        config=config,
+        labels=labels,
+        work=work,
+        summary=summary,
+        weights=_records.weights_info(rows),
+        prepare=prepare,
+    )
+    return run(study, workdir, session)
+
+
+def _identity(name: str, config: Config, table: Sequence[Setting], rows) -> dict[str, Any]:
+    """What must match for a workdir to be resumed: the study, its settings and inputs."""
+    paths = sorted({p for _, inputs in rows for p in [inputs["content"], *inputs["styles"]]})
+    return json_safe(
+        {
+            "experiment": name,
+            "config": config,
+            "settings": [
+                {"label": s.label, "overrides": dict(s.overrides), "group": s.group}
+                for s in map(lambda r: Setting(*r), table)
+            ],
+            "inputs": {p: _records.file_sha256(p) for p in paths},
+        }
+    )
+
+
+def _default_figure(config: Config, outcomes: list[Outcome], load) -> Mapping[str, Any]:
+    return _outputs.row_figure(outcomes, _outputs.references(config, load))
+
+
+def _figure_title(name: str, rows, quick_note: str) -> str:
+    cfg = rows[0][0]
+    steps = sorted({c.steps for c, _ in rows})
+    configs_ = [c for c, _ in sorted(rows, key=lambda r: r[0].backbone)]
+    trained = [c for c in configs_ if not _records.weights_record(c)["random"]]
+    parts = [
+        name,
+        _records.weights_label(trained or configs_),
+        f"{cfg.size} px",
+        f"{'/'.join(map(str, steps))} steps",
+    ]
+    random = [_records.weights_record(c)["random"] for c, _ in rows]
+    text = _outputs.title(parts, quick_note, all(random))
+    if any(random) and not all(random):
+        text += " — panels marked 'random weights' are not paper quality"
+    return text
+
+
+def _record(label: str, cfg: StylizeConfig, inputs: dict, result, sweep_size: int) -> dict:
+    history = {k: np.asarray(v, np.float64) for k, v in result.history.items()}
+    seconds = float(history["time"][-1]) if len(history.get("time", ())) else 0.0
+    final = {k: float(v[-1]) for k, v in history.items() if k != "time" and len(v)}
+    return json_safe(
+        {
+            "label": label,
+            "steps": int(result.steps_done),
+            "wall_seconds": seconds,
+            "steps_per_second": result.steps_done / seconds if seconds > 0 else None,
+            "compile_seconds": float(result.compile_seconds),
+            "evaluations": int(result.evaluations),
+            "sweep_size": sweep_size,
+            "stopped": result.stopped,
+            "final": final,
+            "config": cfg,
+            "inputs": inputs,
+            "history": {k: [float(x) for x in v] for k, v in history.items()},
+        }
+    )
+
+
+def _show(bar: cli_progress.Progress, step: int, loss: float, rate: float) -> None:
+    """The engine's progress callback on ``bar``."""
+    bar.update(step, rate=rate, loss=loss)
+
+
+def _weights_key(config: StylizeConfig) -> tuple:
+    return (config.backbone, config.weights, config.weights_seed, config.cache_dir)
+
+
+def _load_weights(rows: Sequence[tuple[StylizeConfig, dict]]) -> dict[tuple, Any]:
+    """Params of every backbone the settings use, loaded (or downloaded) once each."""
+    params: dict[tuple, Any] = {}
+    for cfg, _ in rows:
+        key = _weights_key(cfg)
+        if key not in params:
+            params[key] = backbones.load_params(
+                cfg.backbone, cfg.weights, seed=cfg.weights_seed, cache_dir=cfg.cache_dir
+            )
+    return params
