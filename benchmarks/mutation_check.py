@@ -294,9 +294,9 @@ MUTANTS = [
         STUDIES,
     ),
     M(
-        "lbfgs on CPU runs optax's L-BFGS instead of SciPy's",
+        "lbfgs on CPU runs optax's L-BFGS instead of the host-driven one",
         "nst/optimizers.py",
-        'return "lbfgs_scipy" if backend == "cpu" and not vectorized else "lbfgs_optax"',
+        'return "lbfgs_host" if backend == "cpu" and not vectorized else "lbfgs_optax"',
         'return "lbfgs_optax"',
         ENGINE,
     ),

@@ -31,14 +31,16 @@ import os
 import pathlib
 from typing import Any
 
+import jax
 import numpy as np
 from absl import logging
 
 from experiments import _common
 from experiments import train_feedforward as _train_ff
 from experiments._common import Session
+from nst import backbones, stylize
+from nst import config as nst_config
 from nst import image as nst_image
-from nst import stylize
 from nst.config import StylizeConfig
 from nst.feedforward import config as ff_config
 from nst.feedforward import data, infer, train
@@ -55,8 +57,10 @@ class Config:
     --backbone, --weights, --lr, ..., whose loss network the trained network shares)."""
 
     sizes: tuple[int, ...] = (256, 512)  # longest side of the photo, px
-    iterations: tuple[int, ...] = (100, 300, 500)  # Gatys rows of the table
-    gatys_steps: int = 10  # iterations actually run per size (--steps); the rest extrapolated
+    iterations: tuple[int, ...] = (100, 300, 500, 1000)  # Gatys rows of the table
+    # Iterations actually run per size (--steps), seed 000's 1000 Adam steps; rows beyond
+    # them are extrapolated and marked ``measured: false``.
+    gatys_steps: int = 1000
     repeats: int = 5  # timed feed-forward passes per size
     content: str = "tubingen"
     styles: tuple[str, ...] = ("starry_night", "the_scream")
@@ -81,9 +85,20 @@ class Config:
     )
 
 
-def get_config(quick: bool = False) -> Config:
+def get_config(quick: bool = False, tier: str | None = None) -> Config:
+    """``full``: seed 000's table (1000 Adam steps, 256 and 512 px); ``middle``: the same at
+    256 px only, with a single-style network trained here for 600 steps (CPU: ~10 min at
+    128 px crops of the bundled photos, or pass --config.model); ``quick``: smoke test."""
+    tier = _common.tier_of(quick, tier)
     config = Config()
-    if quick:
+    if tier == "middle":
+        return dataclasses.replace(
+            config,
+            sizes=(256,),
+            styles=("starry_night",),
+            train=ff_config.replace(config.train, steps=600, checkpoint_every=50),
+        )
+    if tier == "quick":
         config = dataclasses.replace(
             config,
             sizes=(64,),
@@ -131,7 +146,8 @@ def validate(config: Config) -> None:
 
 def training(config: Config) -> ff_config.TrainConfig:
     """The network trained when no model is given: the styles' names, conditional norm for
-    several, and the Gatys runs' loss network."""
+    several, the Gatys runs' loss network and, for one content layer, their loss weights
+    (``gatys_equivalent_weights``), so both methods minimize the same objective."""
     names = tuple(_common.image_name(s) for s in config.styles)
     net = dataclasses.replace(
         config.train.net, styles=names, norm="conditional" if len(names) > 1 else "instance"
@@ -139,7 +155,28 @@ def training(config: Config) -> ff_config.TrainConfig:
     shared = {
         k: getattr(config.gatys, k) for k in _SHARED_LOSS if getattr(config.gatys, k) is not None
     }
+    if len(nst_config.content_layers(config.gatys)) == 1 and config.gatys.tv_weight == 0:
+        shared.update(gatys_equivalent_weights(config.gatys, config.sizes[0]), tv_weight=0.0)
     return ff_config.replace(config.train, net=net, **shared)
+
+
+def gatys_equivalent_weights(gatys: StylizeConfig, size: int) -> dict[str, float]:
+    r"""Training weights under which Johnson's loss is the Gatys objective at ``size`` px.
+
+    With one content layer of shape ``C x h x w`` (for a ``size`` x ``size`` image), Gatys'
+    content term is :math:`\tfrac12 \sum (F - P)^2 = \tfrac12 C h w \, L_c^{johnson}` and each
+    style layer's :math:`E_l = \sum (G - A)^2 / (4 N^2 M^2) = L_s^{johnson} / 4`, so
+    :math:`\alpha L_c^{gatys} + \beta L_s^{gatys} = \tfrac12 \alpha C h w\,
+    (L_c^{johnson} + \lambda_s L_s^{johnson})` with :math:`\lambda_s = \beta / (2 \alpha C h w)`
+    (content weight 1). Same layer tables; no TV term.
+    """
+    ((layer, weight),) = nst_config.content_layers(gatys)
+    net = stylize.network(gatys)
+    params = jax.eval_shape(lambda: backbones.load_params(gatys.backbone, "random"))
+    shape = jax.eval_shape(net, params, jax.ShapeDtypeStruct((1, size, size, 3), np.float32))
+    c_h_w = float(np.prod(shape[layer].shape[1:]))
+    alpha = gatys.content_weight * weight
+    return {"content_weight": 1.0, "style_weight": gatys.style_weight / (2.0 * alpha * c_h_w)}
 
 
 def _gatys_rows(config: Config, size: int, result: stylize.Result) -> list[dict[str, Any]]:
@@ -159,6 +196,40 @@ def _gatys_rows(config: Config, size: int, result: stylize.Result) -> list[dict[
             }
         )
     return rows
+
+
+def objective_terms(
+    config: StylizeConfig,
+    net_params: tuple[Any, Any],
+    photo: np.ndarray,
+    style: np.ndarray,
+    images: list[np.ndarray],
+) -> list[dict[str, float]]:
+    """The Gatys objective's weighted content, style and total (``config``'s weights and
+    layers, targets from ``photo`` and ``style``) of each image: the same scale for the
+    optimization's output and the network's."""
+    net, params = net_params
+    targets = stylize.make_targets(config, net, params, photo, [style])
+    objective = jax.jit(stylize.make_objective(config, net))
+    hyper = stylize.make_hyper(config)
+    out = []
+    for image in images:
+        total, terms = objective(np.asarray(image, np.float32), params, targets, hyper)
+        out.append(
+            {
+                "content": float(config.content_weight * terms["content"]),
+                "style": float(config.style_weight * terms["style"]),
+                "total": float(total),
+            }
+        )
+    return out
+
+
+def matching_iterations(history_total: Any, loss: float) -> int | None:
+    """The first optimization iteration whose total loss is at or below ``loss`` (None when
+    the optimization never gets there): how many iterations the network's pass is worth."""
+    below = np.nonzero(np.asarray(history_total) <= loss)[0]
+    return int(below[0]) + 1 if below.size else None
 
 
 # Seed 000's table: 49.43 s per image for the optimization, 0.04 s for the network.
@@ -251,15 +322,28 @@ def _compare(
     rows: list[dict[str, Any]] = []
     pictures: dict[str, np.ndarray] = {}
     curves = []
+    losses: dict[str, dict[str, Any]] = {}
     for size in config.sizes:
         photo = nst_image.load(content_path, max_size=size)
         gatys_config = dataclasses.replace(config.gatys, size=size, steps=config.gatys_steps)
         logging.info("Gatys: %d steps at %d px", config.gatys_steps, size)
-        result = stylize.stylize(gatys_config, photo, [nst_image.resize(style, size)])
+        net_params = stylize.create_backbone(gatys_config)
+        style_at = nst_image.resize(style, size)
+        result = stylize.stylize(gatys_config, photo, [style_at], net_params=net_params)
         gatys_rows = _gatys_rows(config, size, result)
         curves.append((f"Gatys et al., {size} px", result.history))
-        rows.extend(gatys_rows)
         out, timing = infer.time_forward(model, photo, style=0, repeats=config.repeats)
+        scored = objective_terms(
+            gatys_config, net_params, photo, style_at, [photo, result.image, out]
+        )
+        losses[str(size)] = dict(zip(("photo", "gatys", "feed_forward"), scored, strict=True))
+        losses[str(size)]["feed_forward_equals_gatys_iterations"] = matching_iterations(
+            result.history["total"], scored[2]["total"]
+        )
+        for row in gatys_rows:
+            n = row["iterations"]
+            row["loss_total"] = float(result.history["total"][n - 1]) if row["measured"] else None
+        rows.extend(gatys_rows)
         speedups = {r["iterations"]: r["seconds_per_image"] / timing.median for r in gatys_rows}
         logging.info(
             "%d px: feed-forward %.4f s/image (compile %.2f s); Gatys %s",
@@ -280,6 +364,7 @@ def _compare(
                 "measured": True,
                 "compile_seconds": timing.compile,
                 "speedup": {str(k): v for k, v in speedups.items()},
+                "loss_total": scored[2]["total"],
             }
         )
         if size == config.sizes[0]:
@@ -289,7 +374,15 @@ def _compare(
     note += f" — {_common.RANDOM_NOTE}" if random_weights else ""
     note += f" ({quick_note})" if quick_note else ""
     comparison = [pictures["photo"], style, pictures["gatys"], pictures["fast"]]
-    captions = ["photo", "style", f"Gatys, {config.gatys_steps} its", "feed-forward"]
+    first = losses[str(config.sizes[0])]
+    matched = first["feed_forward_equals_gatys_iterations"]
+    captions = [
+        f"photo (loss {first['photo']['total']:.3g})",
+        "style",
+        f"Gatys, {config.gatys_steps} its (loss {first['gatys']['total']:.3g})",
+        f"feed-forward (loss {first['feed_forward']['total']:.3g}"
+        + (f", = Gatys at {matched} its)" if matched else ", above every Gatys iterate)"),
+    ]
     nst_image.save_strip(
         os.path.join(workdir, "comparison.png"),
         comparison,
@@ -325,7 +418,12 @@ def _compare(
         layout={"images": [comparison], "titles": [captions]},
         cell=max(192, min(max(pictures["photo"].shape[:2]), 256)),
         claims=[speed_claim(rows, config.sizes[0])],
-        metrics={"rows": rows, "interpolation": interpolation, "random_weights": random_weights},
+        metrics={
+            "rows": rows,
+            "losses": losses,
+            "interpolation": interpolation,
+            "random_weights": random_weights,
+        },
         rows=[],
         curves=curves,
     )

@@ -95,8 +95,11 @@ class StylizeConfig:
     # Initialization: "content" | "noise" (N(0,1) in the backbone's normalized input space)
     # | "uniform" (U(0,1) pixels) | "style" | a path to an image.
     init: str = "content"
-    # Optimizer (nst.optimizers): adam | adagrad | rmsprop | sgd | lbfgs | lbfgs_scipy | auto-lbfgs.
+    # Optimizer (nst.optimizers): adam | adagrad | rmsprop | sgd | lbfgs (per backend) |
+    # lbfgs_host | lbfgs_scipy | lbfgs_optax.
     optimizer: str = "adam"
+    # Curvature pairs kept by lbfgs_host and lbfgs_scipy (SciPy's maxcor); optax keeps 10.
+    lbfgs_memory: int = 20
     lr: float = 1e-2
     steps: int = 500
     size: int = 512  # longest side of the working image, px
@@ -157,6 +160,7 @@ HOST_FIELDS = frozenset(
         "seed",
         "snapshot_every",
         "style_scale",
+        "lbfgs_memory",
     }
 )
 
@@ -195,9 +199,18 @@ _RANGES = {
     "delta": (0.0, False, None),
     "snapshot_every": (0, True, None),
     "scan_chunk": (1, True, None),
+    "lbfgs_memory": (1, True, 1001),
     "ema_decay": (0.0, True, 1.0),
 }
-_INTEGERS = ("size", "steps", "seed", "weights_seed", "snapshot_every", "scan_chunk")
+_INTEGERS = (
+    "size",
+    "steps",
+    "seed",
+    "weights_seed",
+    "snapshot_every",
+    "scan_chunk",
+    "lbfgs_memory",
+)
 _INITS = ("content", "noise", "uniform", "style")
 
 
@@ -252,7 +265,7 @@ def validate(config: StylizeConfig) -> None:
         _check_number("style_blend", weight, 0.0, True, None)
     if config.style_scale is not None:
         _check_number("style_scale", config.style_scale, 0.0, False, None)
-    if config.ema_decay and config.optimizer in ("lbfgs", "lbfgs_scipy"):
+    if config.ema_decay and config.optimizer in ("lbfgs", *optimizers.HOST_DRIVEN):
         raise ValueError(
             f"StylizeConfig.ema_decay needs a first-order optimizer or lbfgs_optax, "
             f"not optimizer={config.optimizer!r}"

@@ -12,10 +12,13 @@ L-BFGS (what Gatys et al. use) comes in two forms:
   where XLA:CPU runs the VGG gradient ~2.8x slower than in a plain jitted call.
 * ``lbfgs_scipy``: SciPy's L-BFGS-B driven from the host with a jit-compiled
   value-and-gradient (see ``nst.stylize``), with box bounds [0, 1] on the pixels.
+* ``lbfgs_host``: L-BFGS driven from the host with a jit-compiled value-and-gradient and a
+  jit-compiled two-loop recursion on the device (``nst.stylize._lbfgs``): projected onto
+  [0, 1], Armijo backtracking, no SciPy bookkeeping between evaluations.
 
-``lbfgs`` picks one by backend (``resolve``): SciPy on CPU, where it was measured fastest
-per loss evaluation (benchmarks/gatys_step.py), optax elsewhere, where everything stays
-on the device; a vectorized sweep of several settings always uses optax.
+``lbfgs`` picks one by backend (``resolve``): ``lbfgs_host`` on CPU, where it was measured
+fastest to a finished image (benchmarks/time_to_image.py), optax elsewhere, where
+everything stays on the device; a vectorized sweep of several settings always uses optax.
 """
 
 from collections.abc import Callable, Mapping
@@ -23,7 +26,7 @@ from types import MappingProxyType
 
 import optax
 
-__all__ = ["FIRST_ORDER", "NAMES", "OPTAX_OPTIMIZERS", "create", "resolve"]
+__all__ = ["FIRST_ORDER", "HOST_DRIVEN", "NAMES", "OPTAX_OPTIMIZERS", "create", "resolve"]
 
 
 def _lbfgs(learning_rate: float | None) -> optax.GradientTransformationExtraArgs:
@@ -42,11 +45,13 @@ OPTAX_OPTIMIZERS: Mapping[str, Callable[..., optax.GradientTransformation]] = Ma
     }
 )
 FIRST_ORDER = ("adam", "adagrad", "rmsprop", "sgd")
-NAMES = (*FIRST_ORDER, "lbfgs", "lbfgs_optax", "lbfgs_scipy")
+NAMES = (*FIRST_ORDER, "lbfgs", "lbfgs_optax", "lbfgs_scipy", "lbfgs_host")
+# The L-BFGS forms driven from the host: one setting at a time, no optax state.
+HOST_DRIVEN = ("lbfgs_scipy", "lbfgs_host")
 
 
 def resolve(name: str, *, backend: str, vectorized: bool = False) -> str:
-    """The concrete optimizer for ``name``: ``lbfgs`` becomes lbfgs_scipy or lbfgs_optax.
+    """The concrete optimizer for ``name``: ``lbfgs`` becomes lbfgs_host or lbfgs_optax.
 
     Args:
       name: one of ``NAMES``.
@@ -57,7 +62,7 @@ def resolve(name: str, *, backend: str, vectorized: bool = False) -> str:
         raise ValueError(f"optimizer must be one of {', '.join(NAMES)}; got {name!r}")
     if name != "lbfgs":
         return name
-    return "lbfgs_scipy" if backend == "cpu" and not vectorized else "lbfgs_optax"
+    return "lbfgs_host" if backend == "cpu" and not vectorized else "lbfgs_optax"
 
 
 def create(name: str, learning_rate: float) -> optax.GradientTransformationExtraArgs:

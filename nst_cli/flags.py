@@ -93,12 +93,13 @@ STEPS = flags.DEFINE_integer(
 OPTIMIZER = flags.DEFINE_string(
     "optimizer",
     None,
-    "adam | adagrad | rmsprop | sgd | lbfgs (per backend: SciPy on CPU, optax on GPU) "
-    "| lbfgs_optax | lbfgs_scipy. Default: lbfgs for one image (reaches the loss of 500 Adam "
+    "adam | adagrad | rmsprop | sgd | lbfgs (per backend: lbfgs_host on CPU, optax on GPU) "
+    "| lbfgs_host | lbfgs_optax | lbfgs_scipy. Default: lbfgs for one image (reaches the loss of 500 Adam "
     "steps in ~0.28x the time: benchmarks/time_to_image.py), adam for video and tiled "
     "high resolution. --optimizer=adam gives the former default (500 Adam steps).",
 )
 LR = _field("lr", "Learning rate (first-order optimizers).")
+LBFGS_MEMORY = _field("lbfgs_memory", "Curvature pairs kept by lbfgs_host / lbfgs_scipy.")
 INIT = _field("init", "content | noise | uniform | style | an image (file or sample name).")
 SEED = _field("seed", "Seed of the noise initialization.")
 CONTENT_WEIGHT = _field("content_weight", "alpha.")
@@ -300,7 +301,7 @@ _FIELDS = tuple(
     "backbone weights weights_seed pooling cache_dir content_weight style_weight tv_weight "
     "tv_kind photo_weight style_norm style_stat style_mean_weight style_scale ema_decay "
     "distance delta preserve_color init optimizer lr steps size seed snapshot_every loop "
-    "sweep_form".split()
+    "sweep_form lbfgs_memory".split()
 )
 
 

@@ -278,7 +278,7 @@ def test_luminance_preservation_is_the_yiq_formula(images, net_params):
 
 def test_every_intermediate_image_is_in_unit_range(images, net_params):
     content, style, _ = images
-    for optimizer in ("adam", "adagrad", "rmsprop", "sgd", "lbfgs_scipy"):
+    for optimizer in ("adam", "adagrad", "rmsprop", "sgd", "lbfgs_scipy", "lbfgs_host"):
         lr = {"sgd": 3e-5, "rmsprop": 3e-2, "adagrad": 0.3}.get(optimizer, 0.1)
         config = dataclasses.replace(
             BASE, optimizer=optimizer, lr=lr, steps=6, snapshot_every=1, style_weight=1e5
@@ -413,11 +413,11 @@ def test_cpu_runs_a_python_loop_and_each_setting_sweeps(images, net_params):
     stylize.sweep(configs, content, [style], net_params=net_params, cache=cache)
     kinds = {(key[0], key[-1]) for key in cache}
     assert ("each", 1) in kinds and not any(kind == "steps" and n > 1 for kind, n in kinds)
-    # One L-BFGS run on CPU is SciPy's L-BFGS-B (driven from the host: no optax state).
+    # One L-BFGS run on CPU is the host-driven L-BFGS (no optax state).
     lbfgs = dataclasses.replace(BASE, optimizer="lbfgs", steps=2)
     result = stylize.stylize(lbfgs, content, [style], net_params=net_params, cache=cache)
     assert result.opt_state is None and result.evaluations >= 2
-    assert any(key[0] == "scipy" for key in cache)
+    assert any(key[0] == "host-lbfgs" for key in cache)
     scan = [dataclasses.replace(c, loop="scan", scan_chunk=2, sweep_form="vmap") for c in configs]
     stylize.sweep(scan, content, [style], net_params=net_params, cache=cache)
     assert ("steps", 2) in {(key[0], key[-1]) for key in cache}
@@ -448,11 +448,14 @@ def test_resumed_sweep_equals_uninterrupted(images, net_params, tmp_path):
     assert np.abs(full[0].image - full[1].image).max() > 1e-2  # the settings differ
 
 
-def test_interrupted_scipy_lbfgs_resumes_the_remaining_iterations(images, net_params, tmp_path):
-    # SciPy's L-BFGS-B (the CPU "lbfgs") restarts from the saved image with a fresh curvature
+@pytest.mark.parametrize("optimizer", ["lbfgs_scipy", "lbfgs_host"])
+def test_interrupted_host_lbfgs_resumes_the_remaining_iterations(
+    optimizer, images, net_params, tmp_path
+):
+    # The host-driven L-BFGS forms restart from the saved image with a fresh curvature
     # memory, so only the count and the kept history are exact, not the final image.
     content, style, _ = images
-    config = dataclasses.replace(BASE, optimizer="lbfgs_scipy", steps=6)
+    config = dataclasses.replace(BASE, optimizer=optimizer, steps=6)
     ckpt = tmp_path / "state.npz"
     kw = dict(net_params=net_params, cache=COMPILED, checkpoint=str(ckpt))
     polls = iter(range(100))

@@ -9,7 +9,7 @@ from nst import optimizers
 
 
 def test_lbfgs_resolves_per_backend():
-    assert optimizers.resolve("lbfgs", backend="cpu") == "lbfgs_scipy"
+    assert optimizers.resolve("lbfgs", backend="cpu") == "lbfgs_host"
     assert optimizers.resolve("lbfgs", backend="gpu") == "lbfgs_optax"
     assert optimizers.resolve("lbfgs", backend="cpu", vectorized=True) == "lbfgs_optax"
     assert optimizers.resolve("adam", backend="cpu") == "adam"

@@ -133,7 +133,7 @@ def test_region_targets_are_guided_grams_of_resized_masks(images, net_params):
         np.testing.assert_allclose(grams[name][1], f.T @ f / (h * w), rtol=1e-4, atol=1e-6)
 
 
-@pytest.mark.parametrize("optimizer", ["adam", "lbfgs_scipy"])
+@pytest.mark.parametrize("optimizer", ["adam", "lbfgs_scipy", "lbfgs_host"])
 def test_unmasked_pixels_keep_the_content(optimizer, images, net_params):
     content, style = images
     top = np.zeros(content.shape[:2], np.float32)

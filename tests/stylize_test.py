@@ -35,7 +35,7 @@ def _run(config, images, net_params, **kw):
 
 
 @pytest.mark.parametrize(
-    "optimizer", ["adam", "adagrad", "rmsprop", "sgd", "lbfgs_optax", "lbfgs_scipy"]
+    "optimizer", ["adam", "adagrad", "rmsprop", "sgd", "lbfgs_optax", "lbfgs_scipy", "lbfgs_host"]
 )
 def test_loss_decreases_for_every_optimizer(optimizer, images, net_params):
     lr = {"sgd": 1e-6, "adagrad": 5e-2}.get(optimizer, 2e-2)

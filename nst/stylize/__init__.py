@@ -10,7 +10,8 @@ Read top to bottom, one module per job:
    jitted steps on CPU, scanned chunks on accelerators) and the ``Cache`` of compiled
    programs (``_step``: ``make_step``);
 5. the driver: initial images, the loop, results (``_driver``: ``sweep``, ``stylize``), or
-   SciPy's L-BFGS-B from the host (``_scipy``), both keeping the same books (``_log``:
+   L-BFGS driven from the host, with its two-loop recursion jitted (``_lbfgs``, the CPU
+   default) or SciPy's L-BFGS-B (``_scipy``), all keeping the same books (``_log``:
    history, snapshots, progress, the stop on a non-finite loss);
 6. checkpoints of interrupted runs (``_checkpoint``).
 
@@ -18,10 +19,10 @@ Every run is a *sweep*: ``K`` configs that differ only in data (``nst.config.spl
 stacked along a leading axis and optimized by ONE ``jax.vmap``-ed compiled step. A single run
 is the sweep with ``K = 1``, so there is one code path.
 
-Pixels stay valid: first-order optimizers clip to [0, 1] after every step; SciPy's
-L-BFGS-B optimizes under box bounds [0, 1]; optax's L-BFGS is left unclipped during the
-run (clipping would invalidate the value and gradient its line search stores) and the
-final image is clipped.
+Pixels stay valid: first-order optimizers clip to [0, 1] after every step; the host-driven
+L-BFGS projects every trial point onto [0, 1]; SciPy's L-BFGS-B optimizes under box bounds;
+optax's L-BFGS is left unclipped during the run (clipping would invalidate the value and
+gradient its line search stores) and the final image is clipped.
 
 References:
   Gatys, Ecker, Bethge. Image Style Transfer Using Convolutional Neural Networks. CVPR 2016.

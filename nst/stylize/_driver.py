@@ -23,7 +23,7 @@ from nst import config as config_lib
 from nst import image as nst_image
 from nst._layout import nchw_hint
 from nst.config import StylizeConfig, replace
-from nst.stylize import _checkpoint, _scipy
+from nst.stylize import _checkpoint, _lbfgs, _scipy
 from nst.stylize._log import Log, Outcome, Run, resume
 from nst.stylize._objective import make_hyper
 from nst.stylize._step import Cache, State, default_loop, default_sweep_form, steps_program
@@ -158,6 +158,8 @@ def sweep(
     run = Run(cache, checkpoint, fingerprint, should_stop, progress)
     if base.optimizer == "lbfgs_scipy":
         outcome = _scipy.minimize(base, net, params, targets, images[0], run)
+    elif base.optimizer == "lbfgs_host":
+        outcome = _lbfgs.minimize(base, net, params, targets, images[0], run)
     else:
         outcome = _optimize(configs, net, params, targets, images, init_opt_state, devices, run)
     return _results(configs, content, regions, outcome)
@@ -198,11 +200,11 @@ def _checked(
     optimizer = optimizers.resolve(
         base.optimizer, backend=jax.default_backend(), vectorized=len(configs) > 1
     )
-    if base.optimizer == "lbfgs_scipy" or optimizer == "lbfgs_scipy":
+    if optimizer in optimizers.HOST_DRIVEN:
         if len(configs) != 1:
-            raise ValueError("lbfgs_scipy runs one setting at a time; use lbfgs_optax to sweep")
+            raise ValueError(f"{optimizer} runs one setting at a time; use lbfgs_optax to sweep")
         if base.ema_decay:
-            raise ValueError("ema_decay needs a jitted optimizer, not SciPy's L-BFGS-B")
+            raise ValueError(f"ema_decay needs a jitted optimizer, not {optimizer}")
     configs = [c if c.optimizer == optimizer else replace(c, optimizer=optimizer) for c in configs]
     return configs, content
 

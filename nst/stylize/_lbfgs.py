@@ -1,0 +1,207 @@
+"""L-BFGS driven from the host, every vector operation jitted: ``optimizer="lbfgs_host"``.
+
+The loop is Python (one plain jitted value-and-gradient per loss evaluation: XLA:CPU runs
+the VGG gradient ~2.8x slower inside ``lax.while_loop``, which optax's line search needs);
+the curvature memory and the two-loop recursion live on the device in float32, so an
+iteration costs the loss evaluation plus one small fused program. SciPy's L-BFGS-B spends
+0.15-0.3 s per iteration in single-threaded Fortran on H*W*3 float64 vectors at 512 px
+(its bounds' Cauchy point and subspace step), 10-25% of a VGG19 evaluation on two cores.
+
+Algorithm (Nocedal & Wright, Numerical Optimization, 2nd ed., Alg. 7.4 and 7.5):
+
+* direction :math:`d_k = -H_k g_k`, :math:`H_k` the L-BFGS inverse-Hessian approximation
+  from the last ``m`` pairs :math:`s_i = x_{i+1} - x_i`, :math:`y_i = g_{i+1} - g_i`, with
+  the initial scaling :math:`\\gamma_k = s^T y / y^T y` of the newest pair (the first step:
+  :math:`-g / \\lVert g \\rVert`, a unit step, as SciPy's);
+* a pair is kept only when :math:`s^T y > 10^{-8} \\lVert s \\rVert \\lVert y \\rVert`
+  (the curvature condition; a projected step can violate it);
+* step :math:`x_{k+1} = \\Pi_{[0,1]}(x_k + t d_k)`, :math:`t = 1, 1/2, 1/4, \\dots` until
+  the Armijo condition :math:`f(x_{k+1}) \\le f(x_k) + 10^{-4} g_k^T (x_{k+1} - x_k)` holds
+  (projected L-BFGS: the pixels stay in [0, 1] without SciPy's bound machinery). With the
+  initial scaling the first trial is almost always accepted: one evaluation per iteration.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from nst import _xla
+from nst import config as config_lib
+from nst.config import StylizeConfig
+from nst.stylize import _checkpoint
+from nst.stylize._log import Log, Outcome, Run, resume
+from nst.stylize._objective import make_hyper, make_objective
+from nst.stylize._step import State
+from nst.stylize._targets import Targets
+
+ARMIJO = 1e-4  # sufficient-decrease constant c1
+CURVATURE_COS = 1e-8  # pairs with s.y <= this * |s| |y| are skipped
+MIN_STEP = 2.0**-30  # the line search gives up below this step: the run has converged
+
+
+class Memory(NamedTuple):
+    """The last ``m`` curvature pairs, a ring buffer: row ``i % m`` holds pair ``i``."""
+
+    s: jax.Array  # [m, n] parameter differences
+    y: jax.Array  # [m, n] gradient differences
+    rho: jax.Array  # [m] 1 / (s_i . y_i)
+    count: jax.Array  # [] int32, pairs stored so far
+
+
+def init_memory(n: int, m: int) -> Memory:
+    """An empty memory for ``n`` parameters and ``m`` pairs."""
+    if m < 1:
+        raise ValueError(f"the L-BFGS memory must hold >= 1 pair, got {m}")
+    pairs = lambda: jnp.zeros((m, n), jnp.float32)  # two buffers: both are donated
+    return Memory(pairs(), pairs(), jnp.zeros((m,), jnp.float32), jnp.zeros((), jnp.int32))
+
+
+def push(memory: Memory, s: jax.Array, y: jax.Array) -> Memory:
+    """``memory`` with the pair ``(s, y)`` added (the oldest dropped), or unchanged when
+    the pair fails the curvature condition."""
+    sy = jnp.vdot(s, y)
+    keep = sy > CURVATURE_COS * jnp.sqrt(jnp.vdot(s, s) * jnp.vdot(y, y))
+    i = memory.count % memory.rho.shape[0]
+    return Memory(
+        jnp.where(keep, memory.s.at[i].set(s), memory.s),
+        jnp.where(keep, memory.y.at[i].set(y), memory.y),
+        jnp.where(keep, memory.rho.at[i].set(1.0 / sy), memory.rho),
+        memory.count + keep.astype(jnp.int32),
+    )
+
+
+def direction(memory: Memory, g: jax.Array) -> jax.Array:
+    """The L-BFGS direction :math:`-H g` (two-loop recursion, newest pair first).
+
+    With no pair stored yet: :math:`-g / \\lVert g \\rVert`.
+    """
+    m = memory.rho.shape[0]
+    stored = jnp.minimum(memory.count, m)
+
+    def newest_first(j, carry):
+        q, alpha = carry
+        i = (memory.count - 1 - j) % m
+        a = jnp.where(j < stored, memory.rho[i] * jnp.vdot(memory.s[i], q), 0.0)
+        return q - a * memory.y[i], alpha.at[i].set(a)
+
+    q, alpha = jax.lax.fori_loop(0, m, newest_first, (g, jnp.zeros((m,), g.dtype)))
+    newest = (memory.count - 1) % m
+    y_new = memory.y[newest]
+    gamma = jnp.where(
+        stored > 0,
+        1.0 / (memory.rho[newest] * jnp.vdot(y_new, y_new)),
+        1.0 / jnp.linalg.norm(g),
+    )
+
+    def oldest_first(j, r):
+        i = (memory.count - stored + j) % m
+        b = memory.rho[i] * jnp.vdot(memory.y[i], r)
+        return jnp.where(j < stored, r + memory.s[i] * (alpha[i] - b), r)
+
+    return -jax.lax.fori_loop(0, m, oldest_first, gamma * q)
+
+
+@functools.partial(jax.jit, donate_argnums=(0,))
+def _next_direction(
+    memory: Memory, s: jax.Array, y: jax.Array, g: jax.Array
+) -> tuple[Memory, jax.Array]:
+    memory = push(memory, s, y)
+    return memory, direction(memory, g)
+
+
+@jax.jit
+def _trial(x: jax.Array, d: jax.Array, t: jax.Array, g: jax.Array):
+    """The projected trial point and the Armijo bound's decrease term ``g.(x_t - x)``."""
+    x_t = jnp.clip(x + t * d, 0.0, 1.0)
+    return x_t, jnp.vdot(g, x_t - x)
+
+
+def minimize(
+    config: StylizeConfig,
+    net: Any,
+    params: Any,
+    targets: Targets,
+    x0: jax.Array,
+    run: Run,
+) -> Outcome:
+    """Runs ``config.steps`` iterations from ``x0`` [H, W, 3] (memory ``config.lbfgs_memory``).
+
+    ``evaluations`` counts every objective call (line-search trials included). An
+    interrupted run restarts from its checkpointed image with an empty memory.
+    """
+    shape = tuple(x0.shape)
+    hyper = make_hyper(config)
+    batched_hyper = jax.tree.map(lambda a: np.asarray([a]), hyper)
+    key = (
+        "host-lbfgs",
+        config_lib.program_key(config),
+        net,
+        targets.laplacian is None,
+        targets.temporal is None,
+        targets.masks is None,
+    )
+    objective = make_objective(config, net)
+    value_and_grad, _ = run.cache.get(
+        key,
+        lambda: jax.jit(
+            jax.value_and_grad(objective, has_aux=True), compiler_options=_xla.compiler_options()
+        ),
+    )
+    template = State(jnp.zeros((1, *shape), jnp.float32), (), jnp.zeros(1, jnp.int32))
+    start, history = resume(run.checkpoint, template, run.fingerprint, config.steps)
+    if start is not template:
+        x0 = start.image[0]
+    log = Log(config, history, int(np.asarray(start.step)[0]), run.progress)
+    evaluations = 0
+
+    def evaluate(x: jax.Array):
+        nonlocal evaluations
+        evaluations += 1
+        (value, terms), grad = value_and_grad(x.reshape(shape), params, targets, hyper)
+        return value, terms, grad.reshape(-1)
+
+    def as_steps(terms: dict) -> dict[str, np.ndarray]:
+        terms = jax.device_get(terms)
+        return {n: np.asarray(v, np.float32).reshape(1, 1) for n, v in terms.items()}
+
+    x = jnp.clip(jnp.asarray(x0, jnp.float32).reshape(-1), 0.0, 1.0)
+    t0 = time.perf_counter()
+    f, _, g = evaluate(x)
+    f = float(f)
+    log.compile_seconds = time.perf_counter() - t0
+    memory = init_memory(x.size, config.lbfgs_memory)
+    d = direction(memory, g)
+    clock = time.perf_counter()
+    while log.done < config.steps and not log.stopped:
+        t = 1.0
+        while True:
+            x_t, decrease = _trial(x, d, jnp.float32(t), g)
+            f_t, terms, g_t = evaluate(x_t)
+            f_t = float(f_t)
+            if not np.isfinite(f_t) or f_t <= f + ARMIJO * float(decrease) or t < MIN_STEP:
+                break
+            t *= 0.5
+        now = time.perf_counter()
+        log.record(as_steps({**terms, "total": f_t}), now - clock, batched_hyper)
+        clock = now
+        if log.stopped:  # non-finite: the last finite image stays
+            break
+        converged = t < MIN_STEP and f_t > f
+        if converged:
+            log.stopped = "converged (no decrease along the L-BFGS direction)"
+        memory, d = _next_direction(memory, x_t - x, g_t - g, g_t)
+        x, f, g = x_t, f_t, g_t
+        if log.snapshot_due():
+            log.snapshots[log.done] = np.asarray(x).reshape(1, *shape)
+        if not log.stopped and run.should_stop():
+            log.stopped = "interrupted"
+    image = np.asarray(x).reshape(1, *shape)
+    state = State(jnp.asarray(image), (), jnp.asarray([log.done], jnp.int32))
+    _checkpoint.close(run.checkpoint, state, log.arrays(), run.fingerprint, log.stopped)
+    return Outcome(image, log, [None], [evaluations])

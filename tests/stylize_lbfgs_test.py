@@ -1,0 +1,146 @@
+"""nst.stylize._lbfgs: the two-loop direction against dense BFGS updates in NumPy, the
+curvature skip, the ring buffer, and projected minimization of a box-constrained quadratic."""
+
+import itertools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from nst.stylize import _lbfgs
+
+
+def _dense_direction(pairs, g):
+    """-H g with H built by the BFGS inverse update (Nocedal & Wright eq. 7.19), float64.
+
+    H_0 = gamma I, gamma = s.y / y.y of the newest pair; then for each pair, oldest first,
+    H <- (I - rho s y^T) H (I - rho y s^T) + rho s s^T.
+    """
+    n = g.size
+    if not pairs:
+        return -g / np.linalg.norm(g)
+    s_new, y_new = pairs[-1]
+    h = np.eye(n) * (s_new @ y_new) / (y_new @ y_new)
+    for s, y in pairs:
+        rho = 1.0 / (s @ y)
+        v = np.eye(n) - rho * np.outer(y, s)
+        h = v.T @ h @ v + rho * np.outer(s, s)
+    return -h @ g
+
+
+def _pairs(rng, n, k):
+    """k pairs with positive curvature (y = A s for an SPD A)."""
+    a = rng.normal(size=(n, n))
+    spd = a @ a.T / n + np.eye(n)
+    out = []
+    for _ in range(k):
+        s = rng.normal(size=n)
+        out.append((s, spd @ s))
+    return out
+
+
+def _memory(pairs, n, m):
+    memory = _lbfgs.init_memory(n, m)
+    for s, y in pairs:
+        memory = _lbfgs.push(memory, jnp.asarray(s, jnp.float32), jnp.asarray(y, jnp.float32))
+    return memory
+
+
+@pytest.mark.parametrize("k", [0, 1, 3, 5])
+def test_direction_is_the_dense_bfgs_update(k):
+    rng = np.random.default_rng(k)
+    n, m = 7, 5
+    pairs = _pairs(rng, n, k)
+    g = rng.normal(size=n)
+    got = _lbfgs.direction(_memory(pairs, n, m), jnp.asarray(g, jnp.float32))
+    np.testing.assert_allclose(got, _dense_direction(pairs, g), rtol=2e-4, atol=1e-5)
+
+
+def test_memory_keeps_only_the_newest_pairs():
+    rng = np.random.default_rng(0)
+    n, m = 6, 3
+    pairs = _pairs(rng, n, 5)
+    g = rng.normal(size=n)
+    memory = _memory(pairs, n, m)
+    assert int(memory.count) == 5
+    got = _lbfgs.direction(memory, jnp.asarray(g, jnp.float32))
+    np.testing.assert_allclose(got, _dense_direction(pairs[-m:], g), rtol=2e-4, atol=1e-5)
+
+
+def test_pair_without_positive_curvature_is_skipped():
+    rng = np.random.default_rng(1)
+    n = 5
+    pairs = _pairs(rng, n, 2)
+    memory = _memory(pairs, n, 4)
+    s, y = pairs[0]
+    skipped = _lbfgs.push(memory, jnp.asarray(s, jnp.float32), jnp.asarray(-y, jnp.float32))
+    assert int(skipped.count) == 2
+    g = jnp.asarray(rng.normal(size=n), jnp.float32)
+    np.testing.assert_array_equal(_lbfgs.direction(skipped, g), _lbfgs.direction(memory, g))
+
+
+def test_direction_is_the_same_under_jit():
+    rng = np.random.default_rng(2)
+    pairs = _pairs(rng, 8, 4)
+    memory = _memory(pairs, 8, 6)
+    g = jnp.asarray(rng.normal(size=8), jnp.float32)
+    np.testing.assert_allclose(
+        jax.jit(_lbfgs.direction)(memory, g), _lbfgs.direction(memory, g), rtol=1e-6
+    )
+
+
+def test_memory_of_zero_pairs_is_refused():
+    with pytest.raises(ValueError, match=">= 1 pair"):
+        _lbfgs.init_memory(4, 0)
+
+
+def _projected_lbfgs(value_and_grad, x, steps, m):
+    """The driver's loop without the engine around it (same functions, same rule)."""
+    f, g = value_and_grad(x)
+    memory = _lbfgs.init_memory(x.size, m)
+    d = _lbfgs.direction(memory, g)
+    values = [float(f)]
+    for _ in range(steps):
+        t = 1.0
+        while True:
+            x_t, decrease = _lbfgs._trial(x, d, jnp.float32(t), g)
+            f_t, g_t = value_and_grad(x_t)
+            if float(f_t) <= float(f) + _lbfgs.ARMIJO * float(decrease) or t < _lbfgs.MIN_STEP:
+                break
+            t *= 0.5
+        memory, d = _lbfgs._next_direction(memory, x_t - x, g_t - g, g_t)
+        x, f, g = x_t, f_t, g_t
+        values.append(float(f))
+    return x, values
+
+
+def test_box_constrained_quadratic_reaches_its_minimizer():
+    # f = 0.5 (x - c)^T D (x - c), D diagonal (condition number 100) and c partly outside
+    # [0, 1]: the minimizer over the box is clip(c, 0, 1).
+    rng = np.random.default_rng(3)
+    n = 200
+    d = jnp.asarray(np.geomspace(1.0, 100.0, n), jnp.float32)
+    c = jnp.asarray(rng.uniform(-0.3, 1.3, n), jnp.float32)
+    value_and_grad = jax.jit(jax.value_and_grad(lambda x: 0.5 * jnp.sum(d * (x - c) ** 2)))
+    x, values = _projected_lbfgs(value_and_grad, jnp.full((n,), 0.5, jnp.float32), 60, 10)
+    np.testing.assert_allclose(x, np.clip(c, 0.0, 1.0), atol=1e-3)
+    assert all(b <= a for a, b in itertools.pairwise(values))  # Armijo: monotone
+
+
+def test_unconstrained_quadratic_converges_superlinearly_with_memory():
+    # Inside the box (c in [0.2, 0.8]) with an ill-conditioned dense SPD Hessian: more
+    # memory, fewer iterations to 1e-8 of the start's value.
+    rng = np.random.default_rng(4)
+    n = 60
+    q, _ = np.linalg.qr(rng.normal(size=(n, n)))
+    a = jnp.asarray(q @ np.diag(np.geomspace(1.0, 1e3, n)) @ q.T, jnp.float32)
+    c = jnp.asarray(rng.uniform(0.2, 0.8, n), jnp.float32)
+    value_and_grad = jax.jit(jax.value_and_grad(lambda x: 0.5 * (x - c) @ a @ (x - c)))
+    x0 = jnp.full((n,), 0.5, jnp.float32)
+
+    def iterations(m):
+        _, values = _projected_lbfgs(value_and_grad, x0, 150, m)
+        return next(i for i, v in enumerate(values) if v <= 1e-8 * values[0])
+
+    assert iterations(20) < iterations(2)
