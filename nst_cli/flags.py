@@ -94,9 +94,10 @@ OPTIMIZER = flags.DEFINE_string(
     "optimizer",
     None,
     "adam | adagrad | rmsprop | sgd | lbfgs (per backend: lbfgs_host on CPU, optax on GPU) "
-    "| lbfgs_host | lbfgs_optax | lbfgs_scipy. Default: lbfgs for one image (reaches the loss of 500 Adam "
-    "steps in ~0.28x the time: benchmarks/time_to_image.py), adam for video and tiled "
-    "high resolution. --optimizer=adam gives the former default (500 Adam steps).",
+    "| lbfgs_host | lbfgs_optax | lbfgs_scipy. Default: lbfgs for one image (reaches the "
+    "loss of 500 Adam steps in a fraction of the time: benchmarks/time_to_image.py), adam for "
+    "video and tiled high resolution. --optimizer=adam gives the former default (500 Adam "
+    "steps).",
 )
 LR = _field("lr", "Learning rate (first-order optimizers).")
 LBFGS_MEMORY = _field("lbfgs_memory", "Curvature pairs kept by lbfgs_host / lbfgs_scipy.")
