@@ -65,7 +65,8 @@ def _child(args: argparse.Namespace) -> None:
 
     marks["imports"] = time.time() - t0
     size = args.size
-    base = StylizeConfig(size=size, lbfgs_memory=args.lbfgs_memory)  # Adam, lr 1e-2, 500 steps
+    # Today's defaults (Adam, lr 1e-2, 500 steps) with the L-BFGS memory asked for.
+    base = StylizeConfig(size=size, lbfgs_memory=args.lbfgs_memory or None)
     method = args.child
     target = args.target
     curve: list[tuple[float, float, int]] = []  # (seconds since launch, total, step)
@@ -248,7 +249,7 @@ def main() -> None:
     parser.add_argument("--coarse_steps", type=int, default=100)
     parser.add_argument("--adam_steps", type=int, default=500, help="the reference's steps")
     parser.add_argument("--lbfgs", default="lbfgs", help="lbfgs | lbfgs_scipy | lbfgs_optax")
-    parser.add_argument("--lbfgs_memory", type=int, default=20, help="curvature pairs")
+    parser.add_argument("--lbfgs_memory", type=int, default=0, help="pairs (0: the default)")
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--target", type=float, default=None, help="skip adam; use this loss")
     parser.add_argument("--precision", default="", help="e.g. highest (GPU)")

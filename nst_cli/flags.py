@@ -88,7 +88,7 @@ EXPORTED = flags.DEFINE_string(
 
 SIZE = _field("size", "Longest side of the working image, px.")
 STEPS = flags.DEFINE_integer(
-    "steps", None, "Optimization steps (default: 120 for L-BFGS, 500 for first-order optimizers)."
+    "steps", None, "Optimization steps (default: 100 for L-BFGS, 500 for first-order optimizers)."
 )
 OPTIMIZER = flags.DEFINE_string(
     "optimizer",
@@ -100,7 +100,9 @@ OPTIMIZER = flags.DEFINE_string(
     "steps).",
 )
 LR = _field("lr", "Learning rate (first-order optimizers).")
-LBFGS_MEMORY = _field("lbfgs_memory", "Curvature pairs kept by lbfgs_host / lbfgs_scipy.")
+LBFGS_MEMORY = flags.DEFINE_integer(
+    "lbfgs_memory", None, "Curvature pairs kept by lbfgs_host (default 50) / lbfgs_scipy (10)."
+)
 INIT = _field("init", "content | noise | uniform | style | an image (file or sample name).")
 SEED = _field("seed", "Seed of the noise initialization.")
 CONTENT_WEIGHT = _field("content_weight", "alpha.")
@@ -290,12 +292,12 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = tuple(
     )
 )
 
-# Single images default to L-BFGS (Gatys et al.'s optimizer): 120 iterations reach the final
-# loss of 500 Adam steps (4.6e12 at 512 px, bundled pair, real VGG19: 113 iterations;
-# benchmarks/time_to_image.py). Video frames and tiled high resolution keep Adam (L-BFGS
-# compiles per frame there / cannot be tiled).
+# Single images default to L-BFGS (Gatys et al.'s optimizer): 100 iterations reach the final
+# loss of 500 Adam steps (4.6e12 at 512 px, bundled pair, real VGG19: the CPU's lbfgs_host
+# at iteration 93; benchmarks/time_to_image.py). Video frames and tiled high resolution keep
+# Adam (L-BFGS compiles per frame there / cannot be tiled).
 MODE_OPTIMIZER = {"stylize": "lbfgs", "video": "adam", "highres": "adam"}
-LBFGS_STEPS, FIRST_ORDER_STEPS = 120, 500
+LBFGS_STEPS, FIRST_ORDER_STEPS = 100, 500
 
 # Flags that are StylizeConfig fields of the same name (layers, blend: parsed below).
 _FIELDS = tuple(
@@ -384,7 +386,7 @@ def stylize_overrides(flag_values: Any = FLAGS) -> dict[str, Any]:
 
 
 def default_steps(optimizer: str) -> int:
-    """Steps when --steps is not given: 120 L-BFGS iterations, else 500 steps."""
+    """Steps when --steps is not given: 100 L-BFGS iterations, else 500 steps."""
     return LBFGS_STEPS if optimizer.startswith("lbfgs") else FIRST_ORDER_STEPS
 
 
@@ -397,7 +399,7 @@ def config_from_flags(
       mode: "stylize" (one image), "video", "highres" or "experiment".
       base: the config the flags given override (an experiment's ``config.stylize``);
         None: ``StylizeConfig()`` with the mode's optimizer and steps defaults (``stylize``:
-        120 L-BFGS iterations; ``video`` / ``highres``: 500 Adam steps).
+        100 L-BFGS iterations; ``video`` / ``highres``: 500 Adam steps).
       flag_values: absl's FLAGS or a stand-in.
 
     Returns:

@@ -53,7 +53,7 @@ def _assert_one_line_error(proc, pattern):
         (["--experiment=tv_sweep", "--quick", "--tier=middle"], "contradict each other"),
         (["--experiment=tv_sweep", "--tier=huge"], "tier"),
         (["--experiment=loss_type_sweep", "--tier=middle"], "no --tier=middle"),
-        (["--experiment=vanilla_vs_fast", "--tier=middle"], "no --tier=middle"),
+        (["--experiment=backbone_sweep", "--tier=middle"], "no --tier=middle"),
         (["--config.steps=3"], "--config.* applies to --experiment only"),
         (["--content=monalisa"], "monalisa"),
     ],

@@ -43,6 +43,7 @@ from nst.stylize._targets import Targets
 ARMIJO = 1e-4  # sufficient-decrease constant c1
 CURVATURE_COS = 1e-8  # pairs with s.y <= this * |s| |y| are skipped
 MIN_STEP = 2.0**-30  # the line search gives up below this step: the run has converged
+DEFAULT_MEMORY = 50  # pairs when StylizeConfig.lbfgs_memory is None (benchmarks/time_to_image.py)
 
 
 class Memory(NamedTuple):
@@ -175,7 +176,7 @@ def minimize(
     f, _, g = evaluate(x)
     f = float(f)
     log.compile_seconds = time.perf_counter() - t0
-    memory = init_memory(x.size, config.lbfgs_memory)
+    memory = init_memory(x.size, config.lbfgs_memory or DEFAULT_MEMORY)
     d = direction(memory, g)
     clock = time.perf_counter()
     while log.done < config.steps and not log.stopped:

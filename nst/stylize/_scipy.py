@@ -114,7 +114,7 @@ def minimize(
                 options={
                     "maxiter": max(config.steps - log.done, 0),
                     "maxfun": 20 * config.steps,
-                    "maxcor": config.lbfgs_memory,
+                    "maxcor": config.lbfgs_memory or 10,
                 },
             )
     except StopIteration:

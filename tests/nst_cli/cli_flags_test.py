@@ -13,14 +13,14 @@ from nst_cli import flags
 
 def test_per_mode_defaults_one_image_lbfgs_other_modes_adam():
     one = flags.config_from_flags("stylize", flag_values=FakeFlags())
-    assert (one.optimizer, one.steps) == ("lbfgs", 120)
+    assert (one.optimizer, one.steps) == ("lbfgs", 100)
     for mode in ("video", "highres"):
         other = flags.config_from_flags(mode, flag_values=FakeFlags())
         assert (other.optimizer, other.steps) == ("adam", 500)
     given = flags.config_from_flags("stylize", flag_values=FakeFlags(optimizer="adam"))
     assert (given.optimizer, given.steps) == ("adam", 500)  # steps follow the optimizer
     given = flags.config_from_flags("video", flag_values=FakeFlags(optimizer="lbfgs_scipy"))
-    assert given.steps == flags.default_steps("lbfgs_scipy") == 120
+    assert given.steps == flags.default_steps("lbfgs_scipy") == 100
     # absl's own FLAGS (nothing given under pytest): the same defaults.
     assert flags.config_from_flags("stylize").optimizer == "lbfgs"
 
