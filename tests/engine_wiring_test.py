@@ -321,14 +321,17 @@ class _NanAbove:
         return {k: jax.numpy.where(bad, jax.numpy.nan, v) for k, v in feats.items()}
 
 
-def test_nan_step_is_not_kept_and_the_last_finite_state_is(images, net_params):
+@pytest.mark.parametrize("optimizer", ["adam", "lbfgs_host"])
+def test_nan_step_is_not_kept_and_the_last_finite_state_is(optimizer, images, net_params):
     content, style, _ = images
     net, params = net_params
     # Content only, towards a bright target from a dark start: the mean brightness rises
     # step by step and passes the threshold after a few steps.
     bright = np.full_like(content, 0.9)
     dark = np.full_like(content, 0.1)
-    config = dataclasses.replace(BASE, steps=12, lr=5e-2, style_weight=0.0, tv_weight=0.0)
+    config = dataclasses.replace(
+        BASE, optimizer=optimizer, steps=12, lr=5e-2, style_weight=0.0, tv_weight=0.0
+    )
     targets = stylize.make_targets(config, net, params, bright, [style])  # finite targets
     kw = dict(net_params=(_NanAbove(net, 0.25), params), init_images=dark, targets=targets)
     result = stylize.stylize(config, bright, [style], **kw)
