@@ -144,3 +144,11 @@ def test_unconstrained_quadratic_converges_superlinearly_with_memory():
         return next(i for i, v in enumerate(values) if v <= 1e-8 * values[0])
 
     assert iterations(20) < iterations(2)
+
+
+def test_first_direction_is_the_empty_memory_direction():
+    g = jnp.asarray(np.random.default_rng(5).normal(size=9), jnp.float32)
+    np.testing.assert_allclose(
+        _lbfgs._steepest(g), _lbfgs.direction(_lbfgs.init_memory(9, 4), g), rtol=1e-6
+    )
+    np.testing.assert_allclose(_lbfgs._steepest(g), -g / np.linalg.norm(g), rtol=1e-6)

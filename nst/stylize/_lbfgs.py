@@ -117,6 +117,12 @@ def _next_direction(
 
 
 @jax.jit
+def _steepest(g: jax.Array) -> jax.Array:
+    """The first direction, :math:`-g / \\lVert g \\rVert` (a unit step, as SciPy's)."""
+    return -g / jnp.linalg.norm(g)
+
+
+@jax.jit
 def _trial(x: jax.Array, d: jax.Array, t: jax.Array, g: jax.Array):
     """The projected trial point and the Armijo bound's decrease term ``g.(x_t - x)``."""
     x_t = jnp.clip(x + t * d, 0.0, 1.0)
@@ -177,7 +183,7 @@ def minimize(
     f = float(f)
     log.compile_seconds = time.perf_counter() - t0
     memory = init_memory(x.size, config.lbfgs_memory or DEFAULT_MEMORY)
-    d = direction(memory, g)
+    d = _steepest(g)  # = direction(memory, g) with no pair stored, without its loops (0.6 s)
     clock = time.perf_counter()
     while log.done < config.steps and not log.stopped:
         t = 1.0
