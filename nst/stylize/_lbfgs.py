@@ -31,13 +31,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from nst import _xla
-from nst import config as config_lib
 from nst.config import StylizeConfig
-from nst.stylize import _checkpoint
-from nst.stylize._log import Log, Outcome, Run, resume
-from nst.stylize._objective import make_hyper, make_objective
-from nst.stylize._step import State
+from nst.stylize import _host
+from nst.stylize._log import Outcome, Run
 from nst.stylize._targets import Targets
 
 ARMIJO = 1e-4  # sufficient-decrease constant c1
@@ -143,28 +139,9 @@ def minimize(
     interrupted run restarts from its checkpointed image with an empty memory.
     """
     shape = tuple(x0.shape)
-    hyper = make_hyper(config)
-    batched_hyper = jax.tree.map(lambda a: np.asarray([a]), hyper)
-    key = (
-        "host-lbfgs",
-        config_lib.program_key(config),
-        net,
-        targets.laplacian is None,
-        targets.temporal is None,
-        targets.masks is None,
+    value_and_grad, hyper, batched_hyper, x0, log = _host.start(
+        "host-lbfgs", config, net, targets, x0, run
     )
-    objective = make_objective(config, net)
-    value_and_grad, _ = run.cache.get(
-        key,
-        lambda: jax.jit(
-            jax.value_and_grad(objective, has_aux=True), compiler_options=_xla.compiler_options()
-        ),
-    )
-    template = State(jnp.zeros((1, *shape), jnp.float32), (), jnp.zeros(1, jnp.int32))
-    start, history = resume(run.checkpoint, template, run.fingerprint, config.steps)
-    if start is not template:
-        x0 = start.image[0]
-    log = Log(config, history, int(np.asarray(start.step)[0]), run.progress)
     evaluations = 0
 
     def evaluate(x: jax.Array):
@@ -172,10 +149,6 @@ def minimize(
         evaluations += 1
         (value, terms), grad = value_and_grad(x.reshape(shape), params, targets, hyper)
         return value, terms, grad.reshape(-1)
-
-    def as_steps(terms: dict) -> dict[str, np.ndarray]:
-        terms = jax.device_get(terms)
-        return {n: np.asarray(v, np.float32).reshape(1, 1) for n, v in terms.items()}
 
     x = jnp.clip(jnp.asarray(x0, jnp.float32).reshape(-1), 0.0, 1.0)
     t0 = time.perf_counter()
@@ -195,7 +168,7 @@ def minimize(
                 break
             t *= 0.5
         now = time.perf_counter()
-        log.record(as_steps({**terms, "total": f_t}), now - clock, batched_hyper)
+        log.record(_host.one_step({**terms, "total": f_t}), now - clock, batched_hyper)
         clock = now
         if log.stopped:  # non-finite: the last finite image stays
             break
@@ -208,7 +181,4 @@ def minimize(
             log.snapshots[log.done] = np.asarray(x).reshape(1, *shape)
         if not log.stopped and run.should_stop():
             log.stopped = "interrupted"
-    image = np.asarray(x).reshape(1, *shape)
-    state = State(jnp.asarray(image), (), jnp.asarray([log.done], jnp.int32))
-    _checkpoint.close(run.checkpoint, state, log.arrays(), run.fingerprint, log.stopped)
-    return Outcome(image, log, [None], [evaluations])
+    return _host.finish(np.asarray(x).reshape(1, *shape), log, run, evaluations)

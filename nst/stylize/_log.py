@@ -1,4 +1,4 @@
-"""A run's books, shared by both drivers (jitted steps and SciPy's L-BFGS-B): per-step
+"""A run's books, shared by every driver (jitted steps, the host-driven L-BFGS forms): per-step
 terms and times, snapshots, progress calls, the stop on a non-finite loss, and resuming."""
 
 from __future__ import annotations

@@ -13,13 +13,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from nst import _xla
-from nst import config as config_lib
 from nst.config import StylizeConfig
-from nst.stylize import _checkpoint
-from nst.stylize._log import Log, Outcome, Run, resume
-from nst.stylize._objective import make_hyper, make_objective
-from nst.stylize._step import State
+from nst.stylize import _host
+from nst.stylize._log import Outcome, Run
 from nst.stylize._targets import Targets
 
 
@@ -43,34 +39,12 @@ def minimize(
     import threadpoolctl
 
     shape = tuple(x0.shape)
-    hyper = make_hyper(config)
-    batched_hyper = jax.tree.map(lambda a: np.asarray([a]), hyper)  # one setting
-    key = (
-        "scipy",
-        config_lib.program_key(config),
-        net,
-        targets.laplacian is None,
-        targets.temporal is None,
-        targets.masks is None,
+    value_and_grad, hyper, batched_hyper, x0, log = _host.start(
+        "scipy", config, net, targets, x0, run
     )
-    objective = make_objective(config, net)
-    value_and_grad, _ = run.cache.get(  # one jitted function per program: reused by later calls
-        key,
-        lambda: jax.jit(
-            jax.value_and_grad(objective, has_aux=True), compiler_options=_xla.compiler_options()
-        ),
-    )
-    template = State(jnp.zeros((1, *shape), jnp.float32), (), jnp.zeros(1, jnp.int32))
-    start, history = resume(run.checkpoint, template, run.fingerprint, config.steps)
-    if start is not template:
-        x0 = start.image[0]
-    log = Log(config, history, int(np.asarray(start.step)[0]), run.progress)
     clock = {"last": None, "evaluations": 0}
     last: dict[str, Any] = {}
     best = {"x": np.asarray(x0, np.float64).ravel()}
-
-    def as_steps(terms: dict) -> dict[str, np.ndarray]:
-        return {name: np.asarray(v, np.float32).reshape(1, 1) for name, v in terms.items()}
 
     def fun(x):
         t = time.perf_counter()
@@ -84,14 +58,14 @@ def minimize(
         clock["evaluations"] += 1
         last["terms"] = terms
         if not np.isfinite(value):
-            log.record(as_steps({**terms, "total": np.nan}), 0.0, batched_hyper)
+            log.record(_host.one_step({**terms, "total": np.nan}), 0.0, batched_hyper)
             raise StopIteration
         return float(value), np.asarray(grad, np.float64).ravel()
 
     def callback(intermediate_result):
         best["x"] = np.asarray(intermediate_result.x).copy()
         now = time.perf_counter()
-        log.record(as_steps(last["terms"]), now - clock["last"], batched_hyper)
+        log.record(_host.one_step(last["terms"]), now - clock["last"], batched_hyper)
         clock["last"] = now
         if log.snapshot_due():
             log.snapshots[log.done] = best["x"].reshape(1, *shape).astype(np.float32)
@@ -120,6 +94,4 @@ def minimize(
     except StopIteration:
         pass
     image = best["x"].reshape(1, *shape).astype(np.float32)
-    state = State(jnp.asarray(image), (), jnp.asarray([log.done], jnp.int32))
-    _checkpoint.close(run.checkpoint, state, log.arrays(), run.fingerprint, log.stopped)
-    return Outcome(image, log, [None], [clock["evaluations"]])
+    return _host.finish(image, log, run, clock["evaluations"])
