@@ -201,15 +201,13 @@ def _gatys_rows(config: Config, size: int, result: stylize.Result) -> list[dict[
 def objective_terms(
     config: StylizeConfig,
     net_params: tuple[Any, Any],
-    photo: np.ndarray,
-    style: np.ndarray,
+    targets: stylize.Targets,
     images: list[np.ndarray],
 ) -> list[dict[str, float]]:
     """The Gatys objective's weighted content, style and total (``config``'s weights and
-    layers, targets from ``photo`` and ``style``) of each image: the same scale for the
-    optimization's output and the network's."""
+    layers, against ``targets``, the optimization's own) of each image: the same scale for
+    the optimization's output and the network's."""
     net, params = net_params
-    targets = stylize.make_targets(config, net, params, photo, [style])
     objective = jax.jit(stylize.make_objective(config, net))
     hyper = stylize.make_hyper(config)
     out = []
@@ -329,13 +327,14 @@ def _compare(
         logging.info("Gatys: %d steps at %d px", config.gatys_steps, size)
         net_params = stylize.create_backbone(gatys_config)
         style_at = nst_image.resize(style, size)
-        result = stylize.stylize(gatys_config, photo, [style_at], net_params=net_params)
+        targets = stylize.make_targets(gatys_config, *net_params, photo, [style_at])
+        result = stylize.stylize(
+            gatys_config, photo, [style_at], net_params=net_params, targets=targets
+        )
         gatys_rows = _gatys_rows(config, size, result)
         curves.append((f"Gatys et al., {size} px", result.history))
         out, timing = infer.time_forward(model, photo, style=0, repeats=config.repeats)
-        scored = objective_terms(
-            gatys_config, net_params, photo, style_at, [photo, result.image, out]
-        )
+        scored = objective_terms(gatys_config, net_params, targets, [photo, result.image, out])
         losses[str(size)] = dict(zip(("photo", "gatys", "feed_forward"), scored, strict=True))
         losses[str(size)]["feed_forward_equals_gatys_iterations"] = matching_iterations(
             result.history["total"], scored[2]["total"]

@@ -1,0 +1,71 @@
+"""vanilla_vs_fast's loss comparison: the Gatys-equivalent training weights against the two
+objectives computed by hand from nst.losses, and the iteration a network's loss matches."""
+
+import dataclasses
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from experiments import vanilla_vs_fast
+from nst import losses, stylize
+from nst.config import StylizeConfig
+
+SIZE = 32
+CONFIG = StylizeConfig(
+    weights="random",
+    size=SIZE,
+    content_layers=(("conv1_2", 1.0),),
+    style_layers=(("conv1_1", 0.3), ("conv2_1", 0.7)),
+    content_weight=2.0,
+    style_weight=1e7,  # random weights: the two terms of similar size (asserted below)
+)
+
+
+def test_gatys_equivalent_weights_make_johnsons_loss_the_gatys_objective():
+    rng = np.random.default_rng(0)
+    photo, style, x = (rng.uniform(0, 1, (SIZE, SIZE, 3)).astype(np.float32) for _ in range(3))
+    net, params = stylize.create_backbone(CONFIG)
+    targets = stylize.make_targets(CONFIG, net, params, photo, [style])
+    gatys, _ = stylize.make_objective(CONFIG, net)(x, params, targets, stylize.make_hyper(CONFIG))
+    # Johnson's training loss by hand: mean content term, Grams normalized by C H W.
+    f, p, s = (net(params, jnp.asarray(im)[None]) for im in (x, photo, style))
+    content = losses.content_loss(f["conv1_2"][0], p["conv1_2"][0], norm="mean")
+    style_term = sum(
+        w
+        * losses.style_layer_loss(f[n][0], losses.gram_matrix(s[n][0], norm="chw"), norm="johnson")
+        for n, w in CONFIG.style_layers
+    )
+    w = vanilla_vs_fast.gatys_equivalent_weights(CONFIG, SIZE)
+    johnson = w["content_weight"] * content + w["style_weight"] * style_term
+    share = w["style_weight"] * style_term / johnson
+    assert 0.1 < share < 0.9, share  # both terms matter: a wrong weight shows
+    c_h_w = np.prod(f["conv1_2"].shape[1:])
+    np.testing.assert_allclose(
+        float(gatys), 0.5 * CONFIG.content_weight * c_h_w * johnson, rtol=1e-4
+    )
+
+
+def test_matching_iterations():
+    history = [10.0, 6.0, 4.0, 3.0]
+    assert vanilla_vs_fast.matching_iterations(history, 5.0) == 3
+    assert vanilla_vs_fast.matching_iterations(history, 10.0) == 1
+    assert vanilla_vs_fast.matching_iterations(history, 2.0) is None
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgs_host", "lbfgs_scipy"])
+def test_lbfgs_memory_reaches_the_driver(optimizer):
+    # One curvature pair against ten: the same first two iterates, then other images.
+    rng = np.random.default_rng(1)
+    content, style = (rng.uniform(0, 1, (SIZE, SIZE, 3)).astype(np.float32) for _ in range(2))
+    net_params = stylize.create_backbone(CONFIG)
+    config = dataclasses.replace(CONFIG, optimizer=optimizer, steps=10)
+    runs = [
+        stylize.stylize(
+            dataclasses.replace(config, lbfgs_memory=m), content, [style], net_params=net_params
+        )
+        for m in (1, 10)
+    ]
+    a, b = (r.history["total"] for r in runs)
+    np.testing.assert_allclose(a[:2], b[:2], rtol=1e-5)
+    assert np.abs(runs[0].image - runs[1].image).max() > 1e-3
