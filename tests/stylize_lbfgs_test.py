@@ -11,17 +11,18 @@ import pytest
 from nst.stylize import _lbfgs
 
 
-def _dense_direction(pairs, g):
+def _dense_direction(pairs, g, p=None):
     """-H g with H built by the BFGS inverse update (Nocedal & Wright eq. 7.19), float64.
 
-    H_0 = gamma I, gamma = s.y / y.y of the newest pair; then for each pair, oldest first,
-    H <- (I - rho s y^T) H (I - rho y s^T) + rho s s^T.
+    H_0 = gamma P (P = I when None), gamma = s.y / y.P y of the newest pair; then for each
+    pair, oldest first, H <- (I - rho s y^T) H (I - rho y s^T) + rho s s^T.
     """
     n = g.size
+    p = np.eye(n) if p is None else p
     if not pairs:
-        return -g / np.linalg.norm(g)
+        return -p @ g / np.linalg.norm(p @ g)
     s_new, y_new = pairs[-1]
-    h = np.eye(n) * (s_new @ y_new) / (y_new @ y_new)
+    h = p * (s_new @ y_new) / (y_new @ p @ y_new)
     for s, y in pairs:
         rho = 1.0 / (s @ y)
         v = np.eye(n) - rho * np.outer(y, s)
@@ -55,6 +56,74 @@ def test_direction_is_the_dense_bfgs_update(k):
     g = rng.normal(size=n)
     got = _lbfgs.direction(_memory(pairs, n, m), jnp.asarray(g, jnp.float32))
     np.testing.assert_allclose(got, _dense_direction(pairs, g), rtol=2e-4, atol=1e-5)
+
+
+def _dense_filter(height, width, channels, alpha, cutoff):
+    """P as an n x n matrix (n = H W C, row-major [H, W, C] order): each channel's 2-D DFT
+    (NumPy's complex fft2 over the full frequency grid), times w(f), inverse DFT."""
+    fy = np.fft.fftfreq(height)[:, None]
+    fx = np.fft.fftfreq(width)[None, :]
+    w = (1.0 + (fy**2 + fx**2) / cutoff**2) ** (-alpha)
+    n = height * width * channels
+    columns = []
+    for j in range(n):
+        e = np.zeros(n)
+        e[j] = 1.0
+        e = e.reshape(height, width, channels)
+        out = np.fft.ifft2(np.fft.fft2(e, axes=(0, 1)) * w[..., None], axes=(0, 1))
+        columns.append(out.real.reshape(-1))
+    return np.stack(columns, axis=1)
+
+
+def test_spectral_weights_are_the_formula():
+    w = np.asarray(_lbfgs.spectral_weights(4, 6, 0.5, 0.05))
+    assert w.shape == (4, 4, 1)
+    # row 1 is fy = 1/4, column 2 is fx = 2/6 cycles per pixel
+    np.testing.assert_allclose(
+        w[1, 2, 0], (1 + (0.25**2 + (2 / 6) ** 2) / 0.05**2) ** -0.5, rtol=1e-6
+    )
+    np.testing.assert_allclose(w[2, 0, 0], (1 + 0.5**2 / 0.05**2) ** -0.5, rtol=1e-6)
+    assert w[0, 0, 0] == 1.0
+    assert _lbfgs.spectral_weights(4, 6, 0.0, 0.05) is None
+
+
+@pytest.mark.parametrize("height,width", [(4, 6), (5, 3)])
+def test_preconditioner_is_a_symmetric_positive_definite_filter(height, width):
+    p = _dense_filter(height, width, 3, 0.7, 0.1)
+    np.testing.assert_allclose(p, p.T, atol=1e-12)
+    assert np.linalg.eigvalsh(p).min() > 0
+    v = np.random.default_rng(6).normal(size=(height, width, 3))
+    got = _lbfgs.precondition(
+        jnp.asarray(v, jnp.float32), _lbfgs.spectral_weights(height, width, 0.7, 0.1)
+    )
+    np.testing.assert_allclose(np.asarray(got).reshape(-1), p @ v.reshape(-1), rtol=1e-5, atol=1e-6)
+    assert _lbfgs.precondition(v, None) is v
+
+
+@pytest.mark.parametrize("k", [0, 1, 3, 5])
+def test_preconditioned_direction_is_the_dense_bfgs_update(k):
+    rng = np.random.default_rng(10 + k)
+    shape = (3, 4, 3)
+    n = int(np.prod(shape))
+    p = _dense_filter(*shape, 0.5, 0.2)
+    pairs = _pairs(rng, n, k)
+    g = rng.normal(size=n)
+    memory = _lbfgs.init_memory(shape, 6)
+    for s, y in pairs:
+        memory = _lbfgs.push(
+            memory,
+            jnp.asarray(s.reshape(shape), jnp.float32),
+            jnp.asarray(y.reshape(shape), jnp.float32),
+        )
+    weights = _lbfgs.spectral_weights(3, 4, 0.5, 0.2)
+    got = _lbfgs.direction(memory, jnp.asarray(g.reshape(shape), jnp.float32), weights)
+    want = _dense_direction(pairs, g, p)
+    np.testing.assert_allclose(np.asarray(got).reshape(-1), want, rtol=2e-4, atol=1e-5)
+    assert not np.allclose(want, _dense_direction(pairs, g), rtol=1e-2)  # P matters here
+    first = _lbfgs._steepest(jnp.asarray(g.reshape(shape), jnp.float32), weights)
+    np.testing.assert_allclose(
+        np.asarray(first).reshape(-1), _dense_direction([], g, p), rtol=2e-4, atol=1e-6
+    )
 
 
 def test_memory_keeps_only_the_newest_pairs():
