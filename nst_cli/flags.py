@@ -103,6 +103,12 @@ LR = _field("lr", "Learning rate (first-order optimizers).")
 LBFGS_MEMORY = flags.DEFINE_integer(
     "lbfgs_memory", None, "Curvature pairs kept by lbfgs_host (default 50) / lbfgs_scipy (10)."
 )
+LBFGS_PRECONDITION = _field(
+    "lbfgs_precondition",
+    "lbfgs_host's spectral preconditioner exponent alpha: frequency f scaled by "
+    "(1 + (f / lbfgs_cutoff)^2)^-alpha; 0: plain L-BFGS.",
+)
+LBFGS_CUTOFF = _field("lbfgs_cutoff", "The preconditioner's corner frequency, cycles/px.")
 INIT = _field("init", "content | noise | uniform | style | an image (file or sample name).")
 SEED = _field("seed", "Seed of the noise initialization.")
 CONTENT_WEIGHT = _field("content_weight", "alpha.")
@@ -304,7 +310,7 @@ _FIELDS = tuple(
     "backbone weights weights_seed pooling cache_dir content_weight style_weight tv_weight "
     "tv_kind photo_weight style_norm style_stat style_mean_weight style_scale ema_decay "
     "distance delta preserve_color init optimizer lr steps size seed snapshot_every loop "
-    "sweep_form lbfgs_memory".split()
+    "sweep_form lbfgs_memory lbfgs_precondition lbfgs_cutoff".split()
 )
 
 

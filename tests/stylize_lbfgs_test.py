@@ -1,6 +1,7 @@
 """nst.stylize._lbfgs: the two-loop direction against dense BFGS updates in NumPy, the
 curvature skip, the ring buffer, and projected minimization of a box-constrained quadratic."""
 
+import dataclasses
 import itertools
 
 import jax
@@ -8,7 +9,19 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from nst import stylize
+from nst.config import StylizeConfig
 from nst.stylize import _lbfgs
+
+SIZE = 32
+CONFIG = StylizeConfig(  # random weights, two tiny layers: the driver's wiring, not quality
+    weights="random",
+    size=SIZE,
+    content_layers=(("conv1_2", 1.0),),
+    style_layers=(("conv1_1", 0.3), ("conv2_1", 0.7)),
+    content_weight=2.0,
+    style_weight=1e7,
+)
 
 
 def _dense_direction(pairs, g, p=None):
@@ -221,3 +234,35 @@ def test_first_direction_is_the_empty_memory_direction():
         _lbfgs._steepest(g), _lbfgs.direction(_lbfgs.init_memory(9, 4), g), rtol=1e-6
     )
     np.testing.assert_allclose(_lbfgs._steepest(g), -g / np.linalg.norm(g), rtol=1e-6)
+
+
+def _runs(optimizer, **changes):
+    rng = np.random.default_rng(1)
+    content, style = (rng.uniform(0, 1, (SIZE, SIZE, 3)).astype(np.float32) for _ in range(2))
+    net_params = stylize.create_backbone(CONFIG)
+    config = dataclasses.replace(CONFIG, optimizer=optimizer, steps=10)
+    [(field, values)] = changes.items()
+    return [
+        stylize.stylize(
+            dataclasses.replace(config, **{field: v}), content, [style], net_params=net_params
+        )
+        for v in values
+    ]
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgs_host", "lbfgs_scipy"])
+def test_lbfgs_memory_reaches_the_driver(optimizer):
+    # One curvature pair against ten: the same first two iterates, then other images.
+    runs = _runs(optimizer, lbfgs_memory=(1, 10))
+    a, b = (r.history["total"] for r in runs)
+    np.testing.assert_allclose(a[:2], b[:2], rtol=1e-5)
+    assert np.abs(runs[0].image - runs[1].image).max() > 1e-3
+
+
+def test_preconditioner_reaches_the_driver():
+    # Plain against preconditioned: other first steps, both lower the loss by >2x.
+    runs = _runs("lbfgs_host", lbfgs_precondition=(0.0, 0.5))
+    a, b = (np.asarray(r.history["total"]) for r in runs)
+    assert abs(a[0] - b[0]) > 1e-4 * abs(a[0])
+    assert a[-1] < 0.5 * a[0] and b[-1] < 0.5 * b[0]
+    assert np.abs(runs[0].image - runs[1].image).max() > 1e-3
