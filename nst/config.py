@@ -108,8 +108,8 @@ class StylizeConfig:
     # alpha = lbfgs_precondition (0: plain L-BFGS). At 512 px (bundled pair, real VGG19)
     # 0.5 / 0.05 reach the loss of 500 Adam steps in PRECOND_ITERS iterations instead of 93
     # (nst/stylize/_lbfgs.py, benchmarks/time_to_image.py).
-    lbfgs_precondition: float = 0.5
-    lbfgs_cutoff: float = 0.05
+    lbfgs_precondition: float = 0.35
+    lbfgs_cutoff: float = 0.01
     lr: float = 1e-2
     steps: int = 500
     size: int = 512  # longest side of the working image, px
