@@ -99,15 +99,15 @@ class StylizeConfig:
     # lbfgs_host | lbfgs_scipy | lbfgs_optax.
     optimizer: str = "adam"
     # Curvature pairs kept by lbfgs_host and lbfgs_scipy (SciPy's maxcor); None: 50 for
-    # lbfgs_host (its two-loop recursion costs ~40 ms at 512 px; 50 pairs reach the loss of
-    # 500 Adam steps in 93 iterations, 20 in 99) and 10 for SciPy (whose Fortran bookkeeping
-    # per iteration grows with the memory). optax keeps 10.
+    # lbfgs_host (its two-loop recursion costs ~40 ms at 512 px; without the preconditioner
+    # below, 50 pairs reach the loss of 500 Adam steps in 93 iterations, 20 in 99) and 10
+    # for SciPy (whose Fortran bookkeeping per iteration grows with the memory). optax keeps 10.
     lbfgs_memory: int | None = None
     # lbfgs_host's spectral preconditioner: the initial inverse Hessian gamma * P, P scaling
     # the image's spatial frequency f (cycles/px) by (1 + (f / lbfgs_cutoff)^2)^-alpha with
     # alpha = lbfgs_precondition (0: plain L-BFGS). At 512 px (bundled pair, real VGG19)
-    # 0.5 / 0.05 reach the loss of 500 Adam steps in PRECOND_ITERS iterations instead of 93
-    # (nst/stylize/_lbfgs.py, benchmarks/time_to_image.py).
+    # 0.35 / 0.01 reach the loss of 500 Adam steps in 79 iterations instead of 93 (the
+    # screen: nst/stylize/_lbfgs.py; the timing: benchmarks/time_to_image.py).
     lbfgs_precondition: float = 0.35
     lbfgs_cutoff: float = 0.01
     lr: float = 1e-2

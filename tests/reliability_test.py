@@ -382,6 +382,8 @@ def test_interrupt_on_a_full_disk_keeps_the_last_good_checkpoint(engine, good_ch
         ("size", 8, "StylizeConfig.size must be finite and >= 16"),
         ("ema_decay", 1.0, r"StylizeConfig.ema_decay must be finite and in \[0, 1\), got 1.0"),
         ("style_scale", -1.0, "StylizeConfig.style_scale must be finite and > 0"),
+        ("lbfgs_precondition", -0.5, "StylizeConfig.lbfgs_precondition must be finite and in"),
+        ("lbfgs_cutoff", 0.0, "StylizeConfig.lbfgs_cutoff must be finite and > 0"),
         ("style_blend", (1.0, float("nan")), "StylizeConfig.style_blend must be finite"),
         ("style_blend", "1,2", "StylizeConfig.style_blend must be a tuple of numbers"),
         ("style_layers", (("conv1_1", float("inf")),), "style_layers weight of conv1_1"),

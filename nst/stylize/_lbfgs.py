@@ -17,9 +17,16 @@ Algorithm (Nocedal & Wright, Numerical Optimization, 2nd ed., Alg. 7.4 and 7.5):
   over each channel of the [H, W, 3] image, :math:`w(f) = (1 + (f / f_0)^2)^{-\\alpha}` at
   spatial frequency :math:`f = \\sqrt{f_y^2 + f_x^2}` in cycles per pixel (symmetric
   positive definite: ``w`` is real, positive and even). It lets the coarse structure move
-  more per step than the pixel noise; :math:`\\alpha = 0` is plain L-BFGS
-  (:math:`P = I`). Measured at 512 px (bundled pair, real VGG19, iterations to the loss
-  of 500 Adam steps): ALPHA_RESULTS;
+  more per step than the pixel-scale texture; :math:`\\alpha = 0` is plain L-BFGS
+  (:math:`P = I`). The preconditioner changes only the first step and the initial scaling
+  of every step: the memory's pairs still correct it toward the true curvature. Screened at
+  512 px (bundled pair, real VGG19, 50 pairs; iterations to the final loss of 500 Adam
+  steps, deterministic on one machine): plain 93; :math:`\\alpha = 0.5` with
+  :math:`f_0` = 0.15 / 0.05 / 0.02 / 0.01 / 0.005 cycles/px: 87 / 84 / 81 / 80 / 80;
+  :math:`f_0 = 0.01` with :math:`\\alpha` = 0.35 / 0.65: 79 / 86; :math:`\\alpha = 1,
+  f_0 = 0.05`: 97 (too smooth); a diagonal Adam-like :math:`P` (running mean of
+  :math:`g^2`, 0.99): 92. Default :math:`\\alpha = 0.35, f_0 = 0.01`. Cost: two FFT pairs per
+  iteration (3.6 ms each at 512x384 on two cores);
 * a pair is kept only when :math:`s^T y > 10^{-8} \\lVert s \\rVert \\lVert y \\rVert`
   (the curvature condition; a projected step can violate it);
 * step :math:`x_{k+1} = \\Pi_{[0,1]}(x_k + t d_k)`, :math:`t = 1, 1/2, 1/4, \\dots` until
