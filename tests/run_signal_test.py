@@ -42,10 +42,12 @@ def test_restore_puts_the_previous_handlers_back(restore_handlers):
 
 def test_compilation_cache_goes_to_the_users_cache_dir(monkeypatch, tmp_path):
     """run.py keeps JAX's persistent compilation cache (NST_JAX_CACHE_DIR, else next to the
-    weights cache); =off disables it; a cache the user set is left alone."""
+    weights cache), every program in it; =off disables it; a cache the user set is left
+    alone."""
     import jax
 
     saved = jax.config.jax_compilation_cache_dir
+    saved_min = jax.config.jax_persistent_cache_min_compile_time_secs
     monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR", raising=False)
     try:
         jax.config.update("jax_compilation_cache_dir", None)
@@ -56,8 +58,10 @@ def test_compilation_cache_goes_to_the_users_cache_dir(monkeypatch, tmp_path):
         monkeypatch.setenv("NST_CACHE_DIR", str(tmp_path))
         app.enable_compilation_cache()
         assert jax.config.jax_compilation_cache_dir == str(tmp_path / "jax_cache")
+        assert jax.config.jax_persistent_cache_min_compile_time_secs == 0.0  # small ones too
         monkeypatch.setenv("NST_JAX_CACHE_DIR", str(tmp_path / "other"))
         app.enable_compilation_cache()  # already set: left alone
         assert jax.config.jax_compilation_cache_dir == str(tmp_path / "jax_cache")
     finally:
         jax.config.update("jax_compilation_cache_dir", saved)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", saved_min)
