@@ -266,3 +266,11 @@ def test_preconditioner_reaches_the_driver():
     assert abs(a[0] - b[0]) > 1e-4 * abs(a[0])
     assert a[-1] < 0.5 * a[0] and b[-1] < 0.5 * b[0]
     assert np.abs(runs[0].image - runs[1].image).max() > 1e-3
+
+
+def test_preconditioner_cutoff_reaches_the_driver():
+    # The same exponent with another corner frequency: another first step, another image.
+    runs = _runs("lbfgs_host", lbfgs_cutoff=(0.01, 0.2))
+    a, b = (np.asarray(r.history["total"]) for r in runs)
+    assert abs(a[0] - b[0]) > 1e-4 * abs(a[0])
+    assert np.abs(runs[0].image - runs[1].image).max() > 1e-3

@@ -30,6 +30,7 @@ def test_every_field_flag_reaches_the_config():
         size=64, lr=0.5, style_weight=3.0, tv_weight=2.0, seed=7, weights="random",
         content_layers=["conv3_1"], style_layers=["conv1_1:0.5", "conv2_1"],
         style_blend=["0.7", "0.3"], ema_decay=0.5, style_scale=2.0, optimizer="adam",
+        lbfgs_memory=7, lbfgs_precondition=0.25, lbfgs_cutoff=0.03,
     )  # fmt: skip
     config = flags.config_from_flags("stylize", flag_values=fv)
     assert (config.size, config.lr, config.style_weight, config.tv_weight) == (64, 0.5, 3.0, 2.0)
@@ -39,6 +40,7 @@ def test_every_field_flag_reaches_the_config():
     assert config.content_layers == (("conv3_1", 1.0),)
     assert config.style_layers == (("conv1_1", 0.5), ("conv2_1", 0.2))
     assert config.style_blend == (0.7, 0.3)
+    assert (config.lbfgs_memory, config.lbfgs_precondition, config.lbfgs_cutoff) == (7, 0.25, 0.03)
 
 
 def test_experiment_mode_overrides_only_what_was_given():
