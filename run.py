@@ -20,7 +20,7 @@ if importlib.util.find_spec("absl") is None:  # not the project's Python (README
     )
     sys.exit(2)
 
-from nst_cli import app, experiment, flags, infer, stylize, video
+from nst_cli import app, experiment, flags, highres, infer, stylize, video
 
 
 def main(overrides: list[str]) -> None:
@@ -41,7 +41,9 @@ def main(overrides: list[str]) -> None:
         infer.export_main()
     elif flags.MODEL.value:  # a trained feed-forward network
         infer.main()
-    else:  # one image (a large one: nst_cli/highres.py)
+    elif highres.wanted():  # a large output: pyramid and tiles
+        highres.main()
+    else:  # one image
         stylize.main()
 
 

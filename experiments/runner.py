@@ -30,6 +30,7 @@ their ``wall_seconds`` and ``steps_per_second`` are the group's (``sweep_size`` 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import hashlib
@@ -48,8 +49,6 @@ from experiments._table import Config, Setting, configs, groups, resolve_image, 
 from nst import backbones, stylize
 from nst import image as nst_image
 from nst.config import StylizeConfig
-from nst_cli import progress as cli_progress
-from nst_cli.stylize import resumed_step
 
 
 def _never() -> bool:
@@ -64,14 +63,16 @@ class Session:
     overrides: the ``--config.field=value`` arguments, as given.
     should_stop: polled between steps; True stops after the current step (checkpointed).
     note: the tier's note for figure titles ("--quick", "--tier=middle", or "").
-    progress: show progress (``nst_cli.progress``: a bar on a terminal, plain lines else).
+    progress: makes the progress display of one run: ``progress(total, start=steps_done,
+      title=text)`` -> a context manager with ``update(step, rate=, loss=)`` (the command
+      line passes ``nst_cli.progress.Progress``); None shows nothing.
     """
 
     flags: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     overrides: tuple[str, ...] = ()
     should_stop: Callable[[], bool] = _never
     note: str = ""
-    progress: bool = True
+    progress: Callable[..., Any] | None = None
 
 
 @dataclasses.dataclass
@@ -419,10 +420,10 @@ def run_study(
             tag = hashlib.sha1("\n".join(group_labels).encode()).hexdigest()[:12]
             title = group_labels[0] + (f" (+{len(indices) - 1})" if len(indices) > 1 else "")
             checkpoint = os.path.join(workdir, "checkpoints", f"{tag}.npz")
-            bar = cli_progress.Progress(
+            bar, show = _progress(
+                session,
                 base.steps,
-                start=resumed_step(checkpoint) if os.path.exists(checkpoint) else 0,
-                enabled=session.progress,
+                start=stylize.steps_saved(checkpoint),
                 title=f"{name}: {title} ({base.steps} steps, sweep of {len(cfgs)})",
             )
             t0 = time.perf_counter()
@@ -435,7 +436,7 @@ def run_study(
                     compiled=cache,
                     checkpoint=checkpoint,
                     should_stop=session.should_stop,
-                    progress=functools.partial(_show, bar),
+                    progress=show,
                 )
             if results[0].stopped == "interrupted":
                 logging.warning(
@@ -450,7 +451,7 @@ def run_study(
                     "%s: %s: %d steps in %.1f s (+%.1f s compile), loss %.4g%s",
                     name, labels[i], record["steps"], record["wall_seconds"],
                     record["compile_seconds"], record["final"].get("total", float("nan")),
-                    f" [{cli_progress.diverged(result.stopped)}]" if result.stopped else "",
+                    f" [{result.stopped}]" if result.stopped else "",
                 )  # fmt: skip
             logging.info("%s: group done in %.1f s", name, time.perf_counter() - t0)
             if session.should_stop():
@@ -546,7 +547,16 @@ def _record(label: str, cfg: StylizeConfig, inputs: dict, result, sweep_size: in
     )
 
 
-def _show(bar: cli_progress.Progress, step: int, loss: float, rate: float) -> None:
+def _progress(session: Session, total: int, **kwargs) -> tuple[Any, Callable | None]:
+    """``(bar, the engine's progress callback)`` from ``session.progress``; a bar doing
+    nothing and no callback when it is None."""
+    if session.progress is None:
+        return contextlib.nullcontext(), None
+    bar = session.progress(total, **kwargs)
+    return bar, functools.partial(_show, bar)
+
+
+def _show(bar: Any, step: int, loss: float, rate: float) -> None:
     """The engine's progress callback on ``bar``."""
     bar.update(step, rate=rate, loss=loss)
 

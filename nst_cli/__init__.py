@@ -5,8 +5,9 @@
     errors.py      one line on stderr, exit 2
     signals.py     StopFlag: SIGINT/SIGTERM -> a clean stop
     progress.py    progress bar / plain lines, messages without a logger prefix
+    inputs.py      --content, --style (and masks): the images every mode takes
     stylize.py     one image (the default mode)
-    highres.py     large outputs: pyramid and tiles (--size above 1024)
+    highres.py     large outputs: pyramid and tiles (--size above 1024; run.py picks it)
     video.py       --video
     infer.py       --model, --exported, --export (feed-forward networks)
     experiment.py  --experiment

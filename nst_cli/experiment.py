@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import functools
 import os
 import sys
 import types
@@ -25,6 +26,7 @@ import experiments
 from experiments import _common
 from nst_cli import flags as cli_flags
 from nst_cli import overrides as overrides_lib
+from nst_cli import progress
 from nst_cli.signals import StopFlag
 
 # Flags the experiment mode reads itself (never a config field).
@@ -59,7 +61,7 @@ def main(overrides: Sequence[str]) -> None:
         flags=given,
         overrides=tuple(overrides),
         note=_common.tier_note(tier),
-        progress=bool(values["progress"].value),
+        progress=functools.partial(progress.Progress, enabled=bool(values["progress"].value)),
     )
     stop = StopFlag()
     try:

@@ -27,7 +27,8 @@ import re
 import sys
 from typing import Any
 
-from nst_cli import flags, outputs, progress
+from nst.config import StylizeConfig
+from nst_cli import flags, inputs, outputs, progress
 from nst_cli.flags import FLAGS, UsageError
 from nst_cli.signals import StopFlag
 
@@ -50,12 +51,14 @@ _FIELDS = {
 }
 
 
-def wanted(flag_values: Any, config: Any) -> bool:
-    """True when run.py should make this output through ``nst.highres``."""
+def wanted(flag_values: Any = FLAGS) -> bool:
+    """True when run.py should make this output through ``nst.highres``: ``--size`` above
+    ``HIGHRES_ABOVE`` or any flag of this mode given."""
     # --style_scale also serves ordinary runs (StylizeConfig.style_scale): it alone does not
     # ask for the pyramid.
     triggers = (f for f in _FIELDS if f != "style_scale")
-    return config.size > HIGHRES_ABOVE or any(flags.present(f, flag_values) for f in triggers)
+    size = flags.value("size", StylizeConfig().size, flag_values)
+    return size > HIGHRES_ABOVE or any(flags.present(f, flag_values) for f in triggers)
 
 
 def highres_config(flag_values: Any, base: Any = None) -> Any:
@@ -162,9 +165,7 @@ def _write_json(path: str, data: Any) -> None:
 
 def _check(flag_values: Any, config: Any) -> None:
     """What large outputs cannot do (one line, exit 2)."""
-    from nst_cli import stylize
-
-    masked = any(mask for _, mask, _ in stylize.style_specs(flag_values))
+    masked = any(mask for _, mask, _ in inputs.style_specs(flag_values))
     if masked or config.style_stat != "gram" or config.ema_decay:
         raise UsageError(
             "style masks, --style_stat and --ema_decay are not available for large "
@@ -180,7 +181,6 @@ def main(flag_values: Any = FLAGS, config: Any = None) -> Any:
     """
     from nst import files, highres, stylize
     from nst import image as nst_image
-    from nst_cli import stylize as one_image
 
     config = config or flags.config_from_flags("highres", flag_values=flag_values)
     _check(flag_values, config)
@@ -190,8 +190,8 @@ def main(flag_values: Any = FLAGS, config: Any = None) -> Any:
     outputs.check_image_output(output, overwrite=overwrite)
     folder = output + ".levels"
     _check_levels_folder(folder)
-    content_path = one_image.content_path(flag_values)
-    style_paths = [path for path, _, _ in one_image.style_specs(flag_values)]
+    content_path = inputs.content_path(flag_values)
+    style_paths = [path for path, _, _ in inputs.style_specs(flag_values)]
     # The memory estimate from the header's size, before any image is decoded or resized.
     shape = (*nst_image.peek_shape(content_path, config.size), 3)
     net_params = stylize.create_backbone(config)

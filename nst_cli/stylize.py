@@ -3,7 +3,8 @@
     run.py --content=photo.jpg --style=painting.jpg --output=out.png
     run.py --content=chelsea --style=starry.jpg:sky.png --style=brick:ground.png
 
-Outputs larger than ``highres.HIGHRES_ABOVE`` (or any tiling flag) go to ``highres``.
+Outputs larger than ``highres.HIGHRES_ABOVE`` (or any tiling flag) go to ``highres``
+instead (run.py picks the mode).
 Ctrl-C saves ``OUTPUT.ckpt.npz``; the same command continues from it.
 """
 
@@ -13,60 +14,10 @@ import os
 import sys
 from typing import Any
 
-import numpy as np
-
-from nst_cli import flags, highres, outputs, progress
+from nst_cli import flags, outputs, progress
 from nst_cli.flags import FLAGS, UsageError
+from nst_cli.inputs import content_path, load_regions, style_specs
 from nst_cli.signals import StopFlag
-
-DEFAULT_CONTENT, DEFAULT_STYLE = "tubingen", "starry_night"
-
-
-def parse_style(value: str) -> tuple[str, str | None, str | None]:
-    """``IMAGE[:CONTENT_MASK[:STYLE_MASK]]`` -> (image, content mask, style mask) paths.
-
-    IMAGE is a file or a sample name. A value naming an existing file is taken whole (a path
-    may contain ':')."""
-    if os.path.exists(value) or ":" not in value:
-        return flags.image_file(value, "style"), None, None
-    parts = value.split(":")
-    if len(parts) > 3 or not all(parts):
-        raise UsageError(f"--style={value!r}: expected IMAGE[:CONTENT_MASK[:STYLE_MASK]]")
-    parts[0] = flags.image_file(parts[0], "style")
-    for part in parts[1:]:
-        if not os.path.exists(part):
-            raise UsageError(f"--style={value!r}: {part} does not exist")
-    return parts[0], (parts[1] if len(parts) > 1 else None), (parts[2] if len(parts) > 2 else None)
-
-
-def style_specs(flag_values: Any = FLAGS) -> list[tuple[str, str | None, str | None]]:
-    """Every ``--style`` as (image, content mask, style mask); the bundled painting by default."""
-    return [parse_style(v) for v in flags.value("style", None, flag_values) or [DEFAULT_STYLE]]
-
-
-def content_path(flag_values: Any = FLAGS) -> str:
-    """``--content``: a file or a sample name (the bundled photo by default)."""
-    return flags.image_file(flags.value("content", None, flag_values) or DEFAULT_CONTENT, "content")
-
-
-def _load_mask(path: str, shape: tuple[int, int] | None) -> np.ndarray:
-    """A mask image as [H, W] floats in [0, 1] (channel mean), resized to ``shape``."""
-    from nst import image
-
-    mask = image.load(path, max_size=None).mean(axis=-1)
-    return mask if shape is None else image.resize(mask, shape)
-
-
-def load_regions(specs, content_shape: tuple[int, int], styles):
-    """None without masks; else one (content mask, style mask or None) per style."""
-    if all(content_mask is None for _, content_mask, _ in specs):
-        return None
-    if any(content_mask is None for _, content_mask, _ in specs):
-        raise UsageError("with spatial control every --style needs a content mask (IMAGE:MASK)")
-    return [
-        (_load_mask(cm, content_shape), None if sm is None else _load_mask(sm, style.shape[:2]))
-        for (_, cm, sm), style in zip(specs, styles, strict=True)
-    ]
 
 
 def snapshot_paths(output: str, config) -> dict[int, str]:
@@ -78,24 +29,11 @@ def snapshot_paths(output: str, config) -> dict[int, str]:
     return {step: f"{root}_step{step:05d}{ext}" for step in steps}
 
 
-def resumed_step(checkpoint: str) -> int:
-    """Steps an interrupted run saved in ``checkpoint`` (0 when there is none or it is not
-    readable: the engine then says why)."""
-    try:
-        with np.load(checkpoint) as data:
-            return len(data["hist/total"])
-    except Exception:
-        return 0
-
-
 def main(flag_values: Any = FLAGS) -> None:
     """Stylizes --content with --style into --output."""
     from nst import files, image, stylize
 
     config = flags.config_from_flags("stylize", flag_values=flag_values)
-    if highres.wanted(flag_values, config):  # large output: pyramid and tiles
-        highres.main(flag_values)
-        return
     output = flags.value("output", "out.png", flag_values)
     overwrite = bool(flags.value("overwrite", False, flag_values))
     snapshots = snapshot_paths(output, config)
@@ -116,7 +54,7 @@ def main(flag_values: Any = FLAGS) -> None:
     checkpoint = output + ".ckpt.npz"
     bar = progress.Progress(
         config.steps,
-        start=resumed_step(checkpoint) if os.path.exists(checkpoint) else 0,
+        start=stylize.steps_saved(checkpoint),
         enabled=bool(flags.value("progress", True, flag_values)),
         title=f"{config.optimizer}, {config.steps} steps at {max(content.shape[:2])} px on "
         f"{config.backbone} ({config.weights} weights)",

@@ -29,7 +29,7 @@ import time
 from typing import Any
 
 from nst.config import StylizeConfig
-from nst_cli import flags, progress
+from nst_cli import flags, inputs, progress
 from nst_cli.flags import FLAGS, UsageError
 from nst_cli.signals import StopFlag
 
@@ -124,13 +124,12 @@ def main(flag_values: Any = FLAGS, config: StylizeConfig | None = None) -> dict[
         config = None
     else:
         from nst.video import temporal
-        from nst_cli import stylize
 
         config = config or flags.config_from_flags("video", flag_values=flag_values)
         video = video_config(flag_values)
         temporal.validate(config, video)
         styles = [
-            image.load(p, max_size=config.size) for p, _, _ in stylize.style_specs(flag_values)
+            image.load(p, max_size=config.size) for p, _, _ in inputs.style_specs(flag_values)
         ]
     select = _select(flag_values)
     if kind == "mp4":

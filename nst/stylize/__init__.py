@@ -33,6 +33,7 @@ References:
 from nst.stylize._checkpoint import CheckpointError as CheckpointError
 from nst.stylize._checkpoint import load_checkpoint as load_checkpoint
 from nst.stylize._checkpoint import save_checkpoint as save_checkpoint
+from nst.stylize._checkpoint import steps_saved as steps_saved
 from nst.stylize._driver import Result as Result
 from nst.stylize._driver import check_sweep as check_sweep
 from nst.stylize._driver import initial_image as initial_image
@@ -82,6 +83,7 @@ __all__ = [
     "region_targets",
     "scale_styles",
     "stat_targets",
+    "steps_saved",
     "style_blend",
     "stylize",
     "sweep",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+import zipfile
 from collections.abc import Sequence
 from typing import Any
 
@@ -133,6 +134,31 @@ def load_checkpoint(
         history[key[5:]] = value
     state = jax.tree.map(lambda a, t: jnp.asarray(a, t.dtype), state, template)
     return state, history
+
+
+def steps_saved(path: str) -> int:
+    """Steps done by the interrupted run saved in the checkpoint at ``path``, read from the
+    history's header alone; 0 when there is none or it is not readable (``load_checkpoint``
+    then says why)."""
+    try:
+        with zipfile.ZipFile(path) as archive, archive.open("hist/total.npy") as f:
+            shape, _ = _header(f)
+        return int(shape[0]) if len(shape) in (1, 2) else 0
+    except Exception:  # zipfile and numpy raise many kinds for bad bytes
+        return 0
+
+
+def _header(f) -> tuple[tuple[int, ...], np.dtype]:
+    """The shape and dtype an ``.npy`` stream declares, read without loading its data."""
+    version = np.lib.format.read_magic(f)
+    read = {
+        (1, 0): np.lib.format.read_array_header_1_0,
+        (2, 0): np.lib.format.read_array_header_2_0,
+    }
+    if version not in read:
+        raise ValueError(f"unsupported .npy version {version}")
+    shape, _, dtype = read[version](f)
+    return tuple(shape), np.dtype(dtype)
 
 
 def close(path: str | None, state: Any, history: dict, fingerprint: str, stopped: str | None):

@@ -21,6 +21,7 @@ import pytest
 from experiments import _common, init_comparison, optimizer_sweep
 from nst import image
 from nst_cli import experiment
+from nst_cli.progress import Progress
 
 SIZE = 32
 STEPS = 4
@@ -340,7 +341,7 @@ def test_resume_after_interruption_skips_finished_settings(tmp_path, capsys):
     first = (tmp_path / "results" / f"{_common.slug(labels[0])}.json").stat().st_mtime_ns
 
     capsys.readouterr()
-    report = init_comparison.run(config, str(tmp_path))
+    report = init_comparison.run(config, str(tmp_path), _common.Session(progress=Progress))
     assert report.complete and report.ran == labels[1:] and report.skipped == labels[:1]
     assert re.search(r"resuming from step [1-5] of 6", capsys.readouterr().err)
     assert (tmp_path / "results" / f"{_common.slug(labels[0])}.json").stat().st_mtime_ns == first

@@ -1,6 +1,5 @@
 """Large outputs (nst_cli/highres.py): the pyramid and tiles end to end, resume, refusals."""
 
-import dataclasses
 import json
 import os
 
@@ -23,9 +22,9 @@ def test_highres_writes_the_output_resumes_and_refuses(tmp_path):
     output = tmp_path / "big.png"
     values = FakeFlags(output=str(output), pyramid_start=32, tile_size=32, tile_overlap=8)
     values.update(FakeFlags(tile_above=32, progress=False))
-    assert highres.wanted(values, config)
-    assert not highres.wanted(FakeFlags(), config)
-    assert highres.wanted(FakeFlags(), dataclasses.replace(config, size=2048))
+    assert highres.wanted(values)
+    assert not highres.wanted(FakeFlags())
+    assert highres.wanted(FakeFlags(size=2048))
     result = highres.main(values, config)
     assert image.load(output, max_size=None).shape == (48, 64, 3)
     assert [lv.tile for lv in result.levels] == [None, (32, 32)]

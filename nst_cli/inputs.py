@@ -1,0 +1,68 @@
+"""The images a run is given: ``--content``, ``--style`` (with spatial-control masks).
+
+Shared by every mode that takes them (one image, large outputs, video), so no mode imports
+another for its inputs.
+
+    --content=photo.jpg             a file, or a bundled sample name (default tubingen)
+    --style=painting.jpg            repeatable (default starry_night)
+    --style=starry.jpg:sky.png      IMAGE:CONTENT_MASK[:STYLE_MASK]: spatial control
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+from nst_cli import flags
+from nst_cli.flags import FLAGS, UsageError
+
+DEFAULT_CONTENT, DEFAULT_STYLE = "tubingen", "starry_night"
+
+
+def parse_style(value: str) -> tuple[str, str | None, str | None]:
+    """``IMAGE[:CONTENT_MASK[:STYLE_MASK]]`` -> (image, content mask, style mask) paths.
+
+    IMAGE is a file or a sample name. A value naming an existing file is taken whole (a path
+    may contain ':')."""
+    if os.path.exists(value) or ":" not in value:
+        return flags.image_file(value, "style"), None, None
+    parts = value.split(":")
+    if len(parts) > 3 or not all(parts):
+        raise UsageError(f"--style={value!r}: expected IMAGE[:CONTENT_MASK[:STYLE_MASK]]")
+    parts[0] = flags.image_file(parts[0], "style")
+    for part in parts[1:]:
+        if not os.path.exists(part):
+            raise UsageError(f"--style={value!r}: {part} does not exist")
+    return parts[0], (parts[1] if len(parts) > 1 else None), (parts[2] if len(parts) > 2 else None)
+
+
+def style_specs(flag_values: Any = FLAGS) -> list[tuple[str, str | None, str | None]]:
+    """Every ``--style`` as (image, content mask, style mask); the bundled painting by default."""
+    return [parse_style(v) for v in flags.value("style", None, flag_values) or [DEFAULT_STYLE]]
+
+
+def content_path(flag_values: Any = FLAGS) -> str:
+    """``--content``: a file or a sample name (the bundled photo by default)."""
+    return flags.image_file(flags.value("content", None, flag_values) or DEFAULT_CONTENT, "content")
+
+
+def _load_mask(path: str, shape: tuple[int, int] | None) -> np.ndarray:
+    """A mask image as [H, W] floats in [0, 1] (channel mean), resized to ``shape``."""
+    from nst import image
+
+    mask = image.load(path, max_size=None).mean(axis=-1)
+    return mask if shape is None else image.resize(mask, shape)
+
+
+def load_regions(specs, content_shape: tuple[int, int], styles):
+    """None without masks; else one (content mask, style mask or None) per style."""
+    if all(content_mask is None for _, content_mask, _ in specs):
+        return None
+    if any(content_mask is None for _, content_mask, _ in specs):
+        raise UsageError("with spatial control every --style needs a content mask (IMAGE:MASK)")
+    return [
+        (_load_mask(cm, content_shape), None if sm is None else _load_mask(sm, style.shape[:2]))
+        for (_, cm, sm), style in zip(specs, styles, strict=True)
+    ]
