@@ -20,6 +20,7 @@ import numpy as np
 
 from nst_cli import flags, outputs, progress
 from nst_cli.flags import FLAGS, UsageError
+from nst_cli.inputs import DEFAULT_CONTENT, style_mix
 
 
 class _OrbaxFilter(std_logging.Filter):
@@ -34,18 +35,12 @@ def quiet_orbax() -> None:
         logger.addFilter(_OrbaxFilter())
 
 
-def style_mix(flag_values: Any = FLAGS) -> list[float] | None:
-    """``--style_mix`` as numbers (None: the model's default style)."""
-    mix = flags.numbers("style_mix", float, flag_values)
-    return None if mix is None or not mix else list(mix)
-
-
 def inputs(content: str | None) -> list[pathlib.Path]:
     """--content: a file or sample name, a folder of photos, or a comma-separated list."""
     from nst.feedforward import data
 
     if content is None:
-        return [pathlib.Path(flags.image_path("tubingen"))]
+        return [pathlib.Path(flags.image_path(DEFAULT_CONTENT))]
     path = pathlib.Path(content)
     if path.is_dir():
         paths = sorted(p for p in path.iterdir() if p.suffix.lower() in data.IMAGE_EXTENSIONS)

@@ -1,11 +1,12 @@
 """The images a run is given: ``--content``, ``--style`` (with spatial-control masks).
 
-Shared by every mode that takes them (one image, large outputs, video), so no mode imports
-another for its inputs.
+Shared by every mode that takes them (one image, large outputs, video, feed-forward
+networks), so no mode imports another for its inputs.
 
     --content=photo.jpg             a file, or a bundled sample name (default tubingen)
     --style=painting.jpg            repeatable (default starry_night)
     --style=starry.jpg:sky.png      IMAGE:CONTENT_MASK[:STYLE_MASK]: spatial control
+    --style_mix=0.5,0.5             a conditional feed-forward network's style weights
 """
 
 from __future__ import annotations
@@ -46,6 +47,13 @@ def style_specs(flag_values: Any = FLAGS) -> list[tuple[str, str | None, str | N
 def content_path(flag_values: Any = FLAGS) -> str:
     """``--content``: a file or a sample name (the bundled photo by default)."""
     return flags.image_file(flags.value("content", None, flag_values) or DEFAULT_CONTENT, "content")
+
+
+def style_mix(flag_values: Any = FLAGS) -> list[float] | None:
+    """``--style_mix``: a conditional network's weights per style, as numbers (None: the
+    model's default style)."""
+    mix = flags.numbers("style_mix", float, flag_values)
+    return None if mix is None or not mix else list(mix)
 
 
 def _load_mask(path: str, shape: tuple[int, int] | None) -> np.ndarray:

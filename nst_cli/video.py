@@ -251,14 +251,13 @@ def _per_frame(result) -> float:
 def _feedforward(flag_values, model_path, clip, folder, overwrite, stop, log):
     from nst.feedforward import infer
     from nst.video import feedforward
-    from nst_cli import infer as infer_mode
 
     model = infer.load(model_path)
     result = feedforward.stylize_video(
         model,
         clip,
         str(folder),
-        style=infer_mode.style_mix(flag_values),
+        style=inputs.style_mix(flag_values),
         batch_size=int(flags.value("batch_size", None, flag_values) or 4),
         seed=int(flags.value("seed", 0, flag_values)),
         restart=overwrite,
