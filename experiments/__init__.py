@@ -5,11 +5,30 @@ first line summarizes it, ``NAME``, ``get_config(quick=False[, tier])`` (its ``C
 frozen dataclass), ``settings(config)`` (its table) or ``validate(config)``, and
 ``run(config, workdir, session=None) -> runner.Report``. ``run.py --experiment=NAME`` reaches
 it through ``nst_cli.experiment`` (shared flags, ``--config.field=value`` overrides).
+
+Besides the registry, what a caller needs to run one: the tiers (``tier_of``,
+``tier_config``, ``tier_note``), a study's table (``Setting``, ``configs``) and the
+``Session`` the runner takes.
 """
 
 import importlib
 from collections.abc import Mapping
 from types import MappingProxyType, ModuleType
+
+from experiments._table import Setting, configs, tier_config, tier_note, tier_of
+from experiments.runner import Session
+
+__all__ = [
+    "EXPERIMENTS",
+    "Session",
+    "Setting",
+    "configs",
+    "get",
+    "summaries",
+    "tier_config",
+    "tier_note",
+    "tier_of",
+]
 
 _NAMES: tuple[str, ...] = (
     "optimizer_sweep",

@@ -23,7 +23,6 @@ from typing import Any
 from absl import flags
 
 import experiments
-from experiments import _common
 from nst_cli import flags as cli_flags
 from nst_cli import overrides as overrides_lib
 from nst_cli import progress
@@ -53,14 +52,14 @@ def main(overrides: Sequence[str]) -> None:
     overrides = [arg if arg.startswith("--") else f"--{arg}" for arg in overrides]
     values = flags.FLAGS
     module = experiments.get(values["experiment"].value)
-    tier = _common.tier_of(bool(values["quick"].value), values["tier"].value)
+    tier = experiments.tier_of(bool(values["quick"].value), values["tier"].value)
     given = cli_flags.record(values)
     config = build(module, tier, given, overrides)
     workdir = values["workdir"].value or default_workdir(module, config)
-    session = _common.Session(
+    session = experiments.Session(
         flags=given,
         overrides=tuple(overrides),
-        note=_common.tier_note(tier),
+        note=experiments.tier_note(tier),
         progress=functools.partial(progress.Progress, enabled=bool(values["progress"].value)),
     )
     stop = StopFlag()
@@ -75,14 +74,14 @@ def main(overrides: Sequence[str]) -> None:
 def build(module: ModuleType, tier: str, given: Mapping[str, Any], overrides: Sequence[str]):
     """``module``'s config at ``tier`` with the flags ``given`` and the ``overrides`` applied,
     checked (its ``settings`` or ``validate`` raise ValueError for a bad one)."""
-    config = _common.tier_config(module, tier)
+    config = experiments.tier_config(module, tier)
     config = apply_flags(module, config, given)
     config = overrides_lib.apply(config, overrides)
     check = getattr(module, "validate", None)
     if check is not None:
         check(config)
     else:  # a table study: every row's config is checked
-        _common.configs(config, module.settings(config))
+        experiments.configs(config, module.settings(config))
     return config
 
 
@@ -173,7 +172,7 @@ def _swept(module: ModuleType, config: Any) -> set[str]:
     table_fn = getattr(module, "swept_settings", None) or getattr(module, "settings", None)
     if table_fn is None or not hasattr(config, "stylize"):
         return set()
-    return {k for row in table_fn(config) for k in _common.Setting(*row).overrides}
+    return {k for row in table_fn(config) for k in experiments.Setting(*row).overrides}
 
 
 def _holder(config: Any, path: list[str]) -> Any:
