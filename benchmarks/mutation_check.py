@@ -33,6 +33,10 @@ ENGINE = ["tests/engine_wiring_test.py"]
 VIDEO = ["tests/video/temporal_wiring_test.py"]
 FF = ["tests/feedforward/formulas_test.py"]
 STUDIES = ["tests/experiments/tv_sweep_test.py", "tests/experiments/weight_tradeoff_test.py"]
+REACH = ["tests/stylize_reach_test.py"]
+CLI_INPUTS = ["tests/nst_cli/cli_stylize_inputs_test.py"]
+CLI_FLAGS = ["tests/nst_cli/cli_every_flag_test.py"]
+LONG_TERM = ["tests/video/long_term_test.py"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -292,6 +296,78 @@ MUTANTS = [
         "for i, result in zip(indices, results):",
         "for i, result in zip(indices, results[::-1]):",
         STUDIES,
+    ),
+    # -- issue 31: each left every test green before tests/{stylize_reach,
+    #    nst_cli/cli_every_flag, nst_cli/cli_stylize_inputs, video/long_term}_test.py
+    M(
+        "i31: a style's own mask replaced by the content mask (CLI)",
+        "nst_cli/inputs.py",
+        "None if sm is None else _load_mask(sm, style.shape[:2])",
+        "None if sm is None else _load_mask(cm, style.shape[:2])",
+        CLI_INPUTS,
+    ),
+    M(
+        "i31: a style's own mask replaced by the content mask (engine)",
+        "nst/stylize/_targets.py",
+        "for style, (_, style_mask) in zip(",
+        "for style, (style_mask, _) in zip(",
+        REACH,
+    ),
+    M(
+        "i31: styles not resized to the working size (CLI)",
+        "nst_cli/stylize.py",
+        "style_size = None if config.style_scale is not None else config.size",
+        "style_size = None",
+        CLI_INPUTS,
+    ),
+    M(
+        "i31: snapshots show the raw iterate, not the EMA",
+        "nst/stylize/_driver.py",
+        "lambda state=state: _output_image(state, base.ema_decay)",
+        "lambda state=state: _output_image(state, 0.0)",
+        REACH,
+    ),
+    M(
+        "i31: --tv_kind never reaches the config",
+        "nst_cli/flags.py",
+        '"style_blend", "temporal_weight"}',
+        '"style_blend", "temporal_weight", "tv_kind"}',
+        CLI_FLAGS,
+    ),
+    M(
+        "i31: --long_term=1,2,4 acts as 1 (video)",
+        "nst/video/temporal.py",
+        "for j in sorted(video.long_term):",
+        "for j in sorted(video.long_term)[:1]:",
+        LONG_TERM,
+    ),
+    M(
+        "i31: --long_term=1,2,4 acts as 1 (CLI)",
+        "nst_cli/video.py",
+        "long_term=long_term,",
+        "long_term=long_term[:1],",
+        CLI_FLAGS,
+    ),
+    M(
+        "i31: the checkpoint fingerprint ignores the masks (driver)",
+        "nst/stylize/_driver.py",
+        "_checkpoint.fingerprint(configs, content, styles, regions)",
+        "_checkpoint.fingerprint(configs, content, styles)",
+        REACH,
+    ),
+    M(
+        "i31: the checkpoint fingerprint ignores the masks (fingerprint)",
+        "nst/stylize/_checkpoint.py",
+        "enumerate(regions or ())",
+        "enumerate(())",
+        REACH,
+    ),
+    M(
+        "i31: the checkpoint fingerprint flattens the masks (ungrouped)",
+        "nst/stylize/_checkpoint.py",
+        'h.update(f"region {r} {what} mask".encode())',
+        "pass",
+        REACH,
     ),
     M(
         "lbfgs on CPU runs optax's L-BFGS instead of the host-driven one",

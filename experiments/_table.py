@@ -66,13 +66,6 @@ def image_name(name: str) -> str:
     return name if name in nst_image.SAMPLES else os.path.splitext(os.path.basename(name))[0]
 
 
-def resolve_image(name: str) -> str:
-    """A bundled sample name (``nst.image.SAMPLES``) or a path -> a path."""
-    if name in nst_image.SAMPLES:
-        return str(nst_image.sample(name))
-    return str(name)
-
-
 def layer_table(names: Sequence[str], weights: Sequence[float]) -> tuple[tuple[str, float], ...]:
     """``(("conv1_1", 0.5), ...)`` from names and weights (same length)."""
     if len(names) != len(weights):
@@ -173,7 +166,10 @@ def configs(config: Config, table: Sequence[Setting]) -> list[tuple[StylizeConfi
             raise ValueError(f"setting {row.label!r} has neither a content nor a style image")
         content = styles[0] if content is None else content  # style-only: the style's canvas
         styles = tuple(styles) or (content,)  # content-only: the style image is not used
-        inputs = {"content": resolve_image(content), "styles": [resolve_image(s) for s in styles]}
+        inputs = {
+            "content": nst_image.sample_or_path(content),
+            "styles": [nst_image.sample_or_path(s) for s in styles],
+        }
         out.append((cfg, inputs))
     return out
 

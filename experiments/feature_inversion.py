@@ -104,7 +104,7 @@ def run(config: Config, workdir: str, session: _common.Session | None = None) ->
 
 def compute(config: Config, workdir: str, quick_note: str) -> _common.Summary:
     """The whole study (``run`` calls it under the runner): images, layout, metrics."""
-    photo = nst_image.load(_common.resolve_image(config.content), max_size=config.size)
+    photo = nst_image.load(nst_image.sample_or_path(config.content), max_size=config.size)
     net, params = config.create(config.layers)
     os.makedirs(os.path.join(workdir, "images"), exist_ok=True)
     nst_image.save(os.path.join(workdir, "images", "original.png"), photo, overwrite=True)

@@ -257,8 +257,8 @@ def run(config: Config, workdir: str, session: _common.Session | None = None) ->
     validate(config)
     base = config.stylize
     table = settings(config)
-    content_path = _common.resolve_image(config.content or config.styles[0])
-    style_paths = [_common.resolve_image(s) for s in config.styles]
+    content_path = nst_image.sample_or_path(config.content or config.styles[0])
+    style_paths = [nst_image.sample_or_path(s) for s in config.styles]
     state: dict[str, Any] = {}
 
     def prepare() -> None:
@@ -395,5 +395,5 @@ def _title(config: Config, quick_note: str) -> str:
 # Highres flags (--tile_size, ... of the high-resolution mode) set ``config.highres``.
 FLAG_FIELDS = {
     "style_scale": "highres.style_scale",
-    "memory_gib": ("highres.memory_budget", lambda gib: int(gib * 2**30)),
+    "memory_gib": ("highres.memory_budget", highres.gib_to_bytes),
 }

@@ -98,7 +98,7 @@ RIVALS = ("Adagrad", "RMSprop")
 def gradient_scale(config: Config) -> float:
     """Median |dL/dx| per pixel value of the study's objective at the content photo."""
     cfg = config.stylize
-    load = lambda name: nst_image.load(_common.resolve_image(name), max_size=cfg.size)
+    load = lambda name: nst_image.load(nst_image.sample_or_path(name), max_size=cfg.size)
     content = load(config.content)
     styles = [load(name) for name in config.styles]
     net = stylize.network(cfg)

@@ -45,7 +45,7 @@ from absl import logging
 
 from experiments import _claims, _outputs, _records
 from experiments._records import json_safe, read_json, utc_now, write_json
-from experiments._table import Config, Setting, configs, groups, resolve_image, slug
+from experiments._table import Config, Setting, configs, groups, slug
 from nst import backbones, stylize
 from nst import image as nst_image
 from nst.config import StylizeConfig
@@ -459,7 +459,7 @@ def run_study(
         return False
 
     def summary(outcomes: list[Outcome]) -> Summary:
-        loader = lambda p: load(resolve_image(p))
+        loader = lambda p: load(nst_image.sample_or_path(p))
         verdicts = list(claims(config, outcomes, loader)) if claims else []
         layout = (figure or _default_figure)(config, outcomes, loader)
         return Summary(

@@ -148,7 +148,7 @@ def run(config: Config, workdir: str, session: _common.Session | None = None) ->
     _quiet_orbax()
     validate(config)
     style_names = [_common.image_name(s) for s in config.styles]
-    styles = [nst_image.load(_common.resolve_image(s), None) for s in config.styles]
+    styles = [nst_image.load(nst_image.sample_or_path(s), None) for s in config.styles]
     init_variables, only_style = None, None
     train_config = resolve(config)
     if config.add_style:
@@ -164,7 +164,7 @@ def run(config: Config, workdir: str, session: _common.Session | None = None) ->
         if folder is None:
             raise ValueError("--config.train_dir is required: a folder of training photos")
         dataset = data.ImageFolder(folder)
-    preview = nst_image.load(_common.resolve_image(config.preview), max_size=256)
+    preview = nst_image.load(nst_image.sample_or_path(config.preview), max_size=256)
     steps = train.total_steps(train_config, None if dataset is None else len(dataset))
     used = dataclasses.replace(config, train=train_config)
     info = {"styles": style_names, **_weights_note(train_config)}

@@ -282,7 +282,7 @@ def run(config: Config, workdir: str, session: Session | None = None) -> _common
             )
         else:
             train_dir = config.train_dir or pathlib.Path(nst_image.sample("tubingen")).parent
-            styles = [nst_image.load(_common.resolve_image(s), None) for s in config.styles]
+            styles = [nst_image.load(nst_image.sample_or_path(s), None) for s in config.styles]
             logging.info(
                 "training a %d-style network for %d steps", len(styles), train_config.steps
             )
@@ -315,8 +315,8 @@ def _compare(
     config: Config, workdir: str, model: infer.Model, random_weights: bool, quick_note: str
 ) -> _common.Summary:
     """The table, comparison.png, interpolation.png, table.csv: the study's ``Summary``."""
-    content_path = _common.resolve_image(config.content)
-    style = nst_image.load(_common.resolve_image(config.styles[0]), max_size=None)
+    content_path = nst_image.sample_or_path(config.content)
+    style = nst_image.load(nst_image.sample_or_path(config.styles[0]), max_size=None)
     rows: list[dict[str, Any]] = []
     pictures: dict[str, np.ndarray] = {}
     curves = []

@@ -100,7 +100,7 @@ def make_clip(config: Config) -> Any:
         return io.load_clip(config.video, size=size, max_frames=config.frames)
     if config.content is None:
         raise ValueError("video_temporal needs --content (the photo to pan over) or --video")
-    photo = nst_image.load(_common.resolve_image(config.content), max_size=2 * size)
+    photo = nst_image.load(nst_image.sample_or_path(config.content), max_size=2 * size)
     height = max(16, round(size * photo.shape[0] / photo.shape[1]))
     window = (min(height, photo.shape[0] - 1), size)
     dx, dy = config.velocity
@@ -115,7 +115,7 @@ def make_clip(config: Config) -> Any:
     sprite = None
     if config.sprite:
         side = max(4, window[1] // 4)
-        patch = nst_image.load(_common.resolve_image(config.sprite), max_size=side)
+        patch = nst_image.load(nst_image.sample_or_path(config.sprite), max_size=side)
         speed = min(window[1] / 24, (window[1] - patch.shape[1]) / max(config.frames, 2))
         sprite = (patch, (0, (window[0] - patch.shape[0]) // 2), (speed, 0))
     frames = synthetic.pan(
@@ -181,7 +181,7 @@ def run(config: Config, workdir: str, session: _common.Session | None = None) ->
     def work(todo: list[str], save: _common.runner.Save, session: _common.Session) -> bool:
         net, params = state["net"], state["params"]
         styles = [
-            nst_image.load(_common.resolve_image(s), max_size=base.size) for s in config.styles
+            nst_image.load(nst_image.sample_or_path(s), max_size=base.size) for s in config.styles
         ]
         state["auto"] = auto = temporal.ruder_temporal_weight(base, net, params, clip.shape)
         state["weight"] = weight = (

@@ -60,6 +60,7 @@ __all__ = [
     "resize",
     "rgb_to_yiq",
     "sample",
+    "sample_or_path",
     "save",
     "save_grid",
     "save_strip",
@@ -144,6 +145,15 @@ def sample(name: str) -> pathlib.Path:
     except (KeyError, TypeError):
         known = ", ".join(sorted(SAMPLES))
         raise ImageError(f"unknown sample image {name!r}; known samples: {known}") from None
+
+
+def sample_or_path(name: str | os.PathLike) -> str:
+    """A sample name (``SAMPLES``) -> its bundled file; anything else is taken as a path.
+
+    >>> sample_or_path("photos/me.jpg")
+    'photos/me.jpg'
+    """
+    return str(SAMPLES[name]) if name in SAMPLES else str(name)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -38,8 +38,6 @@ PROCESS_FLAGS = frozenset(
 RENAMED = {"style": "styles"}
 # run.py flags that mean nothing to an experiment: giving one is an error, not a no-op.
 NOT_FOR_EXPERIMENTS = ("output", "overwrite", "snapshot_every")
-# Layer tables given as flags: bare names take these weights.
-_LAYER_WEIGHTS = {"content_layers": 1.0, "style_layers": 0.2}
 
 
 def main(overrides: Sequence[str]) -> None:
@@ -113,7 +111,10 @@ def apply_flags(module: ModuleType, config: Any, given: Mapping[str, Any]) -> An
         field, convert = renamed.get(flag, flag), None
         if isinstance(field, tuple):  # (field, convert): a value in other units
             field, convert = field
-            value = convert(value)
+            try:
+                value = convert(value)
+            except ValueError as e:
+                raise ValueError(f"--{flag} {e}") from None
         path = field.split(".") if "." in field else _find(config, field)
         if path is None:
             raise ValueError(f"--{flag} does not apply to {name}")
@@ -136,7 +137,7 @@ def apply_flags(module: ModuleType, config: Any, given: Mapping[str, Any]) -> An
         changes.setdefault(where, {})[field] = parsed
         flag_of[field] = flag
         if field == "backbone":  # another network: its own default layers, unless given
-            for k in _LAYER_WEIGHTS:
+            for k in overrides_lib.LAYER_WEIGHTS:
                 if hasattr(holder, k) and k not in given and k not in swept:
                     if _allows_none(holder, k):
                         changes[where].setdefault(k, None)

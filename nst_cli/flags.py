@@ -1,10 +1,12 @@
 """Every flag of ``run.py``, defined once, and the one flags-to-config function.
 
-Flags are grouped by what they serve (``GROUPS``, the sections of ``--help``); their meaning
-does not change with the mode. ``config_from_flags(mode)`` is the only place flags become a
-``StylizeConfig``: one image, video frames, high resolution and the experiments' shared flags
-all go through it. Bundled sample names (``--content=chelsea``, ``--style=brick``) are
-accepted wherever an image is (``image_path``).
+Flags are grouped by what they serve (``GROUPS``, the sections of ``--help``: each flag
+falls in the ``_section`` above its definition); their meaning does not change with the
+mode. A flag named as a ``StylizeConfig`` field sets that field (but ``_NOT_AS_GIVEN``).
+``config_from_flags(mode)`` is the only place flags become a ``StylizeConfig``: one image,
+video frames, high resolution and the experiments' shared flags all go through it. Bundled
+sample names (``--content=chelsea``, ``--style=brick``) are accepted wherever an image is
+(``image_path``).
 
 Every reader takes ``flag_values`` (absl's ``FLAGS`` by default; tests pass a stand-in with
 ``name in fv``, ``fv[name].value`` and ``fv[name].present``).
@@ -25,9 +27,34 @@ from absl import flags
 
 from nst import image
 from nst.config import StylizeConfig
+from nst.image import sample_or_path as image_path  # --content=chelsea: a sample's file
+from nst_cli.overrides import LAYER_WEIGHTS
 
 FLAGS = flags.FLAGS
 _DEFAULT = StylizeConfig()
+
+
+_CONFIG_FIELDS = frozenset(f.name for f in dataclasses.fields(StylizeConfig))
+_SECTIONS: list[tuple[str, int]] = []  # (title of a --help section, flags defined before it)
+
+
+def _defined() -> list[str]:
+    """The names of the flags this module defined so far, in order."""
+    return [flag.name for flag in FLAGS.get_flags_for_module(__name__)]
+
+
+def _section(title: str) -> None:
+    """The flags defined after this call (up to the next one) form the ``--help`` section
+    ``title``."""
+    _SECTIONS.append((title, len(_defined())))
+
+
+def _groups() -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """``(title, flag names)`` of every section, in order."""
+    names = _defined()
+    bounds = [start for _, start in _SECTIONS] + [len(names)]
+    titles = [title for title, _ in _SECTIONS]
+    return tuple((t, tuple(names[a:b])) for t, a, b in zip(titles, bounds, bounds[1:]))
 
 
 def _field(name: str, help_text: str) -> flags.FlagHolder:
@@ -37,7 +64,7 @@ def _field(name: str, help_text: str) -> flags.FlagHolder:
     return define[type(default)](name, default, help_text)
 
 
-# --------------------------------------------------------------------------- inputs, output
+_section("Inputs and output")
 
 CONTENT = flags.DEFINE_string(
     "content",
@@ -59,8 +86,17 @@ OUTPUT = flags.DEFINE_string(
 OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace an existing output.")
 PROGRESS = flags.DEFINE_bool("progress", True, "Show progress (a bar on a terminal).")
 
-# ------------------------------------------------------------------------------------ modes
+_section("Modes (default: stylize one image)")
 
+VIDEO = flags.DEFINE_string(
+    "video", None, "Stylize a clip (MP4/MOV/AVI/WebM/GIF) or a folder of numbered frames."
+)
+MODEL = flags.DEFINE_string(
+    "model", None, "Stylize with a trained feed-forward network (model dir or training workdir)."
+)
+EXPORTED = flags.DEFINE_string(
+    "exported", None, "Stylize --content with an exported program (.nstx) instead of --model."
+)
 EXPERIMENT = flags.DEFINE_string(
     "experiment", None, "Run a registered experiment (--list_experiments; --config.FIELD=VALUE)."
 )
@@ -74,17 +110,8 @@ TIER = flags.DEFINE_enum(
     "Experiment settings: quick (= --quick), middle (a convincing figure on a 2-core CPU in "
     "minutes), full (the paper's; the default).",
 )
-VIDEO = flags.DEFINE_string(
-    "video", None, "Stylize a clip (MP4/MOV/AVI/WebM/GIF) or a folder of numbered frames."
-)
-MODEL = flags.DEFINE_string(
-    "model", None, "Stylize with a trained feed-forward network (model dir or training workdir)."
-)
-EXPORTED = flags.DEFINE_string(
-    "exported", None, "Stylize --content with an exported program (.nstx) instead of --model."
-)
 
-# ------------------------------------------------------------------------- the optimization
+_section("Optimization (one image, video frames, high resolution, experiments)")
 
 SIZE = _field("size", "Longest side of the working image, px.")
 STEPS = flags.DEFINE_integer(
@@ -96,8 +123,7 @@ OPTIMIZER = flags.DEFINE_string(
     "adam | adagrad | rmsprop | sgd | lbfgs (per backend: lbfgs_host on CPU, optax on GPU) "
     "| lbfgs_host | lbfgs_optax | lbfgs_scipy. Default: lbfgs for one image (reaches the "
     "loss of 500 Adam steps in a fraction of the time: benchmarks/time_to_image.py), adam for "
-    "video and tiled high resolution. --optimizer=adam gives the former default (500 Adam "
-    "steps).",
+    "video and tiled high resolution.",
 )
 LR = _field("lr", "Learning rate (first-order optimizers).")
 LBFGS_MEMORY = flags.DEFINE_integer(
@@ -148,7 +174,7 @@ SWEEP_FORM = _field(
     "Sweeps: auto | vmap (one batched program) | each (setting by setting).",
 )
 
-# ------------------------------------------------------------------------- backbone, layers
+_section("Backbone and layers")
 
 BACKBONE = _field("backbone", "vgg16 | vgg19 | resnet18 | ...")
 WEIGHTS = _field("weights", "imagenet | random | PATH.")
@@ -162,7 +188,7 @@ STYLE_LAYERS = flags.DEFINE_list(
     "style_layers", None, "layer[:weight],... (default conv1_1..conv5_1 at 0.2)."
 )
 
-# ------------------------------------------------------------------------------------ video
+_section("Video (--video)")
 
 TEMPORAL_WEIGHT = flags.DEFINE_float(
     "temporal_weight",
@@ -189,7 +215,7 @@ FIRST_FRAME_STEPS = flags.DEFINE_integer(
     "first_frame_steps", None, "Steps of the first frame (default: 2 * --steps)."
 )
 
-# -------------------------------------------------------------------------- high resolution
+_section("High resolution (--size above 1024, or any of these)")
 
 TILE_SIZE = flags.DEFINE_integer(
     "tile_size", None, "Tile side, px (default 512; 0: never tile, refuse what cannot fit)."
@@ -221,7 +247,7 @@ MEMORY_GIB = flags.DEFINE_float(
     "memory_gib", None, "Memory budget, GiB (default: 0.9 x what is available now)."
 )
 
-# ---------------------------------------------------------------- feed-forward inference
+_section("Feed-forward networks (--model, --exported)")
 
 STYLE_MIX = flags.DEFINE_list(
     "style_mix", None, "Conditional model: weights per style, e.g. 0.5,0.5 (default style 0)."
@@ -242,7 +268,7 @@ EXPORT_SIZE = flags.DEFINE_list(
     "export_size", None, "H,W: export for one image size only (required for texture networks)."
 )
 
-# --------------------------------------------------------------------- several processes
+_section("Several processes (hosts)")
 
 COORDINATOR_ADDRESS = flags.DEFINE_string(
     "coordinator_address", None, "host:port of process 0; enables jax.distributed."
@@ -259,59 +285,24 @@ DISTRIBUTED_TIMEOUT = flags.DEFINE_float(
     "distributed_timeout", 300.0, "Seconds to wait for every process to arrive."
 )
 
-# The sections of --help, in order: (title, flag names).
-GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = tuple(
-    (title, tuple(names.split()))
-    for title, names in (
-        ("Inputs and output", "content style output overwrite progress"),
-        (
-            "Modes (default: stylize one image)",
-            "video model exported experiment list_experiments workdir quick tier",
-        ),
-        (
-            "Optimization (one image, video frames, high resolution, experiments)",
-            "size steps optimizer lr init seed content_weight style_weight tv_weight tv_kind "
-            "photo_weight style_blend style_norm style_stat style_mean_weight style_scale "
-            "distance delta preserve_color ema_decay snapshot_every loop sweep_form",
-        ),
-        (
-            "Backbone and layers",
-            "backbone weights weights_seed pooling cache_dir content_layers style_layers",
-        ),
-        (
-            "Video (--video)",
-            "temporal_weight flow long_term max_frames start fps first_frame_steps",
-        ),
-        (
-            "High resolution (--size above 1024, or any of these)",
-            "tile_size tile_overlap tile_batch tile_above pyramid_ratio pyramid_start "
-            "level_steps remat bf16 carry_optimizer_state memory_gib",
-        ),
-        (
-            "Feed-forward networks (--model, --exported)",
-            "style_mix max_size batch_size export export_size",
-        ),
-        (
-            "Several processes (hosts)",
-            "coordinator_address num_processes process_id distributed distributed_timeout",
-        ),
-    )
-)
+# The sections of --help, in order: (title, flag names), as defined above.
+GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = _groups()
 
-# Single images default to L-BFGS (Gatys et al.'s optimizer): 100 iterations reach the final
-# loss of 500 Adam steps (4.6e12 at 512 px, bundled pair, real VGG19: the CPU's lbfgs_host
-# at iteration 79, in 0.19x of Adam's time; Chelsea x The Scream at 256 px: 94;
-# benchmarks/time_to_image.py). Video frames and tiled high resolution keep
-# Adam (L-BFGS compiles per frame there / cannot be tiled).
+# Single images default to L-BFGS (Gatys et al.'s optimizer; benchmarks/time_to_image.py
+# measures it against Adam). Video frames and tiled high resolution use Adam: L-BFGS would
+# compile once per frame there, and its line search cannot be tiled.
 MODE_OPTIMIZER = {"stylize": "lbfgs", "video": "adam", "highres": "adam"}
 LBFGS_STEPS, FIRST_ORDER_STEPS = 100, 500
 
-# Flags that are StylizeConfig fields of the same name (layers, blend: parsed below).
+# Flags that are StylizeConfig fields of the same name, taken as given; but these: the layer
+# tables and blend weights are parsed (stylize_overrides), the temporal weight is the video
+# mode's (nst_cli.video).
+_NOT_AS_GIVEN = frozenset({"content_layers", "style_layers", "style_blend", "temporal_weight"})
 _FIELDS = tuple(
-    "backbone weights weights_seed pooling cache_dir content_weight style_weight tv_weight "
-    "tv_kind photo_weight style_norm style_stat style_mean_weight style_scale ema_decay "
-    "distance delta preserve_color init optimizer lr steps size seed snapshot_every loop "
-    "sweep_form lbfgs_memory lbfgs_precondition lbfgs_cutoff".split()
+    name
+    for _, names in GROUPS
+    for name in names
+    if name in _CONFIG_FIELDS and name not in _NOT_AS_GIVEN
 )
 
 
@@ -330,12 +321,6 @@ def present(name: str, flag_values: Any = FLAGS) -> bool:
 def value(name: str, default: Any = None, flag_values: Any = FLAGS) -> Any:
     """``--name``'s value (its default when not given), or ``default`` if it is not defined."""
     return flag_values[name].value if name in flag_values else default
-
-
-def image_path(name: str) -> str:
-    """A bundled sample name (``nst.image.SAMPLES``: tubingen, chelsea, starry_night,
-    the_scream, brick) or a path -> a path."""
-    return str(image.sample(name)) if name in image.SAMPLES else str(name)
 
 
 def image_file(name: str, flag: str) -> str:
@@ -380,7 +365,7 @@ def stylize_overrides(flag_values: Any = FLAGS) -> dict[str, Any]:
 
     A new ``--backbone`` without layer flags resets the layers to that backbone's defaults."""
     fields = {name: flag_values[name].value for name in _FIELDS if present(name, flag_values)}
-    for name, weight in (("content_layers", 1.0), ("style_layers", 0.2)):
+    for name, weight in LAYER_WEIGHTS.items():
         if present(name, flag_values):
             fields[name] = layer_table(flag_values[name].value, weight)
         elif "backbone" in fields:

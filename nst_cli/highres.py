@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import re
 import sys
@@ -65,7 +64,7 @@ def highres_config(flag_values: Any, base: Any = None) -> Any:
     """A ``HighresConfig``: ``base`` (default: the defaults) with the flags given."""
     import dataclasses
 
-    from nst.highres import HighresConfig
+    from nst.highres import HighresConfig, gib_to_bytes
 
     fields = {}
     for flag, field in _FIELDS.items():
@@ -73,9 +72,10 @@ def highres_config(flag_values: Any, base: Any = None) -> Any:
         if value is None:
             continue
         if flag == "memory_gib":
-            if not (math.isfinite(value) and value > 0):
-                raise UsageError(f"--memory_gib must be a finite number > 0, got {value}")
-            value = int(value * 2**30)
+            try:
+                value = gib_to_bytes(value)
+            except ValueError as e:
+                raise UsageError(f"--memory_gib {e}") from None
         elif flag == "level_steps":
             value = flags.numbers("level_steps", int, flag_values)
         fields[field] = value

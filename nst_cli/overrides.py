@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from typing import Any
 
 PREFIX = "--config."
-# Layer tables given as bare names take these weights (as the --content_layers /
+# Layer tables given as bare names take these weights (here and in the --content_layers /
 # --style_layers flags): a content layer 1, a style layer 1/5.
 LAYER_WEIGHTS = {"content_layers": 1.0, "style_layers": 0.2}
 _TRUE = ("true", "1", "yes")

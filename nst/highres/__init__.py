@@ -42,6 +42,7 @@ from nst.highres._memory import (
     available_bytes,
     estimate_tiled,
     estimate_untiled,
+    gib_to_bytes,
 )
 from nst.highres._tiled import (
     TiledResult,
@@ -70,6 +71,7 @@ __all__ = [
     "content_backbone",
     "estimate_tiled",
     "estimate_untiled",
+    "gib_to_bytes",
     "hw_grams",
     "level_shapes",
     "level_steps",

@@ -24,6 +24,7 @@ checks the estimate against ``memory_analysis()`` at a small size.
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import jax
 import jax.numpy as jnp
@@ -38,6 +39,7 @@ __all__ = [
     "estimate_tiled",
     "estimate_untiled",
     "gib",
+    "gib_to_bytes",
 ]
 
 # temp / A of the value and gradient (the table above, rounded up).
@@ -59,6 +61,17 @@ class MemoryEstimateError(ValueError):
 
 def gib(n: float) -> str:
     return f"{n / 2**30:.1f} GiB"
+
+
+def gib_to_bytes(value: float) -> int:
+    """A memory budget given in GiB, in bytes (``HighresConfig.memory_budget``).
+
+    Raises:
+      ValueError: ``value`` is not a finite number > 0.
+    """
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"must be a finite number > 0, got {value}")
+    return int(value * 2**30)
 
 
 def _param_bytes(params, net: backbones.Backbone | None = None) -> int:

@@ -23,8 +23,10 @@ from nst import files, parallel
 from nst.config import StylizeConfig
 
 
-def fingerprint(configs: Sequence[StylizeConfig], content, styles) -> str:
-    """Hash of the settings (but the run's length and loop form) and the input images."""
+def fingerprint(configs: Sequence[StylizeConfig], content, styles, regions=None) -> str:
+    """Hash of the settings (but the run's length and loop form), the input images and the
+    spatial-control masks: which content mask and style mask (or none) go with which style,
+    so masks grouped otherwise are another run even when their arrays are the same."""
     h = hashlib.sha256()
     for c in configs:
         fields = {f.name: getattr(c, f.name) for f in dataclasses.fields(c)}
@@ -35,6 +37,12 @@ def fingerprint(configs: Sequence[StylizeConfig], content, styles) -> str:
         h.update(f"StylizeConfig({', '.join(f'{k}={v!r}' for k, v in fields.items())})".encode())
     for a in (content, *styles):
         h.update(np.ascontiguousarray(a, np.float32).tobytes())
+    for r, (content_mask, style_mask) in enumerate(regions or ()):
+        for what, mask in (("content", content_mask), ("style", style_mask)):
+            h.update(f"region {r} {what} mask".encode())
+            if mask is not None:
+                mask = np.ascontiguousarray(mask, np.float32)
+                h.update(f"{mask.shape}".encode() + mask.tobytes())
     return h.hexdigest()[:16]
 
 

@@ -143,8 +143,7 @@ def sweep(
         targets = make_targets(base, net, params, content, styles, photo=photo, regions=regions)
     # Every step takes image gradients: the convolutions' flipped kernels, once.
     params = backbones.with_transposed_kernels(net.name, params)
-    masks = [m for region in regions or () for m in region if m is not None]
-    fingerprint = _checkpoint.fingerprint(configs, content, [*styles, *masks])
+    fingerprint = _checkpoint.fingerprint(configs, content, styles, regions)
     if init_images is not None:
         images = jnp.broadcast_to(
             jnp.asarray(init_images, jnp.float32), (len(configs), *content.shape)

@@ -18,7 +18,7 @@ import jax
 import numpy as np
 import pytest
 
-from experiments import _common, init_comparison, optimizer_sweep
+from experiments import _common, init_comparison, large_scale, optimizer_sweep
 from nst import image
 from nst_cli import experiment
 from nst_cli.progress import Progress
@@ -316,6 +316,17 @@ def test_layer_flags_and_backbone_flag():
         init_comparison, layered, {"backbone": "resnet18", "style_layers": ["layer1"]}
     ).stylize
     assert kept.content_layers is None and kept.style_layers == (("layer1", 0.2),)
+
+
+def test_memory_gib_reaches_large_scale_in_bytes():
+    """A converted flag (FLAG_FIELDS' (field, convert)): the value in bytes; a bad one is
+    refused in one line naming the flag."""
+    config = large_scale.get_config(quick=True)
+    out = experiment.apply_flags(large_scale, config, {"memory_gib": 1.5})
+    assert out.highres.memory_budget == 3 * 2**29
+    for bad in (0.0, -1.0, float("inf")):
+        with pytest.raises(ValueError, match=r"^--memory_gib must be a finite number > 0"):
+            experiment.apply_flags(large_scale, config, {"memory_gib": bad})
 
 
 # ---------------------------------------------------------------------- workdirs
