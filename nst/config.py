@@ -111,7 +111,11 @@ class StylizeConfig:
     lbfgs_precondition: float = 0.35
     lbfgs_cutoff: float = 0.01
     lr: float = 1e-2
-    steps: int = 500
+    steps: int = 500  # at most; the stopping rule below may end the run sooner
+    # Stopping rule: the run ends once the total loss fell by less than stop_tol (relative to
+    # its current value) over the last stop_window steps. 0: run all ``steps``.
+    stop_tol: float = 0.0
+    stop_window: int = 10
     size: int = 512  # longest side of the working image, px
     seed: int = 0
     snapshot_every: int = 0  # keep the image every N steps (0: never)
@@ -173,6 +177,8 @@ HOST_FIELDS = frozenset(
         "lbfgs_memory",
         "lbfgs_precondition",
         "lbfgs_cutoff",
+        "stop_tol",
+        "stop_window",
     }
 )
 
@@ -212,6 +218,8 @@ _RANGES = {
     "style_mean_weight": (0.0, True, None),
     "delta": (0.0, False, None),
     "snapshot_every": (0, True, None),
+    "stop_tol": (0.0, True, 1.0),
+    "stop_window": (1, True, None),
     "scan_chunk": (1, True, None),
     "ema_decay": (0.0, True, 1.0),
 }
@@ -222,6 +230,7 @@ _INTEGERS = (
     "weights_seed",
     "snapshot_every",
     "scan_chunk",
+    "stop_window",
 )
 _INITS = ("content", "noise", "uniform", "style")
 

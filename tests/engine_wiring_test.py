@@ -321,7 +321,31 @@ class _NanAbove:
         return {k: jax.numpy.where(bad, jax.numpy.nan, v) for k, v in feats.items()}
 
 
-@pytest.mark.parametrize("optimizer", ["adam", "lbfgs_host"])
+def test_lbfgs_host_backtracks_from_a_non_finite_trial(images, net_params):
+    # For the line search a non-finite trial point is a step too long: it backtracks and
+    # never accepts it; the run keeps going below the threshold and every kept value is
+    # finite (an accepted point is always finite).
+    content, style, _ = images
+    net, params = net_params
+    bright, dark = np.full_like(content, 0.9), np.full_like(content, 0.1)
+    config = dataclasses.replace(
+        BASE, optimizer="lbfgs_host", steps=12, style_weight=0.0, tv_weight=0.0
+    )
+    targets = stylize.make_targets(config, net, params, bright, [style])
+    kw = dict(net_params=(_NanAbove(net, 0.25), params), init_images=dark, targets=targets)
+    result = stylize.stylize(config, bright, [style], **kw)
+    assert result.stopped is None
+    assert result.steps_done > 2
+    for name, values in result.history.items():
+        assert np.all(np.isfinite(values)), name
+    assert result.image.mean() <= 0.25 < 0.9
+    assert (
+        np.all(np.diff(result.history["total"]) <= 0)
+        and result.history["total"][-1] < 0.9 * result.history["total"][0]
+    )
+
+
+@pytest.mark.parametrize("optimizer", ["adam"])
 def test_nan_step_is_not_kept_and_the_last_finite_state_is(optimizer, images, net_params):
     content, style, _ = images
     net, params = net_params

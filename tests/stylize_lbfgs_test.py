@@ -133,7 +133,8 @@ def test_preconditioned_direction_is_the_dense_bfgs_update(k):
     want = _dense_direction(pairs, g, p)
     np.testing.assert_allclose(np.asarray(got).reshape(-1), want, rtol=2e-4, atol=1e-5)
     assert not np.allclose(want, _dense_direction(pairs, g), rtol=1e-2)  # P matters here
-    first = _lbfgs._steepest(jnp.asarray(g.reshape(shape), jnp.float32), weights)
+    inside = jnp.full(shape, 0.5, jnp.float32)  # every coordinate free
+    first = _lbfgs._steepest(jnp.asarray(g.reshape(shape), jnp.float32), inside, weights)
     np.testing.assert_allclose(
         np.asarray(first).reshape(-1), _dense_direction([], g, p), rtol=2e-4, atol=1e-6
     )
@@ -177,24 +178,31 @@ def test_memory_of_zero_pairs_is_refused():
         _lbfgs.init_memory(4, 0)
 
 
-def _projected_lbfgs(value_and_grad, x, steps, m):
-    """The driver's loop without the engine around it (same functions, same rule)."""
-    f, g = value_and_grad(x)
-    memory = _lbfgs.init_memory(x.size, m)
-    d = _lbfgs.direction(memory, g)
-    values = [float(f)]
+def _solve(value_and_grad, x, steps, m, weights=None):
+    """``BoxLBFGS`` (the engine's driver) on a test problem: the final point, the values."""
+    solver = _lbfgs.BoxLBFGS(_evaluator(value_and_grad), x, memory=m, weights=weights)
+    values = [solver.value]
     for _ in range(steps):
-        t = 1.0
-        while True:
-            x_t, decrease = _lbfgs._trial(x, d, jnp.float32(t), g)
-            f_t, g_t = value_and_grad(x_t)
-            if float(f_t) <= float(f) + _lbfgs.ARMIJO * float(decrease) or t < _lbfgs.MIN_STEP:
-                break
-            t *= 0.5
-        memory, d = _lbfgs._next_direction(memory, x_t - x, g_t - g, g_t)
-        x, f, g = x_t, f_t, g_t
-        values.append(float(f))
-    return x, values
+        if solver.step() is None:
+            break
+        values.append(solver.value)
+    return solver.x, values
+
+
+def _evaluator(value_and_grad):
+    """``value_and_grad(x) -> (f, g)`` as ``BoxLBFGS``'s ``evaluate(x) -> (f, aux, g)``."""
+
+    def evaluate(x):
+        f, g = value_and_grad(x)
+        return f, {}, g
+
+    return evaluate
+
+
+def _quadratic(d, c, scale=1.0):
+    """f = scale * 0.5 (x - c)^T D (x - c) with its gradient, jitted (D diagonal)."""
+    d, c = jnp.asarray(d, jnp.float32), jnp.asarray(c, jnp.float32)
+    return jax.jit(jax.value_and_grad(lambda x: scale * 0.5 * jnp.sum(d * (x - c) ** 2)))
 
 
 def test_box_constrained_quadratic_reaches_its_minimizer():
@@ -202,12 +210,102 @@ def test_box_constrained_quadratic_reaches_its_minimizer():
     # [0, 1]: the minimizer over the box is clip(c, 0, 1).
     rng = np.random.default_rng(3)
     n = 200
-    d = jnp.asarray(np.geomspace(1.0, 100.0, n), jnp.float32)
-    c = jnp.asarray(rng.uniform(-0.3, 1.3, n), jnp.float32)
-    value_and_grad = jax.jit(jax.value_and_grad(lambda x: 0.5 * jnp.sum(d * (x - c) ** 2)))
-    x, values = _projected_lbfgs(value_and_grad, jnp.full((n,), 0.5, jnp.float32), 60, 10)
+    c = rng.uniform(-0.3, 1.3, n)
+    value_and_grad = _quadratic(np.geomspace(1.0, 100.0, n), c)
+    x, values = _solve(value_and_grad, jnp.full((n,), 0.5, jnp.float32), 60, 10)
     np.testing.assert_allclose(x, np.clip(c, 0.0, 1.0), atol=1e-3)
     assert all(b <= a for a, b in itertools.pairwise(values))  # Armijo: monotone
+
+
+def test_quadratic_with_most_coordinates_at_a_bound():
+    # 90% of the minimizer's coordinates lie beyond a bound (far: the gradient there keeps
+    # pushing outward), the rest inside, with a dense coupling among all of them: projecting
+    # unrestricted L-BFGS directions stalls here; the free-set direction reaches clip(c).
+    rng = np.random.default_rng(7)
+    n = 300
+    q, _ = np.linalg.qr(rng.normal(size=(n, n)))
+    a = q @ np.diag(np.geomspace(1.0, 50.0, n)) @ q.T
+    c = np.where(rng.uniform(size=n) < 0.9, rng.choice([-2.0, 3.0], n), rng.uniform(0.2, 0.8, n))
+    a32, c32 = jnp.asarray(a, jnp.float32), jnp.asarray(c, jnp.float32)
+    value_and_grad = jax.jit(jax.value_and_grad(lambda x: 0.5 * (x - c32) @ a32 @ (x - c32)))
+    # the box minimizer, by SciPy's L-BFGS-B in float64 (an independent solver)
+    import scipy.optimize
+
+    ref = scipy.optimize.minimize(
+        lambda x: (0.5 * (x - c) @ a @ (x - c), a @ (x - c)),
+        np.full(n, 0.5),
+        jac=True,
+        method="L-BFGS-B",
+        bounds=[(0.0, 1.0)] * n,
+        options={"maxiter": 2000, "gtol": 1e-12, "ftol": 1e-15},
+    )
+    x, values = _solve(value_and_grad, jnp.full((n,), 0.5, jnp.float32), 40, 10)
+    assert values[-1] <= ref.fun + 1e-4 * abs(ref.fun)
+    np.testing.assert_allclose(x, ref.x, atol=2e-3)
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e20])
+def test_loss_scale_does_not_change_the_iterates(scale):
+    # Style losses reach ~1e17 (gradients ~1e14 per pixel): the products in the curvature
+    # test overflowed float32 and every pair was dropped. L-BFGS is scale-invariant: the
+    # same problem times 1e20 must take the same path and reach the minimizer.
+    rng = np.random.default_rng(8)
+    n = 100
+    d, c = np.geomspace(1.0, 1e3, n), rng.uniform(0.1, 0.9, n)
+    x0 = jnp.full((n,), 0.5, jnp.float32)
+    _x_ref, v_ref = _solve(_quadratic(d, c), x0, 30, 10)
+    _x, values = _solve(_quadratic(d, c, scale), x0, 30, 10)
+    np.testing.assert_allclose(np.asarray(values) / scale, v_ref, rtol=1e-3, atol=1e-9)
+    assert values[-1] < 1e-2 * values[0]
+
+
+def test_line_search_rejects_a_step_without_sufficient_decrease():
+    # Curvatures 1e3-1e4 around a point 0.01 away: the first (unit) step overshoots and
+    # raises f ~100-fold. The Armijo test must reject it: more than one trial, and every
+    # accepted point lowers f by at least c1 g.(x_t - x).
+    rng = np.random.default_rng(9)
+    n = 50
+    c = 0.5 + 0.01 * rng.uniform(-1, 1, n)
+    value_and_grad = _quadratic(np.geomspace(1e3, 1e4, n), c)
+    solver = _lbfgs.BoxLBFGS(_evaluator(value_and_grad), jnp.full((n,), 0.5, jnp.float32))
+    for k in range(8):
+        x, f, g = solver.x, solver.value, value_and_grad(solver.x)[1]
+        it = solver.step()
+        assert it is not None
+        bound = f + _lbfgs.ARMIJO * float(jnp.vdot(g, it.x - x))
+        assert it.value <= bound, (k, it.value, bound)
+        if k == 0:
+            assert it.trials > 1
+
+
+def test_every_direction_is_the_dense_preconditioned_update():
+    # Inside the box, along several iterations: each direction the solver takes is -H_k g_k
+    # with H_k built densely in float64 from the pairs seen so far on gamma * P.
+    shape = (4, 5, 3)
+    n = int(np.prod(shape))
+    rng = np.random.default_rng(11)
+    d, c = np.geomspace(0.5, 5.0, n), rng.uniform(0.3, 0.7, n).reshape(shape)
+    value_and_grad = _quadratic(d.reshape(shape), c)
+    weights = _lbfgs.spectral_weights(4, 5, 0.5, 0.2)
+    p = _dense_filter(*shape, 0.5, 0.2)
+    solver = _lbfgs.BoxLBFGS(
+        _evaluator(value_and_grad), jnp.full(shape, 0.5, jnp.float32), memory=3, weights=weights
+    )
+    pairs = []
+    x_prev, g_prev = None, None
+    for _k in range(6):
+        x = np.asarray(solver.x, np.float64).reshape(-1)
+        g = np.asarray(value_and_grad(solver.x)[1], np.float64).reshape(-1)
+        if x_prev is not None:
+            pairs = ([*pairs, (x - x_prev, g - g_prev)])[-3:]
+        want = _dense_direction(pairs, g, p)
+        got = np.asarray(solver.d, np.float64).reshape(-1)
+        if pairs:  # scale-free: the solver's gradient is divided by f(x0)
+            np.testing.assert_allclose(got, want, rtol=5e-3, atol=1e-6 * np.abs(want).max())
+        else:
+            np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-7)
+        x_prev, g_prev = x, g
+        assert solver.step() is not None
 
 
 def test_unconstrained_quadratic_converges_superlinearly_with_memory():
@@ -222,7 +320,7 @@ def test_unconstrained_quadratic_converges_superlinearly_with_memory():
     x0 = jnp.full((n,), 0.5, jnp.float32)
 
     def iterations(m):
-        _, values = _projected_lbfgs(value_and_grad, x0, 150, m)
+        _, values = _solve(value_and_grad, x0, 150, m)
         return next(i for i, v in enumerate(values) if v <= 1e-8 * values[0])
 
     assert iterations(20) < iterations(2)
@@ -230,10 +328,19 @@ def test_unconstrained_quadratic_converges_superlinearly_with_memory():
 
 def test_first_direction_is_the_empty_memory_direction():
     g = jnp.asarray(np.random.default_rng(5).normal(size=9), jnp.float32)
+    inside = jnp.full((9,), 0.5, jnp.float32)
     np.testing.assert_allclose(
-        _lbfgs._steepest(g), _lbfgs.direction(_lbfgs.init_memory(9, 4), g), rtol=1e-6
+        _lbfgs._steepest(g, inside), _lbfgs.direction(_lbfgs.init_memory(9, 4), g), rtol=1e-6
     )
-    np.testing.assert_allclose(_lbfgs._steepest(g), -g / np.linalg.norm(g), rtol=1e-6)
+    np.testing.assert_allclose(_lbfgs._steepest(g, inside), -g / np.linalg.norm(g), rtol=1e-6)
+
+
+def test_bound_coordinates_pushed_outward_do_not_move():
+    x = jnp.asarray([0.0, 0.0, 1.0, 1.0, 0.5], jnp.float32)
+    g = jnp.asarray([1.0, -1.0, -1.0, 1.0, 1.0], jnp.float32)
+    np.testing.assert_array_equal(_lbfgs.free_mask(x, g), [0, 1, 0, 1, 1])
+    d = _lbfgs._steepest(g, x)
+    np.testing.assert_array_equal(np.asarray(d) == 0, [True, False, True, False, False])
 
 
 def _runs(optimizer, **changes):
@@ -274,3 +381,29 @@ def test_preconditioner_cutoff_reaches_the_driver():
     a, b = (np.asarray(r.history["total"]) for r in runs)
     assert abs(a[0] - b[0]) > 1e-4 * abs(a[0])
     assert np.abs(runs[0].image - runs[1].image).max() > 1e-3
+
+
+def test_stall_guard_restarts_from_steepest_descent():
+    # A direction along which nothing decreases (here: uphill) is what a corrupted memory
+    # gives: the guard must notice within one iteration, drop the memory and go on.
+    rng = np.random.default_rng(12)
+    n = 40
+    value_and_grad = _quadratic(np.geomspace(1.0, 10.0, n), rng.uniform(0.2, 0.8, n))
+    solver = _lbfgs.BoxLBFGS(_evaluator(value_and_grad), jnp.full((n,), 0.5, jnp.float32))
+    assert solver.step() is not None and solver.step() is not None
+    f = solver.value
+    solver.d = -solver.d * 0 + solver.g  # uphill
+    it = solver.step()
+    assert it is not None and it.restarted and it.value < f
+    assert int(solver.memory.count) == 1  # the memory restarted with the new pair
+    assert solver.restarts == 1
+
+
+def test_stationary_point_is_reported_as_converged():
+    # Started at the minimizer: no step can lower f; the solver says so instead of looping.
+    c = jnp.asarray(np.linspace(0.2, 0.8, 30), jnp.float32)
+    value_and_grad = _quadratic(np.ones(30), c)
+    solver = _lbfgs.BoxLBFGS(_evaluator(value_and_grad), c)
+    assert solver.step() is None
+    assert "stationary" in solver.converged
+    assert solver.evaluations <= 1 + 2 * _lbfgs.MAX_TRIALS

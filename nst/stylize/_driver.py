@@ -46,6 +46,8 @@ class Result:
       (wall-clock seconds since the loop started, compile time excluded when known).
     snapshots: {step: image} every ``snapshot_every`` steps.
     stopped: None if the run finished, "interrupted", or "non-finite loss at step S (term T)".
+    converged: None, or why the run ended before ``config.steps`` with a usable image (the
+      stopping rule ``config.stop_tol``, or L-BFGS found no decrease at float32 resolution).
     compile_seconds: time of the first step minus a typical step (or the compile itself).
     opt_state: the setting's final optimizer state (None for lbfgs_scipy), e.g. to continue
       at the next level of a pyramid (``nst.highres``).
@@ -56,6 +58,7 @@ class Result:
     snapshots: dict[int, np.ndarray]
     steps_done: int
     stopped: str | None = None
+    converged: str | None = None
     compile_seconds: float = 0.0
     evaluations: int = 0
     opt_state: Any = None
@@ -103,6 +106,7 @@ def sweep(
     progress: Callable[[int, float, float], None] | None = None,
     regions: Regions | None = None,
     compiled: dict | None = None,
+    on_snapshot: Callable[[int, list[np.ndarray]], None] | None = None,
 ) -> list[Result]:
     """Optimizes K images, one per config, as one vmapped compiled program.
 
@@ -131,6 +135,9 @@ def sweep(
         per style image (``region_targets``): style i only where content mask i is. Pixels
         outside every content mask keep the content photo in the output (the result is
         ``U * x + (1 - U) * content``, ``U`` the masks' sum clipped to [0, 1]).
+      on_snapshot: called with (step, one finished image per config) each time a snapshot
+        is taken (``config.snapshot_every``), while the run goes on: a caller can write it
+        at once.
 
     Returns:
       One ``Result`` per config, in order.
@@ -154,7 +161,13 @@ def sweep(
             [initial_image(c, key, content, styles) for c, key in zip(configs, keys)]
         )
     cache = Cache.of(compiled if cache is None else cache)
-    run = Run(cache, checkpoint, fingerprint, should_stop, progress)
+    hook = None
+    if on_snapshot is not None:
+        finished = lambda images: [
+            _finished(images[i], c, content, regions) for i, c in enumerate(configs)
+        ]
+        hook = lambda step, images: on_snapshot(step, finished(images))
+    run = Run(cache, checkpoint, fingerprint, should_stop, progress, hook)
     if base.optimizer == "lbfgs_scipy":
         outcome = _scipy.minimize(base, net, params, targets, images[0], run)
     elif base.optimizer == "lbfgs_host":
@@ -173,6 +186,9 @@ def stylize(
     """Stylizes one image: ``sweep([config], ...)[0]``. See ``sweep`` for the arguments."""
     if isinstance(styles, np.ndarray | jax.Array) and np.ndim(styles) == 3:
         styles = [styles]
+    if kwargs.get("on_snapshot") is not None:  # one setting: its image, not a list
+        hook = kwargs["on_snapshot"]
+        kwargs["on_snapshot"] = lambda step, images: hook(step, images[0])
     return sweep([config], content, list(styles), **kwargs)[0]
 
 
@@ -257,7 +273,7 @@ def _optimize(
     hyper = hyper_host = _stack([make_hyper(c) for c in configs])
     state = _initial_state(base, images, [c.lr for c in configs], init_opt_state)
     state, history = resume(run.checkpoint, state, run.fingerprint, base.steps)
-    log = Log(base, history, int(np.asarray(state.step)[0]), run.progress)
+    log = Log(base, history, int(np.asarray(state.step)[0]), run.progress, run.on_snapshot)
     if mesh is not None:
         state, hyper = parallel.shard_leading((state, hyper), mesh)
         targets, params = parallel.replicate((targets, params), mesh)
@@ -266,7 +282,7 @@ def _optimize(
     each = form == "each" and k > 1 and mesh is None and loop == "python"
     chunk = max(1, min(base.scan_chunk, base.steps)) if loop == "scan" else 1
     programs: dict[int, Callable] = {}  # by steps per call: the chunk and the remainder
-    while log.done < base.steps:
+    while log.done < base.steps and not log.converged:
         if parallel.any_process(run.should_stop()):  # hosts stop together, at the same step
             log.stopped = "interrupted"
             break
@@ -279,8 +295,7 @@ def _optimize(
         state, terms = programs[n](state, hyper, targets, params)
         terms = parallel.to_host(terms)  # {term: [n, K]}
         log.record(terms, time.perf_counter() - start, hyper_host)
-        if log.snapshot_due():
-            log.snapshots[log.done] = _output_image(state, base.ema_decay)
+        log.snapshot(lambda state=state: _output_image(state, base.ema_decay))
         if log.stopped:
             break
     history = log.arrays()
@@ -326,30 +341,37 @@ def _output_image(state: State, ema_decay: float) -> np.ndarray:
 # ------------------------------------------------------------------------------ results
 
 
+def _finished(
+    image: np.ndarray, config: StylizeConfig, content: np.ndarray, regions: Regions | None
+) -> np.ndarray:
+    """An iterate as the user sees it: clipped to [0, 1], kept only inside the regions
+    (spatial control), with its colours preserved."""
+    image = np.clip(np.asarray(image, np.float32), 0.0, 1.0)
+    if regions is not None:
+        keep = np.clip(sum(np.asarray(m, np.float32) for m, _ in regions), 0.0, 1.0)[..., None]
+        image = keep * image + (1.0 - keep) * content
+    if config.preserve_color == "luminance":
+        image = nst_image.luminance_transfer(image, content)
+    return image
+
+
 def _results(
     configs: Sequence[StylizeConfig], content: np.ndarray, regions: Regions | None, outcome
 ) -> list[Result]:
     """One ``Result`` per config: its image clipped to [0, 1], kept only inside the regions
     (spatial control), with its colours preserved; its slice of the books."""
-    keep = None  # spatial control: where the output is the stylized image
-    if regions is not None:
-        keep = np.clip(sum(np.asarray(m, np.float32) for m, _ in regions), 0.0, 1.0)[..., None]
     log = outcome.log
     history = log.arrays()
     results = []
     for i, config in enumerate(configs):
-        image = np.clip(outcome.images[i], 0.0, 1.0)
-        if keep is not None:
-            image = keep * image + (1.0 - keep) * content
-        if config.preserve_color == "luminance":
-            image = nst_image.luminance_transfer(image, content)
         results.append(
             Result(
-                image=image,
+                image=_finished(outcome.images[i], config, content, regions),
                 history={name: (v[:, i] if v.ndim == 2 else v) for name, v in history.items()},
                 snapshots={step: images[i] for step, images in log.snapshots.items()},
                 steps_done=log.done,
                 stopped=log.stopped,
+                converged=log.converged,
                 compile_seconds=log.compile_seconds,
                 evaluations=outcome.evaluations[i],
                 opt_state=outcome.opt_states[i],

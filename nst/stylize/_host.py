@@ -61,7 +61,7 @@ def start(
     state, history = resume(run.checkpoint, template, run.fingerprint, config.steps)
     if state is not template:
         x0 = state.image[0]
-    log = Log(config, history, int(np.asarray(state.step)[0]), run.progress)
+    log = Log(config, history, int(np.asarray(state.step)[0]), run.progress, run.on_snapshot)
     batched_hyper = jax.tree.map(lambda a: np.asarray([a]), hyper)
     return Start(value_and_grad, hyper, batched_hyper, x0, log)
 

@@ -43,8 +43,10 @@ class Log:
         history: Mapping[str, np.ndarray],
         done: int,
         progress: Callable[[int, float, float], None] | None,
+        on_snapshot: Callable[[int, np.ndarray], None] | None = None,
     ) -> None:
         self.config = config
+        self.on_snapshot = on_snapshot
         self.history = {name: list(v) for name, v in history.items()}
         self.time_offset = float(self.history["time"][-1]) if self.history.get("time") else 0.0
         self.done = self.start = done
@@ -52,7 +54,8 @@ class Log:
         self.elapsed = 0.0  # seconds of stepping in this call, compilation excluded
         self.compile_seconds = 0.0
         self.snapshots: dict[int, np.ndarray] = {}
-        self.stopped: str | None = None
+        self.stopped: str | None = None  # interrupted, or a non-finite loss
+        self.converged: str | None = None  # ended early and well: the stopping rule
 
     def record(self, terms: Mapping[str, np.ndarray], seconds: float, hyper: Hyper) -> None:
         """Adds ``n`` steps that took ``seconds`` (terms {name: [n, K]}); at the first
@@ -74,13 +77,40 @@ class Log:
         if n and self.progress is not None:
             rate = (self.done - self.start) / max(self.elapsed, 1e-9)
             self.progress(self.done, float(total[n - 1][0]), rate)
+        if n and not self.stopped:
+            self.converged = stopping_rule(self.history["total"], self.config)
 
     def snapshot_due(self) -> bool:
         every = self.config.snapshot_every
         return bool(every) and self.done % every == 0 and not self.stopped and self.done > 0
 
+    def snapshot(self, images: Callable[[], np.ndarray]) -> None:
+        """When a snapshot is due: keeps ``images()`` ([K, H, W, 3]) and hands it to
+        ``on_snapshot`` at once (the CLI writes it while the run goes on)."""
+        if not self.snapshot_due():
+            return
+        self.snapshots[self.done] = images()
+        if self.on_snapshot is not None:
+            self.on_snapshot(self.done, self.snapshots[self.done])
+
     def arrays(self) -> dict[str, np.ndarray]:
         return {k: np.asarray(v, np.float32) for k, v in self.history.items()}
+
+
+def stopping_rule(totals: Any, config: StylizeConfig) -> str | None:
+    """Why the run may end now, or None: the total loss fell by less than
+    ``config.stop_tol`` of its value over the last ``config.stop_window`` steps (every
+    setting of a sweep; a non-finite value never counts as converged)."""
+    window, tol = config.stop_window, config.stop_tol
+    if not tol or len(totals) <= window:
+        return None
+    before = np.asarray(totals[-window - 1], np.float64)
+    now = np.asarray(totals[-1], np.float64)
+    fall = (before - now) / np.maximum(np.abs(now), np.finfo(np.float64).tiny)
+    if not np.all(np.isfinite(fall)) or np.any(fall >= tol):
+        return None
+    fell = f"{np.max(fall):.2g}"
+    return f"converged: the loss fell {fell} over the last {window} steps (stop_tol {tol:g})"
 
 
 class Run(NamedTuple):
@@ -92,6 +122,7 @@ class Run(NamedTuple):
     fingerprint: str
     should_stop: Callable[[], bool]
     progress: Callable[[int, float, float], None] | None
+    on_snapshot: Callable[[int, np.ndarray], None] | None = None  # (step, images [K, H, W, 3])
 
 
 class Outcome(NamedTuple):

@@ -67,8 +67,9 @@ def minimize(
         now = time.perf_counter()
         log.record(_host.one_step(last["terms"]), now - clock["last"], batched_hyper)
         clock["last"] = now
-        if log.snapshot_due():
-            log.snapshots[log.done] = best["x"].reshape(1, *shape).astype(np.float32)
+        log.snapshot(lambda: best["x"].reshape(1, *shape).astype(np.float32))
+        if log.converged:
+            raise StopIteration
         if run.should_stop():
             log.stopped = "interrupted"
             raise StopIteration
