@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 
 PROGRAM = "run.py"
 
@@ -17,6 +19,34 @@ def fail(message: str) -> None:
     sys.stderr.write(f"{PROGRAM}: error: {first}\n")
     sys.stderr.flush()
     os._exit(2)
+
+
+class _MainThreadOnly:
+    """A stand-in for ``sys.stderr`` that drops what other threads write (the tracebacks a
+    library's reader threads print when the files under them are bad)."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        if threading.current_thread() is threading.main_thread():
+            return self.stream.write(text)
+        return len(text)
+
+    def __getattr__(self, name: str):
+        return getattr(self.stream, name)
+
+
+@contextlib.contextmanager
+def library_threads_quiet() -> Iterator[None]:
+    """While the block runs, what other threads write to ``sys.stderr`` is dropped: orbax's
+    and tensorstore's reader threads print a traceback each when a model's arrays are
+    truncated, before the one-line error. When the block raises, they stay quiet (the
+    process is about to end with ``fail``; stderr of the main thread is unchanged)."""
+    real = sys.stderr
+    sys.stderr = _MainThreadOnly(real)
+    yield
+    sys.stderr = real
 
 
 def one_line(error: BaseException) -> str:

@@ -12,7 +12,6 @@ resolution unless ``--max_size``. Training: ``run.py --experiment=train_feedforw
 
 from __future__ import annotations
 
-import logging as std_logging
 import pathlib
 from typing import Any
 
@@ -20,19 +19,7 @@ import numpy as np
 
 from nst_cli import flags, outputs, progress
 from nst_cli.flags import FLAGS, UsageError
-from nst_cli.inputs import DEFAULT_CONTENT, style_mix
-
-
-class _OrbaxFilter(std_logging.Filter):
-    def filter(self, record: std_logging.LogRecord) -> bool:
-        return record.levelno >= std_logging.WARNING or "orbax" not in record.pathname
-
-
-def quiet_orbax() -> None:
-    """Orbax logs every checkpoint step at INFO through absl: keep its warnings only."""
-    logger = std_logging.getLogger("absl")
-    if not any(isinstance(f, _OrbaxFilter) for f in logger.filters):
-        logger.addFilter(_OrbaxFilter())
+from nst_cli.inputs import DEFAULT_CONTENT, load_model, style_mix
 
 
 def inputs(content: str | None) -> list[pathlib.Path]:
@@ -80,8 +67,7 @@ def main(flag_values: Any = FLAGS) -> list[pathlib.Path]:
     from nst import image
     from nst.feedforward import infer
 
-    quiet_orbax()
-    model = infer.load(flags.value("model", None, flag_values))
+    model = load_model(flags.value("model", None, flag_values))
     max_size = flags.value("max_size", None, flag_values)
     weights = infer.style_vector(model, style_mix(flag_values))
     if model.config.num_styles > 1:
@@ -117,9 +103,8 @@ def main(flag_values: Any = FLAGS) -> list[pathlib.Path]:
 
 def export_main(flag_values: Any = FLAGS) -> pathlib.Path:
     """``run.py --model=MODEL --export=model.nstx [--export_size=H,W]``."""
-    from nst.feedforward import export, infer
+    from nst.feedforward import export
 
-    quiet_orbax()
     path = pathlib.Path(flags.value("export", None, flag_values))
     overwrite = bool(flags.value("overwrite", False, flag_values))
     if path.exists() and not overwrite:
@@ -133,7 +118,7 @@ def export_main(flag_values: Any = FLAGS) -> pathlib.Path:
             size = ()
         if len(size) != 2 or min(size) < 5:
             raise UsageError(f"--export_size must be H,W (each >= 5), got {','.join(raw)}")
-    program = export.export_model(infer.load(flags.value("model", None, flag_values)), size=size)
+    program = export.export_model(load_model(flags.value("model", None, flag_values)), size=size)
     export.save(path, program, overwrite=overwrite)
     progress.say(f"wrote {path} ({path.stat().st_size} bytes)")
     return path
@@ -157,5 +142,6 @@ def exported_main(flag_values: Any = FLAGS) -> list[pathlib.Path]:
         for p in paths
     ]
     _save(results, images, flag_values)
-    progress.say(f"stylized {len(paths)} photo(s) with {name}")
+    where = str(results[0]) if len(results) == 1 else f"{results[0].parent}/ ({len(results)} files)"
+    progress.say(f"stylized {len(paths)} photo(s) with {name}: wrote {where}")
     return results

@@ -6,6 +6,7 @@ networks), so no mode imports another for its inputs.
     --content=photo.jpg             a file, or a bundled sample name (default tubingen)
     --style=painting.jpg            repeatable (default starry_night)
     --style=starry.jpg:sky.png      IMAGE:CONTENT_MASK[:STYLE_MASK]: spatial control
+    --model=MODEL                   a trained feed-forward network
     --style_mix=0.5,0.5             a conditional feed-forward network's style weights
 """
 
@@ -16,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from nst_cli import flags
+from nst_cli import errors, flags
 from nst_cli.flags import FLAGS, UsageError
 
 DEFAULT_CONTENT, DEFAULT_STYLE = "tubingen", "starry_night"
@@ -54,6 +55,17 @@ def style_mix(flag_values: Any = FLAGS) -> list[float] | None:
     model's default style)."""
     mix = flags.numbers("style_mix", float, flag_values)
     return None if mix is None or not mix else list(mix)
+
+
+def load_model(path: str):
+    """``--model``: a trained feed-forward network (``nst.feedforward.infer.load``).
+
+    A bad model raises ValueError with one line; what orbax's reader threads print about
+    it on the way is dropped (``errors.library_threads_quiet``)."""
+    from nst.feedforward import infer
+
+    with errors.library_threads_quiet():
+        return infer.load(path)
 
 
 def _load_mask(path: str, shape: tuple[int, int] | None) -> np.ndarray:

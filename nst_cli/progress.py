@@ -165,10 +165,16 @@ class _PlainFormatter(std_logging.Formatter):
         return f"warning: {text}" if record.levelno >= std_logging.WARNING else text
 
 
+def _not_orbax(record: std_logging.LogRecord) -> bool:
+    """Orbax logs every checkpoint step at INFO, and its internals at every level (a
+    truncated model: errors before the one-line one that says what is wrong): left out."""
+    return "orbax" not in record.pathname
+
+
 def plain_logging() -> None:
     """absl/std logging at INFO to stderr as plain lines, without the time/thread/file:line
-    prefix (the library and the experiments log; the user reads). The command line owns the
-    process: every handler of the root logger is replaced."""
+    prefix (the library and the experiments log; the user reads), orbax's left out. The
+    command line owns the process: every handler of the root logger is replaced."""
     from absl import logging
 
     root = std_logging.getLogger()
@@ -176,5 +182,6 @@ def plain_logging() -> None:
         root.removeHandler(handler)
     handler = std_logging.StreamHandler(sys.stderr)
     handler.setFormatter(_PlainFormatter())
+    handler.addFilter(_not_orbax)
     root.addHandler(handler)
     logging.set_verbosity(logging.INFO)

@@ -119,9 +119,9 @@ def main(flag_values: Any = FLAGS, config: StylizeConfig | None = None) -> dict[
     if kind == "folder":
         _store.check_no_foreign(folder)
     model_path = flags.value("model", None, flag_values)
-    video = None
-    if model_path:
-        config = None
+    video = model = None
+    if model_path:  # checked before the clip is read
+        config, model = None, inputs.load_model(model_path)
     else:
         from nst.video import temporal
 
@@ -150,7 +150,7 @@ def main(flag_values: Any = FLAGS, config: StylizeConfig | None = None) -> dict[
     log = _FrameLog(len(clip), done, bool(flags.value("progress", True, flag_values)))
     with StopFlag() as stop, log.bar:
         if model_path:
-            result = _feedforward(flag_values, model_path, clip, folder, overwrite, stop, log)
+            result = _feedforward(flag_values, model, clip, folder, overwrite, stop, log)
         else:
             result, config = _optimize(
                 flag_values, config, video, styles, clip, folder, overwrite, stop, log
@@ -248,11 +248,9 @@ def _per_frame(result) -> float:
     return sum(later) / len(later) if later else float("nan")
 
 
-def _feedforward(flag_values, model_path, clip, folder, overwrite, stop, log):
-    from nst.feedforward import infer
+def _feedforward(flag_values, model, clip, folder, overwrite, stop, log):
     from nst.video import feedforward
 
-    model = infer.load(model_path)
     result = feedforward.stylize_video(
         model,
         clip,

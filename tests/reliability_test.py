@@ -19,6 +19,7 @@ import pathlib
 import shutil
 import subprocess
 import sys
+import time
 import types
 
 import numpy as np
@@ -655,3 +656,51 @@ def test_experiment_workdir_on_a_full_disk_fails_first_and_reruns(tmp_path):
         assert (workdir / "figure.png").is_file() and (workdir / "manifest.json").is_file()
         assert (fs / "keep.txt").read_text() == "precious"
         _no_temp_files(fs)
+
+
+# A bad model whose loading wakes orbax's and tensorstore's reader threads: each prints a
+# traceback ("Event loop is closed") and orbax logs its own errors, some after the failure.
+_NOISY_LOAD = """
+import logging, runpy, sys, threading, time, traceback
+from nst.feedforward import infer
+
+def noise(delay):
+    time.sleep(delay)
+    try:
+        raise RuntimeError("Event loop is closed")
+    except RuntimeError:
+        traceback.print_exc()
+
+def load(path):
+    for _ in range(7):
+        threading.Thread(target=noise, args=(0.0,)).start()
+    threading.Thread(target=noise, args=(0.05,)).start()
+    time.sleep(0.02)
+    record = logging.makeLogRecord(dict(name="absl", levelno=logging.ERROR, levelname="ERROR",
+        pathname="/site-packages/orbax/checkpoint/metadata.py", msg="Failed to json parse"))
+    logging.getLogger("absl").handle(record)
+    raise ValueError(f"{path}: truncated or corrupt weights (Encountered error)")
+
+infer.load = load
+sys.argv = ["run.py", *sys.argv[1:]]
+runpy.run_path(%r, run_name="__main__")
+"""
+
+
+@pytest.mark.parametrize("mode", ["image", "video"])
+def test_bad_model_is_one_line_whatever_orbax_threads_print(mode, tmp_path):
+    args = [f"--model={tmp_path / 'model'}", f"--output={tmp_path / 'o.png'}"]
+    if mode == "video":
+        frames = tmp_path / "frames"
+        for i in range(2):
+            nst_image.save(frames / f"{i:04d}.png", np.zeros((16, 16, 3), np.float32))
+        args = [f"--video={frames}", f"--model={tmp_path / 'model'}", f"--output={tmp_path / 'v'}"]
+    proc = subprocess.run(
+        [sys.executable, "-c", _NOISY_LOAD % str(ROOT / "run.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    time.sleep(0.1)
+    _one_line_exit_2(proc, "truncated or corrupt weights")
