@@ -34,6 +34,7 @@ Bundled samples (licenses in ``nst/data/SOURCES.md``)::
 from __future__ import annotations
 
 import importlib.resources
+import math
 import os
 import pathlib
 import types
@@ -250,6 +251,8 @@ def load(
     After compositing (so no colour bleeds in from transparent pixels) the image is resized
     with a Lanczos filter so that its longest side is exactly ``max_size``: large images
     shrink and small ones grow, because ``max_size`` is the working size of the optimization.
+    A JPEG at least four times larger than ``max_size`` is decoded at 1/2, 1/4 or 1/8 of its
+    size (Pillow's draft mode), never below twice ``max_size``, before that resize.
 
     Args:
       path: the file.
@@ -304,6 +307,11 @@ def load(
                             f"resizing to {tw}x{th} = {th * tw:,} pixels is more than the "
                             f"{DEFAULT_MAX_PIXELS:,} allowed (max_size={max_size} is too large)"
                         )
+                # The size after EXIF rotation (width and height swap for 5 to 8).
+                swapped = img.getexif().get(_ORIENTATION) in (5, 6, 7, 8)
+                shape = (width, height) if swapped else (height, width)
+                if max_size is not None:
+                    _draft(img, max_size)
                 img.load()  # Full decode now: truncated or corrupt data fails here.
                 img = ImageOps.exif_transpose(img)
                 array = _decode(img, error)
@@ -318,9 +326,22 @@ def load(
     except (OSError, SyntaxError, ValueError, EOFError) as e:
         raise error(f"truncated or corrupt image data: {e}") from None
 
-    if max_size is not None and max(array.shape[:2]) != max_size:
-        array = resize(array, max_size)
+    if max_size is not None:  # from the file's size: a draft's rounding does not count
+        array = resize(array, _target_size(shape, max_size))
     return array
+
+
+_ORIENTATION = 0x0112  # the EXIF orientation tag
+
+
+def _draft(img: Image.Image, max_size: int) -> None:
+    """Lets a JPEG decode at 1/2, 1/4 or 1/8 of its size (in the DCT, much faster than the
+    full decode) where that keeps at least twice ``max_size`` on the longest side, so the
+    Lanczos resize that follows still shrinks by 2x or more."""
+    width, height = img.size
+    factor = max(width, height) / (2 * max_size)
+    if img.format == "JPEG" and factor >= 2:
+        img.draft(img.mode, (math.ceil(width / factor), math.ceil(height / factor)))
 
 
 def peek_shape(path: PathLike, max_size: int | None = None) -> tuple[int, int]:

@@ -178,6 +178,31 @@ def test_load_resizes_longest_side(tmp_path, max_size, expected):
     assert 0.0 <= loaded.min() and loaded.max() <= 1.0
 
 
+@pytest.mark.parametrize("orientation", [1, 6])
+def test_load_decodes_a_large_jpeg_at_a_fraction_of_its_size(tmp_path, monkeypatch, orientation):
+    """A 2000x1504 JPEG loaded at 120 px is decoded at 1/8 (250x188), not 2000x1504, and
+    matches the full decode resized (within JPEG's own noise); EXIF rotation still applies."""
+    rng = np.random.default_rng(0)
+    smooth = Image.fromarray(rng.integers(0, 256, (47, 63, 3), np.uint8)).resize((2000, 1504))
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    path = _write(tmp_path / "big.jpg", smooth, quality=95, exif=exif)
+    decoded = []
+    real_decode = image._decode
+    monkeypatch.setattr(
+        image, "_decode", lambda img, e: decoded.append(img.size) or real_decode(img, e)
+    )
+    loaded = image.load(path, max_size=120)
+    shape = (120, 90) if orientation == 6 else (90, 120)
+    assert loaded.shape == (*shape, 3)
+    assert max(decoded[0]) == 250  # >= 2 x 120, the largest power-of-2 reduction that keeps it
+    full = image.resize(image.load(path, max_size=None), shape)
+    assert np.abs(loaded - full).mean() < 0.01
+    # At 700 px a 1/2 decode (1000 px) would leave less than 2 x 700: decoded whole.
+    assert max(image.load(path, max_size=700).shape) == 700
+    assert max(decoded[-1]) == 2000
+
+
 def test_load_rejects_bad_max_size(tmp_path):
     path = _write(tmp_path / "p.png", Image.fromarray(_gradient()))
     with pytest.raises(ValueError, match="max_size"):
