@@ -21,11 +21,17 @@ from nst_cli.signals import StopFlag
 
 
 def snapshot_paths(output: str, config) -> dict[int, str]:
-    """{step: OUTPUT_stepNNNNN.EXT} of every snapshot the run can write."""
+    """{step: OUTPUT_stepNNNNN.EXT} of every snapshot this run can write. When it continues
+    an interrupted run (``OUTPUT.ckpt.npz``), the snapshots of the steps that run did are
+    its own: kept as they are, neither refused as existing files nor written again."""
+    from nst import stylize
+
     if not config.snapshot_every:
         return {}
     root, ext = os.path.splitext(output)
-    steps = range(config.snapshot_every, config.steps + 1, config.snapshot_every)
+    done = stylize.steps_saved(output + ".ckpt.npz")
+    first = (done // config.snapshot_every + 1) * config.snapshot_every
+    steps = range(first, config.steps + 1, config.snapshot_every)
     return {step: f"{root}_step{step:05d}{ext}" for step in steps}
 
 
