@@ -24,7 +24,17 @@ from nst_cli import app, experiment, flags, highres, infer, stylize, video
 
 
 def main(overrides: list[str]) -> None:
-    if flags.LIST_EXPERIMENTS.value:
+    flags.expand_user_paths()
+    if flags.VERSION.value:
+        import nst
+
+        print(f"nst {nst.__version__}")
+    elif flags.LIST_LAYERS.value:
+        from nst import backbones
+
+        names = backbones.layer_names(flags.BACKBONE.value)
+        print(f"{flags.BACKBONE.value}: {' '.join(names)}")
+    elif flags.LIST_EXPERIMENTS.value:
         import experiments
 
         for name, summary in experiments.summaries().items():

@@ -221,7 +221,7 @@ def run(config: Config, workdir: str, session: _common.Session | None = None) ->
             logging.warning("interrupted: checkpoint saved in %s", workdir)
             return True
         logging.info(
-            "model saved to %s (python run.py --model=%s --content=PHOTO)",
+            "model saved to %s (.venv/bin/python run.py --model=%s --content=PHOTO)",
             result.model_dir,
             workdir,
         )

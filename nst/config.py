@@ -73,6 +73,11 @@ class StylizeConfig:
     # Loss forms (nst.losses): style normalization "gatys" | "johnson"; content "gatys" | "mean";
     # feature distance "squared" | "abs" | "huber" | "smooth_l1" with its delta.
     style_norm: str = "gatys"
+    # Balance: "none" (the weights multiply the terms as the papers write them) | "relative"
+    # (every content and style layer term divided by its value at zero features, i.e. by
+    # its target's size: a relative error, so alpha and beta mean the same balance for any
+    # pair of images; nst/stylize/_objective.py). Gram statistics only ("gram", "mean_gram").
+    balance: str = "none"
     # Style statistic (nst.losses): "gram" (Gatys) | "mean_gram" (Gram + feature means) |
     # "mean_cov_w2" (Wasserstein-2 between Gaussians: means and covariances, Crowson's
     # style-transfer-pytorch) | "mrf" (Li & Wand 2016 3x3 patch matching; use it on mid-level
@@ -188,6 +193,7 @@ _CHOICES = {
     "backbone": tuple(backbones.BACKBONES),
     "pooling": ("max", "avg"),
     "style_norm": ("gatys", "johnson"),
+    "balance": ("none", "relative"),
     "style_stat": STYLE_STATS,
     "content_norm": ("gatys", "mean"),
     "distance": ("squared", "abs", "huber", "smooth_l1"),
@@ -292,6 +298,11 @@ def validate(config: StylizeConfig) -> None:
         _check_number("lbfgs_memory", config.lbfgs_memory, 1, True, 1001)
     if config.style_scale is not None:
         _check_number("style_scale", config.style_scale, 0.0, False, None)
+    if config.balance == "relative" and config.style_stat not in ("gram", "mean_gram"):
+        raise ValueError(
+            "StylizeConfig.balance='relative' divides Gram terms by their target's size; "
+            f"style_stat={config.style_stat!r} has no such target (use balance='none')"
+        )
     if config.ema_decay and config.optimizer in ("lbfgs", *optimizers.HOST_DRIVEN):
         raise ValueError(
             f"StylizeConfig.ema_decay needs a first-order optimizer or lbfgs_optax, "

@@ -101,6 +101,10 @@ EXPERIMENT = flags.DEFINE_string(
     "experiment", None, "Run a registered experiment (--list_experiments; --config.FIELD=VALUE)."
 )
 LIST_EXPERIMENTS = flags.DEFINE_bool("list_experiments", False, "List the experiments.")
+LIST_LAYERS = flags.DEFINE_bool(
+    "list_layers", False, "List --backbone's layer names (for --content_layers/--style_layers)."
+)
+VERSION = flags.DEFINE_bool("version", False, "Print the version of nst and exit.")
 WORKDIR = flags.DEFINE_string("workdir", None, "Experiment output dir (runs/NAME/<time>).")
 QUICK = flags.DEFINE_bool("quick", False, "Shrink an experiment to run in minutes on a CPU.")
 TIER = flags.DEFINE_enum(
@@ -137,8 +141,26 @@ LBFGS_PRECONDITION = _field(
 LBFGS_CUTOFF = _field("lbfgs_cutoff", "The preconditioner's corner frequency, cycles/px.")
 INIT = _field("init", "content | noise | uniform | style | an image (file or sample name).")
 SEED = _field("seed", "Seed of the noise initialization.")
-CONTENT_WEIGHT = _field("content_weight", "alpha.")
-STYLE_WEIGHT = _field("style_weight", "beta.")
+BALANCE = _field(
+    "balance",
+    "relative | none. relative (one image's default): each content and style term divided by "
+    "its target's size, so the weights mean the same balance for any pair; none: the "
+    "papers' units (experiments).",
+)
+CONTENT_WEIGHT = _field(
+    "content_weight", "alpha: higher keeps more of the photo (its edges and layout)."
+)
+STYLE_WEIGHT = _field(
+    "style_weight",
+    "beta: higher paints more of the style over the photo. One image: default 10 with "
+    "--balance=relative (0.5-50 is the useful range); 1e5 in the papers' units.",
+)
+STOP_TOL = _field(
+    "stop_tol",
+    "Stop once the loss fell by less than this fraction over the last --stop_window steps "
+    "(one image: default 0.01; 0: run all --steps).",
+)
+STOP_WINDOW = _field("stop_window", "Steps the stopping rule looks back over.")
 TV_WEIGHT = _field("tv_weight", "Total-variation weight.")
 TV_KIND = _field("tv_kind", "l1 | l2 | beta.")
 PHOTO_WEIGHT = _field("photo_weight", "Matting-Laplacian weight.")
@@ -293,6 +315,12 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = _groups()
 # compile once per frame there, and its line search cannot be tiled.
 MODE_OPTIMIZER = {"stylize": "lbfgs", "video": "adam", "highres": "adam"}
 LBFGS_STEPS, FIRST_ORDER_STEPS = 100, 500
+# One image by default: weights that mean the same balance for any pair, and a stopping
+# rule (benchmarks/balance_panel.py and benchmarks/time_to_image.py chose them on the panel
+# of benchmarks/panel.py; docs/benchmarks.md).
+# --style_weight's default follows --balance: 10 relative, the library's 1e5 with none.
+MODE_DEFAULTS = {"stylize": {"balance": "relative", "stop_tol": 0.01}}
+RELATIVE_STYLE_WEIGHT = 10.0
 
 # Flags that are StylizeConfig fields of the same name, taken as given; but these: the layer
 # tables and blend weights are parsed (stylize_overrides), the temporal weight is the video
@@ -377,6 +405,24 @@ def stylize_overrides(flag_values: Any = FLAGS) -> dict[str, Any]:
     return fields
 
 
+# Flags that name files or folders: a leading ~ is the user's home (a shell leaves it as is
+# inside --flag=~/x).
+PATH_FLAGS = ("content", "style", "output", "video", "model", "exported", "export", "workdir")
+PATH_FLAGS += ("init", "weights", "cache_dir")
+
+
+def expand_user_paths(flag_values: Any = FLAGS) -> None:
+    """``~`` and ``~user`` expanded in every path flag given (``PATH_FLAGS``)."""
+    for name in PATH_FLAGS:
+        if not present(name, flag_values):
+            continue
+        v = flag_values[name].value
+        if isinstance(v, str):
+            flag_values[name].value = os.path.expanduser(v)
+        elif isinstance(v, list):
+            flag_values[name].value = [os.path.expanduser(x) for x in v]
+
+
 def default_steps(optimizer: str) -> int:
     """Steps when --steps is not given: 100 L-BFGS iterations, else 500 steps."""
     return LBFGS_STEPS if optimizer.startswith("lbfgs") else FIRST_ORDER_STEPS
@@ -408,6 +454,10 @@ def config_from_flags(
         if mode != "experiment":
             fields.setdefault("optimizer", MODE_OPTIMIZER[mode])
             fields.setdefault("steps", default_steps(fields["optimizer"]))
+            for name, default in MODE_DEFAULTS.get(mode, {}).items():
+                fields.setdefault(name, default)
+            if fields.get("balance") == "relative":
+                fields.setdefault("style_weight", RELATIVE_STYLE_WEIGHT)
     try:  # StylizeConfig checks itself (nst.config.validate)
         return dataclasses.replace(base, **fields)
     except (ValueError, TypeError) as e:

@@ -5,7 +5,10 @@
 
 Outputs larger than ``highres.HIGHRES_ABOVE`` (or any tiling flag) go to ``highres``
 instead (run.py picks the mode).
-Ctrl-C saves ``OUTPUT.ckpt.npz``; the same command continues from it.
+Snapshots (``--snapshot_every``) are written as the run goes. Ctrl-C saves
+``OUTPUT.ckpt.npz`` and the image so far as ``OUTPUT_interrupted.EXT``; the same command
+continues from the checkpoint. The run ends after ``--steps`` or earlier by the stopping
+rule (``--stop_tol``); the last line gives the loss and each term's share of it.
 """
 
 from __future__ import annotations
@@ -33,6 +36,31 @@ def snapshot_paths(output: str, config) -> dict[int, str]:
     first = (done // config.snapshot_every + 1) * config.snapshot_every
     steps = range(first, config.steps + 1, config.snapshot_every)
     return {step: f"{root}_step{step:05d}{ext}" for step in steps}
+
+
+def interrupted_path(output: str) -> str:
+    """Where an interrupted run leaves the image so far: OUTPUT_interrupted.EXT."""
+    root, ext = os.path.splitext(output)
+    return f"{root}_interrupted{ext}"
+
+
+def shares(config, history: dict) -> str:
+    """``content 41% + style 57% + tv 2%``: each weighted term's share of the final total."""
+    weights = {
+        "content": config.content_weight,
+        "style": config.style_weight,
+        "tv": config.tv_weight,
+        "photo": config.photo_weight,
+    }
+    parts = {
+        name: w * float(history[name][-1])
+        for name, w in weights.items()
+        if name in history and len(history[name]) and w
+    }
+    total = sum(parts.values())
+    if not total:
+        return ""
+    return " + ".join(f"{name} {100 * v / total:.0f}%" for name, v in parts.items())
 
 
 def main(flag_values: Any = FLAGS) -> None:
@@ -65,6 +93,14 @@ def main(flag_values: Any = FLAGS) -> None:
         title=f"{config.optimizer}, {config.steps} steps at {max(content.shape[:2])} px on "
         f"{config.backbone} ({config.weights} weights)",
     )
+    import jax
+
+    writer = jax.process_index() == 0  # every process computes the same image; one writes
+
+    def write_snapshot(step: int, picture) -> None:
+        if writer and step in snapshots:
+            image.save(snapshots[step], picture, overwrite=True)  # checked before the run
+
     with StopFlag() as stop, bar:
         result = stylize.stylize(
             config,
@@ -74,25 +110,30 @@ def main(flag_values: Any = FLAGS) -> None:
             should_stop=stop,
             progress=lambda step, loss, rate: bar.update(step, rate=rate, loss=loss),
             regions=regions,
+            on_snapshot=write_snapshot,
         )
     if result.stopped == "interrupted":
-        progress.warn(f"interrupted at step {result.steps_done}; state saved to {checkpoint}")
+        partial = interrupted_path(output)
+        if writer:
+            image.save(partial, result.image, overwrite=True)
+        progress.warn(
+            f"interrupted at step {result.steps_done}; the image so far is {partial}, "
+            f"the state {checkpoint}"
+        )
         progress.warn("run the same command again to continue")
         sys.exit(130)
-    import jax
-
-    if jax.process_index() != 0:  # every process computed the same image; one writes it
+    if not writer:
         return
     image.save(output, result.image, overwrite=overwrite)
-    for step, snap in result.snapshots.items():
-        image.save(snapshots[step], snap, overwrite=overwrite)
     if result.stopped:
         raise UsageError(
             f"{progress.diverged(result.stopped)}; kept the last finite image in {output}"
         )
     seconds = float(result.history["time"][-1]) if len(result.history.get("time", [])) else 0.0
+    ended = f" ({result.converged})" if result.converged else ""
+    split = shares(config, result.history)
     progress.say(
-        f"wrote {output}: {result.steps_done} steps in {seconds:.1f} s "
+        f"wrote {output}: {result.steps_done} steps{ended} in {seconds:.1f} s "
         f"(+{result.compile_seconds:.1f} s compile), final loss "
-        f"{float(result.history['total'][-1]):.4g}"
+        f"{float(result.history['total'][-1]):.4g}" + (f" = {split}" if split else "")
     )

@@ -133,3 +133,53 @@ def test_edge_correlation(rng):
     assert measures.edge_correlation(x, 2 * x + 0.3) == pytest.approx(1.0)
     assert abs(measures.edge_correlation(x, _blur(rng.uniform(size=(32, 32)), 1.0))) < 0.3
     assert measures.edge_correlation(x, np.zeros_like(x)) == 0.0
+
+
+def _photo_like(rng, size=128):
+    """A smooth random 'photo': large blobs (layout) plus fine texture."""
+    base = _blur(rng.normal(size=(size, size)), 8.0)
+    base = (base - base.min()) / (base.max() - base.min())
+    rgb = np.stack([base, base**2, 1 - base], -1)
+    return np.clip(rgb + 0.03 * rng.normal(size=rgb.shape), 0, 1)
+
+
+def _block_shuffled(x, block, rng):
+    h, w = x.shape[0] // block, x.shape[1] // block
+    tiles = [
+        x[i * block : (i + 1) * block, j * block : (j + 1) * block]
+        for i in range(h)
+        for j in range(w)
+    ]
+    order = rng.permutation(len(tiles))
+    rows = [np.concatenate([tiles[order[i * w + j]] for j in range(w)], 1) for i in range(h)]
+    return np.concatenate(rows, 0)
+
+
+def test_layout_similarity_known_answers(rng):
+    photo = _photo_like(rng)
+    assert measures.layout_similarity(photo, photo) == pytest.approx(1.0)
+    # fine strokes on top (finer than the blur) keep the layout
+    strokes = np.clip(photo + 0.3 * (rng.uniform(size=photo.shape) - 0.5), 0, 1)
+    assert measures.layout_similarity(photo, strokes) > 0.6
+    # the same pixels with the blocks shuffled: the photo's statistics, not its layout
+    shuffled = _block_shuffled(photo, 32, rng)
+    assert measures.layout_similarity(photo, shuffled) < 0.4
+    assert abs(measures.layout_similarity(photo, _photo_like(rng))) < 0.4  # another photo
+    assert measures.layout_similarity(photo, np.full_like(photo, 0.5)) == 0.0
+
+
+def test_colour_distance_and_shift_known_answers(rng):
+    photo = _photo_like(rng)
+    # same colours, another layout: distance 0
+    assert measures.colour_distance(photo, photo[::-1, ::-1]) == pytest.approx(0.0, abs=1e-12)
+    # a constant offset c in RGB moves every projection by theta.c: mean |theta.c| by hand
+    theta = np.random.default_rng(0).normal(size=(3, 64))
+    theta /= np.linalg.norm(theta, axis=0)
+    c = np.array([0.1, -0.05, 0.2])
+    want = np.mean(np.abs(c @ theta))
+    assert measures.colour_distance(photo, photo + c) == pytest.approx(want, rel=1e-6)
+    style = rng.uniform(size=(64, 80, 3))  # any size
+    assert measures.colour_shift(photo, style, photo) == pytest.approx(0.0)
+    assert measures.colour_shift(photo, style, style) == pytest.approx(1.0)
+    halfway = 0.5 * photo + 0.5 * rng.uniform(size=photo.shape)
+    assert 0.1 < measures.colour_shift(photo, style, halfway) < 0.9

@@ -102,6 +102,8 @@ def test_stylize_writes_output_and_respects_overwrite(tmp_path):
 
 
 def test_sigint_saves_state_and_rerun_resumes(tmp_path):
+    # Snapshots appear while the run goes on; Ctrl-C leaves the checkpoint and the image
+    # so far; the same command continues.
     out = tmp_path / "o.png"
     args = [
         sys.executable,
@@ -110,33 +112,54 @@ def test_sigint_saves_state_and_rerun_resumes(tmp_path):
         "--size=32",
         "--steps=400",
         "--optimizer=adam",  # exact resume (L-BFGS-B resume: tests/stylize_test.py)
+        "--snapshot_every=5",
         f"--output={out}",
         "--progress=true",
     ]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 180
     lines = []
-    for line in proc.stdout:  # wait until steps are running
+    first_snapshot = tmp_path / "o_step00005.png"
+    for line in proc.stdout:  # wait until the first snapshot is on disk
         lines.append(line)
-        if ("step " in line and "/400" in line) or time.time() > deadline:
+        if first_snapshot.exists() or time.time() > deadline:
             break
+    assert first_snapshot.exists() and proc.poll() is None  # written during the run
     proc.send_signal(signal.SIGINT)
     rest, _ = proc.communicate(timeout=120)
     log = "".join(lines) + rest
     assert proc.returncode == 130, log
-    assert "state saved" in log
+    partial = tmp_path / "o_interrupted.png"
+    assert f"the image so far is {partial}" in log
     ckpt = pathlib.Path(str(out) + ".ckpt.npz")
-    assert ckpt.exists() and not out.exists()
+    assert ckpt.exists() and not out.exists() and partial.exists()
+    assert image.load(partial, max_size=None).shape[:2] in ((32, 24), (24, 32))
     with np.load(ckpt) as data:
         done_before = len(data["hist/total"])
     assert 0 < done_before < 400
     rerun = _run(
-        "--weights=random", "--size=32", "--steps=400", "--optimizer=adam", f"--output={out}"
+        "--weights=random",
+        "--size=32",
+        "--steps=400",
+        "--optimizer=adam",
+        "--snapshot_every=5",
+        "--overwrite",
+        f"--output={out}",
     )
     assert rerun.returncode == 0, rerun.stderr
     assert f"resuming from step {done_before} of 400" in rerun.stderr
     assert out.exists() and not ckpt.exists()
     assert os.path.getsize(out) > 0
+
+
+def test_end_line_gives_each_terms_share_and_why_it_stopped(tmp_path):
+    out = tmp_path / "o.png"
+    proc = _run(*TINY[:-2], "--steps=60", "--stop_tol=0.5", "--tv_weight=1", f"--output={out}")
+    assert proc.returncode == 0, proc.stderr
+    last = proc.stderr.splitlines()[-1]
+    shares = [int(v) for v in re.findall(r"(?:content|style|tv) (\d+)%", last)]
+    assert len(shares) == 3 and abs(sum(shares) - 100) <= 2, last
+    assert "converged: the loss fell" in last and "steps (converged" in last, last
 
 
 def test_imagenet_offline_fails_fast_naming_the_alternative(tmp_path):

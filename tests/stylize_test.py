@@ -298,3 +298,85 @@ def test_scipy_lbfgs_interrupt_and_resume(tmp_path):
         stylize.stylize(
             dataclasses.replace(config, style_weight=2e3), content, style, checkpoint=ckpt
         )
+
+
+@pytest.mark.parametrize("distance", ["squared", "huber"])
+@pytest.mark.parametrize("style_norm", ["gatys", "johnson"])
+def test_relative_balance_is_each_term_over_its_targets_size(
+    distance, style_norm, images, net_params
+):
+    # By hand in float64 NumPy: each layer's penalty sum over the penalty sum of its target
+    # (the normalization constants cancel).
+    content, style = images
+    net, params = net_params
+    config = dataclasses.replace(
+        BASE, balance="relative", distance=distance, style_norm=style_norm, delta=0.5
+    )
+    targets = stylize.make_targets(config, net, params, content, [style])
+    x = np.clip(content + 0.1, 0, 1)
+    total, terms = stylize.make_objective(config, net)(
+        x, params, targets, stylize.make_hyper(config)
+    )
+    feats = {n: np.asarray(f[0], np.float64) for n, f in net(params, x[None]).items()}
+    rho = lambda v: np.sum(np.asarray(losses.penalty(v, kind=distance, delta=0.5), np.float64))
+
+    def gram(f):
+        m = f.reshape(-1, f.shape[-1])
+        g = m.T @ m
+        return g / m.size if style_norm == "johnson" else g
+
+    style_sum = 0.0
+    for n, w in config_lib.style_layers(config):
+        a = np.asarray(targets.grams[n], np.float64)
+        style_sum += w * rho(gram(feats[n]) - a) / rho(a)
+    p = np.asarray(targets.content["conv4_2"], np.float64)
+    content_term = rho(feats["conv4_2"] - p) / rho(p)
+    np.testing.assert_allclose(terms["style"], style_sum, rtol=2e-4)
+    np.testing.assert_allclose(terms["content"], content_term, rtol=2e-4)
+    np.testing.assert_allclose(total, content_term + 1e3 * style_sum, rtol=2e-4)
+
+
+def test_relative_balance_is_the_same_for_a_brighter_painting(images, net_params):
+    # The content photo against a painting and the same painting at 3x the contrast: the
+    # Gatys style term changes by orders of magnitude, the relative one stays of order 1.
+    content, style = images
+    net, params = net_params
+    loud = np.clip(0.5 + 3.0 * (style - 0.5), 0, 1)
+
+    def style_term(balance, painting):
+        config = dataclasses.replace(BASE, balance=balance)
+        targets = stylize.make_targets(config, net, params, content, [painting])
+        _, terms = stylize.make_objective(config, net)(
+            content, params, targets, stylize.make_hyper(config)
+        )
+        return float(terms["style"])
+
+    gatys = style_term("none", loud) / style_term("none", style)
+    relative = style_term("relative", loud) / style_term("relative", style)
+    assert gatys > 3.0
+    assert 0.3 < relative < 3.0 and abs(np.log(relative)) < 0.5 * abs(np.log(gatys))
+
+
+def test_relative_balance_with_masks_divides_by_the_loss_at_zero_features(images, net_params):
+    content, style = images
+    net, params = net_params
+    half = np.zeros(content.shape[:2], np.float32)
+    half[:, : SIZE // 2] = 1.0
+    regions = [(half, None), (1.0 - half, None)]
+    config = dataclasses.replace(BASE, balance="relative")
+    targets = stylize.make_targets(config, net, params, content, [style, content], regions=regions)
+    x = np.clip(content + 0.1, 0, 1)
+    _, terms = stylize.make_objective(config, net)(x, params, targets, stylize.make_hyper(config))
+    feats = net(params, x[None])
+    want = 0.0
+    for n, w in config_lib.style_layers(config):
+        f = feats[n][0]
+        loss = losses.guided_style_loss(f, targets.masks[n], targets.grams[n])
+        blank = losses.guided_style_loss(np.zeros_like(f), targets.masks[n], targets.grams[n])
+        want += w * float(loss) / float(blank)
+    np.testing.assert_allclose(terms["style"], want, rtol=1e-4)
+
+
+def test_relative_balance_refuses_statistics_without_a_gram_target():
+    with pytest.raises(ValueError, match="balance='relative'"):
+        dataclasses.replace(BASE, balance="relative", style_stat="mrf")

@@ -5,6 +5,14 @@
       + \\lambda_{tv} TV(x) + \\lambda_m \\sum_c V_c^T \\mathcal{L} V_c + \\lambda_t L_{temporal}
 
 The weights are data (``Hyper``), so configs that differ only in them share one program.
+
+With ``config.balance="relative"`` every content and style layer term is divided by its
+value at blank (all-zero) features, i.e. by the size of its own target:
+:math:`\\sum \\rho(F - P) / \\sum \\rho(P)` and :math:`\\sum \\rho(G - A) / \\sum \\rho(A)` (the
+normalization constants cancel). Each term is then a relative error, about 1 for the
+content photo against a painting's Grams whatever the images, so one ``alpha`` and
+``beta`` mean the same balance on every pair; with the Gatys normalization the style term
+of the content photo ranges over orders of magnitude from one painting to the next.
 """
 
 from __future__ import annotations
@@ -64,6 +72,21 @@ def make_objective(
     """
     distance = dict(kind=config.distance, delta=config.delta)
     stat = config.style_stat
+    relative = config.balance == "relative"
+
+    def blank_style(f: jax.Array, n: str, targets: Targets) -> jax.Array:
+        """The layer's Gram term at zero features, from its target alone (no Gram of zeros)."""
+        target = targets.grams[n]
+        height, width, channels = f.shape
+        if targets.masks is not None:  # losses.guided_style_loss at G = 0
+            share = jnp.sum(jnp.square(targets.masks[n]), axis=(-2, -1)) / (height * width)
+            per_region = jnp.sum(losses.penalty(target, **distance), axis=(-2, -1))
+            scale = (0.25 if config.style_norm == "gatys" else 1.0) / channels**2
+            return scale * jnp.sum(share * per_region)
+        total = jnp.sum(losses.penalty(target, **distance))
+        if config.style_norm == "gatys":
+            return total / (4.0 * channels**2 * (height * width) ** 2)
+        return total
 
     def check(targets: Targets) -> None:
         """Targets from ``losses.style_targets`` remember their normalization: it must be
@@ -79,9 +102,10 @@ def make_objective(
     def style_layer(f: jax.Array, n: str, targets: Targets) -> jax.Array:
         """One layer's style term for ``config.style_stat`` (guided with region masks)."""
         if targets.masks is not None:
-            return losses.guided_style_loss(
+            layer = losses.guided_style_loss(
                 f, targets.masks[n], targets.grams[n], norm=config.style_norm, **distance
             )
+            return layer / blank_style(f, n, targets) if relative else layer
         if stat != "gram" and targets.stats is None:
             raise ValueError(f"style_stat={stat!r} needs Targets.stats (stylize.make_targets)")
         if stat == "mean_cov_w2":
@@ -92,9 +116,16 @@ def make_objective(
         if stat == "mrf":
             return losses.mrf_loss(f, targets.stats["patches"][n])
         layer = losses.style_layer_loss(f, targets.grams[n], norm=config.style_norm, **distance)
+        if relative:
+            layer = layer / blank_style(f, n, targets)
         if stat == "mean_gram":
             mean = targets.stats["mean"][n]
             mean_term = losses.style_mean_loss(f, mean, norm=config.style_norm, **distance)
+            if relative:
+                zero = jnp.zeros_like(f)
+                mean_term = mean_term / losses.style_mean_loss(
+                    zero, mean, norm=config.style_norm, **distance
+                )
             layer = layer + config.style_mean_weight * mean_term
         return layer
 
@@ -107,6 +138,17 @@ def make_objective(
             )
             for n in hyper.content_layers
         }
+        if relative:  # the same loss at zero features: elementwise on the target only
+            content_layers = {
+                n: v
+                / losses.content_loss(
+                    jnp.zeros_like(targets.content[n]),
+                    targets.content[n],
+                    norm=config.content_norm,
+                    **distance,
+                )
+                for n, v in content_layers.items()
+            }
         style_layers = {n: style_layer(feats[n], n, targets) for n in hyper.style_layers}
         terms = {
             "content": _weighted_sum(content_layers, hyper.content_layers),

@@ -57,6 +57,10 @@ NOT_CONFIG = {
         "pick the mode (run.py)",
     ),
     **dict.fromkeys(
+        "version list_layers".split(),
+        "print and exit (run.py; tests/nst_cli/cli_defaults_test.py)",
+    ),
+    **dict.fromkeys(
         "style_mix max_size batch_size export export_size".split(),
         "feed-forward networks: read by nst_cli.infer (tests/nst_cli/cli_infer_test.py)",
     ),
@@ -73,7 +77,10 @@ ONLY = {"temporal_weight": ("video",)}  # the per-clip weight; one image has no 
 # Fields of the same name that are not the flag's, and why.
 HOMONYMS = {("init", "video clip"): "VideoConfig.init (where frames start) has no flag"}
 # Fields a flag also changes on purpose.
-COUPLED = {"optimizer": {"steps"}}  # steps default per optimizer (100 L-BFGS, 500 others)
+COUPLED = {
+    "optimizer": {"steps"},  # steps default per optimizer (100 L-BFGS, 500 others)
+    "balance": {"style_weight"},  # one image: 10 relative, the papers' 1e5 with none
+}
 # Values that the generic ones (type, help-text choices) cannot make legal.
 SPECIAL = {
     "content_layers": ["conv3_1"],
