@@ -317,6 +317,45 @@ CRAFTED = {
 }
 
 
+def _forged(good: bytes, path: pathlib.Path, name: str, shape: tuple) -> None:
+    """``good`` with the array ``name`` replaced by one whose header declares ``shape``
+    (float32) but which holds 16 bytes."""
+    import io
+    import zipfile
+
+    header = io.BytesIO()
+    fields = {"descr": "<f4", "fortran_order": False, "shape": shape}
+    np.lib.format.write_array_header_1_0(header, fields)
+    with zipfile.ZipFile(io.BytesIO(good)) as src, zipfile.ZipFile(path, "w") as dst:
+        for info in src.infolist():
+            forged = info.filename == f"{name}.npy"
+            dst.writestr(info.filename, header.getvalue() + bytes(16) if forged else src.read(info))
+
+
+@pytest.mark.parametrize(
+    "name, shape, message",
+    [
+        (
+            "leaf0",
+            (1, 100_000, 100_000, 3),
+            "field leaf0 is float32[1, 100000, 100000, 3], expected float32[1, 24, 32, 3]",
+        ),
+        ("hist/total", (10**12,), "history 'total' has shape [1000000000000] for 1 steps done"),
+        ("hist/total", (1, 10**12), "field hist/total declares float32[1, 1000000000000] but"),
+    ],
+)
+def test_checkpoint_declaring_a_huge_array_is_checked_from_its_header(
+    name, shape, message, engine, good_checkpoint, tmp_path
+):
+    """Refused for what its header says, before anything is read or allocated."""
+    path = tmp_path / "state.npz"
+    _forged(good_checkpoint, path, name, shape)
+    with pytest.raises(stylize.CheckpointError) as info:
+        _stylize(engine, checkpoint=str(path))
+    assert message in str(info.value) and str(path) in str(info.value), str(info.value)
+    assert stylize.steps_saved(str(path)) == (shape[0] if name == "hist/total" else 1)
+
+
 @pytest.mark.parametrize("case", list(CRAFTED))
 def test_crafted_checkpoint_is_refused_naming_file_and_problem(
     case, engine, good_checkpoint, tmp_path

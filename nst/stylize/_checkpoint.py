@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 import os
 import zipfile
 from collections.abc import Sequence
@@ -94,52 +95,73 @@ def load_checkpoint(
     if os.path.isdir(path):
         raise bad("is a directory, not a checkpoint file")
     leaves, treedef = jax.tree.flatten(template)
-    try:
-        with open(path, "rb") as f, np.load(f, allow_pickle=False) as data:
-            contents = {name: np.asarray(data[name]) for name in data.files}
-    except CheckpointError:
-        raise
-    except Exception as e:  # zipfile and numpy raise many kinds for bad bytes
+
+    def corrupt(e: Exception) -> CheckpointError:
         first = (str(e).splitlines() or [""])[0]
-        raise bad(f"truncated or corrupt ({type(e).__name__}: {first})") from None
-    stored = contents.get("fingerprint")
-    if stored is None or stored.shape != () or stored.dtype.kind != "U":
-        raise bad("not an nst checkpoint (no fingerprint)")
-    if str(stored) != fingerprint:
-        raise bad("belongs to another run (different settings or images)")
-    restored = []
-    for i, leaf in enumerate(leaves):
-        name = f"leaf{i}"
-        if name not in contents:
-            raise bad(f"field {name} is missing")
-        value, want = contents[name], np.dtype(leaf.dtype)
-        if value.shape != tuple(leaf.shape) or value.dtype != want:
-            raise bad(
-                f"field {name} is {value.dtype}{list(value.shape)}, "
-                f"expected {want}{list(leaf.shape)}"
-            )
-        if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
-            raise bad(f"field {name} holds non-finite values")
-        restored.append(value)
-    if f"leaf{len(leaves)}" in contents:
-        raise bad(f"holds more state fields than this run's {len(leaves)}")
-    state = jax.tree.unflatten(treedef, restored)
-    step = np.asarray(state.step)
-    if step.size == 0 or np.any(step != step.flat[0]):
-        raise bad(f"step counters disagree: {step.tolist()}")
-    done = int(step.flat[0])
-    if done < 0 or (steps is not None and done > steps):
-        limit = f"[0, {steps}]" if steps is not None else ">= 0"
-        raise bad(f"step {done} is outside {limit}")
-    history = {}
-    for key, value in contents.items():
-        if not key.startswith("hist/"):
-            continue
-        if value.ndim not in (1, 2) or value.shape[0] != done or value.dtype.kind != "f":
-            raise bad(f"history {key[5:]!r} has shape {list(value.shape)} for {done} steps done")
-        if not np.all(np.isfinite(value)):
-            raise bad(f"history {key[5:]!r} holds non-finite values")
-        history[key[5:]] = value
+        return bad(f"truncated or corrupt ({type(e).__name__}: {first})")
+
+    try:  # every array's shape and dtype from its header, before any is loaded
+        headers = _headers(path)
+        data = np.load(path, allow_pickle=False)
+    except Exception as e:  # zipfile and numpy raise many kinds for bad bytes
+        raise corrupt(e) from None
+    with data:
+
+        def load(name: str) -> np.ndarray:
+            """The array ``name``, once its header says the file holds all of it."""
+            shape, dtype, size = headers[name]
+            if math.prod(shape) * dtype.itemsize > size:
+                raise bad(
+                    f"field {name} declares {dtype}{list(shape)} but holds {size} bytes "
+                    "(truncated or corrupt)"
+                )
+            try:
+                return np.asarray(data[name])
+            except Exception as e:  # zipfile and numpy raise many kinds for bad bytes
+                raise corrupt(e) from None
+
+        shape, dtype, _ = headers.get("fingerprint", (None, np.dtype(bool), 0))
+        if shape != () or dtype.kind != "U":
+            raise bad("not an nst checkpoint (no fingerprint)")
+        if str(load("fingerprint")) != fingerprint:
+            raise bad("belongs to another run (different settings or images)")
+        restored = []
+        for i, leaf in enumerate(leaves):
+            name = f"leaf{i}"
+            if name not in headers:
+                raise bad(f"field {name} is missing")
+            (shape, dtype, _), want = headers[name], np.dtype(leaf.dtype)
+            if shape != tuple(leaf.shape) or dtype != want:
+                raise bad(
+                    f"field {name} is {dtype}{list(shape)}, expected {want}{list(leaf.shape)}"
+                )
+            value = load(name)
+            if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
+                raise bad(f"field {name} holds non-finite values")
+            restored.append(value)
+        if f"leaf{len(leaves)}" in headers:
+            raise bad(f"holds more state fields than this run's {len(leaves)}")
+        state = jax.tree.unflatten(treedef, restored)
+        step = np.asarray(state.step)
+        if step.size == 0 or np.any(step != step.flat[0]):
+            raise bad(f"step counters disagree: {step.tolist()}")
+        done = int(step.flat[0])
+        if done < 0 or (steps is not None and done > steps):
+            limit = f"[0, {steps}]" if steps is not None else ">= 0"
+            raise bad(f"step {done} is outside {limit}")
+        history = {}
+        for key, (shape, _, _) in headers.items():
+            if not key.startswith("hist/"):
+                continue
+            what = f"history {key[5:]!r}"
+            if len(shape) not in (1, 2) or shape[0] != done:
+                raise bad(f"{what} has shape {list(shape)} for {done} steps done")
+            value = load(key)
+            if value.dtype.kind != "f":
+                raise bad(f"{what} is {value.dtype}, not floats")
+            if not np.all(np.isfinite(value)):
+                raise bad(f"{what} holds non-finite values")
+            history[key[5:]] = value
     state = jax.tree.map(lambda a, t: jnp.asarray(a, t.dtype), state, template)
     return state, history
 
@@ -149,24 +171,35 @@ def steps_saved(path: str) -> int:
     history's header alone; 0 when there is none or it is not readable (``load_checkpoint``
     then says why)."""
     try:
-        with zipfile.ZipFile(path) as archive, archive.open("hist/total.npy") as f:
-            shape, _ = _header(f)
+        shape, _, _ = _headers(path)["hist/total"]
         return int(shape[0]) if len(shape) in (1, 2) else 0
-    except Exception:  # zipfile and numpy raise many kinds for bad bytes
+    except Exception:  # none, or zipfile and numpy raise many kinds for bad bytes
         return 0
 
 
-def _header(f) -> tuple[tuple[int, ...], np.dtype]:
-    """The shape and dtype an ``.npy`` stream declares, read without loading its data."""
-    version = np.lib.format.read_magic(f)
+def _headers(path: str) -> dict[str, tuple[tuple[int, ...], np.dtype, int]]:
+    """``{name: (shape, dtype, bytes after the header)}`` of every array in the ``.npz`` at
+    ``path``, read from the headers alone."""
     read = {
         (1, 0): np.lib.format.read_array_header_1_0,
         (2, 0): np.lib.format.read_array_header_2_0,
     }
-    if version not in read:
-        raise ValueError(f"unsupported .npy version {version}")
-    shape, _, dtype = read[version](f)
-    return tuple(shape), np.dtype(dtype)
+    headers = {}
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            if not info.filename.endswith(".npy"):
+                continue
+            with archive.open(info) as f:
+                version = np.lib.format.read_magic(f)
+                if version not in read:
+                    raise ValueError(f"unsupported .npy version {version}")
+                shape, _, dtype = read[version](f)
+                headers[info.filename[:-4]] = (
+                    tuple(shape),
+                    np.dtype(dtype),
+                    info.file_size - f.tell(),
+                )
+    return headers
 
 
 def close(path: str | None, state: Any, history: dict, fingerprint: str, stopped: str | None):
