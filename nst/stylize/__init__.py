@@ -88,11 +88,3 @@ __all__ = [
     "stylize",
     "sweep",
 ]
-
-
-def _layers(config):
-    """Deprecated (tests/experiments/common_test.py): ``nst.config.content_layers`` and
-    ``style_layers`` of ``config``."""
-    from nst import config as config_lib
-
-    return config_lib.content_layers(config), config_lib.style_layers(config)

@@ -117,7 +117,7 @@ def check_objective(report, rtol=1e-4):
     """Every setting's logged total is the weighted sum of its logged terms, with the
     weights of its own config (the study's variable reached the engine), and its style term
     is the layer-weighted sum of the per-layer terms. Returns {label: config dict}."""
-    from nst import stylize
+    from nst import config as config_lib
     from nst.config import StylizeConfig
 
     configs = {}
@@ -136,8 +136,7 @@ def check_objective(report, rtol=1e-4):
             want = want + config.photo_weight * h["photo"]
         assert ("photo" in h) == bool(config.photo_weight), label
         np.testing.assert_allclose(h["total"], want, rtol=rtol, atol=1e-6, err_msg=label)
-        _, style_layers = stylize._layers(config)
-        layered = sum(w * h[f"style/{n}"] for n, w in style_layers)
+        layered = sum(w * h[f"style/{n}"] for n, w in config_lib.style_layers(config))
         np.testing.assert_allclose(h["style"], layered, rtol=rtol, atol=1e-9, err_msg=label)
     return configs
 
