@@ -25,9 +25,8 @@ def enable_compilation_cache() -> None:
     ``NST_JAX_CACHE_DIR=off`` disables it. A cache set by the user (JAX_COMPILATION_CACHE_DIR)
     is left alone.
 
-    Every program is kept, however fast it compiled: the default one-image run at 512 px
-    compiles 24 programs, 23 of them under 0.5 s each but 1.7 s together; with all of them
-    cached a repeat run's start-up is ~3 s shorter (the cache: ~200 KB).
+    Every program is kept, however fast it compiled: a run compiles many small programs
+    whose compile times add up.
     """
     import jax
 

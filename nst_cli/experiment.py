@@ -92,10 +92,8 @@ def apply_flags(module: ModuleType, config: Any, given: Mapping[str, Any]) -> An
     ...), depth first. A flag with no such field, a run.py flag meaning nothing to
     experiments, or one for a field the study varies (a key of its settings' overrides) is a
     ValueError naming the flag. The value is parsed by the field's type (as
-    ``--config.field=value``; layer tables as ``--content_layers``).
-
-    The one place flags become an experiment's config (until ``nst_cli.flags`` has the
-    shared ``config_from_flags``).
+    ``--config.field=value``; layer tables as ``--content_layers``). The flags of
+    ``config.stylize`` go through ``nst_cli.flags.config_from_flags`` as in every mode.
     """
     name = module.NAME
     renamed = {**RENAMED, **getattr(module, "FLAG_FIELDS", {})}
