@@ -24,11 +24,10 @@ import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
-import numpy as np  # noqa: E402
-import panel  # noqa: E402
+import panel
 
-from nst import image, measures, stylize  # noqa: E402
-from nst.config import StylizeConfig  # noqa: E402
+from nst import image, measures, stylize
+from nst.config import StylizeConfig
 
 
 def setting(name: str, base: StylizeConfig) -> StylizeConfig:
@@ -49,7 +48,9 @@ def main() -> None:
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     paths = panel.make(out / "inputs")
-    base = StylizeConfig(size=args.size, optimizer="lbfgs_host", steps=args.steps, stop_tol=args.stop_tol)
+    base = StylizeConfig(
+        size=args.size, optimizer="lbfgs_host", steps=args.steps, stop_tol=args.stop_tol
+    )
     net_params = stylize.create_backbone(base)
     results_path = out / "results.json"
     results = json.loads(results_path.read_text()) if results_path.exists() else {}
@@ -61,7 +62,9 @@ def main() -> None:
         rel_targets = stylize.make_targets(rel, *net_params, photo, [style])
         objective = stylize.make_objective(rel, net_params[0])
         hyper = stylize.make_hyper(rel)
-        style_at = lambda x: float(objective(x, net_params[1], rel_targets, hyper)[1]["style"])
+        style_at = lambda x, o=objective, t=rel_targets, h=hyper: float(
+            o(x, net_params[1], t, h)[1]["style"]
+        )
         style_photo = style_at(photo)
         for name in args.settings.split(","):
             key = f"{pair}/{name}"

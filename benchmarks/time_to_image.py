@@ -16,6 +16,13 @@ saved: ``curves.png`` (loss vs time), ``images.png`` (the images side by side) a
 Methods (``METHODS``):
 
 * ``adam``: 500 Adam steps at full size (the old default, ``--optimizer=adam --steps=500``).
+* ``default``: the one-image command's optimizer as it runs: ``lbfgs_host`` up to
+  ``--max_steps`` with the stopping rule ``--stop_tol``, not stopped at the target (its
+  whole time is the process's; its time to the target is read from its curve).
+
+The objective is the one-image default's (``--balance=relative``, ``--style_weight=10``)
+unless given. ``--pairs=all`` (or a comma list) runs the panel of ``benchmarks/panel.py``,
+each pair in its own folder under ``--out`` (a pair already done is skipped).
 * ``lbfgs``: L-BFGS at full size as ``--optimizer=lbfgs`` resolves it on this backend
   (``--lbfgs`` picks another form for it and the ``c2f`` methods).
 * ``lbfgs_host``: the host-driven L-BFGS with the jitted two-loop recursion and the spectral
@@ -45,7 +52,7 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-METHODS = ("adam", "lbfgs_host", "lbfgs_plain", "lbfgs_scipy", "c2f256", "c2f384")
+METHODS = ("adam", "default", "lbfgs_host", "lbfgs_plain", "lbfgs_scipy", "c2f256", "c2f384")
 
 
 def _child(args: argparse.Namespace) -> None:
@@ -69,7 +76,12 @@ def _child(args: argparse.Namespace) -> None:
     marks["imports"] = time.time() - t0
     size = args.size
     # Today's defaults (Adam, lr 1e-2, 500 steps) with the L-BFGS memory asked for.
-    base = StylizeConfig(size=size, lbfgs_memory=args.lbfgs_memory or None)
+    base = StylizeConfig(
+        size=size,
+        lbfgs_memory=args.lbfgs_memory or None,
+        balance=args.balance,
+        style_weight=args.style_weight,
+    )
     if args.lbfgs_precondition is not None:
         base = dataclasses.replace(base, lbfgs_precondition=args.lbfgs_precondition)
     if args.lbfgs_cutoff is not None:
@@ -98,8 +110,8 @@ def _child(args: argparse.Namespace) -> None:
             if target is not None and loss <= target:
                 stop.reached = True
 
-    content_full = image.load(image.sample(args.content), max_size=size)
-    style_full = image.load(image.sample(args.style), max_size=size)
+    content_full = image.load(image.sample_or_path(args.content), max_size=size)
+    style_full = image.load(image.sample_or_path(args.style), max_size=size)
     net, params = stylize.create_backbone(base)
     marks["weights"] = time.time() - t0
     first = {}
@@ -109,9 +121,13 @@ def _child(args: argparse.Namespace) -> None:
             first["first_step"] = time.time() - t0
         progress(step, loss, rate)
 
-    if method == "adam" or method.startswith("lbfgs"):
+    if method in ("adam", "default") or method.startswith("lbfgs"):
         if method == "adam":
             cfg = dataclasses.replace(base, steps=args.adam_steps)
+        elif method == "default":  # the one-image command: lbfgs_host and the stopping rule
+            cfg = dataclasses.replace(
+                base, optimizer="lbfgs_host", steps=args.max_steps, stop_tol=args.stop_tol
+            )
         else:
             optimizer = {"lbfgs": args.lbfgs, "lbfgs_plain": "lbfgs_host"}.get(method, method)
             cfg = dataclasses.replace(base, optimizer=optimizer, steps=args.max_steps)
@@ -127,14 +143,14 @@ def _child(args: argparse.Namespace) -> None:
             [style_full],
             net_params=(net, params),
             targets=targets,
-            should_stop=stop if method != "adam" else (lambda: False),
+            should_stop=stop if method not in ("adam", "default") else (lambda: False),
             progress=timed_progress,
         )
     elif method.startswith("c2f"):
         coarse_size = int(method[3:])
         h, w = content_full.shape[:2]
-        content_c = image.load(image.sample(args.content), max_size=coarse_size)
-        style_c = image.load(image.sample(args.style), max_size=coarse_size)
+        content_c = image.load(image.sample_or_path(args.content), max_size=coarse_size)
+        style_c = image.load(image.sample_or_path(args.style), max_size=coarse_size)
         hc, wc = content_c.shape[:2]
         area = (h * w) / (hc * wc)
         coarse = dataclasses.replace(
@@ -175,6 +191,7 @@ def _child(args: argparse.Namespace) -> None:
         "steps": result.steps_done,
         "evaluations": result.evaluations,
         "reached": stop.reached,
+        "converged": getattr(result, "converged", None),
         "backend": jax.default_backend(),
         "device": str(jax.devices()[0]),
     }
@@ -198,6 +215,9 @@ def _run_method(method: str, args: argparse.Namespace, out: pathlib.Path, rep: i
         f"--adam_steps={args.adam_steps}",
         f"--lbfgs={args.lbfgs}",
         f"--lbfgs_memory={args.lbfgs_memory}",
+        f"--balance={args.balance}",
+        f"--style_weight={args.style_weight!r}",
+        f"--stop_tol={args.stop_tol!r}",
     ]
     if target is not None:
         cmd.append(f"--target={target!r}")
@@ -268,6 +288,10 @@ def main() -> None:
     parser.add_argument("--lbfgs_memory", type=int, default=0, help="pairs (0: the default)")
     parser.add_argument("--lbfgs_precondition", type=float, default=None, help="alpha")
     parser.add_argument("--lbfgs_cutoff", type=float, default=None, help="cycles/px")
+    parser.add_argument("--balance", default="relative", help="the objective's balance")
+    parser.add_argument("--style_weight", type=float, default=10.0, help="beta")
+    parser.add_argument("--stop_tol", type=float, default=0.01, help="method default's rule")
+    parser.add_argument("--pairs", default="", help="panel pairs (benchmarks/panel.py) or all")
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--target", type=float, default=None, help="skip adam; use this loss")
     parser.add_argument("--precision", default="", help="e.g. highest (GPU)")
@@ -282,6 +306,33 @@ def main() -> None:
     if args.child:
         _child(args)
         return
+    if args.pairs:
+        _panel(args)
+        return
+    _one_pair(args)
+
+
+def _panel(args: argparse.Namespace) -> None:
+    """Every pair of ``--pairs`` in turn (its own folder under ``--out``), then a summary
+    table with the worst pair (``summary.json``)."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import panel
+
+    out = pathlib.Path(args.out)
+    paths = panel.make(out / "inputs")
+    names = list(panel.PAIRS) if args.pairs == "all" else args.pairs.split(",")
+    for name in names:
+        if (out / name / "results.json").exists():
+            print(f"{name}: done before", flush=True)
+            continue
+        pair_args = argparse.Namespace(**vars(args))
+        pair_args.content, pair_args.style = paths[name]
+        pair_args.out = str(out / name)
+        print(f"== {name}", flush=True)
+        _one_pair(pair_args)
+
+
+def _one_pair(args: argparse.Namespace) -> None:
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     methods = args.methods.split(",")
@@ -299,7 +350,12 @@ def main() -> None:
             r = _run_method(m, args, out, rep, target)
             records[m].append(r)
             t, step = _time_to(r["curve"], target)
-            print(f"{m} rep {rep}: reached={r['reached']} at {t} s (step {step})", flush=True)
+            print(
+                f"{m} rep {rep}: reached={r['reached']} at {t} s (step {step}); whole "
+                f"{r['process_seconds']:.1f} s, {r['steps']} steps, final "
+                f"{r['final']['total']:.4g} ({r.get('converged')})",
+                flush=True,
+            )
     reference = None
     rows = []
     for m in methods:
