@@ -454,6 +454,8 @@ def config_from_flags(
         if mode != "experiment":
             fields.setdefault("optimizer", MODE_OPTIMIZER[mode])
             fields.setdefault("steps", default_steps(fields["optimizer"]))
+            if fields.get("style_stat", "gram") not in ("gram", "mean_gram"):
+                fields.setdefault("balance", "none")  # W2 / MRF: no Gram target to scale by
             for name, default in MODE_DEFAULTS.get(mode, {}).items():
                 fields.setdefault(name, default)
             if fields.get("balance") == "relative":

@@ -28,6 +28,13 @@ def test_papers_units_bring_the_papers_weight_back():
     assert config.style_weight == 3.0 and config.stop_tol == 0.0
 
 
+@pytest.mark.parametrize("stat", ["mean_cov_w2", "mrf"])
+def test_statistics_without_a_gram_target_keep_the_papers_units(stat):
+    given = FakeFlags(style_stat=stat, style_layers=["conv3_1", "conv4_1"])
+    config = flags.config_from_flags("stylize", flag_values=given)
+    assert config.balance == "none" and config.style_weight == 1e5
+
+
 @pytest.mark.parametrize("mode", ["video", "highres", "experiment"])
 def test_other_modes_keep_the_library_defaults(mode):
     config = flags.config_from_flags(mode, flag_values=FakeFlags())
