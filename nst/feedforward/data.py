@@ -1,6 +1,8 @@
 """Training photos from a folder: random square crops, batched by a small threaded loader.
 
 Any folder of images works (MS-COCO's ``train2014`` in the papers); subfolders are searched.
+Without COCO, ``scripts/fetch_training_photos.py`` gathers 186 freely licensed photos from
+Debian packages into ``data/train_photos/`` (docs/training_data.md).
 Every batch is a deterministic function of ``(seed, batch number)``: batch ``k`` reads the
 ``B`` images at positions ``kB .. kB + B - 1`` of a stream of per-epoch permutations and
 crops image ``j`` of it with ``np.random.default_rng((seed, k, j))``, so a resumed run reads
