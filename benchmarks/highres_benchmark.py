@@ -91,10 +91,10 @@ def child(args) -> dict:
             config,
             content,
             [style],
+            hi=highres.HighresConfig(
+                tile_size=args.tile, tile_overlap=args.overlap, tile_batch=args.tile_batch
+            ),
             net_params=(net, params),
-            tile_size=args.tile,
-            overlap=args.overlap,
-            tile_batch=args.tile_batch,
         )
     out["wall_seconds"] = time.perf_counter() - t
     times = result.history["time"]

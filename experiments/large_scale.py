@@ -179,16 +179,8 @@ def _patches(config: Config, content, styles, net_params, **kw):
 
 
 def _tiles(config: Config, content, styles, net_params, **kw):
-    hi = config.highres
     result = highres.optimize_tiled(
-        config.stylize,
-        content,
-        styles,
-        net_params=net_params,
-        tile_size=hi.tile_size,
-        overlap=hi.tile_overlap,
-        tile_batch=hi.tile_batch,
-        **kw,
+        config.stylize, content, styles, hi=config.highres, net_params=net_params, **kw
     )
     extra = {"tile": list(result.tile), "tiles_per_step": float(np.mean(result.history["tiles"]))}
     return result.image, result.history, result.stopped, result.compile_seconds, extra

@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from nst import highres, stylize
+from nst import highres, losses, stylize
 from nst import image as nst_image
 from nst.config import StylizeConfig
 from nst.highres import _memory
@@ -146,9 +146,8 @@ def test_tiled_content_reconstruction_matches_untiled(photo):
     )
     net_params = stylize.create_backbone(config)
     whole = stylize.stylize(config, photo, [photo], net_params=net_params).image
-    tiled = highres.optimize_tiled(
-        config, photo, [photo], net_params=net_params, tile_size=32, overlap=8, tile_batch=4
-    )
+    hi = highres.HighresConfig(tile_size=32, tile_overlap=8, tile_batch=4)
+    tiled = highres.optimize_tiled(config, photo, [photo], hi=hi, net_params=net_params)
     assert tiled.steps_done == 40 and tiled.stopped is None
     assert len(tiled.history["total"]) == 40
     rmse = lambda a, b: float(np.sqrt(np.mean((a - b) ** 2)))
@@ -212,6 +211,43 @@ def test_style_grams_by_windows_match_the_engine(shallow, rng):
     np.testing.assert_allclose(windows["conv1_1"], exact["conv1_1"], rtol=1e-4)
     # conv2_1: pooled once; window origins need not be even: close.
     np.testing.assert_allclose(windows["conv2_1"], exact["conv2_1"], rtol=0.05)
+
+
+@pytest.mark.parametrize("max_side", [32, 1024])  # style Grams by windows, or whole
+def test_untiled_level_targets_are_the_engines(shallow, photo, rng, max_side):
+    """An untiled level's targets (``make_targets`` with ``style_grams``) equal those built
+    term by term: content features, Grams, matting Laplacian."""
+    net, params = shallow
+    config = dataclasses.replace(SHALLOW, photo_weight=1.0)
+    styles = [rng.random((80, 72, 3)).astype(np.float32), photo[::-1]]
+    grams = highres.style_grams(config, net, params, styles, photo.shape, max_side=max_side)
+    made = stylize.make_targets(config, net, params, photo, styles, grams=grams)
+    laplacian = losses.laplacian_to_bcoo(losses.matting_laplacian(photo, eps=config.photo_eps))
+    by_hand = stylize.Targets(
+        content=stylize.content_targets(config, net, params, photo),
+        grams=grams,
+        laplacian=laplacian,
+    )
+    assert made.stats is None and made.masks is None and made.temporal is None
+    for name in ("content", "grams"):
+        a, b = getattr(made, name), getattr(by_hand, name)
+        assert sorted(a) == sorted(b)
+        for layer in a:
+            np.testing.assert_array_equal(a[layer], b[layer])
+    np.testing.assert_array_equal(made.laplacian.todense(), by_hand.laplacian.todense())
+
+
+def test_other_style_statistics_are_refused(shallow, photo):
+    net, params = shallow
+    config = dataclasses.replace(SHALLOW, style_stat="mean_cov_w2")
+    message = r"nst\.highres supports style_stat='gram' only, got 'mean_cov_w2'"
+    hi = highres.HighresConfig(pyramid_start=0, tile_size=0)
+    with pytest.raises(ValueError, match=message):
+        highres.plan(config, hi, photo.shape, net, params)
+    with pytest.raises(ValueError, match=message):
+        highres.stylize_large(config, hi, photo, [photo], net_params=shallow)
+    with pytest.raises(ValueError, match=message):
+        highres.optimize_tiled(config, photo, [photo], net_params=shallow)
 
 
 def test_stylize_large_pyramid_with_a_tiled_level(shallow, photo):

@@ -14,13 +14,13 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from nst import backbones, losses, optimizers, stylize
+from nst import backbones, optimizers, stylize
 from nst import image as nst_image
 from nst.config import StylizeConfig
 from nst.highres import _memory, _tiled, _tiles
@@ -91,7 +91,10 @@ def plan(
     Raises:
       MemoryEstimateError: a level does not fit (the message names the estimate and
         suggests ``--tile_size``).
+      ValueError: another ``config.style_stat`` than "gram", or options a tiled level
+        cannot take (``_tiled.check_tileable``).
     """
+    _tiled.check_style_stat(config)
     shapes = level_shapes(shape, hi)
     steps = level_steps(config.steps, len(shapes), hi)
     content_net = _tiled.content_backbone(config, net)
@@ -150,6 +153,187 @@ def _style_side(shape: tuple[int, int], hi: HighresConfig) -> int:
     return max(16, round(hi.style_scale * max(shape)))
 
 
+def _checked(
+    config: StylizeConfig,
+    hi: HighresConfig,
+    content: np.ndarray,
+    styles: np.ndarray | Sequence[np.ndarray],
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """``(content, styles)`` as float32 arrays; ValueError for inputs or options that do not
+    combine (checked before the backbone is built)."""
+    if isinstance(styles, np.ndarray | jax.Array) and np.ndim(styles) == 3:
+        styles = [styles]
+    styles = [np.asarray(s, np.float32) for s in styles]
+    if not styles:
+        raise ValueError("at least one style image is needed")
+    content = np.asarray(content, np.float32)
+    if content.ndim != 3 or content.shape[-1] != 3:
+        raise ValueError(f"content must be [H, W, 3], got shape {content.shape}")
+    if hi.carry_optimizer_state:
+        name = optimizers.resolve(config.optimizer, backend=jax.default_backend())
+        if name not in optimizers.FIRST_ORDER:
+            raise ValueError("carry_optimizer_state needs a first-order optimizer")
+    return content, styles
+
+
+def _first_level(resume: tuple[int, np.ndarray] | None, n_levels: int):
+    """``(first level to run, image it starts from or None)``."""
+    if resume is None:
+        return 0, None
+    first, image = resume[0], np.asarray(resume[1], np.float32)
+    if not 0 < first < n_levels:
+        raise ValueError(f"resume level {first} is not in 1..{n_levels - 1}")
+    return first, image
+
+
+@dataclasses.dataclass
+class _Books:
+    """The levels' books merged into one run's: every level's history appended (terms a
+    level did not log are NaN there), a "level" index per step, times running on from the
+    previous level's last; a snapshot and a ``level_times`` entry per level."""
+
+    history: dict[str, list] = dataclasses.field(default_factory=dict)
+    snapshots: dict[int, np.ndarray] = dataclasses.field(default_factory=dict)
+    times: list[dict[str, float]] = dataclasses.field(default_factory=list)
+    done: int = 0
+    time_offset: float = 0.0
+    compile_seconds: float = 0.0
+
+    def add(self, index: int, result: Any, seconds: float) -> None:
+        """Appends level ``index``'s ``result`` (a ``stylize.Result`` or ``TiledResult``)
+        that took ``seconds`` of wall time, compilation included."""
+        history, steps, done = self.history, result.steps_done, self.done
+        for key, values in result.history.items():
+            if key != "time":
+                history.setdefault(key, [np.nan] * done).extend(np.asarray(values)[:steps])
+        history.setdefault("level", []).extend([index] * steps)
+        level_time = np.asarray(result.history.get("time", np.zeros(steps)))[:steps]
+        history.setdefault("time", []).extend(self.time_offset + level_time)
+        self.time_offset += float(level_time[-1]) if steps else 0.0
+        self.done += steps
+        for values in history.values():  # terms this level did not log
+            values.extend([np.nan] * (self.done - len(values)))
+        self.compile_seconds += result.compile_seconds
+        self.times.append(
+            {
+                "seconds": seconds,
+                "compile_seconds": result.compile_seconds,
+                "steps": steps,
+                "seconds_per_step": float(level_time[-1]) / steps if steps else float("nan"),
+            }
+        )
+        self.snapshots[self.done] = result.image
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {k: np.asarray(v, np.float32) for k, v in self.history.items()}
+
+
+class _Problem(NamedTuple):
+    """What every level shares: the options, the network, the full-size inputs, the cache
+    of compiled programs, the tile offsets' generator and the caller's hooks."""
+
+    hi: HighresConfig
+    net: backbones.Backbone
+    params: Any
+    content: np.ndarray
+    styles: list[np.ndarray]
+    cache: stylize.Cache
+    rng: np.random.Generator
+    should_stop: Callable[[], bool]
+    progress: Callable[[int, float, float], None] | None
+    on_level: Callable[[int, np.ndarray], None] | None
+
+
+def _offset(
+    progress: Callable[[int, float, float], None] | None, start: int
+) -> Callable[[int, float, float], None]:
+    """A level's progress callback: its steps counted from ``start`` (the steps before it)."""
+
+    def level_progress(step: int, loss: float, rate: float) -> None:
+        if progress is not None:
+            progress(start + step, loss, rate)
+
+    return level_progress
+
+
+def _run_level(
+    problem: _Problem,
+    cfg: StylizeConfig,
+    level: Level,
+    image: np.ndarray | None,
+    opt_state: Any,
+    start: int,
+) -> stylize.Result | _tiled.TiledResult:
+    """One level from the previous level's ``image`` (None: ``cfg.init``) and optimizer
+    state, on the engine (untiled) or through tiles; ``start``: the steps before it."""
+    hi, net, params = problem.hi, problem.net, problem.params
+    should_stop, progress = problem.should_stop, _offset(problem.progress, start)
+    content = nst_image.resize(problem.content, level.shape)
+    styles = [nst_image.resize(s, _style_side(level.shape, hi)) for s in problem.styles]
+    init = None if image is None else nst_image.resize(image, level.shape)
+    if level.tile is not None:
+        return _tiled.optimize_tiled(
+            cfg,
+            content,
+            styles,
+            init_image=init,
+            hi=hi,
+            net_params=(net, params),
+            opt_state=opt_state,
+            rng=problem.rng,
+            cache=problem.cache,
+            should_stop=should_stop,
+            progress=progress,
+        )
+    grams = _tiled.style_grams(
+        cfg, net, params, styles, content.shape, content=content, max_side=hi.style_tile
+    )
+    extra = {"init_opt_state": opt_state} if hi.carry_optimizer_state else {}
+    return stylize.stylize(
+        cfg,
+        content,
+        styles,
+        net_params=(net, params),
+        targets=stylize.make_targets(cfg, net, params, content, styles, grams=grams),
+        init_images=init,
+        cache=problem.cache,
+        should_stop=should_stop,
+        progress=progress,
+        **extra,
+    )
+
+
+def _run_levels(
+    problem: _Problem,
+    config: StylizeConfig,
+    levels: list[Level],
+    first: int,
+    image: np.ndarray | None,
+) -> tuple[np.ndarray, _Books, str | None]:
+    """Levels ``first`` on, each from the previous one's ``image`` (None: ``config.init``):
+    ``(the last image, the books, why it stopped or None)``."""
+    # Colour: luminance transfer once at the end (not at every level).
+    luminance = config.preserve_color == "luminance"
+    level_config = dataclasses.replace(config, preserve_color="none") if luminance else config
+    books = _Books()
+    opt_state, previous_shape = None, problem.content.shape[:2]
+    for index in range(first, len(levels)):
+        level = levels[index]
+        cfg = dataclasses.replace(level_config, steps=level.steps, size=max(level.shape))
+        if opt_state is not None:
+            opt_state = _resize_state(opt_state, previous_shape, level.shape)
+        t = time.perf_counter()
+        result = _run_level(problem, cfg, level, image, opt_state, books.done)
+        books.add(index, result, time.perf_counter() - t)
+        opt_state = result.opt_state if problem.hi.carry_optimizer_state else None
+        previous_shape, image = level.shape, result.image
+        if result.stopped:
+            return image, books, result.stopped
+        if problem.on_level is not None:
+            problem.on_level(index, image)
+    return image, books, None
+
+
 def stylize_large(
     config: StylizeConfig,
     hi: HighresConfig,
@@ -168,7 +352,8 @@ def stylize_large(
 
     Args:
       config: the stylization; ``config.steps`` are the coarsest level's steps (see
-        ``HighresConfig.level_steps``), ``config.seed`` also seeds the tile offsets.
+        ``HighresConfig.level_steps``), ``config.seed`` also seeds the tile offsets;
+        ``config.style_stat`` must be "gram".
       hi: pyramid, tiling and memory options.
       content: the content photo ``[H, W, 3]`` in [0, 1] at the output size.
       styles: style image(s) ``[h, w, 3]``, any size (resized to each level's scale).
@@ -189,155 +374,39 @@ def stylize_large(
     Raises:
       MemoryEstimateError: a level's estimate exceeds the budget (before any work).
       ValueError: options that do not combine (L-BFGS or photorealism on tiled levels,
-        ``level_steps`` of the wrong length).
+        another ``style_stat`` than "gram", ``level_steps`` of the wrong length).
     """
-    if isinstance(styles, np.ndarray | jax.Array) and np.ndim(styles) == 3:
-        styles = [styles]
-    styles = [np.asarray(s, np.float32) for s in styles]
-    if not styles:
-        raise ValueError("at least one style image is needed")
-    content = np.asarray(content, np.float32)
-    if content.ndim != 3 or content.shape[-1] != 3:
-        raise ValueError(f"content must be [H, W, 3], got shape {content.shape}")
-    if hi.carry_optimizer_state:
-        name = optimizers.resolve(config.optimizer, backend=jax.default_backend())
-        if name not in optimizers.FIRST_ORDER:
-            raise ValueError("carry_optimizer_state needs a first-order optimizer")
+    content, styles = _checked(config, hi, content, styles)
     net, params = net_params if net_params is not None else stylize.create_backbone(config)
     net = _variant(net, hi)
     levels, memory = check_fits(config, hi, content.shape, (net, params))
     if on_plan is not None:
         on_plan(levels, memory)
-    cache = stylize.Cache.of(cache)
-    rng = np.random.default_rng(config.seed)
-    # Colour: luminance transfer once at the end (not at every level).
-    level_config = dataclasses.replace(
-        config,
-        preserve_color="none" if config.preserve_color == "luminance" else config.preserve_color,
+    problem = _Problem(
+        hi,
+        net,
+        params,
+        content,
+        styles,
+        stylize.Cache.of(cache),
+        np.random.default_rng(config.seed),
+        should_stop,
+        progress,
+        on_level,
     )
-    history: dict[str, list] = {}
-    snapshots: dict[int, np.ndarray] = {}
-    times: list[dict[str, float]] = []
-    image: np.ndarray | None = None
-    opt_state = None
-    previous_shape = content.shape[:2]
-    done = 0
-    t_offset = 0.0
-    compile_seconds = 0.0
-    stopped = None
-    first = 0
-    if resume is not None:
-        first, image = resume[0], np.asarray(resume[1], np.float32)
-        if not 0 < first < len(levels):
-            raise ValueError(f"resume level {first} is not in 1..{len(levels) - 1}")
-    for index, level in enumerate(levels):
-        if index < first:
-            continue
-        cfg = dataclasses.replace(level_config, steps=level.steps, size=max(level.shape))
-        content_l = nst_image.resize(content, level.shape)
-        styles_l = [nst_image.resize(s, _style_side(level.shape, hi)) for s in styles]
-        init = None if image is None else nst_image.resize(image, level.shape)
-        if opt_state is not None:
-            opt_state = _resize_state(opt_state, previous_shape, level.shape)
-        start = done
-
-        def level_progress(step, loss, rate, start=start):
-            if progress is not None:
-                progress(start + step, loss, rate)
-
-        t = time.perf_counter()
-        if level.tile is None:
-            targets = stylize.Targets(
-                content=stylize.content_targets(cfg, net, params, content_l),
-                grams=_tiled.style_grams(
-                    cfg,
-                    net,
-                    params,
-                    styles_l,
-                    content_l.shape,
-                    content=content_l,
-                    max_side=hi.style_tile,
-                ),
-                laplacian=(
-                    losses.laplacian_to_bcoo(losses.matting_laplacian(content_l, eps=cfg.photo_eps))
-                    if cfg.photo_weight
-                    else None
-                ),
-            )
-            extra = {"init_opt_state": opt_state} if hi.carry_optimizer_state else {}
-            result = stylize.stylize(
-                cfg,
-                content_l,
-                styles_l,
-                net_params=(net, params),
-                targets=targets,
-                init_images=init,
-                cache=cache,
-                should_stop=should_stop,
-                progress=level_progress,
-                **extra,
-            )
-            opt_state = result.opt_state if hi.carry_optimizer_state else None
-        else:
-            result = _tiled.optimize_tiled(
-                cfg,
-                content_l,
-                styles_l,
-                init_image=init,
-                net_params=(net, params),
-                tile_size=hi.tile_size,
-                overlap=hi.tile_overlap,
-                tile_batch=hi.tile_batch,
-                opt_state=opt_state,
-                rng=rng,
-                cache=cache,
-                style_max_side=hi.style_tile,
-                should_stop=should_stop,
-                progress=level_progress,
-            )
-            opt_state = result.opt_state if hi.carry_optimizer_state else None
-        previous_shape = level.shape
-        image = result.image
-        hist = result.history
-        steps = result.steps_done
-        for key, values in hist.items():
-            if key == "time":
-                continue
-            history.setdefault(key, [np.nan] * done).extend(np.asarray(values)[:steps])
-        history.setdefault("level", []).extend([index] * steps)
-        level_time = np.asarray(hist.get("time", np.zeros(steps)))[:steps]
-        history.setdefault("time", []).extend(t_offset + level_time)
-        t_offset += float(level_time[-1]) if steps else 0.0
-        done += steps
-        for values in history.values():  # terms a level did not log
-            values.extend([np.nan] * (done - len(values)))
-        compile_seconds += result.compile_seconds
-        times.append(
-            {
-                "seconds": time.perf_counter() - t,
-                "compile_seconds": result.compile_seconds,
-                "steps": steps,
-                "seconds_per_step": float(level_time[-1]) / steps if steps else float("nan"),
-            }
-        )
-        snapshots[done] = image
-        if result.stopped:
-            stopped = result.stopped
-            break
-        if on_level is not None:
-            on_level(index, image)
+    image, books, stopped = _run_levels(problem, config, levels, *_first_level(resume, len(levels)))
     if config.preserve_color == "luminance":
         image = nst_image.luminance_transfer(image, nst_image.resize(content, image.shape[:2]))
     return HighresResult(
         image=image,
-        history={k: np.asarray(v, np.float32) for k, v in history.items()},
-        snapshots=snapshots,
-        steps_done=done,
+        history=books.arrays(),
+        snapshots=books.snapshots,
+        steps_done=books.done,
         stopped=stopped,
-        compile_seconds=compile_seconds,
-        evaluations=done,
+        compile_seconds=books.compile_seconds,
+        evaluations=books.done,
         levels=levels,
-        level_times=times,
+        level_times=books.times,
         budget=memory,
     )
 

@@ -33,7 +33,7 @@ import itertools
 import math
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -45,6 +45,7 @@ from nst import config as config_lib
 from nst import image as nst_image
 from nst.config import StylizeConfig
 from nst.highres import _tiles
+from nst.highres._config import HighresConfig
 
 __all__ = [
     "TiledResult",
@@ -134,10 +135,21 @@ def hw_grams(
     return {name: sums[name] / counts[name] for name in layers}
 
 
+def check_style_stat(config: StylizeConfig) -> None:
+    """ValueError unless ``config.style_stat`` is "gram": large outputs take their style
+    targets as Grams (by windows for large style images, normalized per tile)."""
+    if config.style_stat != "gram":
+        raise ValueError(
+            f"nst.highres supports style_stat='gram' only, got {config.style_stat!r} "
+            "(use nst.stylize for other style statistics)"
+        )
+
+
 def check_tileable(config: StylizeConfig) -> str:
     """The optimizer's resolved name; ValueError unless ``config`` can run tile by tile: a
     first-order optimizer (each tile takes its own steps; L-BFGS's line search needs the
     whole image) and no matting Laplacian (it couples every pixel)."""
+    check_style_stat(config)
     name = optimizers.resolve(config.optimizer, backend=jax.default_backend())
     if name not in optimizers.FIRST_ORDER:
         raise ValueError(
@@ -276,21 +288,147 @@ def _aot(cache: stylize.Cache, key: Any, fn: Callable, args: tuple, donate: tupl
     return cache.get(key, lambda: jax.jit(fn, donate_argnums=donate).lower(*args).compile())
 
 
+class _Problem(NamedTuple):
+    """What every step of one tiled optimization shares."""
+
+    config: StylizeConfig  # its optimizer resolved
+    hi: HighresConfig
+    net: backbones.Backbone
+    params: Any
+    grams: dict[str, jax.Array]
+    hyper: stylize.Hyper
+    grid: _tiles.TileGrid  # at offset 0 (the pads are the same for every offset)
+    padded_content: jax.Array
+
+
+class _Programs(NamedTuple):
+    """The compiled programs of a ``_Problem`` and the seconds compiling them took."""
+
+    tile_step: Callable  # (padded, padded_content, acc, origins, wy, wx, params, grams, hyper)
+    update: Callable  # (image, opt_state, acc) -> (image, opt_state)
+    pad: Callable  # image -> padded image
+    compile_seconds: float
+
+
+def _zeros(grid: _tiles.TileGrid) -> jax.Array:
+    """A padded image's worth of zeros (the blended gradient starts from it)."""
+    return jnp.zeros((*grid.padded_shape, 3), jnp.float32)
+
+
+def _compile(
+    problem: _Problem, image: jax.Array, opt_state: Any, cache: stylize.Cache
+) -> _Programs:
+    """The tile program and the update, AOT-compiled for ``image`` (or taken from ``cache``)."""
+    config, grid, b = problem.config, problem.grid, problem.hi.tile_batch
+    tile = grid.tile
+    pad = jax.jit(lambda x: _tiles.pad(x, grid))
+    program = (config_lib.program_key(config), problem.net, tile, b)
+    probe = (
+        pad(image),
+        problem.padded_content,
+        _zeros(grid),
+        jnp.zeros((b, 2), jnp.int32),
+        jnp.zeros((b, tile[0]), jnp.float32),
+        jnp.zeros((b, tile[1]), jnp.float32),
+        problem.params,
+        problem.grams,
+        problem.hyper,
+    )
+    tile_step, seconds = _aot(
+        cache,
+        ("tile", program, grid.padded_shape),
+        make_tile_step(config, problem.net, tile),
+        probe,
+        (2,),
+    )
+    update, more = _aot(
+        cache,
+        ("update", program, config.optimizer, grid.shape, grid.pad),
+        make_update(config, grid),
+        (image, opt_state, _zeros(grid)),
+        (0, 1),
+    )
+    return _Programs(tile_step, update, pad, seconds + more)
+
+
+def _batched_tiles(problem: _Problem, offset: tuple[int, int]):
+    """``(origins [B', 2], wy [B', ty], wx [B', tx], n)``: the ``n`` tiles of the grid at
+    ``offset``, the last batch filled with weightless copies of tile 0 (``B'`` a multiple of
+    ``tile_batch``)."""
+    hi, tile = problem.hi, problem.grid.tile
+    grid = _tiles.tile_grid(problem.grid.shape, hi.tile_size, hi.tile_overlap, offset)
+    origins = grid.origins()
+    wy, wx = grid.weights()
+    n = len(origins)
+    spare = -n % hi.tile_batch
+    origins = np.concatenate([origins, np.repeat(origins[:1], spare, axis=0)])
+    wy = np.concatenate([wy, np.zeros((spare, tile[0]), np.float32)])
+    wx = np.concatenate([wx, np.zeros((spare, tile[1]), np.float32)])
+    return origins, wy, wx, n
+
+
+def _blended_gradient(
+    problem: _Problem, programs: _Programs, image: jax.Array, offset: tuple[int, int]
+) -> tuple[jax.Array, dict[str, float], int]:
+    """``(gradient, loss terms summed over the tiles, tiles)`` of ``image`` through the
+    tiles of the grid at ``offset``; the gradient is padded (``update`` crops it)."""
+    origins, wy, wx, n = _batched_tiles(problem, offset)
+    b = problem.hi.tile_batch
+    padded = programs.pad(image)
+    acc = _zeros(problem.grid)
+    batches = []
+    for i in range(0, len(origins), b):
+        s = slice(i, i + b)
+        acc, terms = programs.tile_step(
+            padded,
+            problem.padded_content,
+            acc,
+            origins[s],
+            wy[s],
+            wx[s],
+            problem.params,
+            problem.grams,
+            problem.hyper,
+        )
+        batches.append(terms)
+    del padded
+    terms = jax.device_get(batches)
+    totals = {k: float(np.concatenate([t_[k] for t_ in terms])[:n].sum()) for k in terms[0]}
+    return acc, totals, n
+
+
+def _start(
+    config: StylizeConfig,
+    content: np.ndarray,
+    styles: Sequence[np.ndarray],
+    init_image: np.ndarray | None,
+    opt_state: Any,
+) -> tuple[jax.Array, Any]:
+    """The first image (``init_image`` or ``config.init``) and optimizer state (given or
+    fresh), both new buffers: the update donates them."""
+    if init_image is None:
+        image = stylize.initial_image(config, jax.random.key(config.seed), content, list(styles))
+    else:
+        image = jnp.array(init_image, jnp.float32)
+    if image.shape != content.shape:
+        raise ValueError(f"init_image has shape {image.shape}, content {content.shape}")
+    if opt_state is None:
+        return image, optimizers.create(config.optimizer, config.lr).init(image)
+    return image, jax.tree.map(jnp.array, opt_state)
+
+
 def optimize_tiled(
     config: StylizeConfig,
     content: np.ndarray,
     styles: Sequence[np.ndarray],
     *,
+    hi: HighresConfig | None = None,
     init_image: np.ndarray | None = None,
     net_params: tuple[backbones.Backbone, Any] | None = None,
-    tile_size: int = 512,
-    overlap: int = 64,
-    tile_batch: int = 1,
     grams: dict[str, jax.Array] | None = None,
     opt_state: Any = None,
     rng: np.random.Generator | None = None,
     cache: stylize.Cache | dict | None = None,
-    style_max_side: int = 1024,
     should_stop: Callable[[], bool] = lambda: False,
     progress: Callable[[int, float, float], None] | None = None,
 ) -> TiledResult:
@@ -301,116 +439,68 @@ def optimize_tiled(
       content: content photo ``[H, W, 3]`` in [0, 1] at the working size.
       styles: style images ``[h, w, 3]``, already at the scale wanted (their Grams are
         global: from the whole image, never per tile).
+      hi: the tiling (default ``HighresConfig()``): ``tile_size`` and ``tile_overlap`` in
+        pixels, ``tile_batch`` tiles per program, style images larger than ``style_tile``
+        take their Grams by windows; its pyramid options do not apply here.
       init_image: ``[H, W, 3]`` start (default ``config.init``).
       net_params: ``(backbone, params)`` (default ``stylize.create_backbone(config)``).
-      tile_size, overlap: tile side and overlap in pixels; tile_batch: tiles per program.
       grams: precomputed style targets for the tile shape (else from ``styles``).
       opt_state: optimizer state to continue from (e.g. resized from a coarser level).
       rng: the generator of tile offsets (default ``numpy.random.default_rng(config.seed)``).
       cache: a ``stylize.Cache`` kept between calls to reuse compiled programs.
-      style_max_side: style images larger than this take their Grams by windows.
       should_stop: polled between steps; True stops after the current step.
       progress: called after every step with (steps done, total loss, steps per second).
 
     Returns:
       A ``TiledResult``.
     """
-    name = check_tileable(config)
+    hi = HighresConfig() if hi is None else hi
+    config = dataclasses.replace(config, optimizer=check_tileable(config))
     content = np.asarray(content, np.float32)
     if content.ndim != 3 or content.shape[-1] != 3:
         raise ValueError(f"content must be [H, W, 3], got shape {content.shape}")
     net, params = net_params if net_params is not None else stylize.create_backbone(config)
-    rng = np.random.default_rng(config.seed) if rng is None else rng
-    cache = stylize.Cache.of(cache)
-    shape = content.shape
-    grid = _tiles.tile_grid(shape, tile_size, overlap)
-    tile = grid.tile
+    grid = _tiles.tile_grid(content.shape, hi.tile_size, hi.tile_overlap)
     if grams is None:
         grams = style_grams(
-            config, net, params, styles, (*tile, 3), content=content, max_side=style_max_side
+            config, net, params, styles, (*grid.tile, 3), content=content, max_side=hi.style_tile
         )
-    hyper = tile_hyper(config, tile, shape)
-    if init_image is None:
-        key = jax.random.key(config.seed)
-        image = stylize.initial_image(config, key, content, list(styles))
-    else:
-        image = jnp.array(init_image, jnp.float32)  # a copy: the update donates it
-    if image.shape != shape:
-        raise ValueError(f"init_image has shape {image.shape}, content {shape}")
-    if opt_state is None:
-        opt_state = optimizers.create(name, config.lr).init(image)
-    else:
-        opt_state = jax.tree.map(jnp.array, opt_state)  # a copy: the update donates it
-    padded_content = _tiles.pad(content, grid)
-    base_grid = grid  # the pads are the same for every offset
-    pad_fn = jax.jit(lambda x: _tiles.pad(x, base_grid))
-    program = (config_lib.program_key(config), net, tile, tile_batch)
-    zeros = lambda: jnp.zeros((*grid.padded_shape, 3), jnp.float32)
-    b = tile_batch
-    probe = (
-        pad_fn(image),
-        padded_content,
-        zeros(),
-        jnp.zeros((b, 2), jnp.int32),
-        jnp.zeros((b, tile[0]), jnp.float32),
-        jnp.zeros((b, tile[1]), jnp.float32),
-        params,
-        grams,
-        hyper,
-    )
-    tile_step, compile_seconds = _aot(
-        cache,
-        ("tile", program, grid.padded_shape),
-        make_tile_step(config, net, tile),
-        probe,
-        (2,),
-    )
-    update, seconds = _aot(
-        cache,
-        ("update", program, name, shape, grid.pad),
-        make_update(dataclasses.replace(config, optimizer=name), grid),
-        (image, opt_state, zeros()),
-        (0, 1),
-    )
-    compile_seconds += seconds
-    del probe
+    hyper = tile_hyper(config, grid.tile, content.shape)
+    image, opt_state = _start(config, content, styles, init_image, opt_state)
+    problem = _Problem(config, hi, net, params, grams, hyper, grid, _tiles.pad(content, grid))
+    programs = _compile(problem, image, opt_state, stylize.Cache.of(cache))
+    rng = np.random.default_rng(config.seed) if rng is None else rng
+    return _loop(problem, programs, image, opt_state, rng, should_stop, progress)
 
+
+def _loop(
+    problem: _Problem,
+    programs: _Programs,
+    image: jax.Array,
+    opt_state: Any,
+    rng: np.random.Generator,
+    should_stop: Callable[[], bool],
+    progress: Callable[[int, float, float], None] | None,
+) -> TiledResult:
+    """The steps: a grid offset drawn from ``rng``, the blended gradient, one update."""
     history: dict[str, list] = {}
     stopped = None
     elapsed = 0.0
     done = 0
+    tile, overlap = problem.grid.tile, problem.hi.tile_overlap
     stride = (tile[0] - overlap, tile[1] - overlap)
-    while done < config.steps:
+    while done < problem.config.steps:
         if should_stop():
             stopped = "interrupted"
             break
         t = time.perf_counter()
         offset = tuple(int(rng.integers(0, s)) if s > 0 else 0 for s in stride)
-        grid = _tiles.tile_grid(shape, tile_size, overlap, offset)
-        origins = grid.origins()
-        wy, wx = grid.weights()
-        n = len(origins)
-        spare = -n % b  # the last batch is filled with weightless copies of tile 0
-        origins = np.concatenate([origins, np.repeat(origins[:1], spare, axis=0)])
-        wy = np.concatenate([wy, np.zeros((spare, tile[0]), np.float32)])
-        wx = np.concatenate([wx, np.zeros((spare, tile[1]), np.float32)])
-        padded = pad_fn(image)
-        acc = zeros()
-        batches = []
-        for i in range(0, n + spare, b):
-            s = slice(i, i + b)
-            acc, terms = tile_step(
-                padded, padded_content, acc, origins[s], wy[s], wx[s], params, grams, hyper
-            )
-            batches.append(terms)
-        del padded
-        terms = jax.device_get(batches)
-        totals = {k: float(np.concatenate([t_[k] for t_ in terms])[:n].sum()) for k in terms[0]}
+        acc, totals, n = _blended_gradient(problem, programs, image, offset)
         if not np.isfinite(totals["total"]):
             bad = [k for k, v in totals.items() if not np.isfinite(v)]
             stopped = f"non-finite loss at step {done} (term {bad[0]})"
             break
-        image, opt_state = update(image, opt_state, acc)
+        image, opt_state = programs.update(image, opt_state, acc)
         image.block_until_ready()
         elapsed += time.perf_counter() - t
         done += 1
@@ -426,6 +516,6 @@ def optimize_tiled(
         history={k: np.asarray(v, np.float32) for k, v in history.items()},
         steps_done=done,
         stopped=stopped,
-        compile_seconds=compile_seconds,
+        compile_seconds=programs.compile_seconds,
         tile=tile,
     )

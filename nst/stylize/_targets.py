@@ -363,13 +363,16 @@ def make_targets(
     *,
     photo: bool | None = None,
     regions: Sequence[tuple[np.ndarray, np.ndarray | None]] | None = None,
+    grams: dict[str, jax.Array] | None = None,
 ) -> Targets:
     """Content features, blended style Grams (or ``config.style_stat``'s statistics), and
     the Laplacian, computed once.
 
     ``photo`` forces (or skips) the matting Laplacian; by default it is built when
     ``config.photo_weight`` is non-zero. ``regions``: one ``(content_mask, style_mask)``
-    per style for spatial control (``region_targets``).
+    per style for spatial control (``region_targets``). ``grams``: the style Grams, already
+    made for this content's shape (``nst.highres.style_grams`` takes those of large style
+    images window by window); not with ``regions``.
     """
     content = np.asarray(content, np.float32)
     laplacian = None
@@ -379,8 +382,10 @@ def make_targets(
         )
     masks = None
     if regions is not None:
+        if grams is not None:
+            raise ValueError("make_targets takes regions or precomputed grams, not both")
         grams, masks = region_targets(config, net, params, styles, regions, content.shape)
-    else:
+    elif grams is None:
         grams = gram_targets(config, net, params, styles, content.shape, content=content)
     return Targets(
         content=content_targets(config, net, params, content),
