@@ -13,6 +13,7 @@ import numpy as np
 from absl import logging
 
 from experiments._records import json_safe
+from nst import measures
 
 
 def claim(
@@ -84,6 +85,21 @@ def trend_claim(
         unit=unit,
         strictly=bool(margin > 0),
     )
+
+
+def structure_distances(reference: Any, image: Any) -> dict[str, Any]:
+    """How far ``image`` is from ``reference``'s structure, scale by scale: ``levels``, the
+    sliced Wasserstein distance of their 7x7 neighbourhoods per Laplacian-pyramid level
+    (``nst.measures.pyramid_swd``, finest first), and ``coarse``, its mean over
+    ``coarse_levels`` (``nst.measures.coarse_levels``: the levels that see larger structure
+    and hold enough neighbourhoods to tell)."""
+    levels = measures.pyramid_swd(image, reference)
+    coarse = measures.coarse_levels(np.shape(reference))
+    return {
+        "levels": levels,
+        "coarse_levels": coarse,
+        "coarse": float(np.mean([levels[k] for k in coarse])),
+    }
 
 
 def verdict_lines(claims: Sequence[Mapping[str, Any]]) -> list[str]:

@@ -183,3 +183,135 @@ def test_colour_distance_and_shift_known_answers(rng):
     assert measures.colour_shift(photo, style, style) == pytest.approx(1.0)
     halfway = 0.5 * photo + 0.5 * rng.uniform(size=photo.shape)
     assert 0.1 < measures.colour_shift(photo, style, halfway) < 0.9
+
+
+# ---------------------------------------------------------------- pyramid SWD (Karras et al.)
+
+
+def _dead_leaves(size, rng, *, rmin=2.0, rmax=48.0):
+    """A stationary texture with structure at every scale up to rmax: opaque discs of random
+    colour, radii with density ~ r^-3 on [rmin, rmax], dropped until the canvas is covered
+    (each pixel takes the first disc that covers it; Lee, Mumford & Huang 2001)."""
+    img = np.full((size, size, 3), np.nan)
+    yy, xx = np.mgrid[0:size, 0:size]
+    while np.isnan(img[..., 0]).any():
+        u = rng.uniform()
+        r = 1.0 / np.sqrt(1.0 / rmin**2 - u * (1.0 / rmin**2 - 1.0 / rmax**2))
+        cy, cx = rng.uniform(-rmax, size + rmax, size=2)
+        y0, y1 = max(int(cy - r), 0), min(int(cy + r) + 1, size)
+        x0, x1 = max(int(cx - r), 0), min(int(cx + r) + 1, size)
+        if y0 >= y1 or x0 >= x1:
+            continue
+        sub = img[y0:y1, x0:x1]
+        disc = (yy[y0:y1, x0:x1] - cy) ** 2 + (xx[y0:y1, x0:x1] - cx) ** 2 <= r * r
+        sub[disc & np.isnan(sub[..., 0])] = rng.uniform(size=3)
+    return img
+
+
+def _phase_randomized(x, rng):
+    """The same amplitude spectrum (so the same power spectrum and autocorrelation) with the
+    phases of white noise: one random phase field for all channels, the mean kept."""
+    phase = np.angle(np.fft.fft2(rng.normal(size=x.shape[:2])))
+    phase[0, 0] = 0.0
+    spectrum = np.fft.fft2(x, axes=(0, 1)) * np.exp(1j * phase)[..., None]
+    return np.real(np.fft.ifft2(spectrum, axes=(0, 1)))
+
+
+def test_laplacian_pyramid_reconstructs(rng):
+    x = rng.uniform(size=(70, 45, 3))
+    levels = measures.laplacian_pyramid(x, min_size=8)
+    assert [lv.shape[:2] for lv in levels] == [(70, 45), (35, 23), (18, 12)]  # 9x6 < 8
+    # Collapse: expand the residual and add each level back, coarse to fine.
+    image = levels[-1]
+    for level in levels[-2::-1]:
+        image = level + measures._expand(image, level.shape)
+    np.testing.assert_allclose(image, x, atol=1e-12)
+    # A constant image is all in the residual (binomial weights sum to 1, mirrored borders).
+    flat = measures.laplacian_pyramid(np.full((32, 32), 0.3), min_size=8)
+    assert all(np.abs(lv).max() < 1e-12 for lv in flat[:-1])
+    np.testing.assert_allclose(flat[-1], 0.3)
+
+
+def test_pyramid_swd_identical_and_arguments(rng):
+    x = rng.uniform(size=(64, 64, 3))
+    assert measures.pyramid_swd(x, x) == [0.0, 0.0, 0.0]  # 64, 32, 16 px
+    with pytest.raises(ValueError, match="same channels"):
+        measures.pyramid_swd(x, x[..., 0])
+    with pytest.raises(ValueError, match="min_size"):
+        measures.pyramid_swd(x, x, min_size=4)
+
+
+@pytest.fixture(scope="module")
+def dead_leaves_study():
+    """SWD per level against a dead-leaves exemplar of: another sample of the texture (the
+    held-out crop), its block-shuffled copies, its phase-randomized copy, and noise."""
+    rng = np.random.default_rng(0)
+    exemplar, held = _dead_leaves(256, rng), _dead_leaves(256, rng)
+    candidates = {
+        "held-out": held,
+        **{f"blocks {b}": _block_shuffled(held, b, rng) for b in (64, 32, 8)},
+        "phase-randomized": _phase_randomized(held, rng),
+        "noise": rng.uniform(size=held.shape),
+    }
+    return {k: np.array(measures.pyramid_swd(v, exemplar)) for k, v in candidates.items()}
+
+
+def test_pyramid_swd_known_ranking_dead_leaves(dead_leaves_study):
+    swd = dead_leaves_study
+    # Levels: 256, 128, 64, 32, 16 px; a 7x7 neighbourhood sees 7, 14, 28, 56, 112 px. The
+    # 32 and 16 px levels hold 676 and 100 neighbourhoods: there two samples of one texture
+    # are as far apart as anything else (their values are noise, not checked).
+    assert len(swd["held-out"]) == 5
+    # A new sample of the same texture is the closest at the levels with enough of them.
+    for name, values in swd.items():
+        if name != "held-out":
+            assert np.all(values[:2] > swd["held-out"][:2]), (name, values, swd["held-out"])
+    # Block shuffles in block order: smaller blocks, more neighbourhoods across a seam.
+    for level in (0, 1):
+        order = [swd[k][level] for k in ("held-out", "blocks 64", "blocks 32", "blocks 8")]
+        assert np.all(np.diff(order) > 0), (level, order)
+    assert swd["blocks 8"][2] > 1.05 * swd["held-out"][2]
+    # The same power spectrum, no edges or discs: far at the fine and middle levels.
+    assert np.all(swd["phase-randomized"][:2] > 1.7 * swd["held-out"][:2])
+    # Noise: the furthest at the levels that can tell.
+    others = [v[:3] for k, v in swd.items() if k != "noise"]
+    assert np.all(swd["noise"][:3] > np.max(others, axis=0))
+
+
+def test_pyramid_swd_sees_what_structure_scale_cannot():
+    """Brick (bundled): the left half is the exemplar, the right half the held-out crop."""
+    from nst import image as nst_image
+
+    brick = nst_image.load(nst_image.sample("brick"), max_size=None).astype(np.float64)
+    exemplar, held = brick[:, :128], brick[:, 128:]
+    rng = np.random.default_rng(1)
+    phase = _phase_randomized(held, rng)
+    # The autocorrelation is the power spectrum's transform: the phase-randomized copy has
+    # the held-out crop's structure scale ...
+    scale = measures.structure_scale(held)
+    assert measures.structure_scale(phase) == pytest.approx(scale, rel=0.1)
+    # ... while its neighbourhoods (no mortar lines, no bricks) are twice as far.
+    swd = {
+        "held-out": measures.pyramid_swd(held, exemplar),
+        "phase-randomized": measures.pyramid_swd(phase, exemplar),
+        "blocks 64": measures.pyramid_swd(_block_shuffled(held, 64, rng), exemplar),
+        "blocks 8": measures.pyramid_swd(_block_shuffled(held, 8, rng), exemplar),
+        "noise": measures.pyramid_swd(rng.uniform(size=held.shape), exemplar),
+    }
+    swd = {k: np.array(v) for k, v in swd.items()}
+    assert swd["phase-randomized"][0] > 1.7 * swd["held-out"][0]
+    # Bricks cut into 8 px blocks: further than the crop at the 256, 128 and 64 px levels
+    # (the 32 px level has 260 neighbourhoods), and than 64 px blocks at the two finest.
+    assert np.all(swd["blocks 8"][:3] > 1.1 * swd["held-out"][:3])
+    assert np.all(swd["blocks 8"][:2] > 1.1 * swd["blocks 64"][:2])
+    others = [v[:3] for k, v in swd.items() if k != "noise"]
+    assert np.all(swd["noise"][:3] > np.max(others, axis=0))
+
+
+def test_coarse_levels():
+    # 256 px: levels 256, 128, 64, 32, 16 px hold 62500, 14884, 3364, 676, 100 positions.
+    assert measures.coarse_levels((256, 256)) == [1, 2]
+    assert measures.coarse_levels((512, 512, 3)) == [1, 2, 3]
+    assert measures.coarse_levels((96, 96)) == [1]  # 96, 48 (1764), 24 (324)
+    assert measures.coarse_levels((40, 40)) == [1]  # none qualifies: the coarser of two
+    assert measures.coarse_levels((20, 20)) == [0]  # one level
