@@ -35,7 +35,6 @@ import dataclasses
 import functools
 import hashlib
 import os
-import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -44,7 +43,8 @@ import numpy as np
 from absl import logging
 
 from experiments import _claims, _outputs, _records
-from experiments._records import json_safe, read_json, utc_now, write_json
+from experiments._manifest import existing_manifest, finish_manifest, new_manifest, start_session
+from experiments._records import json_safe, read_json, write_json
 from experiments._table import Config, Setting, configs, groups, slug
 from nst import backbones, stylize
 from nst import image as nst_image
@@ -183,21 +183,20 @@ def run(study: Study, workdir: str, session: Session | None = None) -> Report:
             )
     study.prepare()  # weights first (a download, or a clear error offline): no workdir yet
     if manifest is None:
-        manifest = new_manifest(study, session)
+        manifest = new_manifest(
+            study.identity,
+            study.config,
+            study.weights,
+            session.flags,
+            session.overrides,
+            study.manifest,
+        )
     manifest.update(status="running", config=config)
     if study.primary:
-        start_session(workdir, manifest, session)
+        start_session(workdir, manifest, session.flags, session.overrides)
 
-    outcomes: dict[str, Outcome] = {}
-    for label in labels:
-        done = load_outcome(workdir, label)
-        if done is not None:
-            outcomes[label] = done
+    outcomes = _finished(study.name, workdir, labels)
     skipped = list(outcomes)
-    if skipped:
-        logging.info(
-            "%s: %d/%d settings already done in %s", study.name, len(skipped), len(labels), workdir
-        )
     ran: list[str] = []
 
     def save(label: str, image: np.ndarray, record: dict[str, Any]) -> Outcome:
@@ -223,6 +222,20 @@ def run(study: Study, workdir: str, session: Session | None = None) -> Report:
     _claims.log_claims(study.name, summary.claims)
     logging.info("%s: complete; figure, metrics and loss plots in %s", study.name, workdir)
     return Report(workdir, outcomes, ran, skipped, True, metrics=metrics)
+
+
+def _finished(name: str, workdir: str, labels: list[str]) -> dict[str, Outcome]:
+    """The labels already finished in ``workdir`` (a rerun skips them), logged."""
+    outcomes = {}
+    for label in labels:
+        done = load_outcome(workdir, label)
+        if done is not None:
+            outcomes[label] = done
+    if outcomes:
+        logging.info(
+            "%s: %d/%d settings already done in %s", name, len(outcomes), len(labels), workdir
+        )
+    return outcomes
 
 
 def run_once(
@@ -292,74 +305,10 @@ def load_outcome(workdir: str, label: str) -> Outcome | None:
     return Outcome(label, s, nst_image.load(image_path, max_size=None), read_json(record_path))
 
 
-# ------------------------------------------------------------------------------- manifest
-
-
-def existing_manifest(workdir: str, identity: Mapping[str, Any]) -> dict[str, Any] | None:
-    """``workdir``'s manifest.json if it holds this run (None if there is none yet).
-
-    ValueError if it holds a run whose ``identity`` (study, settings, inputs) differs, or
-    fails ``claim_workdir`` (foreign files, not writable, full).
-    """
-    _records.claim_workdir(workdir)
-    path = os.path.join(workdir, "manifest.json")
-    if not os.path.exists(path):
-        return None
-    manifest = read_json(path)
-    if not isinstance(manifest, dict):
-        raise ValueError(f"{path} is not an nst manifest (a JSON object)")
-    diff = _records.differences({k: manifest.get(k) for k in identity}, identity)
-    if diff:
-        raise ValueError(
-            f"workdir {workdir} holds a run with other settings (differs in "
-            f"{', '.join(diff[:4])}); use another --workdir"
-        )
-    return manifest
-
-
-def new_manifest(study: Study, session: Session) -> dict[str, Any]:
-    """A study's first manifest: identity, config, command, flags, weights, versions, git."""
-    return json_safe(
-        {
-            **study.identity,
-            "config": study.config,
-            "status": "running",
-            "created": utc_now(),
-            "command": list(sys.argv),
-            "flags": dict(session.flags),
-            "overrides": list(session.overrides),
-            "weights": study.weights,
-            "versions": _records.package_versions(),
-            "git": _records.git_info(),
-            "device": _records.device_info(),
-            "sessions": [],
-            **study.manifest,
-        }
-    )
-
-
-def start_session(workdir: str, manifest: dict[str, Any], session: Session) -> None:
-    """Records this (re)start in ``manifest["sessions"]`` and writes manifest.json.
-
-    The flags and overrides are recorded once, at the top; a session lists them only when
-    they differ from the first one's."""
-    entry: dict[str, Any] = {"started": utc_now()}
-    for key, value in (("flags", dict(session.flags)), ("overrides", list(session.overrides))):
-        if json_safe(value) != manifest.get(key):
-            entry[key] = value
-    entry.update(git=_records.git_info(), device=_records.device_info())
-    manifest.setdefault("sessions", []).append(json_safe(entry))
-    write_json(os.path.join(workdir, "manifest.json"), manifest)
-
-
-def finish_manifest(workdir: str, manifest: dict[str, Any]) -> None:
-    """Marks the study complete (with the time) and writes manifest.json."""
-    manifest["status"] = "complete"
-    manifest["finished"] = utc_now()
-    write_json(os.path.join(workdir, "manifest.json"), manifest)
-
-
 # ------------------------------------------------------------------------- table studies
+
+Figure = Callable[[Config, list[Outcome], Callable[[str], np.ndarray]], Mapping]
+Claims = Callable[[Config, list[Outcome], Callable[[str], np.ndarray]], list]
 
 
 def run_study(
@@ -368,10 +317,10 @@ def run_study(
     table: Sequence[Setting],
     workdir: str,
     *,
-    figure: Callable[[Config, list[Outcome], Callable[[str], np.ndarray]], Mapping] | None = None,
+    figure: Figure | None = None,
     extra_metrics: Callable[[list[Outcome]], Mapping[str, Any]] | None = None,
     extra_files: Callable[[str, list[Outcome]], None] | None = None,
-    claims: Callable[[Config, list[Outcome], Callable[[str], np.ndarray]], list] | None = None,
+    claims: Claims | None = None,
     session: Session | None = None,
 ) -> Report:
     """Runs every setting of ``table`` not finished yet in ``workdir``; writes the outputs.
@@ -396,95 +345,136 @@ def run_study(
     """
     session = session or Session()
     table = [Setting(*row) for row in table]
-    rows = configs(config, table)
-    labels = [s.label for s in table]
-    images: dict[tuple[str, int], np.ndarray] = {}
-    params: dict[tuple, Any] = {}
+    study = _TableStudy(name, config, table, workdir, figure, extra_metrics, extra_files, claims)
+    return run(study.study(session.note), workdir, session)
 
-    def load(path: str, size: int | None = None) -> np.ndarray:
-        key = (path, size or config.stylize.size)
-        if key not in images:
-            images[key] = nst_image.load(path, max_size=key[1])
-        return images[key]
 
-    def work(todo: list[str], save: Save, session: Session) -> bool:
-        cache: dict = {}  # groups with the same program (shapes, losses) compile once
+@dataclasses.dataclass
+class _TableStudy:
+    """A table study as ``run`` drives it: its rows (config and inputs per setting), the
+    inputs loaded once, the weights loaded by ``prepare``; each sweep group runs as one
+    ``nst.stylize.sweep``."""
+
+    name: str
+    config: Config
+    table: list[Setting]
+    workdir: str
+    figure: Figure | None
+    extra_metrics: Callable[[list[Outcome]], Mapping[str, Any]] | None
+    extra_files: Callable[[str, list[Outcome]], None] | None
+    claims: Claims | None
+    rows: list[tuple[StylizeConfig, dict]] = dataclasses.field(init=False)
+    labels: list[str] = dataclasses.field(init=False)
+    images: dict[tuple[str, int], np.ndarray] = dataclasses.field(default_factory=dict)
+    params: dict[tuple, Any] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.rows = configs(self.config, self.table)
+        self.labels = [s.label for s in self.table]
+
+    def study(self, note: str) -> Study:
+        return Study(
+            name=self.name,
+            identity=_identity(self.name, self.config, self.table, self.rows),
+            config=self.config,
+            labels=self.labels,
+            work=self.work,
+            summary=functools.partial(self.summary, note=note),
+            weights=_records.weights_info(self.rows),
+            prepare=self.prepare,
+        )
+
+    def load(self, path: str, size: int | None = None) -> np.ndarray:
+        """An input image at ``size`` (default the config's), read once."""
+        key = (path, size or self.config.stylize.size)
+        if key not in self.images:
+            self.images[key] = nst_image.load(path, max_size=key[1])
+        return self.images[key]
+
+    def prepare(self) -> None:
+        self.params.update(_load_weights(self.rows))
+
+    def work(self, todo: list[str], save: Save, session: Session) -> bool:
+        """The groups holding labels of ``todo``, each one sweep; True when interrupted."""
+        cache = stylize.Cache()  # groups with the same program (shapes, losses) compile once
         finished: list[str] = []
-        for group in groups(config, table):
-            indices = [i for i in group if labels[i] in todo]
+        for group in groups(self.config, self.table):
+            indices = [i for i in group if self.labels[i] in todo]
             if not indices:
                 continue
-            cfgs = [rows[i][0] for i in indices]
-            base, inputs = cfgs[0], rows[indices[0]][1]
-            group_labels = [labels[i] for i in indices]
-            tag = hashlib.sha1("\n".join(group_labels).encode()).hexdigest()[:12]
-            title = group_labels[0] + (f" (+{len(indices) - 1})" if len(indices) > 1 else "")
-            checkpoint = os.path.join(workdir, "checkpoints", f"{tag}.npz")
-            bar, show = _progress(
-                session,
-                base.steps,
-                start=stylize.steps_saved(checkpoint),
-                title=f"{name}: {title} ({base.steps} steps, sweep of {len(cfgs)})",
-            )
             t0 = time.perf_counter()
-            with bar:
-                results = stylize.sweep(
-                    cfgs,
-                    load(inputs["content"], base.size),
-                    [load(p, base.size) for p in inputs["styles"]],
-                    net_params=(stylize.network(base), params[_weights_key(base)]),
-                    compiled=cache,
-                    checkpoint=checkpoint,
-                    should_stop=session.should_stop,
-                    progress=show,
-                )
-            if results[0].stopped == "interrupted":
-                logging.warning(
-                    "%s: interrupted at step %d of %s", name, results[0].steps_done, title
-                )
+            results = self.sweep(indices, session, cache)
+            if results is None:
                 return True
             for i, result in zip(indices, results):
-                record = _record(labels[i], rows[i][0], rows[i][1], result, len(indices))
-                save(labels[i], result.image, record)
-                finished.append(labels[i])
-                logging.info(
-                    "%s: %s: %d steps in %.1f s (+%.1f s compile), loss %.4g%s",
-                    name, labels[i], record["steps"], record["wall_seconds"],
-                    record["compile_seconds"], record["final"].get("total", float("nan")),
-                    f" [{result.stopped}]" if result.stopped else "",
-                )  # fmt: skip
-            logging.info("%s: group done in %.1f s", name, time.perf_counter() - t0)
+                self.save(i, result, len(indices), save)
+                finished.append(self.labels[i])
+            logging.info("%s: group done in %.1f s", self.name, time.perf_counter() - t0)
             if session.should_stop():
                 return any(label not in finished for label in todo)
         return False
 
-    def summary(outcomes: list[Outcome]) -> Summary:
-        loader = lambda p: load(nst_image.sample_or_path(p))
-        verdicts = list(claims(config, outcomes, loader)) if claims else []
-        layout = (figure or _default_figure)(config, outcomes, loader)
+    def sweep(
+        self, indices: list[int], session: Session, cache: stylize.Cache
+    ) -> list[stylize.Result] | None:
+        """The settings ``indices`` (one group) as one sweep, checkpointed in the workdir
+        and shown by the session's progress; None when interrupted."""
+        cfgs = [self.rows[i][0] for i in indices]
+        base, inputs = cfgs[0], self.rows[indices[0]][1]
+        labels = [self.labels[i] for i in indices]
+        tag = hashlib.sha1("\n".join(labels).encode()).hexdigest()[:12]
+        title = labels[0] + (f" (+{len(indices) - 1})" if len(indices) > 1 else "")
+        checkpoint = os.path.join(self.workdir, "checkpoints", f"{tag}.npz")
+        bar, show = _progress(
+            session,
+            base.steps,
+            start=stylize.steps_saved(checkpoint),
+            title=f"{self.name}: {title} ({base.steps} steps, sweep of {len(cfgs)})",
+        )
+        with bar:
+            results = stylize.sweep(
+                cfgs,
+                self.load(inputs["content"], base.size),
+                [self.load(p, base.size) for p in inputs["styles"]],
+                net_params=(stylize.network(base), self.params[_weights_key(base)]),
+                cache=cache,
+                checkpoint=checkpoint,
+                should_stop=session.should_stop,
+                progress=show,
+            )
+        if results[0].stopped == "interrupted":
+            logging.warning(
+                "%s: interrupted at step %d of %s", self.name, results[0].steps_done, title
+            )
+            return None
+        return results
+
+    def save(self, i: int, result: stylize.Result, sweep_size: int, save: Save) -> None:
+        """Setting ``i``'s image and record, handed to the runner's ``save``; one log line."""
+        label, (cfg, inputs) = self.labels[i], self.rows[i]
+        record = _record(label, cfg, inputs, result, sweep_size)
+        save(label, result.image, record)
+        logging.info(
+            "%s: %s: %d steps in %.1f s (+%.1f s compile), loss %.4g%s",
+            self.name, label, record["steps"], record["wall_seconds"],
+            record["compile_seconds"], record["final"].get("total", float("nan")),
+            f" [{result.stopped}]" if result.stopped else "",
+        )  # fmt: skip
+
+    def summary(self, outcomes: list[Outcome], note: str) -> Summary:
+        config = self.config
+        loader = lambda p: self.load(nst_image.sample_or_path(p))
+        verdicts = list(self.claims(config, outcomes, loader)) if self.claims else []
+        layout = (self.figure or _default_figure)(config, outcomes, loader)
+        extra_files = self.extra_files
         return Summary(
-            title=_figure_title(name, rows, session.note),
+            title=_figure_title(self.name, self.rows, note),
             layout=layout,
             cell=int(np.clip(config.stylize.size, 128, 256)),
             claims=verdicts,
-            metrics=dict(extra_metrics(outcomes)) if extra_metrics else {},
+            metrics=dict(self.extra_metrics(outcomes)) if self.extra_metrics else {},
             files=(lambda w: extra_files(w, outcomes)) if extra_files else None,
         )
-
-    def prepare() -> None:
-        params.update(_load_weights(rows))
-
-    study = Study(
-        name=name,
-        identity=_identity(name, config, table, rows),
-        config=config,
-        labels=labels,
-        work=work,
-        summary=summary,
-        weights=_records.weights_info(rows),
-        prepare=prepare,
-    )
-    return run(study, workdir, session)
 
 
 def _identity(name: str, config: Config, table: Sequence[Setting], rows) -> dict[str, Any]:
