@@ -173,49 +173,44 @@ def _check(flag_values: Any, config: Any) -> None:
         )
 
 
-def main(flag_values: Any = FLAGS, config: Any = None) -> Any:
-    """Makes ``--output`` with ``nst.highres.stylize_large`` (``config``: the flags' by default).
-
-    Raises ``ValueError`` (``MemoryEstimateError`` included) / ``ImageError`` with one line
-    for bad input; exits with 130 when interrupted (finished levels kept for a rerun).
-    """
-    from nst import files, highres, stylize
+def _inputs(flag_values: Any, config: Any, hi: Any, net_params: Any, output: str):
+    """``(content, styles, levels)``: the plan checked against the memory budget and the
+    disk checked for the output and every level's image, from the content's header, before
+    any image is decoded or resized; then the images."""
+    from nst import files, highres
     from nst import image as nst_image
 
-    config = config or flags.config_from_flags("highres", flag_values=flag_values)
-    _check(flag_values, config)
-    hi = highres_config(flag_values)
-    output = flags.value("output", "out.png", flag_values)
-    overwrite = bool(flags.value("overwrite", False, flag_values))
-    outputs.check_image_output(output, overwrite=overwrite)
-    folder = output + ".levels"
-    _check_levels_folder(folder)
     content_path = inputs.content_path(flag_values)
     style_paths = [path for path, _, _ in inputs.style_specs(flag_values)]
-    # The memory estimate from the header's size, before any image is decoded or resized.
     shape = (*nst_image.peek_shape(content_path, config.size), 3)
-    net_params = stylize.create_backbone(config)
     highres.check_fits(config, hi, shape, net_params)
-    shapes = highres.level_shapes(shape, hi)
+    levels = len(highres.level_shapes(shape, hi))
     pixels = shape[0] * shape[1] * 3
-    files.check_writable(  # the output and every level's image, checked now
-        os.path.dirname(os.path.abspath(output)),
-        pixels * (1 + len(shapes)) + (1 << 16),
+    files.check_writable(
+        os.path.dirname(os.path.abspath(output)), pixels * (1 + levels) + (1 << 16)
     )
     content = nst_image.load(content_path, max_size=config.size)
     style_side = max(16, round(config.size * hi.style_scale))
     styles = [nst_image.load(p, max_size=style_side) for p in style_paths]
-    fingerprint = _fingerprint(config, hi, content, styles)
-    resume = _resume(folder, fingerprint, len(shapes))
-    enabled = bool(flags.value("progress", True, flag_values))
-    bar: list[progress.Progress] = []
+    return content, styles, levels
 
-    def on_plan(levels, budget):
+
+class _Display:
+    """One run's plan (said before any work), progress bar, and finished levels saved in
+    ``folder`` with the run's fingerprint."""
+
+    def __init__(self, config: Any, folder: str, fingerprint: str, resume, enabled: bool):
+        self.config, self.folder, self.fingerprint = config, folder, fingerprint
+        self.resume, self.enabled = resume, enabled
+        self.bar: progress.Progress | None = None
+
+    def on_plan(self, levels: list, budget: int | None) -> None:
         budget_text = "unknown" if budget is None else f"{budget / 2**30:.1f} GiB"
         progress.say(
-            f"{config.optimizer}, {config.steps} steps at the coarsest level; plan (memory "
-            f"budget {budget_text}):"
+            f"{self.config.optimizer}, {self.config.steps} steps at the coarsest level; plan "
+            f"(memory budget {budget_text}):"
         )
+        resume = self.resume
         for k, level in enumerate(levels):
             h, w = level.shape
             mode = (
@@ -230,34 +225,34 @@ def main(flag_values: Any = FLAGS, config: Any = None) -> Any:
             )
         done = sum(level.steps for level in levels[: resume[0]]) if resume else 0
         total = sum(level.steps for level in levels)
-        bar.append(progress.Progress(total, start=done, enabled=enabled))
+        self.bar = progress.Progress(total, start=done, enabled=self.enabled)
 
-    def on_level(k: int, image: Any) -> None:
-        os.makedirs(folder, exist_ok=True)
-        nst_image.save(os.path.join(folder, f"level{k}.png"), image, overwrite=True)
-        path = os.path.join(folder, "levels.json")
+    def on_level(self, k: int, image: Any) -> None:
+        from nst import image as nst_image
+
+        os.makedirs(self.folder, exist_ok=True)
+        nst_image.save(os.path.join(self.folder, f"level{k}.png"), image, overwrite=True)
+        path = os.path.join(self.folder, "levels.json")
         done = []
         if os.path.exists(path):
             with open(path) as f:
                 done = json.load(f).get("done", [])
-        _write_json(path, {"fingerprint": fingerprint, "done": sorted({*done, k})})
-        bar[0].note(f"level {k} done: {image.shape[1]}x{image.shape[0]}")
+        _write_json(path, {"fingerprint": self.fingerprint, "done": sorted({*done, k})})
+        self.bar.note(f"level {k} done: {image.shape[1]}x{image.shape[0]}")
 
-    with StopFlag() as stop:
-        result = highres.stylize_large(
-            config,
-            hi,
-            content,
-            styles,
-            net_params=net_params,
-            should_stop=stop,
-            progress=lambda step, loss, rate: bar[0].update(step, rate=rate, loss=loss),
-            on_plan=on_plan,
-            on_level=on_level,
-            resume=resume,
-        )
-    if bar:
-        bar[0].close()
+    def progress(self, step: int, loss: float, rate: float) -> None:
+        self.bar.update(step, rate=rate, loss=loss)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _finish(result: Any, output: str, overwrite: bool, folder: str) -> None:
+    """Writes the output (the last finite image after a divergence: then a UsageError),
+    removes the levels folder, says each level's timings; exits 130 when interrupted."""
+    from nst import image as nst_image
+
     if result.stopped == "interrupted":
         progress.warn(f"interrupted; finished levels are kept in {folder}")
         progress.warn("run the same command again to continue")
@@ -276,4 +271,43 @@ def main(flag_values: Any = FLAGS, config: Any = None) -> Any:
             f"{times['seconds_per_step']:.3g} s/step (+{times['compile_seconds']:.1f} s compile)"
         )
     progress.say(f"wrote {output} ({result.image.shape[1]}x{result.image.shape[0]})")
+
+
+def main(flag_values: Any = FLAGS, config: Any = None) -> Any:
+    """Makes ``--output`` with ``nst.highres.stylize_large`` (``config``: the flags' by default).
+
+    Raises ``ValueError`` (``MemoryEstimateError`` included) / ``ImageError`` with one line
+    for bad input; exits with 130 when interrupted (finished levels kept for a rerun).
+    """
+    from nst import highres, stylize
+
+    config = config or flags.config_from_flags("highres", flag_values=flag_values)
+    _check(flag_values, config)
+    hi = highres_config(flag_values)
+    output = flags.value("output", "out.png", flag_values)
+    overwrite = bool(flags.value("overwrite", False, flag_values))
+    outputs.check_image_output(output, overwrite=overwrite)
+    folder = output + ".levels"
+    _check_levels_folder(folder)
+    net_params = stylize.create_backbone(config)
+    content, styles, levels = _inputs(flag_values, config, hi, net_params, output)
+    fingerprint = _fingerprint(config, hi, content, styles)
+    resume = _resume(folder, fingerprint, levels)
+    enabled = bool(flags.value("progress", True, flag_values))
+    display = _Display(config, folder, fingerprint, resume, enabled)
+    with StopFlag() as stop:
+        result = highres.stylize_large(
+            config,
+            hi,
+            content,
+            styles,
+            net_params=net_params,
+            should_stop=stop,
+            progress=display.progress,
+            on_plan=display.on_plan,
+            on_level=display.on_level,
+            resume=resume,
+        )
+    display.close()
+    _finish(result, output, overwrite, folder)
     return result

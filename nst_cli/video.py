@@ -91,6 +91,70 @@ class _FrameLog:
             self.bar.note(f"  step {step}  loss {loss:.4g}  {rate:.2f} steps/s")
 
 
+def _method(flag_values: Any, config: StylizeConfig | None):
+    """``(config, video config, model, styles)`` of the optimization path (``model`` None)
+    or the feed-forward one (``--model``, loaded and checked before the clip is read:
+    config, video config and styles None)."""
+    from nst import image
+
+    model_path = flags.value("model", None, flag_values)
+    if model_path:
+        return None, None, inputs.load_model(model_path), None
+    from nst.video import temporal
+
+    config = config or flags.config_from_flags("video", flag_values=flag_values)
+    video = video_config(flag_values)
+    temporal.validate(config, video)
+    styles = [image.load(p, max_size=config.size) for p, _, _ in inputs.style_specs(flag_values)]
+    return config, video, None, styles
+
+
+def _clip(flag_values: Any, video_path: str, config: Any, kind: str, folder: pathlib.Path):
+    """The clip at the working size (``--size``, or ``--max_size`` for a model), with room
+    for every frame (PNG, at most 3 bytes a pixel) and the MP4 checked before the first
+    frame rather than discovered at the last."""
+    from nst import files
+    from nst.video import io
+
+    select = _select(flag_values)
+    if kind == "mp4":
+        io.check_encoder()
+    size = config.size if config else flags.value("max_size", None, flag_values)
+    if config is None and flags.present("size", flag_values):
+        size = flags.value("size", None, flag_values)
+    clip = io.load_clip(video_path, size=size, **select)
+    progress.say(
+        f"{video_path}: {len(clip)} frames at {clip.fps:.3g} fps, {clip.shape[1]}x{clip.shape[0]} "
+        f"(source {clip.source_size[1]}x{clip.source_size[0]} at {clip.source_fps:.3g} fps)"
+    )
+    frame_bytes = clip.shape[0] * clip.shape[1] * 3
+    files.check_writable(folder, frame_bytes * len(clip) * (2 if kind == "mp4" else 1))
+    return clip
+
+
+def _measured(clip: Any, folder: pathlib.Path, result: Any, head: dict[str, Any]):
+    """``(summary, frame loader)``: ``head`` and the clip's warping errors (Lai et al.,
+    DIS flow), per-frame seconds and this run's timings."""
+    from nst import image
+    from nst.video import _store, io, metrics
+
+    load = lambda t: image.load(io.frame_path(folder, t), max_size=None)
+    scores = metrics.clip_warping_errors(load, clip.frame, len(clip), method="dis")
+    records = _store.read_records(folder)
+    summary = {
+        **head,
+        "frames": len(clip),
+        "fps": clip.fps,
+        "size": list(clip.shape[:2]),
+        "warping_error": scores,
+        "per_frame_seconds": [records.get(t, {}).get("seconds") for t in range(len(clip))],
+        "compile_seconds_this_run": result.compile_seconds,
+        "seconds_this_run": result.seconds,
+        "frames_this_run": len(result.ran),
+    }
+    return summary, load
+
+
 def main(flag_values: Any = FLAGS, config: StylizeConfig | None = None) -> dict[str, Any]:
     """Stylizes ``--video`` into ``--output`` (run.py calls this when --video is given).
 
@@ -106,8 +170,7 @@ def main(flag_values: Any = FLAGS, config: StylizeConfig | None = None) -> dict[
       ValueError / nst.image.ImageError (incl. nst.video.VideoError): bad input, one line.
       SystemExit(130): interrupted (SIGINT/SIGTERM); the same command continues.
     """
-    from nst import files, image
-    from nst.video import _store, io, metrics
+    from nst.video import _store, io
 
     video_path = flags.value("video", None, flag_values)
     if not video_path:
@@ -118,38 +181,12 @@ def main(flag_values: Any = FLAGS, config: StylizeConfig | None = None) -> dict[
         raise io.VideoError(f"{str(output)!r} exists; pass --overwrite to replace it")
     if kind == "folder":
         _store.check_no_foreign(folder)
-    model_path = flags.value("model", None, flag_values)
-    video = model = None
-    if model_path:  # checked before the clip is read
-        config, model = None, inputs.load_model(model_path)
-    else:
-        from nst.video import temporal
-
-        config = config or flags.config_from_flags("video", flag_values=flag_values)
-        video = video_config(flag_values)
-        temporal.validate(config, video)
-        styles = [
-            image.load(p, max_size=config.size) for p, _, _ in inputs.style_specs(flag_values)
-        ]
-    select = _select(flag_values)
-    if kind == "mp4":
-        io.check_encoder()
-    size = config.size if config else flags.value("max_size", None, flag_values)
-    if model_path and flags.present("size", flag_values):
-        size = flags.value("size", None, flag_values)
-    clip = io.load_clip(video_path, size=size, **select)
-    progress.say(
-        f"{video_path}: {len(clip)} frames at {clip.fps:.3g} fps, {clip.shape[1]}x{clip.shape[0]} "
-        f"(source {clip.source_size[1]}x{clip.source_size[0]} at {clip.source_fps:.3g} fps)"
-    )
-    # Room for every frame (PNG, at most 3 bytes a pixel) and the clip, checked before the
-    # first frame rather than discovered at the last.
-    frame_bytes = clip.shape[0] * clip.shape[1] * 3
-    files.check_writable(folder, frame_bytes * len(clip) * (2 if kind == "mp4" else 1))
+    config, video, model, styles = _method(flag_values, config)
+    clip = _clip(flag_values, video_path, config, kind, folder)
     done = 0 if overwrite else len([t for t in _store.read_records(folder) if t < len(clip)])
     log = _FrameLog(len(clip), done, bool(flags.value("progress", True, flag_values)))
     with StopFlag() as stop, log.bar:
-        if model_path:
+        if model is not None:
             result = _feedforward(flag_values, model, clip, folder, overwrite, stop, log)
         else:
             result, config = _optimize(
@@ -163,34 +200,19 @@ def main(flag_values: Any = FLAGS, config: StylizeConfig | None = None) -> dict[
         raise SystemExit(130)
     if result.stopped:
         progress.warn(progress.diverged(result.stopped))
-
-    load = lambda t: image.load(io.frame_path(folder, t), max_size=None)
-    method = "dis"
-    scores = metrics.clip_warping_errors(load, clip.frame, len(clip), method=method)
-    records = _store.read_records(folder)
-    summary = {
-        "video": str(video_path),
-        "output": str(output),
-        "frames_folder": str(folder),
-        "frames": len(clip),
-        "fps": clip.fps,
-        "size": list(clip.shape[:2]),
-        "warping_error": scores,
-        "per_frame_seconds": [records.get(t, {}).get("seconds") for t in range(len(clip))],
-        "compile_seconds_this_run": result.compile_seconds,
-        "seconds_this_run": result.seconds,
-        "frames_this_run": len(result.ran),
-        "config": dataclasses.asdict(config) if config else {"model": str(model_path)},
-    }
+    head = {"video": str(video_path), "output": str(output), "frames_folder": str(folder)}
+    summary, load = _measured(clip, folder, result, head)
+    model_path = flags.value("model", None, flag_values)
+    summary["config"] = dataclasses.asdict(config) if config else {"model": str(model_path)}
     if video is not None:
         summary["video_config"] = dataclasses.asdict(video)
-    if model_path:
-        summary["frames_per_second"] = (
-            len(result.ran) / result.seconds if result.seconds > 0 else None
-        )
+    if model is not None:
+        seconds = result.seconds
+        summary["frames_per_second"] = len(result.ran) / seconds if seconds > 0 else None
     _store.write_metrics(folder, summary)
+    scores = summary["warping_error"]
     progress.say(
-        f"warping error (Lai et al., {method} flow): {scores['mean']:.4g} mean over "
+        f"warping error (Lai et al., dis flow): {scores['mean']:.4g} mean over "
         f"{max(len(clip) - 1, 0)} pairs; input clip {scores['input_mean']:.4g}"
     )
     if kind == "mp4":
