@@ -70,7 +70,8 @@ class StylizeConfig:
     photo_weight: float = 0.0  # matting-Laplacian photorealism (Luan et al. 2017)
     photo_eps: float = 1e-7
     temporal_weight: float = 0.0  # video: weight of losses.temporal_loss (Ruder et al. 2016)
-    # Loss forms (nst.losses): style normalization "gatys" | "johnson"; content "gatys" | "mean";
+    # Loss forms (nst.losses): style normalization "gatys" | "johnson" | "mean" (neural-style's,
+    # the papers' that build on it: nst.losses, Units); content "gatys" | "mean";
     # feature distance "squared" | "abs" | "huber" | "smooth_l1" with its delta.
     style_norm: str = "gatys"
     # Balance: "none" (the weights multiply the terms as the papers write them) | "relative"
@@ -192,7 +193,7 @@ _CHOICES = {
     "optimizer": optimizers.NAMES,
     "backbone": tuple(backbones.BACKBONES),
     "pooling": ("max", "avg"),
-    "style_norm": ("gatys", "johnson"),
+    "style_norm": ("gatys", "johnson", "mean"),
     "balance": ("none", "relative"),
     "style_stat": STYLE_STATS,
     "content_norm": ("gatys", "mean"),

@@ -3,7 +3,7 @@
 As flax's ``config_flags``: a dotted path into the experiment's nested frozen dataclasses,
 the value parsed by the field's type::
 
-    --config.tv_scale=1                      float
+    --config.inversion.tv_weight=0.1         float
     --config.stylize.steps=3                 int (a field of a nested dataclass)
     --config.layers=relu1_2,relu2_2          tuple[str, ...]: comma-separated
     --config.stylize.style_layers=conv1_1:0.5,conv2_1:0.5   layer table: name:weight

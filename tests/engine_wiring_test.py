@@ -40,7 +40,7 @@ BASE = StylizeConfig(
     style_layers=(("conv1_1", 0.5), ("conv2_1", 0.5)),
     content_weight=1.0,
     style_weight=1e5,
-    tv_weight=1.0,
+    tv_weight=1.0 / 255,  # TV on the 0-255 image: the balance of weight 1 on [0, 1]
 )
 LAYERS = ("conv1_1", "conv1_2", "conv2_1")
 COMPILED = stylize.Cache()  # shared by every engine run of this module
@@ -94,12 +94,13 @@ def _direct(config: StylizeConfig, images, x=None, style=None) -> dict[str, floa
             m = fx[n].shape[1] * fx[n].shape[2]
             target = losses.gram_matrix(fs[n][0], norm="hw") * m
         else:
-            target = losses.style_targets({n: fs[n][0]}, norm="johnson")[n]
+            target = losses.style_targets({n: fs[n][0]}, norm=config.style_norm)[n]
         layer = losses.style_layer_loss(fx[n][0], target, norm=config.style_norm, **kw)
         terms[f"style/{n}"] = float(layer)
         style_sum = style_sum + w * layer
     terms["style"] = style_sum
-    terms["tv"] = losses.total_variation(x, kind=config.tv_kind, beta=config.tv_beta)
+    # TV on the 0-255 image (nst.losses, Units), the photorealism term on [0, 1].
+    terms["tv"] = losses.total_variation(255.0 * x, kind=config.tv_kind, beta=config.tv_beta)
     total = (
         config.content_weight * terms["content"]
         + config.style_weight * terms["style"]
@@ -126,7 +127,7 @@ def test_base_objective_equals_nst_losses(images, net_params):
     for name in ("content", "style", "style/conv1_1", "style/conv2_1", "tv", "total"):
         np.testing.assert_allclose(engine[name], want[name], rtol=RTOL, err_msg=name)
     # Every term carries weight in the total (an engine dropping one would be seen).
-    for name, w in (("content", 1.0), ("style", 1e5), ("tv", 1.0)):
+    for name, w in (("content", 1.0), ("style", 1e5), ("tv", BASE.tv_weight)):
         assert w * want[name] > 1e-3 * want["total"], name
 
 
@@ -138,6 +139,7 @@ OPTIONS = [
     ({"tv_kind": "l2"}, ("tv", "total")),
     ({"tv_kind": "beta", "tv_beta": 1.5}, ("tv", "total")),
     ({"style_norm": "johnson"}, ("style", "style/conv1_1", "total")),
+    ({"style_norm": "mean"}, ("style", "style/conv1_1", "total")),
     ({"content_norm": "mean"}, ("content", "total")),
     ({"content_layers": (("conv1_2", 0.3), ("conv2_1", 2.0))}, ("content", "total")),
     ({"style_layers": (("conv1_1", 0.9), ("conv2_1", 0.1))}, ("style", "total")),

@@ -195,7 +195,7 @@ def test_objective_terms_are_nst_losses(images, net_params):
         for n, _ in config_lib.style_layers(BASE)
     )
     content_term = losses.content_loss(feats["conv4_2"][0], targets.content["conv4_2"])
-    tv = losses.total_variation(x)
+    tv = losses.total_variation(255.0 * x)  # on the 0-255 image (nst.losses, Units)
     np.testing.assert_allclose(terms["style"], style_sum, rtol=1e-5)
     np.testing.assert_allclose(total, content_term + 1e3 * style_sum + 0.5 * tv, rtol=1e-5)
 
@@ -254,7 +254,8 @@ def test_temporal_term_and_init_images(images, net_params):
     hyper = stylize.make_hyper(config)
     total, terms = objective(content, params, with_t, hyper)
     base_total, _ = objective(content, params, targets, hyper)
-    want = np.mean(mask[..., None] * (content - previous) ** 2)  # mean over H, W, C
+    # mean over H, W, C, on the 0-255 image (nst.losses, Units)
+    want = np.mean(mask[..., None] * (255.0 * (content - previous)) ** 2)
     np.testing.assert_allclose(terms["temporal"], want, rtol=1e-5)
     np.testing.assert_allclose(total, base_total + 7.0 * want, rtol=1e-5)
     result = stylize.stylize(

@@ -21,6 +21,21 @@ Conventions, shared by every function here:
 * No flags, no global state, no I/O. :func:`matting_laplacian` is host-side NumPy
   preprocessing; everything else is traceable.
 
+Units (the one statement of them; the functions compute on whatever they are given):
+
+* ``PIXEL_SCALE = 255``. The engine's objective (``nst.stylize``) evaluates
+  :func:`total_variation` and :func:`temporal_loss` on ``PIXEL_SCALE * image``, the 0-255
+  image the Caffe VGG19 sees (it subtracts a mean pixel, which no difference notices). That
+  is where the papers whose weights these terms take put them: jcjohnson's neural-style
+  (``TVLoss``) and Ruder et al.'s artistic-videos evaluate TV and the temporal loss on the
+  Caffe-preprocessed 0-255 image. :func:`photorealism_loss` stays on the [0, 1] image: Luan
+  et al.'s code divides the 0-255 image by 256 before its ``V^T L V``. A
+  weight written as in the paper (TV 1e-3, temporal 1e3, photorealism 1e4) then means what
+  it meant, provided the perceptual terms are normalized as in the paper too: those papers
+  use means (``content_norm="mean"``, ``style_norm="mean"``); against the Gatys sums (the
+  engine's default) the same perceptual weights make the content and style terms ~1e4 to
+  1e5 times larger and the papers' pixel-space weights too weak to matter.
+
 Typical Gatys objective::
 
     targets = losses.style_targets(style_features, norm="gatys")  # once
@@ -49,6 +64,7 @@ from nst.losses._mrf import mrf_loss, mrf_patches
 from nst.losses._regularizers import total_variation
 from nst.losses._style import gram_matrix, style_layer_loss, style_loss, style_targets
 from nst.losses._temporal import temporal_loss
+from nst.losses._units import PIXEL_SCALE as PIXEL_SCALE  # a constant, not in __all__
 
 __all__ = (
     "content_loss",

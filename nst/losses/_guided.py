@@ -142,7 +142,8 @@ def guided_style_loss(
     .. math::
 
         E = \sum_r m_r \, \frac{s}{C^2} \sum_{i,j} \rho(G_{r,ij} - A_{r,ij}), \qquad
-        s = \begin{cases} 1/4 & \texttt{gatys} \\ 1 & \texttt{johnson} \end{cases}
+        s = \begin{cases} 1/4 & \texttt{gatys} \\ 1 & \texttt{johnson} \\
+            1 / C^2 & \texttt{mean} \end{cases}
 
     One region covering the image (:math:`T \equiv 1`) with squared differences gives
     exactly :func:`style_layer_loss` (targets rescaled to its normalization). Positions
@@ -159,7 +160,7 @@ def guided_style_loss(
         ``[N, R, H, W]``; values in [0, 1].
       A: per-region targets ``[R, C, C]`` (per position, ``guided_gram_matrix(...,
         norm="mass")``) or ``[N, R, C, C]``.
-      norm: ``"gatys"`` or ``"johnson"``.
+      norm: ``"gatys"``, ``"johnson"`` or ``"mean"``.
       kind: penalty kind, see :func:`penalty`.
       delta: threshold of the ``huber`` / ``smooth_l1`` penalties.
 
@@ -189,5 +190,5 @@ def guided_style_loss(
     grams = _guided(F[..., None, :, :, :], masks, "mass")  # [..., R, C, C]
     share = jnp.sum(jnp.square(masks), axis=(-2, -1)) / (height * width)  # [..., R]
     per_region = jnp.sum(penalty(grams - A, kind=kind, delta=delta), axis=(-2, -1))
-    scale = (0.25 if norm == "gatys" else 1.0) / channels**2
+    scale = {"gatys": 0.25, "johnson": 1.0, "mean": 1.0 / channels**2}[norm] / channels**2
     return scale * jnp.sum(share * per_region, axis=-1)

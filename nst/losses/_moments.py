@@ -153,7 +153,8 @@ def style_mean_loss(
     .. math::
 
         E^\mu = \frac{s}{C} \sum_{i=1}^{C} \rho(\mu_i - \mu^*_i), \qquad
-        s = \begin{cases} 1/4 & \texttt{gatys} \\ 1 & \texttt{johnson} \end{cases}
+        s = \begin{cases} 1/4 & \texttt{gatys} \\ 1 & \texttt{johnson} \\
+            1 / C^2 & \texttt{mean} \end{cases}
 
     with :math:`\mu` the mean of ``F`` over its positions (:func:`feature_moments`). ``s``
     matches the Gram loss of the same ``norm`` written per position: :func:`style_layer_loss`
@@ -167,7 +168,7 @@ def style_mean_loss(
     Args:
       F: generated features, ``[H, W, C]`` or ``[N, H, W, C]``.
       target_mean: ``[C]`` (shared by a batch) or ``[N, C]``: the style features' mean.
-      norm: ``"gatys"`` or ``"johnson"``, as in :func:`style_layer_loss`.
+      norm: ``"gatys"``, ``"johnson"`` or ``"mean"``, as in :func:`style_layer_loss`.
       kind: penalty kind, see :func:`penalty`.
       delta: threshold of the ``huber`` / ``smooth_l1`` penalties.
 
@@ -186,7 +187,7 @@ def style_mean_loss(
     _checks.check_rank(F, "F")
     _check_mean(F, target_mean, "target_mean")
     mean = jnp.mean(F, axis=(-3, -2))
-    scale = 0.25 if norm == "gatys" else 1.0
+    scale = {"gatys": 0.25, "johnson": 1.0, "mean": 1.0 / F.shape[-1] ** 2}[norm]
     return scale * jnp.mean(penalty(mean - target_mean, kind=kind, delta=delta), axis=-1)
 
 

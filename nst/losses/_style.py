@@ -9,9 +9,9 @@ from nst.losses import _checks
 from nst.losses._distances import penalty
 
 GRAM_NORMS = ("none", "hw", "chw")
-STYLE_NORMS = ("gatys", "johnson")
+STYLE_NORMS = ("gatys", "johnson", "mean")
 # The Gram normalization each style-loss normalization expects its targets in.
-GRAM_NORM_FOR_STYLE = {"gatys": "none", "johnson": "chw"}
+GRAM_NORM_FOR_STYLE = {"gatys": "none", "johnson": "chw", "mean": "chw"}
 
 
 class GramTargets(dict):
@@ -119,11 +119,15 @@ def style_layer_loss(
         E_\mathrm{gatys} = \frac{1}{4 N_l^2 M_l^2} \sum_{i,j} \rho(G_{ij} - A_{ij}),
         \quad G = \mathrm{gram}(F, \texttt{none}); \qquad
         E_\mathrm{johnson} = \sum_{i,j} \rho(G_{ij} - A_{ij}),
-        \quad G = \mathrm{gram}(F, \texttt{chw}).
+        \quad G = \mathrm{gram}(F, \texttt{chw}); \qquad
+        E_\mathrm{mean} = \frac{1}{N_l^2} E_\mathrm{johnson}.
 
-    ``A`` must be in the matching normalization: use :func:`style_targets` (or
+    ``mean`` is the mean over the Gram's entries: the style loss of jcjohnson's
+    neural-style (``nn.MSECriterion`` of Grams divided by ``C H W``), which Ruder et al.
+    and Luan et al. build on, and of the PyTorch tutorial; their style weights are in its
+    units. ``A`` must be in the matching normalization: use :func:`style_targets` (or
     ``gram_matrix(style_features, norm="none")`` for ``gatys`` and ``norm="chw"`` for
-    ``johnson``). With ``kind="squared"`` and ``gatys``, the gradient is
+    ``johnson`` and ``mean``). With ``kind="squared"`` and ``gatys``, the gradient is
     :math:`\partial E / \partial F = F (G - A) / (N_l^2 M_l^2)` (``F`` as :math:`M_l \times N_l`).
 
     >>> import jax.numpy as jnp
@@ -135,7 +139,7 @@ def style_layer_loss(
       F: generated features, ``[H, W, C]`` or ``[N, H, W, C]``.
       A: target Gram, ``[C, C]`` (shared by a whole batch) or ``[N, C, C]`` (one per image).
         Compute it once, outside the optimization loop.
-      norm: ``"gatys"`` or ``"johnson"``.
+      norm: ``"gatys"``, ``"johnson"`` or ``"mean"``.
       kind: penalty kind, see :func:`penalty`.
       delta: threshold of the ``huber`` / ``smooth_l1`` penalties.
 
@@ -166,6 +170,8 @@ def style_layer_loss(
     total = jnp.sum(penalty(gram - A, kind=kind, delta=delta), axis=(-2, -1))
     if norm == "gatys":
         return total / (4.0 * channels**2 * (height * width) ** 2)
+    if norm == "mean":
+        return total / channels**2
     return total
 
 
@@ -174,12 +180,12 @@ def style_targets(
 ) -> dict[str, jax.Array]:
     """Target Grams of the style image's features, in the normalization ``norm`` expects.
 
-    ``gatys`` uses un-normalized Grams and ``johnson`` Grams divided by ``C * H * W``;
+    ``gatys`` uses un-normalized Grams, ``johnson`` and ``mean`` Grams divided by ``C * H * W``;
     computing targets here keeps them consistent with :func:`style_layer_loss`.
 
     Args:
       features: layer name -> style features ``[H, W, C]`` or ``[N, H, W, C]``.
-      norm: the style-loss normalization, ``"gatys"`` or ``"johnson"``.
+      norm: the style-loss normalization, ``"gatys"``, ``"johnson"`` or ``"mean"``.
 
     Returns:
       layer name -> Gram ``[C, C]`` or ``[N, C, C]``: a dict that remembers ``norm``, so
@@ -224,7 +230,7 @@ def style_loss(
       target_grams: layer name -> target Gram ``[C, C]`` or ``[N, C, C]`` in the normalization
         of ``norm`` (see :func:`style_targets`).
       layer_weights: layer name -> weight :math:`w_l` (a number or a traced scalar).
-      norm: ``"gatys"`` or ``"johnson"``, see :func:`style_layer_loss`.
+      norm: ``"gatys"``, ``"johnson"`` or ``"mean"``, see :func:`style_layer_loss`.
       kind: penalty kind, see :func:`penalty`.
       delta: threshold of the ``huber`` / ``smooth_l1`` penalties.
 

@@ -5,6 +5,8 @@
       + \\lambda_{tv} TV(x) + \\lambda_m \\sum_c V_c^T \\mathcal{L} V_c + \\lambda_t L_{temporal}
 
 The weights are data (``Hyper``), so configs that differ only in them share one program.
+TV and the temporal term see the image in 0-255 units, the photorealism term in [0, 1]
+(``nst.losses``, Units: where the papers whose weights they take evaluate them).
 
 With ``config.balance="relative"`` every content and style layer term is divided by its
 value at blank (all-zero) features, i.e. by the size of its own target:
@@ -66,9 +68,11 @@ def make_objective(
       L = \\alpha \\sum_l w_l L_{content}^l + \\beta \\sum_l w_l E_l
           + \\lambda_{tv} TV(x) + \\lambda_m \\sum_c V_c^T \\mathcal{L} V_c
 
-    image is one [H, W, 3] picture; the raw (unweighted) terms are returned for logging:
-    "content", "style", "style/<layer>", "tv", "photo" and "temporal" (when their targets
-    exist), and "total".
+    image is one [H, W, 3] picture in [0, 1]; TV and the temporal term are evaluated on
+    ``losses.PIXEL_SCALE * image`` (0-255), the photorealism term on ``image`` (``nst.losses``,
+    Units). The raw (unweighted) terms, in those units, are returned for logging: "content",
+    "style", "style/<layer>", "tv", "photo" and "temporal" (when their targets exist), and
+    "total".
     """
     distance = dict(kind=config.distance, delta=config.delta)
     stat = config.style_stat
@@ -81,11 +85,13 @@ def make_objective(
         if targets.masks is not None:  # losses.guided_style_loss at G = 0
             share = jnp.sum(jnp.square(targets.masks[n]), axis=(-2, -1)) / (height * width)
             per_region = jnp.sum(losses.penalty(target, **distance), axis=(-2, -1))
-            scale = (0.25 if config.style_norm == "gatys" else 1.0) / channels**2
-            return scale * jnp.sum(share * per_region)
+            scale = {"gatys": 0.25, "johnson": 1.0, "mean": 1.0 / channels**2}[config.style_norm]
+            return scale / channels**2 * jnp.sum(share * per_region)
         total = jnp.sum(losses.penalty(target, **distance))
         if config.style_norm == "gatys":
             return total / (4.0 * channels**2 * (height * width) ** 2)
+        if config.style_norm == "mean":
+            return total / channels**2
         return total
 
     def check(targets: Targets) -> None:
@@ -150,22 +156,26 @@ def make_objective(
                 for n, v in content_layers.items()
             }
         style_layers = {n: style_layer(feats[n], n, targets) for n in hyper.style_layers}
+        # TV and the temporal term on the 0-255 image (nst.losses, Units: the papers' units).
+        pixels = losses.PIXEL_SCALE * image
         terms = {
             "content": _weighted_sum(content_layers, hyper.content_layers),
             "style": _weighted_sum(style_layers, hyper.style_layers),
-            "tv": losses.total_variation(image, kind=config.tv_kind, beta=config.tv_beta),
+            "tv": losses.total_variation(pixels, kind=config.tv_kind, beta=config.tv_beta),
         }
         weights = {
             "content": hyper.content_weight,
             "style": hyper.style_weight,
             "tv": hyper.tv_weight,
         }
-        if targets.laplacian is not None:
+        if targets.laplacian is not None:  # on [0, 1], as Luan et al.'s code
             terms["photo"] = losses.photorealism_loss(image, targets.laplacian)
             weights["photo"] = hyper.photo_weight
         if targets.temporal is not None:
             previous, mask = targets.temporal
-            terms["temporal"] = losses.temporal_loss(image, previous, mask)
+            terms["temporal"] = losses.temporal_loss(
+                pixels, losses.PIXEL_SCALE * jnp.asarray(previous), mask
+            )
             weights["temporal"] = hyper.temporal_weight
         total, _ = losses.weighted_total(terms, weights)
         logged = {f"style/{n}": v for n, v in style_layers.items()}

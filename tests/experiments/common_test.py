@@ -426,8 +426,8 @@ def test_cli_runs_an_experiment_and_a_rerun_says_complete(tmp_path):
         (["--experiment=tv_sweep", "--optimizer=newton"], "--optimizer must be one of adam"),
         (["--experiment=tv_sweep", "--config.stylize.lr=-1"], "stylize.lr=-1: --lr must be finite"),
         (["--experiment=tv_sweep", "--config.tv_scle=1"], "has no field 'tv_scle'"),
-        (["--experiment=tv_sweep", "--config.tv_scale=big"], "expected a number, got 'big'"),
-        (["--experiment=tv_sweep", "--config.tv_scale=0"], "--config.tv_scale must be > 0"),
+        (["--experiment=content_layer_ablation", "--config.conv=big"], "expected an integer"),
+        (["--experiment=content_layer_ablation", "--config.conv=3"], "--config.conv must be 1"),
     ],
 )
 def test_cli_bad_flags_are_one_line_and_exit_2(args, pattern, tmp_path):

@@ -34,7 +34,7 @@ def _numpy_guided_gram(f: np.ndarray, t: np.ndarray, norm: str) -> np.ndarray:
 
 def _numpy_guided_loss(f, masks, targets, norm) -> float:
     h, w, c = f.shape
-    scale = (0.25 if norm == "gatys" else 1.0) / c**2
+    scale = {"gatys": 0.25, "johnson": 1.0, "mean": 1.0 / c**2}[norm] / c**2
     total = 0.0
     for t, a in zip(masks, targets):
         share = np.sum(t**2) / (h * w)
@@ -101,7 +101,7 @@ class GuidedStyleLossTest(chex.TestCase, parameterized.TestCase):
         ).astype(np.float32)
 
     @chex.variants(with_jit=True, without_jit=True)
-    @parameterized.parameters("gatys", "johnson")
+    @parameterized.parameters("gatys", "johnson", "mean")
     def test_matches_numpy(self, norm):
         fn = self.variant(functools.partial(losses.guided_style_loss, norm=norm))
         expected = [_numpy_guided_loss(f, self.masks, self.targets, norm) for f in self.f]
@@ -110,12 +110,13 @@ class GuidedStyleLossTest(chex.TestCase, parameterized.TestCase):
         swept = jax.vmap(fn, in_axes=(0, None, None))(self.f, self.masks, self.targets)
         np.testing.assert_allclose(swept, expected, rtol=1e-5)
 
-    @parameterized.parameters("gatys", "johnson")
+    @parameterized.parameters("gatys", "johnson", "mean")
     def test_one_full_region_is_the_style_loss(self, norm):
         per_position = losses.gram_matrix(self.f[1], norm="hw")
         ones = np.ones((1, _H, _W), np.float32)
         guided = losses.guided_style_loss(self.f[0], ones, per_position[None], norm=norm)
-        # style_layer_loss's targets: un-normalized (gatys, times M) or divided by C (johnson).
+        # style_layer_loss's targets: un-normalized (gatys, times M) or divided by C (johnson,
+        # mean).
         target = per_position * _H * _W if norm == "gatys" else per_position / _C
         np.testing.assert_allclose(
             guided, losses.style_layer_loss(self.f[0], target, norm=norm), rtol=1e-5

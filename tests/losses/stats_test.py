@@ -124,13 +124,13 @@ class SqrtmTest(chex.TestCase):
 
 class StyleMeanLossTest(chex.TestCase, parameterized.TestCase):
     @chex.variants(with_jit=True, without_jit=True)
-    @parameterized.product(norm=("gatys", "johnson"), kind=("squared", "abs"))
+    @parameterized.product(norm=("gatys", "johnson", "mean"), kind=("squared", "abs"))
     def test_matches_numpy(self, norm, kind):
         rng = np.random.default_rng(3)
         f = rng.normal(size=(_N, _H, _W, _C)).astype(np.float32)
         target = rng.normal(size=(_C,)).astype(np.float32)
         fn = self.variant(functools.partial(losses.style_mean_loss, norm=norm, kind=kind))
-        scale = 0.25 if norm == "gatys" else 1.0
+        scale = {"gatys": 0.25, "johnson": 1.0, "mean": 1.0 / _C**2}[norm]
         expected = []
         for i in range(_N):
             d = _numpy_moments(f[i])[0] - target

@@ -28,10 +28,13 @@ def _numpy_gram(f: np.ndarray, norm: str) -> np.ndarray:
 
 
 def _numpy_layer_loss(f: np.ndarray, a: np.ndarray, norm: str, kind: str) -> float:
-    """Gatys et al. eq. (4): 1/(4 N^2 M^2) sum (G - A)^2; Johnson: sum (G_chw - A)^2."""
+    """Gatys et al. eq. (4): 1/(4 N^2 M^2) sum (G - A)^2; Johnson: sum (G_chw - A)^2;
+    mean (neural-style's nn.MSECriterion of G_chw): the mean of (G_chw - A)^2 over C x C."""
     h, w, c = f.shape
     g = _numpy_gram(f, "none" if norm == "gatys" else "chw")
     d = g - a
+    if norm == "mean":
+        return float(np.mean(d**2 if kind == "squared" else np.abs(d)))
     total = float(np.sum(d**2 if kind == "squared" else np.abs(d)))
     return total / (4 * c**2 * (h * w) ** 2) if norm == "gatys" else total
 
@@ -91,9 +94,10 @@ class StyleLayerLossTest(chex.TestCase, parameterized.TestCase):
             "gatys": np.stack([_numpy_gram(s, "none") for s in style]).astype(np.float32),
             "johnson": np.stack([_numpy_gram(s, "chw") for s in style]).astype(np.float32),
         }
+        self.targets["mean"] = self.targets["johnson"]
 
     @chex.variants(with_jit=True, without_jit=True)
-    @parameterized.product(norm=("gatys", "johnson"), kind=("squared", "abs"))
+    @parameterized.product(norm=("gatys", "johnson", "mean"), kind=("squared", "abs"))
     def test_matches_numpy(self, norm, kind):
         fn = self.variant(functools.partial(losses.style_layer_loss, norm=norm, kind=kind))
         a = self.targets[norm]
@@ -178,7 +182,7 @@ class StyleLossTest(parameterized.TestCase):
         self.style = {k: rng.normal(size=s[1:]).astype(np.float32) for k, s in shapes.items()}
         self.weights = {"conv1_1": 0.3, "conv2_1": 2.0}  # conv3_1 deliberately unweighted
 
-    @parameterized.parameters("gatys", "johnson")
+    @parameterized.parameters("gatys", "johnson", "mean")
     def test_weighted_sum_matches_numpy(self, norm):
         targets = losses.style_targets(self.style, norm=norm)
         out = losses.style_loss(self.features, targets, self.weights, norm=norm)
