@@ -4,8 +4,11 @@
 
 A short clip (default: a camera panning over the content photo while a patch of another
 photo crosses the frame, so background is hidden and uncovered again; ``--video`` takes a
-real clip) is stylized four ways, every frame a Gatys optimization (VGG19, content
-conv4_2, style conv1_1..conv5_1, Adam 1e-2; the first frame gets 3x the steps):
+real clip) is stylized four ways, every frame an optimization of Ruder et al.'s objective
+(their code, artistic-videos, builds on jcjohnson's neural-style: VGG19, content conv4_2 at
+weight 5 and style conv1_1..conv5_1 each at weight 100 on their mean losses,
+``content_norm="mean"``, ``style_norm="mean"``; Adam 1e-2; the first frame gets 3x the
+steps):
 
 * independent frames: no temporal term, every frame started from the content frame;
 * temporal loss without flow (the seeds): ``temporal_loss`` against the previous output as
@@ -15,7 +18,11 @@ conv4_2, style conv1_1..conv5_1, Adam 1e-2; the first frame gets 3x the steps):
 * flow + mask + long-term: the same against frames t-1, t-2, t-4 (nearest reliable first).
 
 The temporal weight is Ruder et al.'s balance against the content loss
-(``nst.video.temporal.ruder_temporal_weight``) unless ``--temporal_weight``. Consistency is
+(``nst.video.temporal.ruder_temporal_weight``: their 1e3 itself on the Caffe VGG19, the
+temporal term being on the 0-255 image as theirs, ``nst.losses``, Units) unless
+``--temporal_weight``. There it takes ~4% of the gradient (``tests/units_test.py``); with
+the Gatys sums at beta 1e5 the same balance against the content term is ~1e-6 of it, and
+the temporal term changed no pixel. Consistency is
 the warping error of Lai et al. (2018) on flows of the input frames (``nst.video.metrics``),
 shown per frame next to the input clip's own. Outputs in the workdir: ``figure.png`` (a few
 frames per setting, and the last one's difference to the warped previous output),
@@ -72,11 +79,16 @@ SETTINGS = (
 
 
 def get_config(quick: bool = False) -> Config:
-    """``GATYS`` per frame: 200 steps after the first at 256 px; 24 frames."""
+    """Ruder et al.'s objective per frame: 200 steps after the first at 256 px; 24 frames."""
     config = _common.gatys(
         "quick" if quick else "full",
         {"quick": dict(size=96, steps=20)},
         cls=Config,
+        content_norm="mean",  # Ruder et al.'s losses (neural-style's): means
+        style_norm="mean",
+        content_weight=5.0,
+        style_weight=100.0,
+        style_layers=tuple((f"conv{b}_1", 1.0) for b in range(1, 6)),  # each at 100
         steps=200,  # per frame after the first
         size=256,
     )

@@ -45,8 +45,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from nst import backbones, stylize
 from nst import config as config_lib
-from nst import stylize
 from nst.config import StylizeConfig
 from nst.video import flow as flow_lib
 from nst.video import warp as warp_lib
@@ -59,6 +59,7 @@ __all__ = [
     "VideoResult",
     "compose",
     "identity",
+    "input_scale",
     "ruder_temporal_weight",
     "stylize_video",
     "temporal_target",
@@ -120,12 +121,21 @@ def frame_init(video: VideoConfig) -> str:
 
 # ------------------------------------------------------------------------- temporal weight
 
-# Ruder et al.'s defaults: content 5 (a mean over VGG features), temporal 1e3 (a mean over
-# pixels in 0..255), on Caffe VGG whose input is this engine's normalized input times about
-# 255 * 0.226 = 57.6. In this engine's units that is a temporal weight of
-#   1e3 * 255**2 / (5 * 57.6**2) = 3.9e3 per unit of a mean content loss,
-# and N / 2 times that for the Gatys content loss (1/2 sum over the N feature elements).
-_RUDER_PER_MEAN_CONTENT = 1e3 * 255.0**2 / (5.0 * 57.6**2)
+# Ruder et al.'s defaults: content 5 (a mean over the Caffe VGG19's features) and temporal
+# 1e3 (a mean over the pixels of the 0-255 image), the units of this engine's temporal term
+# (nst.losses, Units): 1e3 / 5 = 200 per unit of a mean content loss on the Caffe network.
+_RUDER_PER_MEAN_CONTENT = 1e3 / 5.0
+
+
+def input_scale(params: Any) -> float:
+    """Network input units per unit of pixel value: 255 for the Caffe VGG19 (its ``input``
+    node, BGR 0-255), ``1 / IMAGENET_STD`` (~4.4) for weights without one (ImageNet
+    mean/std normalization: random and flaxmodels weights)."""
+    transform = params.get("input") if hasattr(params, "get") else None
+    if transform is not None:
+        matrix = np.abs(np.asarray(transform["matrix"], np.float64))
+        return float(matrix[matrix > 0].mean())
+    return float(np.mean(1.0 / np.asarray(backbones.IMAGENET_STD)))
 
 
 def ruder_temporal_weight(
@@ -134,12 +144,17 @@ def ruder_temporal_weight(
     """Ruder et al.'s temporal-to-content balance in this engine's units (the default).
 
     .. math::
-      \\lambda_t = 3.9 \\times 10^3 \\, \\alpha \\sum_l w_l \\, (N_l / 2 \\text{ for Gatys
-      content loss, else } 1)
+      \\lambda_t = 200 \\, \\alpha \\sum_l w_l \\, (N_l / 2 \\text{ for Gatys content loss,
+      else } 1) \\, (s / 255)^2
 
-    with :math:`N_l` the number of feature elements of content layer ``l`` at the frame
-    size. An approximation (the feature scale of Caffe's VGG is taken as linear in its input
-    scale); a starting point to tune, not a calibration.
+    Ruder et al. weigh a mean content loss on the Caffe VGG19 by 5 and the mean temporal
+    loss on the 0-255 image by 1e3; this engine's temporal term is on the 0-255 image too
+    (``nst.losses``, Units). :math:`N_l` is the number of feature elements of content layer
+    ``l`` at the frame size (the Gatys content loss is :math:`N_l / 2` times the mean), and
+    :math:`s` the network's input scale (``input_scale``: 255 for the Caffe VGG19, so the
+    last factor is 1; ~4.4 for ImageNet-normalized weights, whose content loss is
+    :math:`(s/255)^2` times the Caffe network's, taking the feature scale as linear in the
+    input scale: an approximation there; for the Caffe network it is Ruder et al.'s own).
     """
     layers = config_lib.content_layers(config)
     feats = jax.eval_shape(net, params, jax.ShapeDtypeStruct((1, *shape), jnp.float32))
@@ -147,7 +162,8 @@ def ruder_temporal_weight(
     for name, w in layers:
         n = float(np.prod(feats[name].shape[1:]))
         total += w * (n / 2.0 if config.content_norm == "gatys" else 1.0)
-    return float(_RUDER_PER_MEAN_CONTENT * config.content_weight * total)
+    network = (input_scale(params) / 255.0) ** 2
+    return float(_RUDER_PER_MEAN_CONTENT * config.content_weight * total * network)
 
 
 # ------------------------------------------------------------------------ temporal target
