@@ -165,7 +165,10 @@ TV_WEIGHT = _field("tv_weight", "Total-variation weight.")
 TV_KIND = _field("tv_kind", "l1 | l2 | beta.")
 PHOTO_WEIGHT = _field("photo_weight", "Matting-Laplacian weight.")
 STYLE_BLEND = flags.DEFINE_list("style_blend", [], "Blend weights, one per --style.")
-STYLE_NORM = _field("style_norm", "gatys | johnson.")
+STYLE_NORM = _field(
+    "style_norm",
+    "gatys | johnson | mean. Gatys: sums; Johnson: C H W-normalized Grams; mean: means.",
+)
 STYLE_STAT = _field(
     "style_stat",
     "Style statistic: gram | mean_gram (Gram + feature means) | mean_cov_w2 (Wasserstein-2 "
