@@ -57,6 +57,15 @@ def _groups() -> tuple[tuple[str, tuple[str, ...]], ...]:
     return tuple((t, tuple(names[a:b])) for t, a, b in zip(titles, bounds, bounds[1:]))
 
 
+_PATHS: list[str] = []  # flags naming files or folders, in definition order
+
+
+def _path(holder: flags.FlagHolder) -> flags.FlagHolder:
+    """Marks the flag of ``holder`` as a path (``expand_user_paths``)."""
+    _PATHS.append(holder.name)
+    return holder
+
+
 def _field(name: str, help_text: str) -> flags.FlagHolder:
     """The flag of the StylizeConfig field ``name``: the field's type and default."""
     default = getattr(_DEFAULT, name)
@@ -66,36 +75,50 @@ def _field(name: str, help_text: str) -> flags.FlagHolder:
 
 _section("Inputs and output")
 
-CONTENT = flags.DEFINE_string(
-    "content",
-    None,
-    "Content photo: a file or a sample name (default tubingen). --model/--exported: also a "
-    "folder or a comma-separated list.",
+CONTENT = _path(
+    flags.DEFINE_string(
+        "content",
+        None,
+        "Content photo: a file or a sample name (default tubingen). --model/--exported: also a "
+        "folder or a comma-separated list.",
+    )
 )
-STYLE = flags.DEFINE_multi_string(
-    "style",
-    None,
-    "Style image(s): a file or a sample name (default starry_night). Spatial control: "
-    "IMAGE:CONTENT_MASK[:STYLE_MASK] puts this style only where the content mask (an image, "
-    "white = 1) is; pixels outside every mask keep the content photo. The optional style mask "
-    "picks the part of the style image its statistics come from.",
+STYLE = _path(
+    flags.DEFINE_multi_string(
+        "style",
+        None,
+        "Style image(s): a file or a sample name (default starry_night). Spatial control: "
+        "IMAGE:CONTENT_MASK[:STYLE_MASK] puts this style only where the content mask (an image, "
+        "white = 1) is; pixels outside every mask keep the content photo. The optional style mask "
+        "picks the part of the style image its statistics come from.",
+    )
 )
-OUTPUT = flags.DEFINE_string(
-    "output", "out.png", "Output image (.png/.jpg); --video: an .mp4 or a folder of PNGs."
+OUTPUT = _path(
+    flags.DEFINE_string(
+        "output", "out.png", "Output image (.png/.jpg); --video: an .mp4 or a folder of PNGs."
+    )
 )
 OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace an existing output.")
 PROGRESS = flags.DEFINE_bool("progress", True, "Show progress (a bar on a terminal).")
 
 _section("Modes (default: stylize one image)")
 
-VIDEO = flags.DEFINE_string(
-    "video", None, "Stylize a clip (MP4/MOV/AVI/WebM/GIF) or a folder of numbered frames."
+VIDEO = _path(
+    flags.DEFINE_string(
+        "video", None, "Stylize a clip (MP4/MOV/AVI/WebM/GIF) or a folder of numbered frames."
+    )
 )
-MODEL = flags.DEFINE_string(
-    "model", None, "Stylize with a trained feed-forward network (model dir or training workdir)."
+MODEL = _path(
+    flags.DEFINE_string(
+        "model",
+        None,
+        "Stylize with a trained feed-forward network (model dir or training workdir).",
+    )
 )
-EXPORTED = flags.DEFINE_string(
-    "exported", None, "Stylize --content with an exported program (.nstx) instead of --model."
+EXPORTED = _path(
+    flags.DEFINE_string(
+        "exported", None, "Stylize --content with an exported program (.nstx) instead of --model."
+    )
 )
 EXPERIMENT = flags.DEFINE_string(
     "experiment", None, "Run a registered experiment (--list_experiments; --config.FIELD=VALUE)."
@@ -105,7 +128,7 @@ LIST_LAYERS = flags.DEFINE_bool(
     "list_layers", False, "List --backbone's layer names (for --content_layers/--style_layers)."
 )
 VERSION = flags.DEFINE_bool("version", False, "Print the version of nst and exit.")
-WORKDIR = flags.DEFINE_string("workdir", None, "Experiment output dir (runs/NAME/<time>).")
+WORKDIR = _path(flags.DEFINE_string("workdir", None, "Experiment output dir (runs/NAME/<time>)."))
 QUICK = flags.DEFINE_bool("quick", False, "Shrink an experiment to run in minutes on a CPU.")
 TIER = flags.DEFINE_enum(
     "tier",
@@ -139,7 +162,7 @@ LBFGS_PRECONDITION = _field(
     "(1 + (f / lbfgs_cutoff)^2)^-alpha; 0: plain L-BFGS.",
 )
 LBFGS_CUTOFF = _field("lbfgs_cutoff", "The preconditioner's corner frequency, cycles/px.")
-INIT = _field("init", "content | noise | uniform | style | an image (file or sample name).")
+INIT = _path(_field("init", "content | noise | uniform | style | an image (file or sample name)."))
 SEED = _field("seed", "Seed of the noise initialization.")
 BALANCE = _field(
     "balance",
@@ -202,10 +225,10 @@ SWEEP_FORM = _field(
 _section("Backbone and layers")
 
 BACKBONE = _field("backbone", "vgg16 | vgg19 | resnet18 | ...")
-WEIGHTS = _field("weights", "imagenet | random | PATH.")
+WEIGHTS = _path(_field("weights", "imagenet | random | PATH."))
 WEIGHTS_SEED = _field("weights_seed", "Seed of --weights=random.")
 POOLING = _field("pooling", "VGG pooling: max | avg.")
-CACHE_DIR = flags.DEFINE_string("cache_dir", None, "Weights cache (default ~/.cache/nst).")
+CACHE_DIR = _path(flags.DEFINE_string("cache_dir", None, "Weights cache (default ~/.cache/nst)."))
 CONTENT_LAYERS = flags.DEFINE_list(
     "content_layers", None, "layer[:weight],... (default conv4_2; ResNets: their defaults)."
 )
@@ -283,11 +306,13 @@ MAX_SIZE = flags.DEFINE_integer(
 BATCH_SIZE = flags.DEFINE_integer(
     "batch_size", None, "Images per network call (4); train_feedforward: the global batch (8)."
 )
-EXPORT = flags.DEFINE_string(
-    "export",
-    None,
-    "With --model: write the network as a self-contained jax.export program (any size; "
-    "texture networks at --export_size).",
+EXPORT = _path(
+    flags.DEFINE_string(
+        "export",
+        None,
+        "With --model: write the network as a self-contained jax.export program (any size; "
+        "texture networks at --export_size).",
+    )
 )
 EXPORT_SIZE = flags.DEFINE_list(
     "export_size", None, "H,W: export for one image size only (required for texture networks)."
@@ -408,10 +433,9 @@ def stylize_overrides(flag_values: Any = FLAGS) -> dict[str, Any]:
     return fields
 
 
-# Flags that name files or folders: a leading ~ is the user's home (a shell leaves it as is
-# inside --flag=~/x).
-PATH_FLAGS = ("content", "style", "output", "video", "model", "exported", "export", "workdir")
-PATH_FLAGS += ("init", "weights", "cache_dir")
+# Flags that name files or folders (defined with ``_path``): a leading ~ is the user's home
+# (a shell leaves it as is inside --flag=~/x).
+PATH_FLAGS = tuple(_PATHS)
 
 
 def expand_user_paths(flag_values: Any = FLAGS) -> None:
