@@ -38,6 +38,34 @@ def snapshot_paths(output: str, config) -> dict[int, str]:
     return {step: f"{root}_step{step:05d}{ext}" for step in steps}
 
 
+def record_path(output: str) -> str:
+    """Where the run's settings are recorded: OUTPUT.json (e.g. out.png.json)."""
+    return output + ".json"
+
+
+def write_record(output: str, config, result, flag_values: Any, overwrite: bool) -> None:
+    """OUTPUT.json: the flags given, every config field used, the weights, how the run
+    ended, its loss and terms: enough to rerun it and to know what the image is."""
+    import dataclasses
+    import json
+
+    from nst import backbones, files
+
+    history = result.history
+    record = {
+        "output": output,
+        "flags": flags.record(flag_values),
+        "config": dataclasses.asdict(config),
+        "weights": backbones.describe_weights(config.backbone, config.weights),
+        "steps_done": result.steps_done,
+        "converged": result.converged,
+        "final": {name: float(v[-1]) for name, v in history.items() if len(v)},
+        "seconds": float(history["time"][-1]) if len(history.get("time", [])) else 0.0,
+    }
+    payload = json.dumps(record, indent=1, default=str).encode()
+    files.write_atomic(record_path(output), payload, overwrite=overwrite)
+
+
 def interrupted_path(output: str) -> str:
     """Where an interrupted run leaves the image so far: OUTPUT_interrupted.EXT."""
     root, ext = os.path.splitext(output)
@@ -71,7 +99,8 @@ def main(flag_values: Any = FLAGS) -> None:
     output = flags.value("output", "out.png", flag_values)
     overwrite = bool(flags.value("overwrite", False, flag_values))
     snapshots = snapshot_paths(output, config)
-    outputs.check_image_output(output, overwrite=overwrite, also=snapshots.values())
+    also = [*snapshots.values(), record_path(output)]
+    outputs.check_image_output(output, overwrite=overwrite, also=also)
     content = image.load(content_path(flag_values), max_size=config.size)
     specs = style_specs(flag_values)
     # With --style_scale the library resizes the styles (stylize.scale_styles).
@@ -125,6 +154,7 @@ def main(flag_values: Any = FLAGS) -> None:
     if not writer:
         return
     image.save(output, result.image, overwrite=overwrite)
+    write_record(output, config, result, flag_values, overwrite)
     if result.stopped:
         raise UsageError(
             f"{progress.diverged(result.stopped)}; kept the last finite image in {output}"

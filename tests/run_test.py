@@ -112,6 +112,7 @@ def test_sigint_saves_state_and_rerun_resumes(tmp_path):
         "--size=32",
         "--steps=400",
         "--optimizer=adam",  # exact resume (L-BFGS-B resume: tests/stylize_test.py)
+        "--stop_tol=0",  # all 400 steps: time to interrupt
         "--snapshot_every=5",
         f"--output={out}",
         "--progress=true",
@@ -142,6 +143,7 @@ def test_sigint_saves_state_and_rerun_resumes(tmp_path):
         "--size=32",
         "--steps=400",
         "--optimizer=adam",
+        "--stop_tol=0",
         "--snapshot_every=5",
         "--overwrite",
         f"--output={out}",
@@ -160,6 +162,13 @@ def test_end_line_gives_each_terms_share_and_why_it_stopped(tmp_path):
     shares = [int(v) for v in re.findall(r"(?:content|style|tv) (\d+)%", last)]
     assert len(shares) == 3 and abs(sum(shares) - 100) <= 2, last
     assert "converged: the loss fell" in last and "steps (converged" in last, last
+    import json
+
+    record = json.loads((tmp_path / "o.png.json").read_text())
+    assert record["flags"]["stop_tol"] == 0.5 and record["config"]["stop_tol"] == 0.5
+    assert record["config"]["balance"] == "relative" and record["config"]["style_weight"] == 10
+    assert "converged" in record["converged"] and record["final"]["total"] > 0
+    assert "random" in record["weights"]
 
 
 def test_imagenet_offline_fails_fast_naming_the_alternative(tmp_path):
