@@ -68,15 +68,15 @@ MUTANTS = [
     M(
         "engine ignores --tv_kind",
         "nst/stylize/_objective.py",
-        "losses.total_variation(image, kind=config.tv_kind, beta=config.tv_beta)",
-        'losses.total_variation(image, kind="l1", beta=config.tv_beta)',
+        "losses.total_variation(pixels, kind=config.tv_kind, beta=config.tv_beta)",
+        'losses.total_variation(pixels, kind="l1", beta=config.tv_beta)',
         ENGINE,
     ),
     M(
         "engine ignores --tv_beta",
         "nst/stylize/_objective.py",
-        "losses.total_variation(image, kind=config.tv_kind, beta=config.tv_beta)",
-        "losses.total_variation(image, kind=config.tv_kind, beta=2.0)",
+        "losses.total_variation(pixels, kind=config.tv_kind, beta=config.tv_beta)",
+        "losses.total_variation(pixels, kind=config.tv_kind, beta=2.0)",
         ENGINE,
     ),
     M(
@@ -229,9 +229,9 @@ MUTANTS = [
     ),
     M(
         "snapshot taken one step late",
-        "nst/stylize/_driver.py",
-        "log.snapshots[log.done] = _output_image(state, base.ema_decay)",
-        "log.snapshots[log.done + 1] = _output_image(state, base.ema_decay)",
+        "nst/stylize/_log.py",
+        "        self.snapshots[self.done] = images()\n",
+        "        self.snapshots[self.done + 1] = images()\n",
         ENGINE,
     ),
     M(
@@ -286,8 +286,8 @@ MUTANTS = [
     M(
         "studies: every setting of a sweep runs the first setting's numbers",
         "experiments/runner.py",
-        "cfgs = [rows[i][0] for i in indices]",
-        "cfgs = [rows[indices[0]][0] for i in indices]",
+        "cfgs = [self.rows[i][0] for i in indices]",
+        "cfgs = [self.rows[indices[0]][0] for i in indices]",
         STUDIES,
     ),
     M(

@@ -2,6 +2,8 @@
 (benchmarks/mutation_run.py, docs/testing.md): a header cut short, the smallest image, style
 weights."""
 
+import json
+
 import jax
 import numpy as np
 import pytest
@@ -48,3 +50,19 @@ def test_style_weights_are_normalized_and_checked(program):
     for bad in ([1.0], [-1.0, 2.0], [0.0, 0.0]):
         with pytest.raises(ValueError, match="2 non-negative weights with a positive sum"):
             export.stylize(program, photo, style=bad)
+
+
+def test_the_file_layout(program, tmp_path):
+    # NSTX, a little-endian uint32 n, n bytes of JSON (format 1), then the program.
+    path = export.save(tmp_path / "m.nstx", program)
+    data = path.read_bytes()
+    n = int.from_bytes(data[4:8], "little")
+    header = json.loads(data[8 : 8 + n])
+    assert data[:4] == b"NSTX"
+    assert header == {"format": 1, "divisor": 4, "styles": ["a", "b"], "size": None}
+
+
+def test_images_must_have_three_channels(program):
+    for shape in [(8, 8, 4), (2, 8, 8, 1), (8, 8)]:
+        with pytest.raises(ValueError, match=r"images must be \[H, W, 3\] or \[N, H, W, 3\]"):
+            export.stylize(program, np.zeros(shape, np.float32))

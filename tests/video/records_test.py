@@ -92,3 +92,21 @@ def test_ruder_temporal_weight_by_hand(net_params, norm, per_layer):
     expected = 200.0 * 3.0 * per_layer(n) * (s / 255.0) ** 2
     got = temporal.ruder_temporal_weight(config, net, params, shape)
     assert got == pytest.approx(expected, rel=1e-6)
+
+
+def test_a_frame_that_ran_no_step_records_no_time(monkeypatch, tmp_path, style, net_params):
+    # The engine stopped at its first step (a non-finite loss): no history, 0 seconds.
+    def engine(config, content, styles, **kw):
+        return stylize.Result(
+            image=content, history={}, snapshots={}, steps_done=0, stopped="non-finite loss"
+        )
+
+    monkeypatch.setattr(temporal.stylize, "stylize", engine)
+    frames = np.zeros((1, H, W, 3), np.uint8)
+    clip = io.Clip(frames, 10.0, "black", 10.0, (H, W), (0,))
+    result = temporal.stylize_video(
+        TINY, clip, [style], str(tmp_path / "frames"), net_params=net_params
+    )
+    (record,) = result.records
+    assert record["seconds"] == 0.0 and record["loss"] == {} and result.seconds == 0.0
+    assert result.stopped == "frame 0: non-finite loss"
