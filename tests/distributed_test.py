@@ -126,7 +126,10 @@ def test_two_processes_write_the_output_once(tmp_path):
     logs = [(out_dir / f"log{i}.txt").read_text()[-1500:] for i in range(2)]
     assert [p.returncode for _, p in runs] == [0, 0], logs
     assert out.exists()
-    assert sorted(f for f in os.listdir(out_dir) if not f.startswith("log")) == ["o.png"]
+    assert sorted(f for f in os.listdir(out_dir) if not f.startswith("log")) == [
+        "o.png",
+        "o.png.json",
+    ]
 
 
 def test_missing_worker_fails_with_one_line_within_timeout(tmp_path):

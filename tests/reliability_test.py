@@ -632,7 +632,7 @@ def test_run_snapshot_is_not_clobbered_and_rerun_with_overwrite_completes(tmp_pa
     assert _tree(tmp_path) == {"o_step00001.png": b"precious"}  # nothing written at all
     proc = _run(*TINY, f"--output={out}", "--snapshot_every=1", "--overwrite")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert sorted(_tree(tmp_path)) == ["o.png", "o_step00001.png", "o_step00002.png"]
+    assert sorted(_tree(tmp_path)) == ["o.png", "o.png.json", "o_step00001.png", "o_step00002.png"]
     assert nst_image.load(snap, None).shape == (24, 32, 3)
 
 
