@@ -41,6 +41,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from mutation_check import _copy_tree  # the working tree copied, as there
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PYTEST = f"{sys.executable} -m pytest -q -x -p no:cacheprovider -n 0 --tb=no"
 
@@ -125,20 +128,6 @@ TARGETS = [
         600.0,
     ),
 ]
-
-
-def _copy_tree(dst: pathlib.Path) -> None:
-    files = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    for f in files:
-        if (ROOT / f).is_file():
-            (dst / f).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / f, dst / f)
 
 
 def _config(target: Target) -> str:
