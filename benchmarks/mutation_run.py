@@ -115,6 +115,18 @@ TARGETS = [
         120.0,
     ),
     Target(
+        "lbfgs",
+        ("nst/stylize/_lbfgs.py", "nst/stylize/_log.py"),
+        "tests/stylize_lbfgs_test.py tests/stylize_stopping_test.py",
+        120.0,
+    ),
+    Target(
+        "tiled",
+        ("nst/highres/_tiled.py", "nst/highres/_tiles.py"),
+        "tests/highres_test.py -k 'tile or blend or seam or partition'",
+        240.0,
+    ),
+    Target(
         "stylize",
         tuple(f"nst/stylize/{p.name}" for p in sorted((ROOT / "nst/stylize").glob("*.py"))),
         "tests/engine_wiring_test.py tests/stylize_reach_test.py tests/stylize_test.py "
