@@ -407,3 +407,30 @@ def test_stationary_point_is_reported_as_converged():
     assert solver.step() is None
     assert "stationary" in solver.converged
     assert solver.evaluations <= 1 + 2 * _lbfgs.MAX_TRIALS
+
+
+def test_a_good_direction_costs_one_evaluation_per_iteration():
+    # Inside the box, well scaled: the Armijo test accepts the first trial nearly always
+    # (a line search that never accepted by Armijo would backtrack on every iteration).
+    rng = np.random.default_rng(13)
+    n = 60
+    value_and_grad = _quadratic(np.geomspace(1.0, 20.0, n), rng.uniform(0.3, 0.7, n))
+    solver = _lbfgs.BoxLBFGS(_evaluator(value_and_grad), jnp.full((n,), 0.5, jnp.float32))
+    trials = [solver.step().trials for _ in range(15)]
+    assert sum(t == 1 for t in trials) >= 12, trials
+
+
+def test_backtracking_lands_on_the_minimum_along_the_step():
+    # f = 0.5 a |x - c|^2: the direction points at c, the unit step overshoots 100-fold;
+    # quadratic interpolation through f, its slope and f(t) finds the exact minimizer
+    # along the step (clamped to [0.1 t, 0.5 t] per trial: t = 1, 0.1, then exact).
+    rng = np.random.default_rng(14)
+    n = 50
+    c = 0.5 + 0.01 * rng.uniform(-1, 1, n)
+    value_and_grad = _quadratic(np.full(n, 1e4), c)
+    solver = _lbfgs.BoxLBFGS(_evaluator(value_and_grad), jnp.full((n,), 0.5, jnp.float32))
+    f0 = solver.value
+    it = solver.step()
+    assert it.trials == 3
+    assert it.value < 1e-6 * f0
+    np.testing.assert_allclose(it.x, c, atol=1e-5)

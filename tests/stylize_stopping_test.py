@@ -51,3 +51,42 @@ def test_every_driver_stops_by_the_rule(optimizer, problem):
     assert len(totals) == result.steps_done
     assert (totals[-4] - totals[-1]) / totals[-1] < 0.05  # the rule held where it stopped
     assert all((totals[k - 3] - totals[k]) / totals[k] >= 0.05 for k in range(3, len(totals) - 1))
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "lbfgs_host"])
+def test_progress_snapshots_and_compile_time_are_the_runs(optimizer, problem):
+    # progress gets each step's own loss; on_snapshot gets every snapshot as it is taken;
+    # the compile time is a duration
+    content, style, net_params = problem
+    config = dataclasses.replace(BASE, optimizer=optimizer, steps=6, snapshot_every=2)
+    calls, shots = [], []
+    result = stylize.stylize(
+        config,
+        content,
+        [style],
+        net_params=net_params,
+        progress=lambda step, loss, rate: calls.append((step, loss)),
+        on_snapshot=lambda step, image: shots.append((step, image)),
+    )
+    totals = result.history["total"]
+    assert [s for s, _ in calls] == list(range(1, 7))
+    np.testing.assert_allclose([loss for _, loss in calls], totals, rtol=1e-6)
+    assert [s for s, _ in shots] == [2, 4, 6]
+    np.testing.assert_allclose(shots[-1][1], result.image, atol=1e-6)
+    assert 0.0 <= result.compile_seconds < 120.0
+
+
+def test_progress_of_scanned_chunks_gives_each_chunks_last_loss(problem):
+    content, style, net_params = problem
+    config = dataclasses.replace(BASE, steps=6, loop="scan", scan_chunk=3)
+    calls = []
+    result = stylize.stylize(
+        config,
+        content,
+        [style],
+        net_params=net_params,
+        progress=lambda step, loss, rate: calls.append((step, loss)),
+    )
+    totals = result.history["total"]
+    assert [s for s, _ in calls] == [3, 6]
+    np.testing.assert_allclose([loss for _, loss in calls], [totals[2], totals[5]], rtol=1e-6)

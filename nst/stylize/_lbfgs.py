@@ -39,8 +39,8 @@ Algorithm (Nocedal & Wright, Numerical Optimization, 2nd ed., Alg. 7.4 and 7.5):
   iterations, 0.79 from the minimizer; now 1-2 per iteration, tests/stylize_lbfgs_test.py);
 * step :math:`x_{k+1} = \\Pi_{[0,1]}(x_k + t d_k)`, :math:`t = 1` then quadratic
   interpolation (clamped to [0.1 t, 0.5 t]) until the Armijo condition
-  :math:`f(x_{k+1}) \\le f(x_k) + 10^{-4} g_k^T (x_{k+1} - x_k)` holds, or, where f
-  changes less than float32 can show, Hager & Zhang's approximate Wolfe condition;
+  :math:`f(x_{k+1}) \\le f(x_k) + 10^{-4} g_k^T (x_{k+1} - x_k)` holds, or, when f changed
+  by less than float32 can show (``NOISE``), Hager & Zhang's approximate Wolfe condition;
 * the stall guard: after ``MAX_TRIALS`` failed trials the memory is dropped and a
   steepest-descent step as long as the last accepted one is searched; if that fails too,
   the point is stationary and the run ends as converged (not as an error).
@@ -289,7 +289,7 @@ class BoxLBFGS:
             # point not far past the minimum along the step instead (Hager & Zhang's
             # approximate Wolfe condition, slope at x_t <= (1 - 2 delta) |slope at x|).
             noise = NOISE * abs(self.f)
-            if np.isfinite(f_t) and f_t <= self.f + noise:
+            if np.isfinite(f_t) and abs(f_t - self.f) <= noise:
                 if float(_slope(g_t, x_t, self.x)) <= APPROX_WOLFE * -decrease:
                     return x_t, float(value), aux, g_t, trials
             if np.isfinite(f_t):  # the minimum of the quadratic through f, its slope, f_t
