@@ -19,11 +19,13 @@ import pathlib
 
 
 def stop_step(totals: list[float], tol: float, window: int) -> int | None:
-    """The index at which ``nst.stylize._log.stopping_rule`` first says converged."""
-    for k in range(window, len(totals)):
-        if (totals[k - window] - totals[k]) / abs(totals[k]) < tol:
-            return k
-    return None
+    """The index at which the engine's stopping rule (``nst.stylize._log.stopping_rule``,
+    called as the books call it after each step) first says converged."""
+    from nst.config import StylizeConfig
+    from nst.stylize._log import stopping_rule
+
+    config = StylizeConfig(weights="random", stop_tol=tol, stop_window=window)
+    return next((k for k in range(len(totals)) if stopping_rule(totals[: k + 1], config)), None)
 
 
 def rows(folder: pathlib.Path, tol: float, window: int, steps: int) -> list[dict]:

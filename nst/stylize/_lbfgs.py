@@ -214,10 +214,10 @@ def _scaled(g: jax.Array, scale: jax.Array) -> jax.Array:
 
 
 @jax.jit
-def _pair(x_t, x, g_t, g, free_scale):
-    """``s = x_t - x``, ``y = F (g_t - g)`` with ``F`` the mask of the free coordinates at
-    ``x`` (``free_scale``: ``free_mask`` of ``x, g``)."""
-    return x_t - x, free_scale * (g_t - g), jnp.linalg.norm(x_t - x)
+def _pair(x_t, x, g_t, g):
+    """``s = x_t - x``, ``y = F (g_t - g)`` with ``F`` the free coordinates at ``x``
+    (``free_mask(x, g)``), and ``|s|``: one fused program."""
+    return x_t - x, free_mask(x, g) * (g_t - g), jnp.linalg.norm(x_t - x)
 
 
 class Iterate(NamedTuple):
@@ -319,8 +319,7 @@ class BoxLBFGS:
                 )
                 return None
         x_t, value, aux, g_t, trials = found
-        free = free_mask(self.x, self.g)
-        s, y, length = _pair(x_t, self.x, g_t, self.g, free)
+        s, y, length = _pair(x_t, self.x, g_t, self.g)
         self.last_length = float(length)
         self.memory, self.d = _next_direction(self.memory, s, y, g_t, x_t, self.weights)
         self.x, self.f, self.g, self.value, self.aux = x_t, value * self.scale, g_t, value, aux
