@@ -434,3 +434,18 @@ def test_backtracking_lands_on_the_minimum_along_the_step():
     assert it.trials == 3
     assert it.value < 1e-6 * f0
     np.testing.assert_allclose(it.x, c, atol=1e-5)
+
+
+def test_a_decrease_float32_cannot_show_is_still_taken():
+    # f = 1e4 + 0.5 |x - c|^2 from 1e-3 away: the decrease (~1e-5) is below float32's
+    # resolution of 1e4 (~1e-3): the values come out equal and cannot pass Armijo; the
+    # slope at the trial point (approximate Wolfe) can, and the step to c is taken.
+    n = 20
+    c = jnp.asarray(np.linspace(0.3, 0.7, n), jnp.float32)
+    value_and_grad = jax.jit(jax.value_and_grad(lambda x: 1e4 + 0.5 * jnp.sum((x - c) ** 2)))
+    x0 = c + 1e-3
+    solver = _lbfgs.BoxLBFGS(_evaluator(value_and_grad), x0)
+    for _ in range(3):
+        if solver.step() is None:
+            break
+    assert float(jnp.abs(solver.x - c).max()) < 1e-4

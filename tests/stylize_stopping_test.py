@@ -53,21 +53,24 @@ def test_every_driver_stops_by_the_rule(optimizer, problem):
     assert all((totals[k - 3] - totals[k]) / totals[k] >= 0.05 for k in range(3, len(totals) - 1))
 
 
+def _watched(config, problem, **hooks):
+    """A run with its progress calls recorded: (result, [(step, loss)])."""
+    content, style, net_params = problem
+    calls = []
+    progress = lambda step, loss, rate: calls.append((step, loss))
+    result = stylize.stylize(
+        config, content, [style], net_params=net_params, progress=progress, **hooks
+    )
+    return result, calls
+
+
 @pytest.mark.parametrize("optimizer", ["adam", "lbfgs_host"])
 def test_progress_snapshots_and_compile_time_are_the_runs(optimizer, problem):
     # progress gets each step's own loss; on_snapshot gets every snapshot as it is taken;
     # the compile time is a duration
-    content, style, net_params = problem
     config = dataclasses.replace(BASE, optimizer=optimizer, steps=6, snapshot_every=2)
-    calls, shots = [], []
-    result = stylize.stylize(
-        config,
-        content,
-        [style],
-        net_params=net_params,
-        progress=lambda step, loss, rate: calls.append((step, loss)),
-        on_snapshot=lambda step, image: shots.append((step, image)),
-    )
+    shots = []
+    result, calls = _watched(config, problem, on_snapshot=lambda s, x: shots.append((s, x)))
     totals = result.history["total"]
     assert [s for s, _ in calls] == list(range(1, 7))
     np.testing.assert_allclose([loss for _, loss in calls], totals, rtol=1e-6)
@@ -77,16 +80,8 @@ def test_progress_snapshots_and_compile_time_are_the_runs(optimizer, problem):
 
 
 def test_progress_of_scanned_chunks_gives_each_chunks_last_loss(problem):
-    content, style, net_params = problem
     config = dataclasses.replace(BASE, steps=6, loop="scan", scan_chunk=3)
-    calls = []
-    result = stylize.stylize(
-        config,
-        content,
-        [style],
-        net_params=net_params,
-        progress=lambda step, loss, rate: calls.append((step, loss)),
-    )
+    result, calls = _watched(config, problem)
     totals = result.history["total"]
     assert [s for s, _ in calls] == [3, 6]
     np.testing.assert_allclose([loss for _, loss in calls], [totals[2], totals[5]], rtol=1e-6)

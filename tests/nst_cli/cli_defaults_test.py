@@ -41,13 +41,14 @@ def test_other_modes_keep_the_library_defaults(mode):
     assert config.balance == "none" and config.stop_tol == 0.0
 
 
-def test_tilde_is_the_home_folder_in_every_path_flag(monkeypatch):
-    monkeypatch.setenv("HOME", "/home/someone")
+def test_tilde_is_the_home_folder_in_every_path_flag(monkeypatch, tmp_path):
+    home = str(tmp_path / "someone")
+    monkeypatch.setenv("HOME", home)
     fv = FakeFlags(content="~/a.jpg", style=["~/b.jpg", "c.jpg"], output="~/o.png", size=32)
     flags.expand_user_paths(fv)
-    assert fv["content"].value == "/home/someone/a.jpg"
-    assert fv["style"].value == ["/home/someone/b.jpg", "c.jpg"]
-    assert fv["output"].value == "/home/someone/o.png"
+    assert fv["content"].value == f"{home}/a.jpg"
+    assert fv["style"].value == [f"{home}/b.jpg", "c.jpg"]
+    assert fv["output"].value == f"{home}/o.png"
     assert fv["size"].value == 32
 
 

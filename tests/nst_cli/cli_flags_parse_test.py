@@ -74,14 +74,15 @@ def test_image_files_exist_or_are_samples(tmp_path):
         flags.image_file("nope.png", "content")
 
 
-def test_tilde_in_path_flags_after_one_not_given(monkeypatch):
+def test_tilde_in_path_flags_after_one_not_given(monkeypatch, tmp_path):
     # --video is not given; the path flags after it in PATH_FLAGS are expanded all the same.
-    monkeypatch.setenv("HOME", "/home/someone")
+    home = str(tmp_path / "someone")
+    monkeypatch.setenv("HOME", home)
     fv = FakeFlags(workdir="~/w", cache_dir="~/c", weights="~/v.npz", lr=0.5)
     flags.expand_user_paths(fv)
-    assert fv["workdir"].value == "/home/someone/w"
-    assert fv["cache_dir"].value == "/home/someone/c"
-    assert fv["weights"].value == "/home/someone/v.npz"
+    assert fv["workdir"].value == f"{home}/w"
+    assert fv["cache_dir"].value == f"{home}/c"
+    assert fv["weights"].value == f"{home}/v.npz"
 
 
 # What a user gets without the flag (each shown by --help as its default).
