@@ -9,6 +9,7 @@
 * Data parallelism: ``nst.parallel`` (batches split over a device mesh).
 * ``checkpoint``: orbax models (``net.json`` + variables) and training checkpoints.
 * ``infer``: load a model and stylize photos, with compile time reported separately.
+* ``zoo``: networks shipped in the package (float16 ``.npz``), loaded by name.
 
 Conventions: images are NHWC float32 in [0, 1]; a network maps ``[B, H, W, 3]`` photos
 (any H, W) to ``[B, H, W, 3]`` images; style inputs are mixture weights ``[N]`` or ``[B, N]``.
@@ -31,6 +32,7 @@ from nst.feedforward import (
     nets,
     train,
     ulyanov,
+    zoo,
 )
 from nst.feedforward.config import NetConfig, TrainConfig, get_config
 
@@ -47,4 +49,5 @@ __all__ = [
     "nets",
     "train",
     "ulyanov",
+    "zoo",
 ]

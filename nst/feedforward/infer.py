@@ -1,6 +1,6 @@
 """Stylizing photos with a trained network: load once, compile per image size, time it.
 
-    model = infer.load("runs/train_feedforward/starry_night_johnson")
+    model = infer.load("runs/train_feedforward/starry_night_johnson")  # or a shipped name
     out = infer.stylize(model, photo)                       # [H, W, 3] -> [H, W, 3]
     outs, timing = infer.stylize_many(model, [p1, p2, p3])  # grouped by size, batched
 
@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from nst import image as nst_image
-from nst.feedforward import checkpoint, cin, nets
+from nst.feedforward import checkpoint, cin, nets, zoo
 from nst.feedforward.config import NetConfig
 
 __all__ = ["Model", "Timing", "load", "style_vector", "stylize", "stylize_many", "time_forward"]
@@ -56,8 +56,18 @@ class Timing:
 
 
 def load(path: str | os.PathLike) -> Model:
-    """Loads a model directory, a training workdir or its checkpoints (latest step)."""
-    config, variables, info = checkpoint.load_model(path)
+    """Loads a shipped network by name (``zoo.is_name``: ``"starry_night"``), a shipped
+    ``.npz``, a model directory, a training workdir or its checkpoints (latest step).
+
+    Raises:
+      ValueError: none of those (one line; an unknown name lists the shipped ones).
+    """
+    if zoo.is_name(path):
+        config, variables, info = zoo.load(os.fspath(path))
+    elif os.fspath(path).endswith(zoo.SUFFIX) and os.path.isfile(path):
+        config, variables, info = zoo.read(path)
+    else:
+        config, variables, info = checkpoint.load_model(path)
     return Model(config, jax.device_put(variables), info)
 
 
