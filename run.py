@@ -2,7 +2,7 @@
 
     .venv/bin/python run.py --content=chelsea --style=starry_night --output=out.png
     .venv/bin/python run.py --video=clip.mp4 --style=brick --output=out.mp4
-    .venv/bin/python run.py --model=runs/train_feedforward/MODEL --content=photo.jpg
+    .venv/bin/python run.py --model=starry_night --content=photo.jpg --output=out.png
     .venv/bin/python run.py --experiment=optimizer_sweep --quick --config.FIELD=VALUE
     .venv/bin/python run.py --help
 
@@ -39,6 +39,8 @@ def main(overrides: list[str]) -> None:
 
         for name, summary in experiments.summaries().items():
             print(f"{name:24s} {summary}")
+    elif flags.LIST_MODELS.value:
+        infer.list_models()
     elif flags.EXPERIMENT.value:
         experiment.main(overrides)
     elif overrides:

@@ -112,7 +112,8 @@ MODEL = _path(
     flags.DEFINE_string(
         "model",
         None,
-        "Stylize with a trained feed-forward network (model dir or training workdir).",
+        "Stylize with a trained feed-forward network: a shipped name (--list_models), a "
+        "shipped .npz, a model dir or a training workdir.",
     )
 )
 EXPORTED = _path(
@@ -124,6 +125,9 @@ EXPERIMENT = flags.DEFINE_string(
     "experiment", None, "Run a registered experiment (--list_experiments; --config.FIELD=VALUE)."
 )
 LIST_EXPERIMENTS = flags.DEFINE_bool("list_experiments", False, "List the experiments.")
+LIST_MODELS = flags.DEFINE_bool(
+    "list_models", False, "List the shipped feed-forward networks (names for --model)."
+)
 LIST_LAYERS = flags.DEFINE_bool(
     "list_layers", False, "List --backbone's layer names (for --content_layers/--style_layers)."
 )
@@ -162,7 +166,13 @@ LBFGS_PRECONDITION = _field(
     "(1 + (f / lbfgs_cutoff)^2)^-alpha; 0: plain L-BFGS.",
 )
 LBFGS_CUTOFF = _field("lbfgs_cutoff", "The preconditioner's corner frequency, cycles/px.")
-INIT = _path(_field("init", "content | noise | uniform | style | an image (file or sample name)."))
+INIT = _path(
+    _field(
+        "init",
+        "content | noise | uniform | style | an image (file or sample name) | model:NAME (the "
+        "output of a feed-forward network, shipped name or path, for the content photo).",
+    )
+)
 SEED = _field("seed", "Seed of the noise initialization.")
 BALANCE = _field(
     "balance",
@@ -298,7 +308,10 @@ MEMORY_GIB = flags.DEFINE_float(
 _section("Feed-forward networks (--model, --exported)")
 
 STYLE_MIX = flags.DEFINE_list(
-    "style_mix", None, "Conditional model: weights per style, e.g. 0.5,0.5 (default style 0)."
+    "style_mix",
+    None,
+    "Conditional model: weights per style, e.g. 0.5,0.5, or by name, e.g. "
+    "starry_night:0.7,the_scream:0.3 (styles not named: 0). Default: style 0.",
 )
 MAX_SIZE = flags.DEFINE_integer(
     "max_size", None, "Longest side of the photos (default: their own size)."
@@ -573,7 +586,7 @@ def help_text(program: str = "run.py") -> str:
     text = [
         f"usage: {program} [--content=PHOTO] [--style=PAINTING] [--output=out.png] [flags]\n"
         f"       {program} --video=CLIP [--model=MODEL] ...\n"
-        f"       {program} --model=MODEL --content=PHOTO ...\n"
+        f"       {program} --model=NAME|MODEL --content=PHOTO ...   (--list_models)\n"
         f"       {program} --experiment=NAME [--quick] [--config.FIELD=VALUE ...]\n\n"
         f"Bundled sample images, usable as names wherever an image goes: {samples}.\n"
     ]

@@ -1,13 +1,26 @@
 """Feed-forward networks: stylize photos with a trained model, export it, run an export.
 
-    run.py --model=runs/train_feedforward/starry_night --content=photo.jpg --output=out.png
-    run.py --model=MODEL --content=photos/ --output=stylized/ --style_mix=0.5,0.5
+    run.py --list_models                  the networks shipped in the package
+    run.py --model=starry_night --content=photo.jpg --output=out.png
+    run.py --model=styles3 --content=photo.jpg --style_mix=starry_night:0.7,the_scream:0.3
+    run.py --model=styles3 --content=photo.jpg --style_mix=0.5,0.25,0.25
+    run.py --model=runs/train_feedforward/starry_night --content=photos/ --output=stylized/
     run.py --model=MODEL --export=m.nstx [--export_size=H,W]
     run.py --exported=m.nstx --content=photo.jpg --output=out.png
+    run.py --content=photo.jpg --style=starry_night --init=model:starry_night
+
+``--model`` is a shipped network's name (a bare word, no path separator, that is no
+existing path: ``nst/data/models/NAME.npz``, offline), a shipped ``.npz``, a model directory
+or a training workdir; an unknown name ends with the shipped names (exit code 2).
+``--style_mix`` sets a conditional network's style weights: numbers in the model's style
+order, or ``STYLE:WEIGHT`` items (styles not named weigh 0); the weights are normalized to
+sum 1. ``--init=model:NAME`` (the one-image optimization, ``nst_cli.stylize``) starts the
+optimization at the network's output for the content photo instead of the photo.
 
 ``--content`` may be a file, a sample name, a folder or a comma-separated list; with several
 photos ``--output`` is a folder and each result is named after its photo. Photos keep their
-resolution unless ``--max_size``. Training: ``run.py --experiment=train_feedforward``.
+resolution unless ``--max_size``. Training: ``run.py --experiment=train_feedforward``;
+shipping a trained network: ``nst.feedforward.zoo.ship(workdir, name)``.
 """
 
 from __future__ import annotations
@@ -17,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from nst_cli import flags, outputs, progress
+from nst_cli import errors, flags, outputs, progress
 from nst_cli.flags import FLAGS, UsageError
 from nst_cli.inputs import DEFAULT_CONTENT, load_model, style_mix
 
@@ -69,7 +82,7 @@ def main(flag_values: Any = FLAGS) -> list[pathlib.Path]:
 
     model = load_model(flags.value("model", None, flag_values))
     max_size = flags.value("max_size", None, flag_values)
-    weights = infer.style_vector(model, style_mix(flag_values))
+    weights = infer.style_vector(model, style_mix(flag_values, model.styles))
     if model.config.num_styles > 1:
         shown = ", ".join(f"{n} {w:.2f}" for n, w in zip(model.styles, weights, strict=True))
         progress.say(f"style mixture: {shown}")
@@ -99,6 +112,25 @@ def main(flag_values: Any = FLAGS) -> list[pathlib.Path]:
         f"compile {timing.compile:.2f} s; wrote {where}"
     )
     return results
+
+
+def list_models() -> None:
+    """``run.py --list_models``: one line per shipped network (name, kind, size, steps,
+    styles)."""
+    from nst.feedforward import zoo
+
+    names = zoo.names()
+    if not names:
+        print(f"no models shipped (none in {zoo.MODELS})")
+        return
+    with errors.library_threads_quiet():
+        described = [zoo.describe(name) for name in names]
+    for d in described:
+        steps = "?" if d["steps"] is None else f"{d['steps']}"
+        print(
+            f"{d['name']:20s} {d['kind']:12s} {d['bytes'] / 1e6:6.2f} MB  {steps:>7s} steps  "
+            f"styles: {', '.join(d['styles'])}"
+        )
 
 
 def export_main(flag_values: Any = FLAGS) -> pathlib.Path:
@@ -132,7 +164,7 @@ def exported_main(flag_values: Any = FLAGS) -> list[pathlib.Path]:
 
     name = flags.value("exported", None, flag_values)
     program = export.load(name)
-    style = style_mix(flag_values)
+    style = style_mix(flag_values, program.styles)
     paths = inputs(flags.value("content", None, flag_values))
     results = output_paths(paths, flag_values)
     seed = int(flags.value("seed", 0, flag_values))

@@ -6,13 +6,15 @@ networks), so no mode imports another for its inputs.
     --content=photo.jpg             a file, or a bundled sample name (default tubingen)
     --style=painting.jpg            repeatable (default starry_night)
     --style=starry.jpg:sky.png      IMAGE:CONTENT_MASK[:STYLE_MASK]: spatial control
-    --model=MODEL                   a trained feed-forward network
+    --model=starry_night            a trained feed-forward network (shipped name or path)
     --style_mix=0.5,0.5             a conditional feed-forward network's style weights
+    --style_mix=starry_night:0.7,the_scream:0.3   the same, by style name
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -50,11 +52,30 @@ def content_path(flag_values: Any = FLAGS) -> str:
     return flags.image_file(flags.value("content", None, flag_values) or DEFAULT_CONTENT, "content")
 
 
-def style_mix(flag_values: Any = FLAGS) -> list[float] | None:
-    """``--style_mix``: a conditional network's weights per style, as numbers (None: the
-    model's default style)."""
-    mix = flags.numbers("style_mix", float, flag_values)
-    return None if mix is None or not mix else list(mix)
+def style_mix(flag_values: Any = FLAGS, styles: Sequence[str] = ()) -> list[float] | None:
+    """``--style_mix``: a conditional network's weights per style (None: the model's
+    default style).
+
+    Numbers give one weight per style in the model's order (``0.5,0.5``); ``NAME:WEIGHT``
+    items name the styles (``starry_night:0.7,the_scream:0.3``), those not named weigh 0.
+    ``styles``: the model's style names, which ``NAME:WEIGHT`` items need."""
+    raw = flags.value("style_mix", None, flag_values)
+    if not raw:
+        return None
+    if not any(":" in item for item in raw):
+        return list(flags.numbers("style_mix", float, flag_values))
+    weights = dict.fromkeys(styles, 0.0)
+    for item in raw:
+        name, _, weight = item.partition(":")
+        name = name.strip()
+        if name not in weights:
+            known = ", ".join(styles) or "none"
+            raise UsageError(f"--style_mix: no style {name!r} in the model (its styles: {known})")
+        try:
+            weights[name] = float(weight)
+        except ValueError:
+            raise UsageError(f"--style_mix={item}: expected STYLE:WEIGHT") from None
+    return list(weights.values())
 
 
 def load_model(path: str):

@@ -277,7 +277,7 @@ def _feedforward(flag_values, model, clip, folder, overwrite, stop, log):
         model,
         clip,
         str(folder),
-        style=inputs.style_mix(flag_values),
+        style=inputs.style_mix(flag_values, model.styles),
         batch_size=int(flags.value("batch_size", None, flag_values) or 4),
         seed=int(flags.value("seed", 0, flag_values)),
         restart=overwrite,

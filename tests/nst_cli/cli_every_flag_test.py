@@ -53,7 +53,7 @@ NOT_CONFIG = {
         "the inputs and output: read by each mode's main (tests/run_test.py, cli_*_test.py)",
     ),
     **dict.fromkeys(
-        "video model exported experiment list_experiments workdir quick tier".split(),
+        "video model exported experiment list_experiments list_models workdir quick tier".split(),
         "pick the mode (run.py)",
     ),
     **dict.fromkeys(
