@@ -99,7 +99,9 @@ class StylizeConfig:
     # Colour preservation (Gatys et al. 2017): "none" | "luminance" | "histogram".
     preserve_color: str = "none"
     # Initialization: "content" | "noise" (N(0,1) in the backbone's normalized input space)
-    # | "uniform" (U(0,1) pixels) | "style" | a path to an image.
+    # | "uniform" (U(0,1) pixels) | "style" | a path to an image | "model:NAME" (a
+    # feed-forward network's output for the content photo; NAME a shipped network or a
+    # model path, nst.feedforward.infer.load; a conditional network's first style).
     init: str = "content"
     # Optimizer (nst.optimizers): adam | adagrad | rmsprop | sgd | lbfgs (per backend) |
     # lbfgs_host | lbfgs_scipy | lbfgs_optax.
@@ -240,6 +242,24 @@ _INTEGERS = (
     "stop_window",
 )
 _INITS = ("content", "noise", "uniform", "style")
+MODEL_INIT = "model:"  # init="model:NAME": start at a feed-forward network's output
+
+
+def _check_model_init(init: str) -> None:
+    """``init="model:SOURCE"`` names a shipped network or an existing path (nothing loaded)."""
+    from nst.feedforward import zoo
+
+    source = init[len(MODEL_INIT) :]
+    if zoo.is_name(source):
+        try:
+            zoo.path(source)
+        except ValueError as e:
+            raise ValueError(f"StylizeConfig.init={init!r}: {e}") from None
+    elif not source or not os.path.exists(source):
+        raise ValueError(
+            f"StylizeConfig.init={init!r}: no model at {source!r} (model:NAME takes a shipped "
+            "network's name or a model path)"
+        )
 
 
 def _layer_table(name: str, table: Any) -> tuple[tuple[str, float], ...] | None:
@@ -309,12 +329,14 @@ def validate(config: StylizeConfig) -> None:
             f"StylizeConfig.ema_decay needs a first-order optimizer or lbfgs_optax, "
             f"not optimizer={config.optimizer!r}"
         )
-    if not isinstance(config.init, str) or (
+    if isinstance(config.init, str) and config.init.startswith(MODEL_INIT):
+        _check_model_init(config.init)
+    elif not isinstance(config.init, str) or (
         config.init not in _INITS and not os.path.isfile(config.init)
     ):
         raise ValueError(
-            f"StylizeConfig.init must be one of {', '.join(_INITS)} or an image file, "
-            f"got {config.init!r}"
+            f"StylizeConfig.init must be one of {', '.join(_INITS)}, an image file or "
+            f"{MODEL_INIT}NAME, got {config.init!r}"
         )
     valid_layers = backbones.layer_names(config.backbone)
     for kind, table in (

@@ -71,10 +71,17 @@ def initial_image(
 
     "content": the content photo; "noise": N(0, 1) in the backbone's normalized input space
     (ImageNet mean and std), clipped to [0, 1]; "uniform": U(0, 1) pixels; "style": the
-    first style image resized to H, W; otherwise the image file at ``config.init``, resized.
-    ``key`` draws the random ones.
+    first style image resized to H, W; "model:NAME": the feed-forward network NAME's output
+    for ``content`` (``nst.feedforward.infer.load``: a shipped name or a model path; a
+    conditional network's first style); otherwise the image file at ``config.init``,
+    resized. ``key`` draws the random ones.
     """
     shape = content.shape
+    if config.init.startswith(config_lib.MODEL_INIT):
+        from nst.feedforward import infer
+
+        network = infer.load(config.init[len(config_lib.MODEL_INIT) :])
+        return jnp.asarray(infer.stylize(network, np.asarray(content, np.float32)))
     if config.init == "content":
         return jnp.asarray(content, jnp.float32)
     if config.init == "noise":
