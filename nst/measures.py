@@ -112,27 +112,51 @@ def ssim(a: Any, b: Any, *, window: int = 7, peak: float = 1.0) -> float:
     return float(s.mean())
 
 
-def _spectrum_power(image: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """|FFT2|^2 of the luminance (mean removed) and the frequencies (cycles/px) of its bins."""
+def hann_window(shape: tuple[int, ...]) -> np.ndarray:
+    """The separable 2-D Hann window of ``shape[:2]``, ``[H, W]`` float64 (periodic form)."""
+    h, w = int(shape[0]), int(shape[1])
+    wy = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(h) / h)
+    wx = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(w) / w)
+    return wy[:, None] * wx[None, :]
+
+
+def luminance_spectrum(image: Any, *, window: str | None = "hann") -> np.ndarray:
+    """|FFT2| of the luminance (mean removed), ``[H, W]``, unshifted (zero frequency at
+    ``[0, 0]``). ``window="hann"`` (default) tapers the image to 0 at its borders first, so
+    the jump between opposite borders (the DFT's periodic wrap) adds no bright cross along
+    the axes; None: the plain DFT."""
+    if window not in (None, "hann"):
+        raise ValueError(f"window must be 'hann' or None, got {window!r}")
     y = _gray(image)
-    power = np.abs(np.fft.fft2(y - y.mean())) ** 2
-    fy = np.fft.fftfreq(y.shape[0])[:, None]
-    fx = np.fft.fftfreq(y.shape[1])[None, :]
+    y = y - y.mean()
+    if window == "hann":
+        y = y * hann_window(y.shape)
+    return np.abs(np.fft.fft2(y))
+
+
+def _spectrum_power(image: Any, window: str | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """|FFT2|^2 of the luminance (mean removed, ``window`` applied) and the frequencies
+    (cycles/px) of its bins."""
+    power = luminance_spectrum(image, window=window) ** 2
+    fy = np.fft.fftfreq(power.shape[0])[:, None]
+    fx = np.fft.fftfreq(power.shape[1])[None, :]
     return power, fy, fx
 
 
-def high_frequency_share(image: Any, *, cutoff: float = 0.25) -> float:
+def high_frequency_share(image: Any, *, cutoff: float = 0.25, window: str | None = None) -> float:
     r"""Share of the luminance's spectral energy above ``cutoff`` cycles/px.
 
     .. math:: \frac{\sum_{\max(|f_x|, |f_y|) > f_c} |\hat{Y}(f)|^2}{\sum_f |\hat{Y}(f)|^2}
 
-    with :math:`\hat{Y}` the 2-D DFT of the luminance minus its mean; the default
+    with :math:`\hat{Y}` the 2-D DFT of the luminance minus its mean (times a Hann window
+    with ``window="hann"``: then the jump between opposite borders, which the plain DFT
+    spreads along the frequency axes, does not count as high frequency); the default
     :math:`f_c = 0.25` is half the Nyquist frequency (0.5 cycles/px). 0 for a flat image.
 
     Returns:
       A fraction in ``[0, 1]``.
     """
-    power, fy, fx = _spectrum_power(image)
+    power, fy, fx = _spectrum_power(image, window)
     total = float(power.sum())
     if total <= 0.0:
         return 0.0

@@ -63,6 +63,28 @@ def test_high_frequency_share_known_spectra(rng):
     assert measures.high_frequency_share(_blur(noise, 1.5)) < 0.01
 
 
+def test_high_frequency_share_hann_window_drops_the_border_jump():
+    # A smooth ramp has no fine detail, but the DFT sees a sawtooth (the jump from the right
+    # border back to the left): the DFT of n = 0..N-1 has power N^2 / (4 sin^2(pi k / N)) at
+    # bin k != 0, 2.8% of it above 0.25 cycles/px (|k| > N/4). The Hann window tapers the
+    # jump away; a sinusoid keeps its place on either side of the cutoff.
+    ramp = np.broadcast_to(np.linspace(0.0, 1.0, 64)[None, :], (64, 64))
+    k = np.arange(1, 64)
+    power = 1 / np.sin(np.pi * k / 64) ** 2
+    sawtooth = power[np.abs(np.fft.fftfreq(64)[1:]) > 0.25].sum() / power.sum()
+    assert measures.high_frequency_share(ramp) == pytest.approx(sawtooth, rel=1e-6)
+    assert measures.high_frequency_share(ramp, window="hann") < 1e-3
+    x = np.arange(64)[None, :] * np.ones((64, 1))
+    low = 0.5 + 0.5 * np.cos(2 * np.pi * x / 8)
+    high = 0.5 + 0.5 * np.cos(2 * np.pi * x * 3 / 8)
+    assert measures.high_frequency_share(low, window="hann") == pytest.approx(0.0, abs=1e-6)
+    assert measures.high_frequency_share(high, window="hann") == pytest.approx(1.0, abs=1e-6)
+    spectrum = measures.luminance_spectrum(ramp)
+    assert spectrum[0, 17:32].max() < 1e-3 * measures.luminance_spectrum(ramp, window=None)[0, 1]
+    with pytest.raises(ValueError, match="window"):
+        measures.high_frequency_share(ramp, window="hamming")
+
+
 def test_structure_scale_known_answers(rng):
     # Gaussian-blurred white noise: autocorrelation exp(-r^2 / 4 sigma^2), which falls to half
     # its 1 px value at r = sqrt(1 + 4 sigma^2 ln 2).
