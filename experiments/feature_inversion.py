@@ -1,8 +1,8 @@
 """Feature inversion (Mahendran & Vedaldi 2015): reconstruct a photo from one VGG layer at a time.
 
     python run.py --experiment=feature_inversion --quick --weights=random
-    python run.py --experiment=feature_inversion                      # VGG16, ImageNet weights
-    python run.py --experiment=feature_inversion --config.layers=conv1_1,relu3_3 --size=128
+    python run.py --experiment=feature_inversion                      # VGG19, ImageNet weights
+    python run.py --experiment=feature_inversion --config.layers=conv1_1,relu3_4 --size=128
 
 The seed's "reconstructing from different layers of VGG-16" figure: for each layer,
 ``nst.visualize.invert`` finds the image whose features match the photo's,
@@ -13,10 +13,13 @@ content losses use a deep layer. The figure has the original, then one reconstru
 layer captioned with its PSNR against the original; ``metrics.json`` has the PSNR and the
 final feature distance per layer.
 
-Defaults: VGG16 ImageNet weights, the bundled tubingen photo at 224 px, layers conv1_1,
-relu1_2, relu2_2, relu3_3, relu4_3, relu5_1, relu5_3; 500 Adam steps at 0.02, lambda 0.5,
-beta 2. ``--quick``: 64 px, 150 steps, 4 layers. Shared flags: --backbone, --weights,
---weights_seed, --cache_dir, --content, --size, --steps, --lr, --seed, --workdir.
+Defaults: VGG19 ImageNet weights (the network available offline), the bundled tubingen
+photo at 224 px, the seed's layers moved to VGG19 (``LAYERS``: conv1_1, relu1_2, relu2_2,
+relu3_4, relu4_4, relu5_1, relu5_4, the ends of the blocks where the seed's VGG16 has
+relu3_3, relu4_3, relu5_3; ``--backbone=vgg16`` takes the seed's names); 500 Adam steps at
+0.02, lambda 0.5, beta 2. ``--quick``: 64 px, 150 steps, 4 layers. Shared flags:
+--backbone, --weights, --weights_seed, --cache_dir, --content, --size, --steps, --lr,
+--seed, --workdir.
 
 Tiers: full (the defaults above); ``--tier=middle``: 128 px, 300 steps, all seven layers;
 ``--quick`` as above.
@@ -48,6 +51,23 @@ from nst import visualize
 
 NAME = "feature_inversion"
 
+# The seed's layers on VGG16 (the first conv, then the last ReLU of every block, and
+# relu5_1), and the same places in VGG19, whose blocks 3-5 have four convs (relu3_4, not
+# relu3_3, ends block 3).
+LAYERS = {
+    "vgg16": ("conv1_1", "relu1_2", "relu2_2", "relu3_3", "relu4_3", "relu5_1", "relu5_3"),
+    "vgg19": ("conv1_1", "relu1_2", "relu2_2", "relu3_4", "relu4_4", "relu5_1", "relu5_4"),
+}
+
+
+def layers_of(config: Config) -> tuple[str, ...]:
+    """``config.layers``, or the backbone's row of ``LAYERS`` when None."""
+    if config.layers is not None:
+        return config.layers
+    if config.backbone not in LAYERS:
+        raise ValueError(f"{config.backbone} has no default layers; give --config.layers")
+    return LAYERS[config.backbone]
+
 
 @dataclasses.dataclass(frozen=True)
 class Config(_visual.Network):
@@ -56,16 +76,9 @@ class Config(_visual.Network):
     # The photo to invert: a bundled sample name or a path; its longest side in px.
     content: str = "tubingen"
     size: int = 224
-    # The layers to reconstruct from, shallow to deep (one reconstruction each).
-    layers: tuple[str, ...] = (
-        "conv1_1",
-        "relu1_2",
-        "relu2_2",
-        "relu3_3",
-        "relu4_3",
-        "relu5_1",
-        "relu5_3",
-    )
+    # The layers to reconstruct from, shallow to deep (one reconstruction each); None: the
+    # backbone's row of LAYERS (the seed's VGG16 layers, or their VGG19 counterparts).
+    layers: tuple[str, ...] | None = None
     # The optimization (nst.visualize.InversionConfig): steps, Adam rate, prior.
     inversion: visualize.InversionConfig = dataclasses.field(
         default_factory=lambda: visualize.InversionConfig(
@@ -87,14 +100,14 @@ def get_config(quick: bool = False, tier: str | None = None) -> Config:
         config = dataclasses.replace(
             config,
             size=64,
-            layers=("conv1_1", "relu2_2", "relu3_3", "relu4_3"),
+            layers=("conv1_1", "relu2_2", "relu3_4", "relu4_4"),
             inversion=dataclasses.replace(config.inversion, steps=150, lr=0.03),
         )
     return config
 
 
 def validate(config: Config) -> None:
-    _visual.check_layers(config)
+    _visual.check_layers(dataclasses.replace(config, layers=layers_of(config)))
 
 
 def run(config: Config, workdir: str, session: _common.Session | None = None) -> _common.Report:
@@ -105,13 +118,14 @@ def run(config: Config, workdir: str, session: _common.Session | None = None) ->
 def compute(config: Config, workdir: str, quick_note: str) -> _common.Summary:
     """The whole study (``run`` calls it under the runner): images, layout, metrics."""
     photo = nst_image.load(nst_image.sample_or_path(config.content), max_size=config.size)
-    net, params = config.create(config.layers)
+    layers = layers_of(config)
+    net, params = config.create(layers)
     os.makedirs(os.path.join(workdir, "images"), exist_ok=True)
     nst_image.save(os.path.join(workdir, "images", "original.png"), photo, overwrite=True)
     key = jax.random.key(config.seed)
     rows, curves = [], []
     pictures, captions = [photo], ["original"]
-    for layer in config.layers:
+    for layer in layers:
         start = time.perf_counter()
         result = visualize.invert(
             key, net, params, photo[None], layer=layer, config=config.inversion

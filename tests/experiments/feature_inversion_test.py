@@ -13,7 +13,13 @@ from nst_cli import experiment
 def test_configs():
     full, quick = feature_inversion.get_config(), feature_inversion.get_config(quick=True)
     assert full.weights == "imagenet" and full.backbone == "vgg19"
-    assert {"relu2_2", "relu3_3", "relu4_3", "relu5_1"} <= set(full.layers)  # the seed's
+    # The seed's VGG16 layers, and the same places (block ends) in VGG19.
+    assert feature_inversion.layers_of(full) == feature_inversion.LAYERS["vgg19"]
+    vgg16 = dataclasses.replace(full, backbone="vgg16")
+    assert {"relu2_2", "relu3_3", "relu4_3", "relu5_1"} <= set(feature_inversion.layers_of(vgg16))
+    for backbone, layers in feature_inversion.LAYERS.items():
+        feature_inversion.validate(dataclasses.replace(full, backbone=backbone))
+        assert len(layers) == 7, backbone
     assert quick.size < full.size and quick.inversion.steps < full.inversion.steps
 
 
