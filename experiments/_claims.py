@@ -102,6 +102,72 @@ def structure_distances(reference: Any, image: Any) -> dict[str, Any]:
     }
 
 
+def loss_fall(record: Mapping[str, Any]) -> tuple[float, int]:
+    """How much a setting's total loss still fell at its end: ``(fall, window)``, the fall
+    over the last ``window`` steps relative to the final value (the engine's stopping
+    rule's number; ``window`` is ``stop_window`` when the run had a stopping rule, else a
+    tenth of its steps). NaN when the history is shorter than the window."""
+    totals = np.asarray(record.get("history", {}).get("total", ()), np.float64)
+    cfg = record.get("config", {}) or {}
+    window = int(cfg.get("stop_window") or 10) if cfg.get("stop_tol") else len(totals) // 10
+    window = max(1, window)
+    if len(totals) <= window:
+        return float("nan"), window
+    before, now = totals[-window - 1], totals[-1]
+    return float((before - now) / max(abs(now), np.finfo(np.float64).tiny)), window
+
+
+def convergence(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Whether the settings a verdict is computed from converged: ``converged`` (how many
+    ended by the engine's stopping rule, of ``settings``), ``largest_fall`` (the largest
+    ``loss_fall`` among them, the number to read), ``rule`` (in words)."""
+    falls = [loss_fall(r) for r in records]
+    done = sum(1 for r in records if r.get("converged"))
+    cfg = records[0].get("config", {}) if records else {}
+    tol = (cfg or {}).get("stop_tol")
+    rule = (
+        f"stopping rule: the loss fell < {tol:g} over the last {falls[0][1]} steps"
+        if tol
+        else f"no stopping rule: fixed steps; fall over the last tenth ({falls[0][1]} steps)"
+        if falls
+        else "no settings"
+    )
+    values = [f for f, _ in falls if np.isfinite(f)]
+    reached = [_final_over_start(r) for r in records]
+    reached = [x for x in reached if np.isfinite(x)]
+    return json_safe(
+        {
+            "converged": done,
+            "settings": len(records),
+            "largest_fall": max(values) if values else None,
+            "largest_final_over_start": max(reached) if reached else None,
+            "rule": rule,
+        }
+    )
+
+
+def _final_over_start(record: Mapping[str, Any]) -> float:
+    """The final total loss over the first step's (how far the run got), NaN if unknown."""
+    totals = np.asarray(record.get("history", {}).get("total", ()), np.float64)
+    if len(totals) < 2 or totals[0] == 0:
+        return float("nan")
+    return float(totals[-1] / totals[0])
+
+
+def convergence_line(c: Mapping[str, Any]) -> str:
+    """``converged: 5 of 5 settings (...; largest fall 3e-4)`` for a figure or the log."""
+    fall = c.get("largest_fall")
+    fall_text = f"; largest fall {fall:.2g}" if fall is not None else ""
+    reached = c.get("largest_final_over_start")
+    if reached is not None:
+        fall_text += f"; final loss <= {reached:.2g} x the first step's"
+    word = "converged" if c["converged"] == c["settings"] else "NOT converged"
+    return (
+        f"{word}: {c['converged']} of {c['settings']} settings ended by the stopping rule "
+        f"({c['rule']}{fall_text})"
+    )
+
+
 def verdict_lines(claims: Sequence[Mapping[str, Any]]) -> list[str]:
     """One line per claim for the figure and the log: ``HELD (margin 1.2): claim``."""
     lines = []
@@ -115,6 +181,8 @@ def verdict_lines(claims: Sequence[Mapping[str, Any]]) -> list[str]:
         lines.append(f"{word} ({by}): {c['claim']}")
         if c.get("note"):
             lines.append(f"    {c['note']}")
+        if c.get("convergence"):
+            lines.append(f"    {convergence_line(c['convergence'])}")
     return lines
 
 

@@ -15,7 +15,9 @@ Re-exports, one line per job (the code lives in the module named):
 from experiments import runner
 from experiments._claims import (
     claim,
+    convergence,
     log_claims,
+    loss_fall,
     monotone_margin,
     structure_distances,
     trend_claim,
@@ -95,6 +97,7 @@ __all__ = [
     "claim",
     "claim_workdir",
     "configs",
+    "convergence",
     "describe_weights",
     "device_info",
     "differences",
@@ -110,6 +113,7 @@ __all__ = [
     "layer_table",
     "load_outcome",
     "log_claims",
+    "loss_fall",
     "metrics_rows",
     "monotone_margin",
     "package_versions",

@@ -146,6 +146,7 @@ _METRIC_COLUMNS = (
     "steps_per_second",
     "compile_seconds",
     "evaluations",
+    "converged",
     "sweep_size",
     "stopped",
 )

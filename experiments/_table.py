@@ -14,9 +14,11 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
+import jax
 import numpy as np
 
 from nst import image as nst_image
+from nst import optimizers
 from nst.config import StylizeConfig, split
 
 # Keys of a setting's overrides that pick input images instead of config fields.
@@ -182,11 +184,18 @@ def _group_key(cfg: StylizeConfig, inputs: dict, group: str) -> str:
 
 
 def groups(config: Config, table: Sequence[Setting]) -> list[list[int]]:
-    """Row indices grouped into vmappable sweeps, in table order."""
+    """Row indices grouped into vmappable sweeps, in table order. An optimizer driven from
+    the host (``lbfgs`` on CPU is ``lbfgs_host``) runs one setting at a time: every row is
+    its own group (they still share one compiled objective)."""
     rows = configs(config, table)
     keyed: dict[str, list[int]] = {}
     for i, ((cfg, inputs), row) in enumerate(zip(rows, table)):
-        keyed.setdefault(_group_key(cfg, inputs, Setting(*row).group), []).append(i)
+        key = _group_key(cfg, inputs, Setting(*row).group)
+        if optimizers.resolve(cfg.optimizer, backend=jax.default_backend()) in (
+            optimizers.HOST_DRIVEN
+        ):
+            key = f"{key}#{i}"
+        keyed.setdefault(key, []).append(i)
     return list(keyed.values())
 
 

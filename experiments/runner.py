@@ -45,8 +45,9 @@ from absl import logging
 from experiments import _claims, _outputs, _records
 from experiments._manifest import existing_manifest, finish_manifest, new_manifest, start_session
 from experiments._records import json_safe, read_json, write_json
-from experiments._table import Config, Setting, configs, groups, slug
-from nst import backbones, stylize
+from experiments._table import Config, Setting, configs, format_number, groups, slug
+from nst import backbones, optimizers, stylize
+from nst import config as config_lib
 from nst import image as nst_image
 from nst.config import StylizeConfig
 
@@ -465,6 +466,8 @@ class _TableStudy:
         config = self.config
         loader = lambda p: self.load(nst_image.sample_or_path(p))
         verdicts = list(self.claims(config, outcomes, loader)) if self.claims else []
+        runs = _claims.convergence([o.record for o in outcomes])
+        verdicts = [{"convergence": runs, **v} for v in verdicts]
         layout = (self.figure or _default_figure)(config, outcomes, loader)
         extra_files = self.extra_files
         return Summary(
@@ -508,11 +511,59 @@ def _figure_title(name: str, rows, quick_note: str) -> str:
         f"{cfg.size} px",
         f"{'/'.join(map(str, steps))} steps",
     ]
+    parts += objective_note([c for c, _ in rows])
     random = [_records.weights_record(c)["random"] for c, _ in rows]
     text = _outputs.title(parts, quick_note, all(random))
     if any(random) and not all(random):
         text += " — panels marked 'random weights' are not paper quality"
     return text
+
+
+# Weights as the seeds write them (the config's fields are in the seeds' units: nst.losses,
+# Units), with the name a figure title gives them.
+_WEIGHT_NAMES = (
+    ("content_weight", "α"),
+    ("style_weight", "β"),
+    ("tv_weight", "TV"),
+    ("photo_weight", "RL λ"),
+    ("temporal_weight", "temporal"),
+)
+
+
+def objective_note(configs: Sequence[StylizeConfig]) -> list[str]:
+    """What a figure title says about the objective its panels share: the weights in the
+    seeds' units and the losses they belong to, the layers (names, one convention per
+    figure), the optimizer and how a run ends. A field that differs between panels is left
+    out (the panels' labels say it)."""
+
+    def same(get):
+        values = {repr(get(c)) for c in configs}
+        return get(configs[0]) if len(values) == 1 else None
+
+    weights = []
+    for field, name in _WEIGHT_NAMES:
+        value = same(lambda c, f=field: getattr(c, f))
+        if value is not None and (value or field in ("content_weight", "style_weight")):
+            weights.append(f"{name} {format_number(value)}")
+    norms = same(lambda c: (c.content_norm, c.style_norm))
+    if norms is not None:
+        weights.append(f"losses {norms[0]}/{norms[1]}")
+    parts = [", ".join(weights)] if weights else []
+    for kind, table in (("content", config_lib.content_layers), ("style", config_lib.style_layers)):
+        names = same(lambda c, table=table: tuple(n for n, w in table(c) if w))
+        if names:
+            parts.append(f"{kind} {','.join(names)}")
+    optimizer = same(lambda c: c.optimizer)
+    if optimizer is not None:
+        how = optimizer
+        if optimizer not in ("lbfgs", *optimizers.HOST_DRIVEN, "lbfgs_optax"):
+            lr = same(lambda c: c.lr)
+            how += f" {format_number(lr)}" if lr is not None else ""
+        rule = same(lambda c: (c.stop_tol, c.stop_window))
+        if rule and rule[0]:
+            how += f", stop when the loss falls < {rule[0]:g} over {rule[1]} steps"
+        parts.append(how)
+    return parts
 
 
 def _record(label: str, cfg: StylizeConfig, inputs: dict, result, sweep_size: int) -> dict:
@@ -529,6 +580,7 @@ def _record(label: str, cfg: StylizeConfig, inputs: dict, result, sweep_size: in
             "evaluations": int(result.evaluations),
             "sweep_size": sweep_size,
             "stopped": result.stopped,
+            "converged": result.converged,
             "final": final,
             "config": cfg,
             "inputs": inputs,

@@ -242,6 +242,35 @@ def test_groups_vmap_numbers_and_split_the_rest():
         _common.Setting("e", {"photo_weight": 1.0}),
     ]
     assert _common.groups(config, rows) == [[0, 1], [2], [3], [4]]
+    # A host-driven optimizer (lbfgs on CPU) runs one setting at a time.
+    stylize = dataclasses.replace(config.stylize, optimizer="lbfgs")
+    lbfgs = dataclasses.replace(config, stylize=stylize)
+    split = [[0], [1], [2], [3], [4]] if jax.default_backend() == "cpu" else [[0, 1], [2], [3], [4]]
+    assert _common.groups(lbfgs, rows) == split
+
+
+def test_convergence_by_hand():
+    def record(totals, converged=None, stop_tol=1e-3, stop_window=2):
+        config = {"stop_tol": stop_tol, "stop_window": stop_window}
+        return {"history": {"total": totals}, "converged": converged, "config": config}
+
+    # Falls over the last 2 steps, relative to the final value: (1.1 - 1) / 1 and 0.
+    done = record([8.0, 2.0, 1.1, 1.05, 1.0], converged="converged: ...")
+    flat = record([4.0, 2.0, 2.0, 2.0], converged="converged: ...")
+    assert _common.loss_fall(done) == (pytest.approx(0.1), 2)
+    assert _common.loss_fall(flat) == (0.0, 2)
+    summary = _common.convergence([done, flat])
+    assert summary["converged"] == 2 and summary["settings"] == 2
+    assert summary["largest_fall"] == pytest.approx(0.1)
+    assert summary["largest_final_over_start"] == pytest.approx(0.5)
+    # No stopping rule: the fall over the last tenth of the steps; none ended by the rule.
+    fixed = record(list(np.linspace(20.0, 1.0, 20)), stop_tol=0.0)
+    assert _common.loss_fall(fixed)[1] == 2
+    summary = _common.convergence([fixed])
+    assert summary["converged"] == 0 and "fixed steps" in summary["rule"]
+    verdict = {"claim": "c", "held": True, "margin": 1.0, "convergence": summary}
+    line = _common.verdict_lines([verdict])
+    assert line[1].strip().startswith("NOT converged: 0 of 1 settings")
 
 
 def test_bad_tables_are_refused():
