@@ -40,10 +40,12 @@ UNION = ("conv1_1", "conv1_2", "conv2_1", "conv2_2", "conv3_1", "conv4_1", "conv
 
 
 def get_config(quick: bool = False, tier: str | None = None) -> Config:
-    # --quick: 20x fewer steps, a 10x larger rate so the reconstructions get somewhere.
+    # Converged runs, as Gatys et al. ran them: L-BFGS until the loss falls by less than
+    # stop_tol over the last stop_window iterations (the steps are a cap). The middle tier
+    # stays at 128 px for a 2-core CPU (why, and the cost at 256 px: docs/experiments.md).
     tiers = {
-        "middle": dict(size=128, steps=300, lr=1e-2),
-        "quick": dict(size=96, steps=100, lr=1e-2),
+        "middle": dict(size=128, steps=300, stop_tol=1e-3, stop_window=10),
+        "quick": dict(size=96, steps=100, stop_tol=1e-3, stop_window=10),
     }
     return _common.gatys(
         _common.tier_of(quick, tier),
@@ -52,7 +54,10 @@ def get_config(quick: bool = False, tier: str | None = None) -> Config:
         content_layers=(),  # style loss only
         content_weight=0.0,
         init="noise",  # N(0, 1) in the backbone's normalized input space
-        lr=1e-3,
+        optimizer="lbfgs",  # lbfgs_host on CPU (one setting at a time), optax's on GPU
+        steps=1000,  # a cap: the stopping rule ends a converged run
+        stop_tol=1e-4,  # relative fall of the loss over the last stop_window iterations
+        stop_window=100,
     )
 
 

@@ -1,5 +1,6 @@
 """style_layer_ablation end to end on a tiny preset."""
 
+import jax
 import numpy as np
 from common_test import check_objective, smoke, tiny
 
@@ -11,7 +12,8 @@ def test_smoke(tmp_path):
     # shape XLA:CPU convolves ~10x slower.
     report = smoke(style_layer_ablation, tmp_path, tiny(style_layer_ablation, size=40))
     first = next(iter(report.outcomes.values())).record
-    assert first["sweep_size"] == 6 and first["inputs"]["content"] == first["inputs"]["styles"][0]
+    assert first["sweep_size"] == (1 if jax.default_backend() == "cpu" else 6)
+    assert first["inputs"]["content"] == first["inputs"]["styles"][0]
     # Each setting optimized its own layer set: the logged style term is the sum over the
     # active layers only, and the settings' images differ.
     configs = check_objective(report)
@@ -35,4 +37,5 @@ def test_layer_sets():
         ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"),
         ("conv1_1", "conv1_2", "conv2_1", "conv2_2", "conv3_1"),
     ]
-    assert _common.groups(config, table) == [list(range(6))]
+    cpu = jax.default_backend() == "cpu"  # lbfgs_host: one setting at a time
+    assert _common.groups(config, table) == ([[i] for i in range(6)] if cpu else [list(range(6))])
