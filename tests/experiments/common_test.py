@@ -45,6 +45,7 @@ CLAIMED = {
     "weight_tradeoff",
     "init_comparison",
     "photorealism",
+    "loss_type_sweep",  # no seed claim: properties that must hold
 }
 
 

@@ -92,5 +92,21 @@ class PenaltyTest(chex.TestCase, parameterized.TestCase):
             losses.penalty(_D, kind="huber", delta=delta)
 
 
+def test_distances_differ_on_a_target_with_outliers():
+    # Fit one number x to the targets [0, 0, 0, 0, 10] (one outlier) by minimizing the
+    # summed penalty of x - t over a fine grid. By hand: MSE gives the mean, 2; L1 the
+    # median, 0; Huber (and SmoothL1) with delta 1: 4 x (inliers, quadratic) = 1 (the
+    # outlier's gradient, capped at delta), x = 0.25. MSE follows the outlier, the others not.
+    targets = jnp.array([0.0, 0.0, 0.0, 0.0, 10.0])
+    grid = jnp.linspace(-1.0, 11.0, 12001)
+    minimizers = {}
+    for kind in ("squared", "abs", "huber", "smooth_l1"):
+        totals = losses.penalty(grid[:, None] - targets[None, :], kind=kind, delta=1.0).sum(1)
+        minimizers[kind] = float(grid[jnp.argmin(totals)])
+    expected = {"squared": 2.0, "abs": 0.0, "huber": 0.25, "smooth_l1": 0.25}
+    for kind, x in expected.items():
+        np.testing.assert_allclose(minimizers[kind], x, atol=1e-3, err_msg=kind)
+
+
 if __name__ == "__main__":
     absltest.main()
