@@ -515,7 +515,12 @@ def _figure_title(name: str, rows, quick_note: str) -> str:
     random = [_records.weights_record(c)["random"] for c, _ in rows]
     text = _outputs.title(parts, quick_note, all(random))
     if any(random) and not all(random):
-        text += " — panels marked 'random weights' are not paper quality"
+        names = sorted({c.backbone for (c, _), r in zip(rows, random) if r})
+        total = len({c.backbone for c, _ in rows})
+        text += (
+            f" — {len(names)} of {total} networks on random weights ({', '.join(names)}): "
+            "their panels are not paper quality and the comparison is not reproduced"
+        )
     return text
 
 
