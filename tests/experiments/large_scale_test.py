@@ -5,6 +5,7 @@ import json
 import os
 
 import numpy as np
+import pytest
 from common_test import OUTPUTS
 
 from experiments import _common, large_scale
@@ -52,6 +53,9 @@ def test_smoke(tmp_path):
     assert [lv["shape"] for lv in pyramid["levels"]] == [[24, 32], [48, 64]]
     assert pyramid["levels"][1]["tile"] == [32, 32]
     assert metrics["bf16_vs_f32_relative_loss_difference"]["total"] < 0.05
+    (verdict,) = metrics["claims"]
+    assert set(verdict["values"]) == {"blended tiles (tile grid)", "naive stitch (its seam)"}
+    assert verdict["convergence"]["settings"] == len(labels)
     again = large_scale.run(config, str(tmp_path))
     assert again.already_complete and again.ran == []
 
@@ -64,6 +68,18 @@ def test_seam_visibility_sees_a_hard_seam(rng):
     assert large_scale.seam_visibility(seamed, columns=[32]) > 10
     assert large_scale.seam_visibility(seamed, columns=[16]) < 2.0
     assert np.isnan(large_scale.seam_visibility(smooth))
+
+
+def test_claim_by_hand():
+    seams = [
+        {"label": "two patches, naive stitch", "seam_stitch": 3.0, "seam_tile_grid": 1.0},
+        {"label": "blended tiles", "seam_stitch": 1.0, "seam_tile_grid": 1.2},
+    ]
+    (held,) = large_scale.claims({"seams": seams})
+    assert held["held"] and held["margin"] == pytest.approx(1.8)
+    seams[1]["seam_tile_grid"] = 4.0
+    (failed,) = large_scale.claims({"seams": seams})
+    assert not failed["held"] and failed["margin"] == pytest.approx(-1.0)
 
 
 def test_grid_lines_are_the_unshifted_tile_borders():
