@@ -19,6 +19,8 @@ is defined on one channel (SSIM, spectrum, scale, edges).
 - ``locally_affine_residual``: how far an output is from a locally affine function of a
   photo (the quantity Luan et al.'s matting-Laplacian term penalizes), measured directly.
 - ``edge_correlation``: correlation of two images' gradient magnitudes.
+- ``edge_alignment``: correlation of a saliency map's magnitude with an image's gradient
+  magnitude (how sharply the map draws the image's edges).
 - ``layout_similarity``: ``edge_correlation`` after a Gaussian blur of ``size / 128`` px:
   whether a stylized output keeps its photo's layout (strokes finer than the blur do not
   count).
@@ -467,6 +469,29 @@ def edge_correlation(a: Any, b: Any) -> float:
     ga, gb = ga - ga.mean(), gb - gb.mean()
     denominator = float(np.sqrt((ga**2).sum() * (gb**2).sum()))
     return float((ga * gb).sum() / denominator) if denominator > 0 else 0.0
+
+
+def edge_alignment(saliency: Any, image: Any) -> float:
+    r"""How sharply a saliency map draws ``image``'s edges: the Pearson correlation of the
+    map's magnitude with the image's luminance gradient magnitude.
+
+    :math:`\mathrm{corr}(\sum_c |S_c|, |\nabla Y|)` over pixels (central differences,
+    ``np.gradient``). 1 when the map is the edge map up to scale and offset; about 0 for
+    speckle unrelated to the edges; 0 when either is flat. Springenberg et al. (2015) show
+    guided backpropagation's maps as sharp reconstructions of the image's edges, the plain
+    gradient's as noise: this is the number for it.
+
+    Args:
+      saliency: ``[H, W, C]`` or ``[H, W]`` map (signed; its magnitude is summed over C).
+      image: ``[H, W, 3]`` or ``[H, W]`` image in ``[0, 1]``, the map's size.
+    """
+    m = np.abs(np.asarray(saliency, np.float64))
+    m = m.sum(-1) if m.ndim == 3 else m
+    edges = np.hypot(*np.gradient(_gray(image)))
+    _same_shape(m, edges)
+    m, edges = m - m.mean(), edges - edges.mean()
+    denominator = float(np.sqrt((m**2).sum() * (edges**2).sum()))
+    return float((m * edges).sum() / denominator) if denominator > 0 else 0.0
 
 
 def layout_similarity(photo: Any, output: Any, *, sigma: float | None = None) -> float:

@@ -337,3 +337,20 @@ def test_coarse_levels():
     assert measures.coarse_levels((96, 96)) == [1]  # 96, 48 (1764), 24 (324)
     assert measures.coarse_levels((40, 40)) == [1]  # none qualifies: the coarser of two
     assert measures.coarse_levels((20, 20)) == [0]  # one level
+
+
+def test_edge_alignment_known_answers(rng):
+    # A photo-like image: blurred noise. Its own edge map (any scale, sign, offset) scores 1;
+    # a map of independent speckle about 0; a blurred edge map in between; flat maps 0.
+    image = _blur(rng.uniform(size=(64, 64)), 2.0)
+    image = (image - image.min()) / (image.max() - image.min())
+    edges = np.hypot(*np.gradient(image))
+    assert measures.edge_alignment(edges, image) == pytest.approx(1.0, abs=1e-12)
+    signed = -3.0 * edges[..., None] * np.ones(3)
+    assert measures.edge_alignment(signed, image) == pytest.approx(1.0, abs=1e-12)
+    assert abs(measures.edge_alignment(rng.normal(size=(64, 64, 3)), image)) < 0.1
+    blurred = measures.edge_alignment(_blur(edges, 3.0), image)
+    assert 0.1 < blurred < 0.95
+    assert measures.edge_alignment(np.zeros((64, 64)), image) == 0.0
+    with pytest.raises(ValueError, match="same shape"):
+        measures.edge_alignment(edges[:8], image)

@@ -35,6 +35,9 @@ def test_smoke(tmp_path):
         for rule in ("backprop", "deconvnet", "guided"):
             assert (tmp_path / "images" / f"{n['layer']}_ch{n['channel']}_{rule}.png").exists()
             assert 0 < n["rules"][rule]["nonzero_fraction_in_field"] <= 1
+            assert -1 <= n["rules"][rule]["edge_alignment"] <= 1
+    (verdict,) = metrics["claims"]
+    assert set(verdict["values"]) == {"vanilla gradient", "deconvnet", "guided backprop"}
     figure = image.load(tmp_path / "figure.png", max_size=None)
     assert figure.shape[0] > 4 * 128 and figure.shape[1] > 5 * 128  # 4 rows, 5 columns
     manifest = json.loads((tmp_path / "manifest.json").read_text())
@@ -74,6 +77,18 @@ def test_title_says_random_weights():
     assert title.startswith("x, VGG19 random init (seed 0), 32 px, --quick — random weights")
     assert "not what a trained network has learned" in title
     assert "random" not in _visual.figure_title("x", guided_backprop.get_config())
+
+
+def test_claim_by_hand():
+    def neuron(backprop, guided):
+        values = {"backprop": backprop, "deconvnet": 0.0, "guided": guided}
+        return {"rules": {rule: {"edge_alignment": v} for rule, v in values.items()}}
+
+    neurons = [neuron(0.1, 0.5), neuron(0.2, 0.1), neuron(0.3, 0.6)]  # medians 0.2, 0.5
+    (held,) = guided_backprop.claims(neurons)
+    assert held["held"] and held["margin"] == pytest.approx(0.3)
+    (failed,) = guided_backprop.claims([neuron(0.5, 0.1)])
+    assert not failed["held"] and failed["margin"] == pytest.approx(-0.4)
 
 
 def test_draw_box_clips_to_the_image():
