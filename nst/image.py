@@ -107,6 +107,7 @@ _SAMPLE_FILES: Mapping[str, str] = types.MappingProxyType(
         "chelsea": "content/chelsea.jpg",
         "starry_night": "style/starry_night.jpg",
         "the_scream": "style/the_scream.jpg",
+        "woman_with_hat": "style/woman_with_hat.jpg",
         "brick": "texture/brick.png",
     }
 )
@@ -119,7 +120,8 @@ def _sample_path(relative: str) -> pathlib.Path:
 
 
 #: Read-only map from sample name to the bundled file (content: ``tubingen``, ``chelsea``;
-#: style: ``starry_night``, ``the_scream``; texture: ``brick``). Sources in ``SOURCES.md``.
+#: style: ``starry_night``, ``the_scream``, ``woman_with_hat``; texture: ``brick``).
+#: Sources in ``SOURCES.md``.
 SAMPLES: Mapping[str, pathlib.Path] = types.MappingProxyType(
     {name: _sample_path(relative) for name, relative in _SAMPLE_FILES.items()}
 )
@@ -130,7 +132,8 @@ def sample(name: str) -> pathlib.Path:
 
     Args:
       name: one of ``SAMPLES``: ``"tubingen"``, ``"chelsea"`` (content photos),
-        ``"starry_night"``, ``"the_scream"`` (paintings), ``"brick"`` (a grayscale texture).
+        ``"starry_night"``, ``"the_scream"``, ``"woman_with_hat"`` (paintings), ``"brick"``
+        (a grayscale texture).
 
     Returns:
       The file's path inside the installed package.

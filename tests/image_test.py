@@ -514,7 +514,14 @@ def test_strip_and_save(tmp_path):
 def test_samples_load_and_are_documented():
     sources = (pathlib.Path(image.__file__).parent / "data" / "SOURCES.md").read_text()
     total = 0
-    assert set(image.SAMPLES) == {"tubingen", "chelsea", "starry_night", "the_scream", "brick"}
+    assert set(image.SAMPLES) == {
+        "tubingen",
+        "chelsea",
+        "starry_night",
+        "the_scream",
+        "woman_with_hat",
+        "brick",
+    }
     for name, path in image.SAMPLES.items():
         assert image.sample(name) == path
         loaded = image.load(path, max_size=None)

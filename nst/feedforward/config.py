@@ -15,11 +15,21 @@ from typing import Any
 
 from nst.config import replace
 
-__all__ = ["ARCHS", "NORMS", "UPSAMPLES", "NetConfig", "TrainConfig", "get_config", "replace"]
+__all__ = [
+    "ARCHS",
+    "BALANCES",
+    "NORMS",
+    "UPSAMPLES",
+    "NetConfig",
+    "TrainConfig",
+    "get_config",
+    "replace",
+]
 
 ARCHS = ("johnson", "ulyanov")
 NORMS = ("instance", "batch", "conditional")
 UPSAMPLES = ("nearest", "transpose")
+BALANCES = ("none", "relative")
 
 _VGG_STYLE = tuple((f"conv{b}_1", 0.2) for b in range(1, 6))
 
@@ -139,6 +149,11 @@ class TrainConfig:
     cache_dir: str | None = None
     content_layers: tuple[tuple[str, float], ...] = (("conv4_2", 1.0),)
     style_layers: tuple[tuple[str, float], ...] = _VGG_STYLE
+    # "none": Johnson's terms as written; "relative": each content and style layer term divided
+    # by its value at zero features (the photo's feature energy, the target Gram's squared
+    # norm), as the single-image default (nst.config.StylizeConfig.balance): weights then mean
+    # the same balance for every style, which a network holding several styles needs.
+    balance: str = "none"
     # Loss weights lambda_c, lambda_s, lambda_tv.
     content_weight: float = 2.0
     style_weight: float = 40.0
@@ -148,6 +163,11 @@ class TrainConfig:
     batch_size: int = 8  # global batch, split over the local devices
     crop_size: int = 256  # square random crops of the training photos, px
     style_size: int = 512  # longest side of the style image(s) for the target Grams, px
+    # Augmentation: each photo's shorter side is first scaled to a uniform draw in
+    # [crop_size, max_scale * crop_size] (never above its own; 1: crops at full resolution),
+    # then cropped at random and, with ``flip``, mirrored left-right half the time.
+    max_scale: float = 1.0
+    flip: bool = False
     epochs: float = 2.0  # passes over the training folder (texture training: see steps)
     steps: int = 0  # > 0 overrides epochs
     seed: int = 0
@@ -166,6 +186,9 @@ class TrainConfig:
         for name in ("lr", "epochs", "content_weight", "style_weight", "tv_weight"):
             if not math.isfinite(getattr(self, name)):
                 raise ValueError(f"{name} must be a finite number, got {getattr(self, name)}")
+        _check(self.balance, "balance", BALANCES)
+        if not self.max_scale >= 1.0:
+            raise ValueError(f"max_scale must be >= 1, got {self.max_scale}")
         if self.lr <= 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
         if self.epochs <= 0 and self.steps <= 0:

@@ -34,20 +34,41 @@ __all__ = ["IMAGE_EXTENSIONS", "ImageFolder", "batches", "random_crop"]
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"})
 
 
-def random_crop(image: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+def random_crop(
+    image: np.ndarray,
+    size: int,
+    rng: np.random.Generator,
+    *,
+    max_scale: float = 1.0,
+    flip: bool = False,
+) -> np.ndarray:
     """A random ``[size, size, 3]`` crop; a shorter side below ``size`` is first resized up.
+
+    With ``max_scale > 1`` the shorter side is first scaled to a uniform draw in
+    ``[size, max_scale * size]`` (capped at its own length: never enlarged), so a crop shows
+    between the whole shorter side and ``1 / max_scale`` of it; ``flip`` mirrors the crop
+    left-right with probability 1/2.
 
     >>> random_crop(np.zeros((10, 40, 3), np.float32), 16, np.random.default_rng(0)).shape
     (16, 16, 3)
     """
     height, width = image.shape[:2]
-    if min(height, width) < size:
-        scale = size / min(height, width)
+    short = min(height, width)
+    target = short
+    if short < size:
+        target = size
+    elif max_scale > 1.0:
+        target = round(float(rng.uniform(size, min(short, max_scale * size))))
+    if target != short:
+        scale = target / short
         height, width = max(size, round(height * scale)), max(size, round(width * scale))
         image = nst_image.resize(image, (height, width))
     top = int(rng.integers(0, height - size + 1))
     left = int(rng.integers(0, width - size + 1))
-    return image[top : top + size, left : left + size]
+    crop = image[top : top + size, left : left + size]
+    if flip and rng.random() < 0.5:
+        crop = crop[:, ::-1]
+    return np.ascontiguousarray(crop)
 
 
 class ImageFolder:
@@ -124,8 +145,12 @@ def make_batch(
     crop_size: int,
     seed: int,
     rows: tuple[int, int] | None = None,
+    max_scale: float = 1.0,
+    flip: bool = False,
 ) -> np.ndarray:
     """Rows ``[lo, hi)`` (default all) of global batch ``batch_index``, float32 in [0, 1].
+
+    ``max_scale`` and ``flip``: the augmentation of :func:`random_crop`.
 
     Returns ``[hi - lo, crop_size, crop_size, 3]``; row ``j`` is the same whichever rows
     are asked for.
@@ -137,7 +162,11 @@ def make_batch(
     return np.stack(
         [
             random_crop(
-                dataset.load(int(i)), crop_size, np.random.default_rng((seed, batch_index, j))
+                dataset.load(int(i)),
+                crop_size,
+                np.random.default_rng((seed, batch_index, j)),
+                max_scale=max_scale,
+                flip=flip,
             )
             for j, i in zip(range(lo, hi), indices, strict=True)
         ]
@@ -155,6 +184,8 @@ def batches(
     threads: int = 2,
     prefetch: int = 4,
     rows: tuple[int, int] | None = None,
+    max_scale: float = 1.0,
+    flip: bool = False,
 ) -> Iterator[np.ndarray]:
     """Batches ``start, start + 1, ...`` (up to ``stop``), prepared ahead by worker threads.
 
@@ -168,6 +199,7 @@ def batches(
       threads: decoding threads.
       prefetch: batches in flight ahead of the consumer (>= 1).
       rows: ``(lo, hi)``: only these rows of every batch (this process's share).
+      max_scale, flip: the augmentation of :func:`random_crop`.
 
     Yields:
       ``[hi - lo, crop_size, crop_size, 3]`` float32 NumPy arrays (all rows by default),
@@ -190,6 +222,8 @@ def batches(
                     crop_size=crop_size,
                     seed=seed,
                     rows=rows,
+                    max_scale=max_scale,
+                    flip=flip,
                 )
             )
             next_index += 1

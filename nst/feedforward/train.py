@@ -50,6 +50,7 @@ from nst.feedforward.config import TrainConfig
 __all__ = [
     "TrainResult",
     "TrainState",
+    "content_term",
     "create_loss_net",
     "init_state",
     "make_loss",
@@ -57,6 +58,7 @@ __all__ = [
     "make_style_targets",
     "make_train_step",
     "style_batch",
+    "style_term",
     "total_steps",
     "train",
 ]
@@ -130,12 +132,40 @@ def make_style_targets(
 # ----------------------------------------------------------------------------- loss
 
 
+def content_term(features: jax.Array, reference: jax.Array, relative: bool) -> jax.Array:
+    """``[B]`` content losses (mean squared feature difference, Johnson et al.); with
+    ``relative``, each divided by its value at zero features, the photo's mean ``P^2``."""
+    term = losses.content_loss(features, reference, norm="mean")
+    return term / jnp.mean(jnp.square(reference), axis=(1, 2, 3)) if relative else term
+
+
+def style_term(
+    features: Mapping[str, jax.Array],
+    grams: Mapping[str, jax.Array],
+    layers: Mapping[str, float],
+    relative: bool,
+) -> jax.Array:
+    """``[B]`` weighted style losses against per-image target Grams ``[B, C, C]`` (Johnson
+    normalization); with ``relative``, each layer's term divided by its value at ``G = 0``,
+    the squared Frobenius norm of its target."""
+    if not relative:
+        return losses.style_loss(features, grams, layers, norm="johnson")
+    return sum(
+        w
+        * losses.style_layer_loss(features[n], grams[n], norm="johnson")
+        / jnp.sum(jnp.square(grams[n]), axis=(-2, -1))
+        for n, w in layers.items()
+    )
+
+
 def make_loss(config: TrainConfig, loss_net: backbones.Backbone) -> Callable:
     """``loss(params, batch_stats, images, style_w, targets, net_params, key)``.
 
     Returns ``(mean total, (weighted terms, new batch_stats))``. ``style_w`` is ``[B, S]``
     mixture weights, ``targets`` ``{layer: [S, C, C]}``. Texture networks
-    (``content_input=False``) have no content term.
+    (``content_input=False``) have no content term. With ``config.balance="relative"`` each
+    content and style layer term is divided by its value at zero features (per image: the
+    photo's feature energy, the squared norm of its target Gram), as ``nst.stylize`` does.
     """
     content_layers = dict(config.content_layers)
     style_layers = dict(config.style_layers)
@@ -145,6 +175,7 @@ def make_loss(config: TrainConfig, loss_net: backbones.Backbone) -> Callable:
     weights["tv"] = config.tv_weight
     if not use_content:
         del weights["content"]
+    relative = config.balance == "relative"
 
     def loss(params, batch_stats, images, style_w, targets, net_params, key):
         variables = {"params": params, "batch_stats": batch_stats}
@@ -154,11 +185,11 @@ def make_loss(config: TrainConfig, loss_net: backbones.Backbone) -> Callable:
         if use_content:
             reference = content_net(net_params, images)
             terms["content"] = sum(
-                w * losses.content_loss(feats[n], reference[n], norm="mean")
+                w * content_term(feats[n], reference[n], relative)
                 for n, w in content_layers.items()
             )
         grams = {n: jnp.einsum("bs,scd->bcd", style_w, targets[n]) for n in style_layers}
-        terms["style"] = losses.style_loss(feats, grams, style_layers, norm="johnson")
+        terms["style"] = style_term(feats, grams, style_layers, relative)
         height, width = out.shape[1:3]
         terms["tv"] = losses.total_variation(out, kind="l2") / (3 * height * width)
         total, parts = losses.weighted_total(terms, weights)
@@ -370,6 +401,8 @@ def _loop(
             threads=config.loader_threads,
             prefetch=config.prefetch,
             rows=rows,
+            max_scale=config.max_scale,
+            flip=config.flip,
         )
 
     def batch_at(step: int):

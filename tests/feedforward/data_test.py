@@ -75,3 +75,20 @@ def test_rows_of_a_batch_equal_the_same_rows_of_the_whole_batch(tmp_path, rng):
     np.testing.assert_array_equal(streamed, whole[2:])
     with pytest.raises(ValueError, match="rows"):
         data.make_batch(dataset, 0, rows=(3, 3), **kw)
+
+
+def test_random_crop_scales_down_within_max_scale_and_flips(rng):
+    # A horizontal ramp of 1/400 per pixel: a crop's step per pixel is 1 / (400 scale).
+    row = np.arange(400, dtype=np.float32) / 400
+    ramp = np.broadcast_to(row[None, :, None], (200, 400, 3)).copy()
+    steps, flipped = [], 0
+    for seed in range(40):
+        crop = data.random_crop(ramp, 50, np.random.default_rng(seed), max_scale=2.0, flip=True)
+        step = 400 * np.median(np.diff(crop[25, :, 0]))
+        flipped += step < 0
+        steps.append(abs(step))
+    # Short side 200 -> drawn in [50, 100]: scale in [1/4, 1/2], steps in [2, 4].
+    assert 1.9 < min(steps) and max(steps) < 4.2 and max(steps) - min(steps) > 0.8, steps
+    assert 8 < flipped < 32
+    plain = data.random_crop(ramp, 50, np.random.default_rng(0))
+    np.testing.assert_allclose(400 * np.diff(plain[25, :, 0]), 1.0, rtol=1e-3)

@@ -119,3 +119,51 @@ def test_batch_not_divisible_by_devices_and_missing_styles_raise(photos, style, 
         train.train(
             ff_config.replace(TINY, batch_size=3), tmp_path, [style], dataset=photos, mesh=two
         )
+
+
+def test_relative_terms_match_numpy_by_hand(rng):
+    # Content: mean (F - P)^2 over mean P^2 per image; style: each layer's squared Gram error
+    # (Grams F^T F / (C H W)) over the target's squared norm, weighted, per image.
+    f = rng.normal(size=(2, 3, 4, 5)).astype(np.float32)
+    p = rng.normal(size=(2, 3, 4, 5)).astype(np.float32)
+    content = np.asarray(train.content_term(f, p, relative=True))
+    want = ((f - p) ** 2).mean(axis=(1, 2, 3)) / (p**2).mean(axis=(1, 2, 3))
+    np.testing.assert_allclose(content, want, rtol=1e-5)
+    np.testing.assert_allclose(
+        train.content_term(f, p, relative=False), ((f - p) ** 2).mean(axis=(1, 2, 3)), rtol=1e-5
+    )
+    feats = {"a": f, "b": 2.0 * p}
+    targets = {n: rng.normal(size=(2, 5, 5)).astype(np.float32) for n in feats}
+    layers = {"a": 0.3, "b": 0.7}
+    style = np.asarray(train.style_term(feats, targets, layers, relative=True))
+    want = 0
+    for n, w in layers.items():
+        x = feats[n].reshape(2, 12, 5)
+        gram = np.einsum("bkc,bkd->bcd", x, x) / (5 * 12)
+        err = ((gram - targets[n]) ** 2).sum(axis=(1, 2))
+        want = want + w * err / (targets[n] ** 2).sum(axis=(1, 2))
+    np.testing.assert_allclose(style, want, rtol=1e-4)
+
+
+def test_relative_balance_is_used_by_the_training_loss(photos, style):
+    # The relative loss of a style scaled 10x in brightness-independent units: the style term
+    # is a relative error (about 1 at the start) whatever the target's magnitude.
+    images = np.stack(
+        [data.random_crop(photos.load(i), 32, np.random.default_rng(i)) for i in (0, 1)]
+    )
+    values = {}
+    for balance in ("none", "relative"):
+        config = ff_config.replace(TINY, balance=balance, content_weight=1.0, style_weight=1.0)
+        loss_net, net_params = train.create_loss_net(config)
+        targets = train.make_style_targets(config, loss_net, net_params, [style])
+        variables = train.nets.init(config.net, 0)
+        loss = train.make_loss(config, loss_net)
+        style_w = np.ones((2, 1), np.float32)
+        _, (parts, _) = loss(
+            variables["params"], variables["batch_stats"], images, style_w, targets,
+            net_params, jax.random.key(0),
+        )  # fmt: skip
+        values[balance] = {k: float(v) for k, v in parts.items()}
+    assert values["none"]["style"] != pytest.approx(values["relative"]["style"], rel=0.1)
+    assert 0.05 < values["relative"]["style"] < 3.0, values
+    assert 0.05 < values["relative"]["content"] < 3.0, values

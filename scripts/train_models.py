@@ -1,0 +1,96 @@
+#!/usr/bin/env python3
+"""Train the feed-forward networks that ship with nst (``run.py --model=NAME``), resumable.
+
+Every network is one ``run.py --experiment=train_feedforward`` command (printed before it
+runs), trained on the photos of ``scripts/fetch_training_photos.py`` with the recipe below,
+in ``runs/models/<name>``. A rerun continues each network from its latest checkpoint, and
+one with larger ``--steps`` trains it further; Ctrl-C saves a checkpoint.
+
+    .venv/bin/python scripts/fetch_training_photos.py        # once: data/train_photos/
+    .venv/bin/python scripts/train_models.py                 # all, in order
+    .venv/bin/python scripts/train_models.py starry_night --steps=3000
+
+The recipe (``RECIPE``), chosen to fit a 2-core CPU (docs/fast.md): Johnson et al.'s
+network at half width (16, 32, 64 channels; 5 residual blocks; instance norm, nearest
+upsampling), 128 px crops of photos scaled so a crop shows 1/2 to all of the shorter side,
+flipped at random, batch 4, Adam 2e-3; the loss is the single-image default's objective
+(VGG19 conv4_2 content, conv1_1..conv5_1 style at 0.2, ``balance="relative"``, content
+weight 1, style weight 10) plus a small TV term, the style image at 256 px (twice the crop,
+as Johnson et al.'s 512 px styles for 256 px crops). ``--ship`` then writes the trained
+networks into ``nst/data/models`` in half precision (``nst.feedforward.export``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pathlib
+import shlex
+import subprocess
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+#: Training flags shared by every shipped network.
+RECIPE = (
+    "--config.train.net.width=16",
+    "--config.train.crop_size=128",
+    "--config.train.batch_size=4",
+    "--config.train.style_size=256",
+    "--config.train.max_scale=2.0",
+    "--config.train.flip=true",
+    "--config.train.balance=relative",
+    "--config.train.content_weight=1",
+    "--config.train.style_weight=10",
+    "--config.train.tv_weight=20",
+    "--config.train.lr=2e-3",
+    "--config.train.checkpoint_every=100",
+    "--config.train.preview_every=250",
+    "--config.train.log_every=25",
+)
+
+#: name -> (styles, steps). One style: a Johnson network; several: one conditional network.
+MODELS = {
+    "starry_night": (("starry_night",), 1500),
+    "styles3": (("starry_night", "the_scream", "woman_with_hat"), 2400),
+    "the_scream": (("the_scream",), 1500),
+    "woman_with_hat": (("woman_with_hat",), 1500),
+}
+
+
+def command(name: str, steps: int | None = None, photos: str = "data/train_photos") -> list[str]:
+    styles, default_steps = MODELS[name]
+    return [
+        sys.executable,
+        "run.py",
+        "--experiment=train_feedforward",
+        *(f"--style={s}" for s in styles),
+        f"--config.train_dir={photos}",
+        f"--workdir=runs/models/{name}",
+        f"--steps={steps or default_steps}",
+        *RECIPE,
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("names", nargs="*", help=f"networks to train (default all: {list(MODELS)})")
+    parser.add_argument("--steps", type=int, default=None, help="train to this step instead")
+    parser.add_argument("--photos", default="data/train_photos", help="training photo folder")
+    args = parser.parse_args(argv)
+    unknown = sorted(set(args.names) - set(MODELS))
+    if unknown:
+        parser.error(f"unknown network(s) {unknown}; known: {list(MODELS)}")
+    if not pathlib.Path(ROOT, args.photos).is_dir():
+        parser.error(f"no training photos in {args.photos}: run scripts/fetch_training_photos.py")
+    for name in args.names or MODELS:
+        cmd = command(name, args.steps, args.photos)
+        print("+", shlex.join([os.path.relpath(cmd[0]), *cmd[1:]]), flush=True)
+        code = subprocess.call(cmd, cwd=ROOT)
+        if code:
+            return code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
