@@ -10,10 +10,13 @@ of the three: a model, a training workdir, or its ``checkpoints/`` folder (lates
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import pathlib
 import shutil
+from collections.abc import Iterator
 from typing import Any
 
 import jax
@@ -192,29 +195,103 @@ def _on_one_device(metadata: Any) -> Any:
     return jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=device), metadata)
 
 
+def _os_error(error: BaseException) -> OSError | None:
+    """The OSError (disk full, read-only, ...) behind ``error``, if any: orbax re-raises a
+    background writer's error as it is, or as the cause or context of its own."""
+    seen = 0
+    while error is not None and seen < 8:
+        if isinstance(error, OSError) and error.errno is not None:
+            return error
+        error = error.__cause__ or error.__context__
+        seen += 1
+    return None
+
+
+class _DropWriteErrors(logging.Filter):
+    """Drops orbax's logged tracebacks of a failed write (an OSError), and once a write
+    failed every traceback its abandoned writer threads log on the way out:
+    ``TrainCheckpoints`` raises the error itself, as one line naming the step and the
+    checkpoint kept."""
+
+    failed = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if "orbax" not in record.pathname or error is None:
+            return True
+        return not (self.failed or _os_error(error))
+
+
 class TrainCheckpoints:
     """Step-numbered training checkpoints (orbax ``CheckpointManager``, async writes).
 
     Each step holds ``state`` (any pytree: step, params, batch_stats, opt_state) and
     ``net`` (the ``net_json`` description). Use as a context manager, or call ``close``.
+
+    A write that fails (a full disk, a read-only folder) raises, at the next ``save``,
+    ``wait`` or ``close``, an ``OSError`` whose one line names the step, the folder, the
+    reason and the last complete checkpoint, which stays as it was: orbax writes a step
+    into ``<step>.orbax-checkpoint-tmp`` and renames it only once complete, and
+    ``latest_step``/``load_model`` skip such a folder.
     """
 
     def __init__(self, directory: str | os.PathLike, *, keep: int = 3):
         self.directory = pathlib.Path(directory).absolute()
         options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True)
         self._manager = ocp.CheckpointManager(self.directory, options=options)
+        self._writing: int | None = None  # the step whose write may still be going on
+        self._quiet = _DropWriteErrors()
+        logging.getLogger("absl").addFilter(self._quiet)
 
     def latest_step(self) -> int | None:
         return self._manager.latest_step()
 
     def save(self, step: int, state: Any, description: dict[str, Any]) -> None:
-        """Starts writing ``state`` at ``step`` (returns while the write goes on)."""
+        """Starts writing ``state`` at ``step`` (returns while the write goes on).
+
+        Raises:
+          OSError: this write, or the previous one still going on, failed (one line).
+        """
         if step in self._manager.all_steps():
             return
         args = ocp.args.Composite(
             state=ocp.args.StandardSave(state), net=ocp.args.JsonSave(description)
         )
-        self._manager.save(step, args=args, force=True)
+        with self._failures(step):
+            self._manager.save(step, args=args, force=True)
+        self._writing = step
+
+    @contextlib.contextmanager
+    def _failures(self, step: int | None) -> Iterator[None]:
+        """Turns a failed write (surfacing here, of the step in flight or ``step``) into
+        one ``OSError`` line; removes the failed step's temporary folder."""
+        try:
+            yield
+        except Exception as e:
+            cause = _os_error(e)
+            if cause is None:
+                raise
+            failed = self._writing if self._writing is not None else step
+            self._writing = None
+            self._quiet.failed = True
+            raise self._failed(failed, cause) from e
+
+    def _failed(self, step: int | None, cause: OSError) -> OSError:
+        complete = sorted(
+            int(p.name) for p in self.directory.iterdir() if p.name.isdigit() and p.is_dir()
+        )
+        complete = [s for s in complete if s != step]
+        kept = (
+            f"the last complete checkpoint, step {complete[-1]}, is kept (resume from it once "
+            "there is room)"
+            if complete
+            else "no earlier checkpoint exists"
+        )
+        reason = cause.strerror or str(cause) or type(cause).__name__
+        what = f"checkpoint step {step}" if step is not None else "a checkpoint"
+        return OSError(
+            cause.errno, f"cannot write training {what}: {reason}; {kept}", str(self.directory)
+        )
 
     def restore(self, step: int, abstract_state: Any = None) -> tuple[Any, dict[str, Any]]:
         """``(state, description)`` at ``step``; ``abstract_state`` gives structure/shardings.
@@ -235,10 +312,19 @@ class TrainCheckpoints:
         return self._manager.restore(step, args=args).net
 
     def wait(self) -> None:
-        self._manager.wait_until_finished()
+        """Waits for the write in flight. Raises: OSError, as ``save``."""
+        with self._failures(None):
+            self._manager.wait_until_finished()
+        self._writing = None
 
     def close(self) -> None:
-        self._manager.close()
+        """Finishes the write in flight and closes. Raises: OSError, as ``save``."""
+        try:
+            with self._failures(None):
+                self._manager.close()
+        finally:
+            if not self._quiet.failed:  # else kept: orbax's abandoned threads log as they end
+                logging.getLogger("absl").removeFilter(self._quiet)
 
     def __enter__(self) -> TrainCheckpoints:
         return self
