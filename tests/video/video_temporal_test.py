@@ -58,6 +58,13 @@ def test_smoke(tmp_path, config):
     for label in ("flow + mask (Ruder et al.)", "flow + mask + long-term 1,2,4"):
         assert rows[label]["temporal_weight"] > 0, label
         assert rows[label]["warping_error"] < 0.8 * independent, (label, rows[label], independent)
+    # One verdict per variant, each against the setting without it.
+    verdicts = metrics["claims"]
+    assert len(verdicts) == len(video_temporal.PAIRS)
+    for verdict, (_, on, off) in zip(verdicts, video_temporal.PAIRS):
+        assert set(verdict["values"]) == {on, off}
+        fall = 1 - rows[on]["warping_error"] / rows[off]["warping_error"]
+        assert verdict["margin"] == pytest.approx(fall - video_temporal.CLEAR, rel=1e-6)
     # Frame 0 is computed once and shared: identical files in every setting.
     firsts = {(tmp_path / "frames" / _common.slug(lb) / "00000.png").read_bytes() for lb in labels}
     assert len(firsts) == 1
