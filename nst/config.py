@@ -16,11 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from nst import backbones, optimizers
+from nst import backbones, optimizers, style_stats
 
 __all__ = [
     "HOST_FIELDS",
-    "STYLE_STATS",
     "SWEEPABLE",
     "StylizeConfig",
     "content_layers",
@@ -30,9 +29,6 @@ __all__ = [
     "style_layers",
     "validate",
 ]
-
-# The style statistics of StylizeConfig.style_stat.
-STYLE_STATS = ("gram", "mean_gram", "mean_cov_w2", "mrf")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,12 +73,14 @@ class StylizeConfig:
     # Balance: "none" (the weights multiply the terms as the papers write them) | "relative"
     # (every content and style layer term divided by its value at zero features, i.e. by
     # its target's size: a relative error, so alpha and beta mean the same balance for any
-    # pair of images; nst/stylize/_objective.py). Gram statistics only ("gram", "mean_gram").
+    # pair of images; nst/stylize/_objective.py). Statistics whose registry entry has
+    # ``relative`` only (the Gram ones: "gram", "mean_gram").
     balance: str = "none"
-    # Style statistic (nst.losses): "gram" (Gatys) | "mean_gram" (Gram + feature means) |
-    # "mean_cov_w2" (Wasserstein-2 between Gaussians: means and covariances, Crowson's
-    # style-transfer-pytorch) | "mrf" (Li & Wand 2016 3x3 patch matching; use it on mid-level
-    # layers such as conv3_1, conv4_1: every generated patch is compared with every style patch).
+    # Style statistic, a name of nst.style_stats.STYLE_STATS: "gram" (Gatys) | "mean_gram"
+    # (Gram + feature means) | "mean_cov_w2" (Wasserstein-2 between Gaussians: means and
+    # covariances, Crowson's style-transfer-pytorch) | "mrf" (Li & Wand 2016 3x3 patch matching;
+    # use it on mid-level layers such as conv3_1, conv4_1: every generated patch is compared
+    # with every style patch) | any statistic added with nst.style_stats.register.
     style_stat: str = "gram"
     # mean_gram: weight of the mean term (losses.style_mean_loss) against the Gram term. The
     # Gram term is 4th order in the features, the mean term 2nd: with ImageNet VGG19 features
@@ -197,7 +195,7 @@ _CHOICES = {
     "pooling": ("max", "avg"),
     "style_norm": ("gatys", "johnson", "mean"),
     "balance": ("none", "relative"),
-    "style_stat": STYLE_STATS,
+    "style_stat": style_stats.STYLE_STATS,  # read-only view: registered ones count too
     "content_norm": ("gatys", "mean"),
     "distance": ("squared", "abs", "huber", "smooth_l1"),
     "tv_kind": ("l1", "l2", "beta"),
@@ -319,7 +317,7 @@ def validate(config: StylizeConfig) -> None:
         _check_number("lbfgs_memory", config.lbfgs_memory, 1, True, 1001)
     if config.style_scale is not None:
         _check_number("style_scale", config.style_scale, 0.0, False, None)
-    if config.balance == "relative" and config.style_stat not in ("gram", "mean_gram"):
+    if config.balance == "relative" and not style_stats.get(config.style_stat).relative:
         raise ValueError(
             "StylizeConfig.balance='relative' divides Gram terms by their target's size; "
             f"style_stat={config.style_stat!r} has no such target (use balance='none')"

@@ -25,7 +25,7 @@ from typing import Any
 
 from absl import flags
 
-from nst import image
+from nst import image, style_stats
 from nst.config import StylizeConfig
 from nst.image import sample_or_path as image_path  # --content=chelsea: a sample's file
 from nst_cli.overrides import LAYER_WEIGHTS
@@ -204,8 +204,9 @@ STYLE_NORM = _field(
 )
 STYLE_STAT = _field(
     "style_stat",
-    "Style statistic: gram | mean_gram (Gram + feature means) | mean_cov_w2 (Wasserstein-2 "
-    "between Gaussians) | mrf (Li & Wand 3x3 patch matching; use --style_layers=conv3_1,conv4_1).",
+    "Style statistic: "
+    + " | ".join(f"{s.name} ({s.summary})" for s in style_stats.STYLE_STATS.values())
+    + ".",
 )
 STYLE_MEAN_WEIGHT = _field(
     "style_mean_weight",
@@ -494,7 +495,8 @@ def config_from_flags(
         if mode != "experiment":
             fields.setdefault("optimizer", MODE_OPTIMIZER[mode])
             fields.setdefault("steps", default_steps(fields["optimizer"]))
-            if fields.get("style_stat", "gram") not in ("gram", "mean_gram"):
+            stat = style_stats.STYLE_STATS.get(fields.get("style_stat", _DEFAULT.style_stat))
+            if stat is not None and not stat.relative:
                 fields.setdefault("balance", "none")  # W2 / MRF: no Gram target to scale by
             for name, default in MODE_DEFAULTS.get(mode, {}).items():
                 fields.setdefault(name, default)

@@ -26,6 +26,7 @@ import re
 import sys
 from typing import Any
 
+from nst import style_stats
 from nst.config import StylizeConfig
 from nst_cli import flags, inputs, outputs, progress
 from nst_cli.flags import FLAGS, UsageError
@@ -166,7 +167,7 @@ def _write_json(path: str, data: Any) -> None:
 def _check(flag_values: Any, config: Any) -> None:
     """What large outputs cannot do (one line, exit 2)."""
     masked = any(mask for _, mask, _ in inputs.style_specs(flag_values))
-    if masked or config.style_stat != "gram" or config.ema_decay:
+    if masked or not style_stats.get(config.style_stat).highres or config.ema_decay:
         raise UsageError(
             "style masks, --style_stat and --ema_decay are not available for large "
             "outputs (nst.highres); use --size <= 1024"

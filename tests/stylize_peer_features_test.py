@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import scipy.linalg
 
-from nst import image, losses, stylize
+from nst import image, losses, style_stats, stylize
 from nst.config import StylizeConfig
 
 SIZE = 32
@@ -47,7 +47,7 @@ def _style_term(config, net_params, content, styles, **kw):
     return terms
 
 
-@pytest.mark.parametrize("stat", ["gram", "mean_gram", "mean_cov_w2", "mrf"])
+@pytest.mark.parametrize("stat", [stat.name for stat in style_stats.BUILTIN])
 def test_every_style_stat_runs_and_lowers_its_loss(stat, images, net_params):
     content, style = images
     config = dataclasses.replace(BASE, style_stat=stat, content_weight=0.0, steps=6)

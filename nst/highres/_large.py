@@ -91,8 +91,8 @@ def plan(
     Raises:
       MemoryEstimateError: a level does not fit (the message names the estimate and
         suggests ``--tile_size``).
-      ValueError: another ``config.style_stat`` than "gram", or options a tiled level
-        cannot take (``_tiled.check_tileable``).
+      ValueError: a ``config.style_stat`` without ``highres`` in ``nst.style_stats`` (all
+        but "gram"), or options a tiled level cannot take (``_tiled.check_tileable``).
     """
     _tiled.check_style_stat(config)
     shapes = level_shapes(shape, hi)
@@ -353,7 +353,8 @@ def stylize_large(
     Args:
       config: the stylization; ``config.steps`` are the coarsest level's steps (see
         ``HighresConfig.level_steps``), ``config.seed`` also seeds the tile offsets;
-        ``config.style_stat`` must be "gram".
+        ``config.style_stat`` must be one whose ``nst.style_stats`` entry has ``highres``
+        ("gram").
       hi: pyramid, tiling and memory options.
       content: the content photo ``[H, W, 3]`` in [0, 1] at the output size.
       styles: style image(s) ``[h, w, 3]``, any size (resized to each level's scale).
@@ -374,7 +375,7 @@ def stylize_large(
     Raises:
       MemoryEstimateError: a level's estimate exceeds the budget (before any work).
       ValueError: options that do not combine (L-BFGS or photorealism on tiled levels,
-        another ``style_stat`` than "gram", ``level_steps`` of the wrong length).
+        a ``style_stat`` without ``highres``, ``level_steps`` of the wrong length).
     """
     content, styles = _checked(config, hi, content, styles)
     net, params = net_params if net_params is not None else stylize.create_backbone(config)

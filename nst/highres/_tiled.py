@@ -40,7 +40,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from nst import backbones, optimizers, stylize
+from nst import backbones, optimizers, style_stats, stylize
 from nst import config as config_lib
 from nst import image as nst_image
 from nst.config import StylizeConfig
@@ -136,11 +136,13 @@ def hw_grams(
 
 
 def check_style_stat(config: StylizeConfig) -> None:
-    """ValueError unless ``config.style_stat`` is "gram": large outputs take their style
-    targets as Grams (by windows for large style images, normalized per tile)."""
-    if config.style_stat != "gram":
+    """ValueError unless ``config.style_stat``'s registry entry has ``highres`` ("gram"):
+    large outputs take their style targets as Grams (by windows for large style images,
+    normalized per tile)."""
+    if not style_stats.get(config.style_stat).highres:
+        usable = " or ".join(repr(s.name) for s in style_stats.STYLE_STATS.values() if s.highres)
         raise ValueError(
-            f"nst.highres supports style_stat='gram' only, got {config.style_stat!r} "
+            f"nst.highres supports style_stat={usable} only, got {config.style_stat!r} "
             "(use nst.stylize for other style statistics)"
         )
 

@@ -30,6 +30,7 @@ References:
   Luan et al. Deep Photo Style Transfer. CVPR 2017.
 """
 
+from nst.style_stats import W2_EPS as W2_EPS
 from nst.stylize._checkpoint import CheckpointError as CheckpointError
 from nst.stylize._checkpoint import load_checkpoint as load_checkpoint
 from nst.stylize._checkpoint import save_checkpoint as save_checkpoint
@@ -47,7 +48,6 @@ from nst.stylize._step import State as State
 from nst.stylize._step import default_loop as default_loop
 from nst.stylize._step import default_sweep_form as default_sweep_form
 from nst.stylize._step import make_step as make_step
-from nst.stylize._targets import W2_EPS as W2_EPS
 from nst.stylize._targets import Targets as Targets
 from nst.stylize._targets import blend_style_grams as blend_style_grams
 from nst.stylize._targets import content_targets as content_targets

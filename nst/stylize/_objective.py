@@ -26,9 +26,9 @@ import jax
 import jax.numpy as jnp
 
 from nst import config as config_lib
-from nst import losses
+from nst import losses, style_stats
 from nst.config import StylizeConfig
-from nst.stylize._targets import W2_EPS, Net, Targets
+from nst.stylize._targets import Net, Targets
 
 
 class Hyper(NamedTuple):
@@ -75,24 +75,8 @@ def make_objective(
     "total".
     """
     distance = dict(kind=config.distance, delta=config.delta)
-    stat = config.style_stat
+    stat = style_stats.get(config.style_stat)
     relative = config.balance == "relative"
-
-    def blank_style(f: jax.Array, n: str, targets: Targets) -> jax.Array:
-        """The layer's Gram term at zero features, from its target alone (no Gram of zeros)."""
-        target = targets.grams[n]
-        height, width, channels = f.shape
-        if targets.masks is not None:  # losses.guided_style_loss at G = 0
-            share = jnp.sum(jnp.square(targets.masks[n]), axis=(-2, -1)) / (height * width)
-            per_region = jnp.sum(losses.penalty(target, **distance), axis=(-2, -1))
-            scale = {"gatys": 0.25, "johnson": 1.0, "mean": 1.0 / channels**2}[config.style_norm]
-            return scale / channels**2 * jnp.sum(share * per_region)
-        total = jnp.sum(losses.penalty(target, **distance))
-        if config.style_norm == "gatys":
-            return total / (4.0 * channels**2 * (height * width) ** 2)
-        if config.style_norm == "mean":
-            return total / channels**2
-        return total
 
     def check(targets: Targets) -> None:
         """Targets from ``losses.style_targets`` remember their normalization: it must be
@@ -106,34 +90,16 @@ def make_objective(
             )
 
     def style_layer(f: jax.Array, n: str, targets: Targets) -> jax.Array:
-        """One layer's style term for ``config.style_stat`` (guided with region masks)."""
+        """One layer's style term: the statistic's loss (``nst.style_stats``), guided with
+        region masks."""
         if targets.masks is not None:
-            layer = losses.guided_style_loss(
-                f, targets.masks[n], targets.grams[n], norm=config.style_norm, **distance
-            )
-            return layer / blank_style(f, n, targets) if relative else layer
-        if stat != "gram" and targets.stats is None:
-            raise ValueError(f"style_stat={stat!r} needs Targets.stats (stylize.make_targets)")
-        if stat == "mean_cov_w2":
-            s = targets.stats
-            return losses.wasserstein_style_loss(
-                f, s["mean"][n], s["cov"][n], eps=W2_EPS, target_cov_sqrt=s["cov_sqrt"][n]
-            )
-        if stat == "mrf":
-            return losses.mrf_loss(f, targets.stats["patches"][n])
-        layer = losses.style_layer_loss(f, targets.grams[n], norm=config.style_norm, **distance)
-        if relative:
-            layer = layer / blank_style(f, n, targets)
-        if stat == "mean_gram":
-            mean = targets.stats["mean"][n]
-            mean_term = losses.style_mean_loss(f, mean, norm=config.style_norm, **distance)
-            if relative:
-                zero = jnp.zeros_like(f)
-                mean_term = mean_term / losses.style_mean_loss(
-                    zero, mean, norm=config.style_norm, **distance
-                )
-            layer = layer + config.style_mean_weight * mean_term
-        return layer
+            if stat.guided_loss is None:
+                raise ValueError(f"style_stat={stat.name!r} does not take style masks")
+            return stat.guided_loss(f, targets.masks[n], targets.grams[n], config)
+        if stat.combine is not None and targets.stats is None:
+            raise ValueError(f"style_stat={stat.name!r} needs Targets.stats (stylize.make_targets)")
+        stats = None if targets.stats is None else {k: v[n] for k, v in targets.stats.items()}
+        return stat.loss(f, targets.grams[n], stats, config)
 
     def objective(image, params, targets: Targets, hyper: Hyper):
         check(targets)

@@ -15,15 +15,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from nst import backbones, losses
+from nst import backbones, losses, style_stats
 from nst import config as config_lib
 from nst import image as nst_image
 from nst.config import StylizeConfig
-
-# Similarity entries (generated patches x style patches) above which an MRF layer is refused:
-# 2^28 float32 numbers are 1 GiB per step.
-_MRF_LIMIT = 2**28
-W2_EPS = 1e-4  # eps of losses.wasserstein_style_loss in the engine
 
 Net = Callable[..., dict[str, jax.Array]]
 
@@ -217,25 +212,10 @@ def _layer_shapes(net, params, image_shape: tuple[int, ...]) -> dict[str, tuple[
 
 
 @functools.partial(jax.jit, static_argnums=(0, 3, 4))
-def _layer_stats(net, params, image, names, stat):
-    """{layer: (mean [c], srm [c, c])} or, for "mrf", {layer: 3x3 patches [P, 9c]}."""
+def _layer_stats(net, params, image, names, per_style):
+    """{layer: per_style(features [h, w, c])} of one style image (``StyleStat.per_style``)."""
     feats = net(params, image[None])
-    if stat == "mrf":
-        return {name: losses.mrf_patches(feats[name][0]) for name in names}
-    return {name: losses.feature_moments(feats[name][0]) for name in names}
-
-
-@functools.partial(jax.jit, static_argnums=(2,))
-def _gaussians(moments, weights, eps):
-    """Blended (mean, srm) per layer -> {"mean", "cov", "cov_sqrt"} (cov_sqrt of cov + eps I)."""
-    out = {"mean": {}, "cov": {}, "cov_sqrt": {}}
-    for name in moments[0]:
-        mean = sum(m[name][0] * w for m, w in zip(moments, weights, strict=True))
-        srm = sum(m[name][1] * w for m, w in zip(moments, weights, strict=True))
-        cov = srm - jnp.outer(mean, mean)
-        out["mean"][name], out["cov"][name] = mean, cov
-        out["cov_sqrt"][name] = losses.sqrtm_psd(cov + eps * jnp.eye(cov.shape[-1]))
-    return out
+    return {name: per_style(feats[name][0]) for name in names}
 
 
 def stat_targets(
@@ -247,41 +227,26 @@ def stat_targets(
     *,
     content: np.ndarray | None = None,
 ) -> dict[str, dict[str, jax.Array]] | None:
-    """Targets of ``config.style_stat`` beyond the Gram (``Targets.stats``); None for "gram".
+    """Targets of ``config.style_stat`` beyond the Gram (``Targets.stats``): its registry
+    entry's ``per_style`` for each style image, ``combine``d (``nst.style_stats``); None
+    for a statistic that needs only the Grams ("gram").
 
     "mean_gram": {"mean": {layer: [c]}}, blended with ``style_blend``. "mean_cov_w2":
     also "cov" and "cov_sqrt" ([c, c]), from the blended mean and second raw moment (which,
     unlike covariances, mix linearly). "mrf": {"patches": {layer: [P, 9c]}}, the 3x3
     patches of every style image together (blend weights do not apply).
     """
-    stat = config.style_stat
-    if stat == "gram":
+    stat = style_stats.get(config.style_stat)
+    if stat.per_style is None:
         return None
     names = _names(config_lib.style_layers(config))
     styles = _prepared(config, styles, image_shape, content)
-    kind = "mrf" if stat == "mrf" else "moments"
     per_style = [
-        _layer_stats(net, params, jnp.asarray(s, jnp.float32), names, kind) for s in styles
+        _layer_stats(net, params, jnp.asarray(s, jnp.float32), names, stat.per_style)
+        for s in styles
     ]
-    if stat == "mrf":
-        shapes = _layer_shapes(net, params, image_shape)
-        patches = {}
-        for name in names:
-            patches[name] = jnp.concatenate([p[name] for p in per_style])
-            h, w, _ = shapes[name]
-            entries = max(h - 2, 0) * max(w - 2, 0) * patches[name].shape[0]
-            if entries > _MRF_LIMIT:
-                raise ValueError(
-                    f"style_stat='mrf' at {name}: {entries:.3g} patch comparisons per step "
-                    f"(limit {_MRF_LIMIT:.3g}); use deeper style layers (e.g. conv3_1,conv4_1) "
-                    "or a smaller size"
-                )
-        return {"patches": patches}
-    blend = [jnp.float32(w) for w in style_blend(config, len(styles))]
-    gaussians = _gaussians(per_style, blend, W2_EPS)
-    if stat == "mean_gram":
-        return {"mean": gaussians["mean"]}
-    return gaussians
+    shapes = _layer_shapes(net, params, image_shape)
+    return stat.combine(per_style, style_blend(config, len(styles)), shapes)
 
 
 # ------------------------------------------------------------------------ spatial control
@@ -319,8 +284,11 @@ def region_targets(
     """
     if len(regions) != len(styles):
         raise ValueError(f"{len(regions)} masks for {len(styles)} style images")
-    if config.style_stat != "gram":
-        raise ValueError(f"style masks need style_stat='gram', got {config.style_stat!r}")
+    if style_stats.get(config.style_stat).guided_loss is None:
+        guided = " or ".join(
+            repr(s.name) for s in style_stats.STYLE_STATS.values() if s.guided_loss
+        )
+        raise ValueError(f"style masks need style_stat={guided}, got {config.style_stat!r}")
     if config.style_blend:
         raise ValueError("style_blend does not apply to masked styles (each has its region)")
     names = _names(config_lib.style_layers(config))
