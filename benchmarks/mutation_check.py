@@ -29,11 +29,11 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 PYTEST = [sys.executable, "-m", "pytest", "-q", "-n", "0", "-p", "no:cacheprovider", "--tb=no"]
-ENGINE = ["tests/engine_wiring_test.py"]
+ENGINE = ["tests/stylize/engine_wiring_test.py"]
 VIDEO = ["tests/video/temporal_wiring_test.py"]
 FF = ["tests/feedforward/formulas_test.py"]
 STUDIES = ["tests/experiments/tv_sweep_test.py", "tests/experiments/weight_tradeoff_test.py"]
-REACH = ["tests/stylize_reach_test.py"]
+REACH = ["tests/stylize/stylize_reach_test.py"]
 CLI_INPUTS = ["tests/nst_cli/cli_stylize_inputs_test.py"]
 CLI_FLAGS = ["tests/nst_cli/cli_every_flag_test.py"]
 LONG_TERM = ["tests/video/long_term_test.py"]

@@ -89,8 +89,8 @@ TARGETS = [
         "guided",
         ("nst/losses/_guided.py",),
         "tests/losses/guided_test.py tests/losses/guided_regions_test.py tests/api_test.py "
-        "tests/stylize_reach_test.py::"
-        "test_a_style_mask_selects_the_styles_own_region tests/stylize_peer_features_test.py "
+        "tests/stylize/stylize_reach_test.py::test_a_style_mask_selects_the_styles_own_region "
+        "tests/stylize/stylize_peer_features_test.py "
         "-k 'not unmasked and (guided or region or mask)'",
         90.0,
     ),
@@ -110,14 +110,14 @@ TARGETS = [
     Target(
         "checkpoint",
         ("nst/stylize/_checkpoint.py",),
-        "tests/stylize_reach_test.py tests/stylize_checkpoint_edges_test.py "
+        "tests/stylize/stylize_reach_test.py tests/stylize/stylize_checkpoint_edges_test.py "
         "tests/reliability_test.py -k 'fingerprint or checkpoint or resume or steps'",
         120.0,
     ),
     Target(
         "lbfgs",
         ("nst/stylize/_lbfgs.py", "nst/stylize/_log.py"),
-        "tests/stylize_lbfgs_test.py tests/stylize_stopping_test.py",
+        "tests/stylize/stylize_lbfgs_test.py tests/stylize/stylize_stopping_test.py",
         120.0,
     ),
     Target(
@@ -129,8 +129,9 @@ TARGETS = [
     Target(
         "stylize",
         tuple(f"nst/stylize/{p.name}" for p in sorted((ROOT / "nst/stylize").glob("*.py"))),
-        "tests/engine_wiring_test.py tests/stylize_reach_test.py tests/stylize_test.py "
-        "tests/stylize_peer_features_test.py tests/stylize_lbfgs_test.py tests/reliability_test.py",
+        "tests/stylize/engine_wiring_test.py tests/stylize/stylize_reach_test.py "
+        "tests/stylize/stylize_test.py tests/stylize/stylize_peer_features_test.py "
+        "tests/stylize/stylize_lbfgs_test.py tests/reliability_test.py",
         600.0,
     ),
     Target(

@@ -111,7 +111,7 @@ def test_sigint_saves_state_and_rerun_resumes(tmp_path):
         "--weights=random",
         "--size=32",
         "--steps=400",
-        "--optimizer=adam",  # exact resume (L-BFGS-B resume: tests/stylize_test.py)
+        "--optimizer=adam",  # exact resume (L-BFGS-B resume: tests/stylize/stylize_test.py)
         "--stop_tol=0",  # all 400 steps: time to interrupt
         "--snapshot_every=5",
         f"--output={out}",

@@ -36,7 +36,7 @@ Algorithm (Nocedal & Wright, Numerical Optimization, 2nd ed., Alg. 7.4 and 7.5):
   any positive definite :math:`H`. Without it the quasi-Newton step pushed saturated
   pixels through the bounds, the projection cut it, and the line search backtracked to
   nothing (a box quadratic with 90% of its minimizer at the bounds: 872 evaluations in 40
-  iterations, 0.79 from the minimizer; now 1-2 per iteration, tests/stylize_lbfgs_test.py);
+  iterations, 0.79 from the minimizer; now 1-2 per iteration, tests/stylize/stylize_lbfgs_test.py);
 * step :math:`x_{k+1} = \\Pi_{[0,1]}(x_k + t d_k)`, :math:`t = 1` then quadratic
   interpolation (clamped to [0.1 t, 0.5 t]) until the Armijo condition
   :math:`f(x_{k+1}) \\le f(x_k) + 10^{-4} g_k^T (x_{k+1} - x_k)` holds, or, when f changed
