@@ -404,7 +404,8 @@ def _figure(config: Config, content, styles, outcomes, metrics) -> dict[str, Any
 def _title(config: Config, quick_note: str) -> str:
     cfg, hi = config.stylize, config.highres
     tiles = f"tiles {hi.tile_size}/{hi.tile_overlap}"
-    return _common.study_title(NAME, cfg, quick_note, f"{cfg.steps} steps", tiles)
+    objective = _common.runner.objective_note([cfg])
+    return _common.study_title(NAME, cfg, quick_note, f"{cfg.steps} steps", tiles, *objective)
 
 
 # Highres flags (--tile_size, ... of the high-resolution mode) set ``config.highres``.
