@@ -13,11 +13,13 @@ one with larger ``--steps`` trains it further; Ctrl-C saves a checkpoint.
 The recipe (``RECIPE``), chosen to fit a 2-core CPU (docs/fast.md): Johnson et al.'s
 network at half width (16, 32, 64 channels; 5 residual blocks; instance norm, nearest
 upsampling), 128 px crops of photos scaled so a crop shows 1/2 to all of the shorter side,
-flipped at random, batch 4, Adam 2e-3; the loss is the single-image default's objective
+flipped at random, batch 4, Adam 1e-3; the loss is the single-image default's objective
 (VGG19 conv4_2 content, conv1_1..conv5_1 style at 0.2, ``balance="relative"``, content
-weight 1, style weight 10) plus a small TV term, the style image at 256 px (twice the crop,
-as Johnson et al.'s 512 px styles for 256 px crops). ``--ship`` then writes the trained
-networks into ``nst/data/models`` in half precision (``nst.feedforward.export``).
+weight 1, style weight 10, ramped up from 0 over the first 300 steps so that the network
+first learns to keep the photo) plus a small TV term; the style image at 256 px (twice the
+crop, as Johnson et al.'s 512 px styles for 256 px crops). ``--ship`` then writes each
+network (its latest checkpoint) into ``nst/data/models/<name>.npz`` in half precision
+(``nst.feedforward.zoo.ship``) instead of training.
 """
 
 from __future__ import annotations
@@ -43,7 +45,8 @@ RECIPE = (
     "--config.train.content_weight=1",
     "--config.train.style_weight=10",
     "--config.train.tv_weight=20",
-    "--config.train.lr=2e-3",
+    "--config.train.lr=1e-3",
+    "--config.train.style_warmup=300",
     "--config.train.checkpoint_every=100",
     "--config.train.preview_every=250",
     "--config.train.log_every=25",
@@ -77,10 +80,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("names", nargs="*", help=f"networks to train (default all: {list(MODELS)})")
     parser.add_argument("--steps", type=int, default=None, help="train to this step instead")
     parser.add_argument("--photos", default="data/train_photos", help="training photo folder")
+    parser.add_argument("--ship", action="store_true", help="ship the trained networks instead")
     args = parser.parse_args(argv)
     unknown = sorted(set(args.names) - set(MODELS))
     if unknown:
         parser.error(f"unknown network(s) {unknown}; known: {list(MODELS)}")
+    if args.ship:
+        sys.path.insert(0, str(ROOT))
+        from nst.feedforward import zoo
+
+        for name in args.names or MODELS:
+            workdir = ROOT / "runs" / "models" / name
+            if workdir.is_dir():
+                path = zoo.ship(workdir, name, overwrite=True)
+                print(f"{name}: {path} ({path.stat().st_size:,} bytes)")
+        return 0
     if not pathlib.Path(ROOT, args.photos).is_dir():
         parser.error(f"no training photos in {args.photos}: run scripts/fetch_training_photos.py")
     for name in args.names or MODELS:

@@ -159,8 +159,9 @@ def style_term(
 
 
 def make_loss(config: TrainConfig, loss_net: backbones.Backbone) -> Callable:
-    """``loss(params, batch_stats, images, style_w, targets, net_params, key)``.
+    """``loss(params, batch_stats, images, style_w, targets, net_params, key, style_scale=1)``.
 
+    ``style_scale`` multiplies the style term (the warm-up of ``config.style_warmup``).
     Returns ``(mean total, (weighted terms, new batch_stats))``. ``style_w`` is ``[B, S]``
     mixture weights, ``targets`` ``{layer: [S, C, C]}``. Texture networks
     (``content_input=False``) have no content term. With ``config.balance="relative"`` each
@@ -177,7 +178,7 @@ def make_loss(config: TrainConfig, loss_net: backbones.Backbone) -> Callable:
         del weights["content"]
     relative = config.balance == "relative"
 
-    def loss(params, batch_stats, images, style_w, targets, net_params, key):
+    def loss(params, batch_stats, images, style_w, targets, net_params, key, style_scale=1.0):
         variables = {"params": params, "batch_stats": batch_stats}
         out, new_stats = nets.apply(config.net, variables, images, style_w, train=True, key=key)
         feats = loss_net(net_params, out)
@@ -189,7 +190,7 @@ def make_loss(config: TrainConfig, loss_net: backbones.Backbone) -> Callable:
                 for n, w in content_layers.items()
             )
         grams = {n: jnp.einsum("bs,scd->bcd", style_w, targets[n]) for n in style_layers}
-        terms["style"] = style_term(feats, grams, style_layers, relative)
+        terms["style"] = style_scale * style_term(feats, grams, style_layers, relative)
         height, width = out.shape[1:3]
         terms["tv"] = losses.total_variation(out, kind="l2") / (3 * height * width)
         total, parts = losses.weighted_total(terms, weights)
@@ -218,7 +219,9 @@ def make_train_step(
 ) -> Callable:
     """``step(state, images, style_w, targets, net_params) -> (state, terms)``, jitted.
 
-    ``state`` is donated. The noise key of texture networks is ``fold_in(seed, step)``.
+    ``state`` is donated. The noise key of texture networks is ``fold_in(seed, step)``. With
+    ``config.style_warmup = N > 0`` the style term is scaled by ``min(1, (step + 1) / N)``:
+    the network first learns to keep the photo, then its style.
     Fed a batch sharded over a mesh and replicated everything else, the step runs data
     parallel (``nst.parallel``).
     """
@@ -227,8 +230,11 @@ def make_train_step(
 
     def step(state: TrainState, images, style_w, targets, net_params):
         key = jax.random.fold_in(nets.noise_key(config.seed), state.step)
+        ramp = 1.0
+        if config.style_warmup > 0:  # the style weight grows linearly to its value
+            ramp = jnp.minimum(1.0, (state.step + 1) / config.style_warmup)
         (total, (terms, stats)), grads = grad_fn(
-            state.params, state.batch_stats, images, style_w, targets, net_params, key
+            state.params, state.batch_stats, images, style_w, targets, net_params, key, ramp
         )
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)

@@ -167,3 +167,25 @@ def test_relative_balance_is_used_by_the_training_loss(photos, style):
     assert values["none"]["style"] != pytest.approx(values["relative"]["style"], rel=0.1)
     assert 0.05 < values["relative"]["style"] < 3.0, values
     assert 0.05 < values["relative"]["content"] < 3.0, values
+
+
+def test_style_warmup_scales_the_first_steps_style_term(photos, style):
+    # Step 0 of a 4-step warm-up weighs the style term by 1/4: same init, same batch.
+    images = np.stack(
+        [data.random_crop(photos.load(i), 32, np.random.default_rng(i)) for i in (0, 1)]
+    )
+    style_w = np.ones((2, 1), np.float32)
+    terms = {}
+    for warmup in (0, 4):
+        config = ff_config.replace(TINY, style_warmup=warmup, batch_size=2)
+        loss_net, net_params = train.create_loss_net(config)
+        targets = train.make_style_targets(config, loss_net, net_params, [style])
+        tx = train.make_optimizer(config, None)
+        state = train.init_state(tx, train.nets.init(config.net, 0))
+        step = train.make_train_step(config, loss_net, tx)
+        _, out = step(state, images, style_w, targets, net_params)
+        terms[warmup] = {k: float(v) for k, v in out.items()}
+    assert terms[4]["style"] == pytest.approx(terms[0]["style"] / 4, rel=1e-4)
+    assert terms[4]["content"] == pytest.approx(terms[0]["content"], rel=1e-4)
+    with pytest.raises(ValueError, match="style_warmup"):
+        ff_config.replace(TINY, style_warmup=-1)
