@@ -116,6 +116,7 @@ def claims(config: Config, outcomes: list[Outcome], load) -> list[dict[str, Any]
             unit="SWD",
         )
         record["levels"] = {label: d["levels"] for (label, _), d in zip(LAYER_SETS, distances)}
+        record["convergence"] = _common.convergence([o.record for o in row])
         out.append(record)
     return out
 
