@@ -117,11 +117,10 @@ def time_sweep(args, size: int, k: int = 4) -> dict:
         out[f"{form}_total_s"] = time.perf_counter() - t
         out[f"{form}_compile_s"] = float(swept[0].compile_seconds)
         out[f"{form}_s_per_step_all_k"] = float(swept[0].history["time"][-1] / steps)
-    compiled: dict = {}
+    cache = stylize.Cache()
     t = time.perf_counter()
     singles = [
-        stylize.stylize(c, content, [style], net_params=net_params, compiled=compiled)
-        for c in configs
+        stylize.stylize(c, content, [style], net_params=net_params, cache=cache) for c in configs
     ]
     out["sequential_total_s"] = time.perf_counter() - t
     out["sequential_compile_s"] = float(sum(r.compile_seconds for r in singles))

@@ -263,7 +263,7 @@ def run(config: Config, workdir: str, session: _common.Session | None = None) ->
         state["weight"] = weight = (
             auto if config.temporal_weight is None else config.temporal_weight
         )
-        compiled: dict = {}  # one program for every frame of every setting
+        cache = stylize.Cache()  # one program for every frame of every setting
         done = [lb for lb in labels if lb not in todo]
         first_done = _frames_folder(workdir, done[0]) if done else None  # frame 0 finished
         for row in table:
@@ -285,7 +285,7 @@ def run(config: Config, workdir: str, session: _common.Session | None = None) ->
                 folder,
                 video=video,
                 net_params=(net, params),
-                compiled=compiled,
+                cache=cache,
                 should_stop=session.should_stop,
             )
             if result.stopped == "interrupted":

@@ -341,7 +341,7 @@ def stylize_large(
     styles: np.ndarray | Sequence[np.ndarray],
     *,
     net_params: tuple[backbones.Backbone, Any] | None = None,
-    cache: stylize.Cache | dict | None = None,
+    cache: stylize.Cache | None = None,
     should_stop: Callable[[], bool] = lambda: False,
     progress: Callable[[int, float, float], None] | None = None,
     on_plan: Callable[[list[Level], int | None], None] | None = None,

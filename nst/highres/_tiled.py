@@ -430,7 +430,7 @@ def optimize_tiled(
     grams: dict[str, jax.Array] | None = None,
     opt_state: Any = None,
     rng: np.random.Generator | None = None,
-    cache: stylize.Cache | dict | None = None,
+    cache: stylize.Cache | None = None,
     should_stop: Callable[[], bool] = lambda: False,
     progress: Callable[[int, float, float], None] | None = None,
 ) -> TiledResult:

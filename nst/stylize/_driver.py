@@ -112,7 +112,6 @@ def sweep(
     should_stop: Callable[[], bool] = lambda: False,
     progress: Callable[[int, float, float], None] | None = None,
     regions: Regions | None = None,
-    compiled: dict | None = None,
     on_snapshot: Callable[[int, list[np.ndarray]], None] | None = None,
 ) -> list[Result]:
     """Optimizes K images, one per config, as one vmapped compiled program.
@@ -129,8 +128,7 @@ def sweep(
       init_opt_state: one setting's optimizer state to start every setting from (e.g.
         Adam's moments resized from a coarser pyramid level), instead of a fresh one.
       cache: a ``Cache`` the caller keeps between calls to reuse compiled programs (frames
-        of a clip, settings of an experiment). ``compiled``: the same, as a plain dict
-        (older callers).
+        of a clip, settings of an experiment).
       devices: devices to spread the settings over (default ``jax.devices()``: all local
         devices, or every host's after ``jax.distributed.initialize``).
       checkpoint: path of a resumable state file: resumed from when it exists and matches
@@ -167,7 +165,7 @@ def sweep(
         images = jnp.stack(
             [initial_image(c, key, content, styles) for c, key in zip(configs, keys)]
         )
-    cache = Cache.of(compiled if cache is None else cache)
+    cache = Cache.of(cache)
     hook = None
     if on_snapshot is not None:
         finished = lambda images: [

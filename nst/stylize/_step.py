@@ -110,20 +110,19 @@ class Cache:
 
     Keys name what changes a program (``nst.config.program_key``, the backbone, the shapes
     of the arguments, the steps per call); give one ``Cache`` to every call that may share
-    programs. A plain dict given where a cache is expected is used as its storage
-    (``Cache.of``), so older callers keep working.
+    programs.
     """
 
-    def __init__(self, programs: dict | None = None) -> None:
-        self._programs = {} if programs is None else programs
+    def __init__(self) -> None:
+        self._programs: dict[Hashable, Any] = {}
 
     @classmethod
-    def of(cls, cache: Cache | dict | None) -> Cache:
-        """``cache`` itself, a new cache (None), or a cache stored in the dict given."""
+    def of(cls, cache: Cache | None) -> Cache:
+        """``cache`` itself, or a new cache for None."""
         if isinstance(cache, Cache):
             return cache
-        if cache is None or isinstance(cache, dict):
-            return cls(cache)
+        if cache is None:
+            return cls()
         raise ValueError(f"cache must be an nst.stylize.Cache, got {type(cache).__name__}")
 
     def get(self, key: Hashable, build: Callable[[], Any]) -> tuple[Any, float]:

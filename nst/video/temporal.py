@@ -290,8 +290,7 @@ def stylize_video(
     *,
     video: VideoConfig = VideoConfig(),
     net_params: tuple[Any, Any] | None = None,
-    cache: stylize.Cache | dict | None = None,
-    compiled: dict | None = None,
+    cache: stylize.Cache | None = None,
     restart: bool = False,
     should_stop: Callable[[], bool] = lambda: False,
     progress: Callable[[int, int, dict[str, Any]], None] | None = None,
@@ -308,8 +307,7 @@ def stylize_video(
       folder: the frames folder (``00000.png``, ...); resumed when it holds this run.
       video: flow, long-term offsets, first-frame steps, init of later frames.
       net_params: ``(backbone, params)`` to reuse (else built from ``config``).
-      cache: a ``stylize.Cache`` kept across calls to reuse the compiled step
-        (``compiled``: the same as a plain dict, for older callers).
+      cache: a ``stylize.Cache`` kept across calls to reuse the compiled step.
       restart: replace the frames of another run found in ``folder``.
       should_stop: polled between steps; True saves the frame's state and returns.
       progress: called after each frame with ``(t, total, record)``.
@@ -331,7 +329,7 @@ def stylize_video(
     if start == total:
         return result
     net, params = net_params if net_params is not None else stylize.create_backbone(config)
-    cache = stylize.Cache.of(compiled if cache is None else cache)
+    cache = stylize.Cache.of(cache)
     shape = clip.shape
     grams = stylize.gram_targets(config, net, params, styles, shape, content=clip.frame(0))
     outputs: dict[int, np.ndarray] = {}  # finished outputs still needed (as saved)

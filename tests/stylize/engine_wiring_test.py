@@ -9,7 +9,7 @@ direct value with the default option must differ from it by far more than the to
 (so an engine that ignored the option would fail).
 
 Tiny images (32 px content, 48 px style so the Gram rescaling to the generated size is
-exercised), VGG19 truncated at conv2_1 with random weights, one ``compiled`` cache shared
+exercised), VGG19 truncated at conv2_1 with random weights, one ``stylize.Cache`` shared
 by the whole module: a program is compiled once per distinct option, and a cache key that
 forgot an option would hand one option's program to another (and fail here).
 """

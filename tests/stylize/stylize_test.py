@@ -234,12 +234,8 @@ def test_compiled_step_is_reused_across_calls_with_new_numbers(images, net_param
     second = stylize.stylize(other, content[::-1], [style], net_params=net_params, cache=cache)
     assert second.compile_seconds == 0.0 and len(cache) == 1  # new numbers, same program
     assert not np.allclose(first.image[:, :, 0], second.image[:, :, 0])
-    # A plain dict (older callers' ``compiled=``) is a cache's storage.
-    store: dict = {}
-    stylize.stylize(other, content, [style], net_params=net_params, compiled=store)
-    assert len(store) == 1
-    third = stylize.stylize(BASE, content, [style], net_params=net_params, compiled=store)
-    assert third.compile_seconds == 0.0 and len(store) == 1
+    with pytest.raises(ValueError, match=r"cache must be an nst\.stylize\.Cache, got dict"):
+        stylize.stylize(other, content, [style], net_params=net_params, cache={})
 
 
 def test_temporal_term_and_init_images(images, net_params):
