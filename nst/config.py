@@ -83,8 +83,8 @@ class StylizeConfig:
     # with every style patch) | any statistic added with nst.style_stats.register.
     style_stat: str = "gram"
     # mean_gram: weight of the mean term (losses.style_mean_loss) against the Gram term. The
-    # Gram term is 4th order in the features, the mean term 2nd: with ImageNet VGG19 features
-    # the mean term at weight 1 is ~1e-6 of the Gram term (docs/peer_features.md).
+    # Gram term is 4th order in the features, the mean term 2nd, so at weight 1 the mean term
+    # is orders of magnitude smaller with ImageNet VGG19 features (docs/peer_features.md).
     style_mean_weight: float = 1.0
     content_norm: str = "gatys"
     distance: str = "squared"
@@ -105,15 +105,14 @@ class StylizeConfig:
     # lbfgs_host | lbfgs_scipy | lbfgs_optax.
     optimizer: str = "adam"
     # Curvature pairs kept by lbfgs_host and lbfgs_scipy (SciPy's maxcor); None: 50 for
-    # lbfgs_host (its two-loop recursion costs ~40 ms at 512 px; without the preconditioner
-    # below, 50 pairs reach the loss of 500 Adam steps in 93 iterations, 20 in 99) and 10
-    # for SciPy (whose Fortran bookkeeping per iteration grows with the memory). optax keeps 10.
+    # lbfgs_host (a longer memory takes fewer iterations, and its two-loop recursion is small
+    # next to an evaluation) and 10 for SciPy (whose Fortran bookkeeping per iteration grows
+    # with the memory); the measurements: docs/benchmarks.md. optax keeps 10.
     lbfgs_memory: int | None = None
     # lbfgs_host's spectral preconditioner: the initial inverse Hessian gamma * P, P scaling
     # the image's spatial frequency f (cycles/px) by (1 + (f / lbfgs_cutoff)^2)^-alpha with
-    # alpha = lbfgs_precondition (0: plain L-BFGS). At 512 px (bundled pair, real VGG19)
-    # 0.35 / 0.01 reach the loss of 500 Adam steps in 79 iterations instead of 93 (the
-    # screen: nst/stylize/_lbfgs.py; the timing: benchmarks/time_to_image.py).
+    # alpha = lbfgs_precondition (0: plain L-BFGS). The defaults come from a screen at 512 px
+    # (docs/benchmarks.md, "The preconditioner"; the timing: benchmarks/time_to_image.py).
     lbfgs_precondition: float = 0.35
     lbfgs_cutoff: float = 0.01
     lr: float = 1e-2

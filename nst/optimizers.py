@@ -9,7 +9,8 @@ L-BFGS (what Gatys et al. use) comes in two forms:
 * ``lbfgs_optax``: optax's L-BFGS with its zoom line search. Its update needs ``value``,
   ``grad`` and ``value_fn`` extra arguments, which the engine always passes (the
   first-order optimizers ignore them). The line search runs inside ``lax.while_loop``,
-  where XLA:CPU runs the VGG gradient ~2.8x slower than in a plain jitted call.
+  where XLA:CPU runs the VGG gradient several times slower than in a plain jitted call
+  (docs/engine.md).
 * ``lbfgs_scipy``: SciPy's L-BFGS-B driven from the host with a jit-compiled
   value-and-gradient (see ``nst.stylize``), with box bounds [0, 1] on the pixels.
 * ``lbfgs_host``: L-BFGS driven from the host with a jit-compiled value-and-gradient and a

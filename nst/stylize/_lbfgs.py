@@ -1,11 +1,11 @@
 """L-BFGS driven from the host, every vector operation jitted: ``optimizer="lbfgs_host"``.
 
 The loop is Python (one plain jitted value-and-gradient per loss evaluation: XLA:CPU runs
-the VGG gradient ~2.8x slower inside ``lax.while_loop``, which optax's line search needs);
-the curvature memory and the two-loop recursion live on the device in float32, so an
-iteration costs the loss evaluation plus one small fused program. SciPy's L-BFGS-B spends
-0.15-0.3 s per iteration in single-threaded Fortran on H*W*3 float64 vectors at 512 px
-(its bounds' Cauchy point and subspace step), 10-25% of a VGG19 evaluation on two cores.
+the VGG gradient several times slower inside ``lax.while_loop``, which optax's line search
+needs); the curvature memory and the two-loop recursion live on the device in float32, so an
+iteration costs the loss evaluation plus one small fused program, where SciPy's L-BFGS-B
+spends single-threaded Fortran time on H*W*3 float64 vectors (its bounds' Cauchy point and
+subspace step). The measurements: docs/benchmarks.md.
 
 Algorithm (Nocedal & Wright, Numerical Optimization, 2nd ed., Alg. 7.4 and 7.5):
 
@@ -19,24 +19,19 @@ Algorithm (Nocedal & Wright, Numerical Optimization, 2nd ed., Alg. 7.4 and 7.5):
   positive definite: ``w`` is real, positive and even). It lets the coarse structure move
   more per step than the pixel-scale texture; :math:`\\alpha = 0` is plain L-BFGS
   (:math:`P = I`). The preconditioner changes only the first step and the initial scaling
-  of every step: the memory's pairs still correct it toward the true curvature. Screened at
-  512 px (bundled pair, real VGG19, 50 pairs; iterations to the final loss of 500 Adam
-  steps, deterministic on one machine): plain 93; :math:`\\alpha = 0.5` with
-  :math:`f_0` = 0.15 / 0.05 / 0.02 / 0.01 / 0.005 cycles/px: 87 / 84 / 81 / 80 / 80;
-  :math:`f_0 = 0.01` with :math:`\\alpha` = 0.35 / 0.65: 79 / 86; :math:`\\alpha = 1,
-  f_0 = 0.05`: 97 (too smooth); a diagonal Adam-like :math:`P` (running mean of
-  :math:`g^2`, 0.99): 92. Default :math:`\\alpha = 0.35, f_0 = 0.01`. Cost: two FFT pairs per
-  iteration (3.6 ms each at 512x384 on two cores);
+  of every step: the memory's pairs still correct it toward the true curvature. The
+  defaults :math:`\\alpha = 0.35, f_0 = 0.01` come from a screen of both (docs/benchmarks.md,
+  "The preconditioner"). Cost: two FFT pairs per iteration;
 * the objective is divided by its value at the start (L-BFGS is scale-invariant; the Gatys
-  style loss reaches ~1e17 with gradients whose squared norms overflowed float32 in the
-  curvature test, so every pair was dropped and the run crept along unit steps);
+  style loss reaches ~1e17, with gradients whose squared norms would overflow float32 in the
+  curvature test, dropping every pair);
 * a pair is kept only when :math:`s^T y > 10^{-8} \\lVert s \\rVert \\lVert y \\rVert`;
 * projected onto the box [0, 1] with the binding set held fixed (``free_mask``: pixels at
   a bound whose gradient pushes outward): :math:`d = -F H F g`, a descent direction for
-  any positive definite :math:`H`. Without it the quasi-Newton step pushed saturated
-  pixels through the bounds, the projection cut it, and the line search backtracked to
-  nothing (a box quadratic with 90% of its minimizer at the bounds: 872 evaluations in 40
-  iterations, 0.79 from the minimizer; now 1-2 per iteration, tests/stylize/stylize_lbfgs_test.py);
+  any positive definite :math:`H`. Without it the quasi-Newton step pushes saturated
+  pixels through the bounds, the projection cuts it, and the line search backtracks to
+  nothing (tests/stylize/stylize_lbfgs_test.py, a box quadratic with most of its minimizer
+  at the bounds);
 * step :math:`x_{k+1} = \\Pi_{[0,1]}(x_k + t d_k)`, :math:`t = 1` then quadratic
   interpolation (clamped to [0.1 t, 0.5 t]) until the Armijo condition
   :math:`f(x_{k+1}) \\le f(x_k) + 10^{-4} g_k^T (x_{k+1} - x_k)` holds, or, when f changed

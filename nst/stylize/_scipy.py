@@ -75,8 +75,8 @@ def minimize(
             raise StopIteration
 
     # SciPy's L-BFGS-B calls BLAS on vectors of H*W*3 numbers; OpenBLAS worker threads then
-    # spin-wait and take cores from the XLA computation that follows (measured: per loss
-    # evaluation 0.352 -> 0.315 s, VGG19 at 256 px on 2 cores): BLAS gets one thread here.
+    # spin-wait and take cores from the XLA computation that follows (docs/engine.md, Speed
+    # on XLA:CPU): BLAS gets one thread here.
     try:
         with threadpoolctl.threadpool_limits(1, user_api="blas"):
             scipy.optimize.minimize(

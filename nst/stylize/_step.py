@@ -84,9 +84,8 @@ def default_sweep_form() -> str:
 
     XLA:CPU: the one-setting program run for each setting in turn ("each"): the batched
     program's activations outgrow the caches and its Gram products become batched dots
-    (VGG19, 128 px, 2 cores, seconds per step of all K: K=4 0.316 vmapped vs 0.297 each,
-    K=16 1.40 vs 1.19). Elsewhere one vmapped program ("vmap"), which keeps an
-    accelerator busy.
+    (docs/engine.md, Vectorized sweeps). Elsewhere one vmapped program ("vmap"), which
+    keeps an accelerator busy.
     """
     return "each" if jax.default_backend() == "cpu" else "vmap"
 
@@ -94,9 +93,9 @@ def default_sweep_form() -> str:
 def default_loop() -> str:
     """The loop form measured fastest for the default backend (benchmarks/loop_form.py).
 
-    XLA:CPU: the VGG gradient inside ``lax.scan`` runs ~2.8x slower than in a plain jitted
-    call, so CPU uses a Python loop of jitted steps. On accelerators a scanned chunk
-    removes per-step dispatch and host syncs.
+    XLA:CPU: the VGG gradient inside ``lax.scan`` runs several times slower than in a plain
+    jitted call (docs/engine.md, Loop form per backend), so CPU uses a Python loop of jitted
+    steps. On accelerators a scanned chunk removes per-step dispatch and host syncs.
     """
     return "python" if jax.default_backend() == "cpu" else "scan"
 
@@ -202,7 +201,7 @@ def _batched(step: Callable, k: int) -> Callable:
 
     ``jax.vmap`` for a sweep; for one setting the axis is dropped and restored around the
     plain step instead: vmapped, XLA:CPU lays the Gram products out as batched dots with
-    transposes (VGG19 step at 256 px: 0.361 s vmapped over 1 vs 0.314 s plain).
+    transposes, a slower step (docs/engine.md, Speed on XLA:CPU).
     """
     if k > 1:
         return jax.vmap(step, in_axes=(0, 0, None, None))
