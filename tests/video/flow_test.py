@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from conftest import ORIGIN
+from video_helpers import ORIGIN
 
 from nst.video import flow, synthetic
 

@@ -5,8 +5,8 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import ORIGIN
 from PIL import Image
+from video_helpers import ORIGIN
 
 from nst import image
 from nst.video import io, synthetic

@@ -10,7 +10,7 @@ import dataclasses
 
 import numpy as np
 import pytest
-from conftest import TINY
+from video_helpers import TINY
 
 from nst import stylize
 from nst.video import flow as flow_lib

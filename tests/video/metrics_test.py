@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import scipy.ndimage
-from conftest import ORIGIN
+from video_helpers import ORIGIN
 
 from nst.video import metrics, synthetic, warp
 

