@@ -69,7 +69,8 @@ class Config:
     train_dir: str | None = None
     # The photo of the previews (a sample name or a path).
     preview: str = "tubingen"
-    # A trained conditional model: learn ``styles`` (one) as a new style (gamma/beta only).
+    # A trained conditional (or one-style instance-norm) model: learn ``styles`` (one) as a
+    # new style, training only its gamma/beta rows (Dumoulin et al. 2017, sec. 4).
     add_style: str | None = None
     # ulyanov: texture synthesis from noise alone (no content input).
     texture: bool = False
@@ -153,7 +154,10 @@ def run(config: Config, workdir: str, session: _common.Session | None = None) ->
     train_config = resolve(config)
     if config.add_style:
         base = infer.load(config.add_style)
-        net_config, params = cin.add_style(base.config, base.variables["params"], style_names[0])
+        base_config, params = base.config, base.variables["params"]
+        if base_config.norm == "instance":  # a one-style network: its conditional twin
+            base_config, params = cin.from_instance(base_config, params)
+        net_config, params = cin.add_style(base_config, params, style_names[0])
         init_variables = {"params": params, "batch_stats": base.variables["batch_stats"]}
         only_style = net_config.num_styles - 1
         styles = [None] * only_style + styles

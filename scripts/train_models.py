@@ -17,7 +17,10 @@ flipped at random, batch 4, Adam 1e-3; the loss is the single-image default's ob
 (VGG19 conv4_2 content, conv1_1..conv5_1 style at 0.2, ``balance="relative"``, content
 weight 1, style weight 10, ramped up from 0 over the first 300 steps so that the network
 first learns to keep the photo) plus a small TV term; the style image at 256 px (twice the
-crop, as Johnson et al.'s 512 px styles for 256 px crops). ``--ship`` then writes each
+crop, as Johnson et al.'s 512 px styles for 256 px crops). The conditional network
+``styles3`` is ``starry_night`` with The Scream and Woman with a Hat added one at a time,
+each by training only its own gamma/beta rows (1,600 numbers per style at this width;
+Dumoulin et al. 2017, sec. 4), 400 steps each. ``--ship`` then writes each
 network (its latest checkpoint) into ``nst/data/models/<name>.npz`` in half precision
 (``nst.feedforward.zoo.ship``) instead of training.
 """
@@ -46,23 +49,26 @@ RECIPE = (
     "--config.train.style_weight=10",
     "--config.train.tv_weight=20",
     "--config.train.lr=1e-3",
-    "--config.train.style_warmup=300",
     "--config.train.checkpoint_every=100",
     "--config.train.preview_every=250",
     "--config.train.log_every=25",
 )
 
-#: name -> (styles, steps). One style: a Johnson network; several: one conditional network.
+#: name -> (styles, steps, base). Without a base: a Johnson network (one style) or one
+#: conditional network (several), trained whole. With a base (another entry, trained first):
+#: the base network plus one new style whose gamma/beta rows alone are trained (Dumoulin et
+#: al. 2017, sec. 4), the base's weights and styles kept.
 MODELS = {
-    "starry_night": (("starry_night",), 1500),
-    "styles3": (("starry_night", "the_scream", "woman_with_hat"), 2400),
-    "the_scream": (("the_scream",), 1500),
-    "woman_with_hat": (("woman_with_hat",), 1500),
+    "starry_night": (("starry_night",), 1500, None),
+    "styles2": (("the_scream",), 400, "starry_night"),
+    "styles3": (("woman_with_hat",), 400, "styles2"),
 }
+#: What ships (``--ship``): the others are steps on the way.
+SHIPPED = ("starry_night", "styles3")
 
 
 def command(name: str, steps: int | None = None, photos: str = "data/train_photos") -> list[str]:
-    styles, default_steps = MODELS[name]
+    styles, default_steps, base = MODELS[name]
     return [
         sys.executable,
         "run.py",
@@ -72,6 +78,12 @@ def command(name: str, steps: int | None = None, photos: str = "data/train_photo
         f"--workdir=runs/models/{name}",
         f"--steps={steps or default_steps}",
         *RECIPE,
+        # A network trained whole first learns to keep the photo; an added style starts there.
+        *(
+            [f"--config.add_style=runs/models/{base}"]
+            if base
+            else ["--config.train.style_warmup=300"]
+        ),
     ]
 
 
@@ -89,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.path.insert(0, str(ROOT))
         from nst.feedforward import zoo
 
-        for name in args.names or MODELS:
+        for name in args.names or SHIPPED:
             workdir = ROOT / "runs" / "models" / name
             if workdir.is_dir():
                 path = zoo.ship(workdir, name, overwrite=True)

@@ -23,6 +23,7 @@ References:
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from typing import Any
 
 import flax.linen as nn
@@ -35,8 +36,10 @@ __all__ = [
     "TABLE_NAMES",
     "ConditionalInstanceNorm",
     "add_style",
+    "from_instance",
     "instance_normalize",
     "mixture",
+    "select_style",
     "style_weights",
     "train_only_style",
 ]
@@ -153,6 +156,63 @@ def add_style(config: Any, params: Any, name: str, *, init: str = "mean") -> tup
 
     params = jax.tree_util.tree_map_with_path(grow, params)
     return dataclasses.replace(config, styles=(*config.styles, name)), params
+
+
+def from_instance(config: Any, params: Any) -> tuple[Any, Any]:
+    """A single-style instance-norm network as the equivalent conditional network.
+
+    Every ``InstanceNorm`` (scale, bias) becomes a ``ConditionalInstanceNorm`` with one row
+    (gamma = scale, beta = bias): the same function of the photo, now able to
+    :func:`add_style` (Dumoulin et al. 2017, sec. 4: a new style costs only its gamma/beta).
+
+    Raises:
+      ValueError: a network whose norm is not ``"instance"``.
+    """
+    if config.norm != "instance":
+        raise ValueError(f"from_instance needs a norm='instance' network, got {config.norm!r}")
+
+    def convert(tree):
+        out = {}
+        for key, value in tree.items():
+            if key == "InstanceNorm_0":
+                out["ConditionalInstanceNorm_0"] = {
+                    TABLE_NAMES[0]: jnp.asarray(value["scale"])[None],
+                    TABLE_NAMES[1]: jnp.asarray(value["bias"])[None],
+                }
+            elif isinstance(value, Mapping):
+                out[key] = convert(value)
+            else:
+                out[key] = value
+        return out
+
+    return dataclasses.replace(config, norm="conditional"), convert(params)
+
+
+def select_style(config: Any, params: Any, index: int) -> tuple[Any, Any]:
+    """Style ``index`` of a conditional network as a single-style instance-norm network
+    (the inverse of :func:`from_instance`): the same output as the conditional network
+    rendering that style alone."""
+    if config.norm != "conditional":
+        raise ValueError(f"select_style needs a norm='conditional' network, got {config.norm!r}")
+    if not 0 <= index < config.num_styles:
+        raise ValueError(f"style index {index} out of range for {config.num_styles} styles")
+
+    def convert(tree):
+        out = {}
+        for key, value in tree.items():
+            if key == "ConditionalInstanceNorm_0":
+                out["InstanceNorm_0"] = {
+                    "scale": jnp.asarray(value[TABLE_NAMES[0]])[index],
+                    "bias": jnp.asarray(value[TABLE_NAMES[1]])[index],
+                }
+            elif isinstance(value, Mapping):
+                out[key] = convert(value)
+            else:
+                out[key] = value
+        return out
+
+    single = dataclasses.replace(config, norm="instance", styles=(config.styles[index],))
+    return single, convert(params)
 
 
 def train_only_style(

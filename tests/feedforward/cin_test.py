@@ -118,3 +118,33 @@ def test_style_weights_shapes():
         cin.style_weights(None, 2, 1)
     with pytest.raises(ValueError, match="mixture weights"):
         cin.style_weights(jnp.ones(3), 2, 1)
+
+
+def test_from_instance_and_select_style_keep_the_function(rng):
+    # An instance-norm network with non-trivial scales, as a 1-style conditional network,
+    # grown by a style, then that first style selected back: the same output throughout.
+    config = NetConfig(width=4, num_residual=1, norm="instance", styles=("a",))
+    variables = nets.init(config, 0)
+    params = jax.tree.map(
+        lambda x: x + 0.3 * jax.random.normal(jax.random.key(1), x.shape), variables["params"]
+    )
+    photo = jnp.asarray(rng.uniform(size=(1, 24, 32, 3)), jnp.float32)
+    want = nets.apply(config, {"params": params, "batch_stats": {}}, photo, jnp.ones((1, 1)))[0]
+    cond, cparams = cin.from_instance(config, params)
+    assert cond.norm == "conditional" and cond.styles == ("a",)
+    got = nets.apply(cond, {"params": cparams, "batch_stats": {}}, photo, jnp.ones((1, 1)))[0]
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    grown, gparams = cin.add_style(cond, cparams, "b", init="identity")
+    back, bparams = cin.select_style(grown, gparams, 0)
+    assert back.norm == "instance" and back.styles == ("a",)
+    again = nets.apply(back, {"params": bparams, "batch_stats": {}}, photo, jnp.ones((1, 1)))[0]
+    np.testing.assert_allclose(again, want, atol=1e-5)
+    other = cin.select_style(grown, gparams, 1)
+    other_out = nets.apply(
+        other[0], {"params": other[1], "batch_stats": {}}, photo, jnp.ones((1, 1))
+    )[0]
+    assert float(jnp.abs(other_out - want).max()) > 1e-3  # the identity row is another style
+    with pytest.raises(ValueError, match="instance"):
+        cin.from_instance(grown, gparams)
+    with pytest.raises(ValueError, match="out of range"):
+        cin.select_style(grown, gparams, 2)
