@@ -243,16 +243,11 @@ MODEL_INIT = "model:"  # init="model:NAME": start at a feed-forward network's ou
 
 
 def _check_model_init(init: str) -> None:
-    """``init="model:SOURCE"`` names a shipped network or an existing path (nothing loaded)."""
-    from nst.feedforward import zoo
-
+    """``init="model:SOURCE"``: a bare name (a shipped network, looked up when the run loads
+    it: ``nst.feedforward.zoo``) or the path of an existing model (nothing loaded here)."""
     source = init[len(MODEL_INIT) :]
-    if zoo.is_name(source):
-        try:
-            zoo.path(source)
-        except ValueError as e:
-            raise ValueError(f"StylizeConfig.init={init!r}: {e}") from None
-    elif not source or not os.path.exists(source):
+    is_path = any(sep in source for sep in {os.sep, "/", os.altsep} - {None})
+    if not source or ((is_path or source.endswith(".npz")) and not os.path.exists(source)):
         raise ValueError(
             f"StylizeConfig.init={init!r}: no model at {source!r} (model:NAME takes a shipped "
             "network's name or a model path)"

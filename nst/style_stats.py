@@ -20,7 +20,7 @@ import dataclasses
 import functools
 import types
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import jax
 import jax.numpy as jnp
@@ -28,8 +28,17 @@ import numpy as np
 
 from nst import losses
 
-if TYPE_CHECKING:
-    from nst.config import StylizeConfig
+
+class StylizeConfig(Protocol):
+    """The fields of ``nst.config.StylizeConfig`` a statistic reads (a structural type, so
+    this module does not import the config module, which imports it)."""
+
+    style_norm: str
+    distance: str
+    delta: float
+    balance: str
+    style_mean_weight: float
+
 
 __all__ = ["BUILTIN", "STYLE_STATS", "W2_EPS", "StyleStat", "get", "register", "unregister"]
 

@@ -26,7 +26,7 @@ from typing import Any
 from absl import flags
 
 from nst import image, style_stats
-from nst.config import StylizeConfig
+from nst.config import MODEL_INIT, StylizeConfig
 from nst.image import sample_or_path as image_path  # --content=chelsea: a sample's file
 from nst_cli.overrides import LAYER_WEIGHTS
 
@@ -503,9 +503,26 @@ def config_from_flags(
             if fields.get("balance") == "relative":
                 fields.setdefault("style_weight", RELATIVE_STYLE_WEIGHT)
     try:  # StylizeConfig checks itself (nst.config.validate)
-        return dataclasses.replace(base, **fields)
+        config = dataclasses.replace(base, **fields)
     except (ValueError, TypeError) as e:
         raise UsageError(flag_message(str(e))) from None
+    _check_shipped_init(config.init)
+    return config
+
+
+def _check_shipped_init(init: str) -> None:
+    """``--init=model:NAME`` names a shipped network, before any work (the library looks the
+    name up only when the run loads it)."""
+    from nst.feedforward import zoo
+
+    if not init.startswith(MODEL_INIT):
+        return
+    source = init[len(MODEL_INIT) :]
+    if zoo.is_name(source):
+        try:
+            zoo.path(source)
+        except ValueError as e:
+            raise UsageError(f"--init={init!r}: {e}") from None
 
 
 def flag_message(message: str) -> str:
