@@ -5,11 +5,12 @@
 The style image is reconstructed from N(0, 1) noise by minimizing only the style loss over
 the cumulative layer sets {conv1_1}, {conv1_1, conv2_1}, ..., {conv1_1, ..., conv5_1}, and
 "conv1_1..conv5_1" is compared with "the first five conv layers" (conv1_1, conv1_2,
-conv2_1, conv2_2, conv3_1). Layers of a set weigh equally; Adam 1e-3, 2000 steps, VGG19,
-the canvas has the style image's size. Larger sets match the style at larger scales.
+conv2_1, conv2_2, conv3_1). Layers of a set weigh equally; VGG19, L-BFGS as Gatys et al.
+until the loss falls by less than 1e-4 over 100 iterations (at most 1000); the canvas has
+the style image's size. Larger sets match the style at larger scales.
 
-Tiers: full (above, 512 px); ``--tier=middle``: 128 px, 300 steps, Adam 1e-2; ``--quick``:
-96 px, 100 steps, Adam 1e-2.
+Tiers: full (above, 512 px); ``--tier=middle``: 128 px, at most 300 iterations, stop at a
+fall < 1e-3 over 10; ``--quick``: 96 px, at most 100.
 
 Claim (Gatys et al. 2016, Fig. 1): adding deeper layers reproduces the style's structure at
 larger scales. Checked by the sliced Wasserstein distance between each reconstruction's and
@@ -22,7 +23,7 @@ layers). (The structure scale, the autocorrelation's width, was the measure befo
 function of the power spectrum alone, it scores a phase-randomized image like the original.)
 
 All settings use the union of the layers, with weight 0 outside their set, so they differ
-only in numbers and run as one sweep program.
+only in numbers and share one compiled objective.
 """
 
 from __future__ import annotations

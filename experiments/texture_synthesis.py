@@ -5,13 +5,15 @@
 Each texture is synthesized from N(0, 1) noise by minimizing only the Gram (style) loss over
 the layer sets of Gatys, Ecker & Bethge, "Texture Synthesis Using Convolutional Neural
 Networks" (NeurIPS 2015), Fig. 2: {conv1_1}, then up to pool1, pool2, pool3 and pool4
-(equal weights). VGG19, Adam 1e-3, 2000 steps; the canvas has the texture's size. Rows:
+(equal weights). VGG19, L-BFGS as Gatys et al. until the loss falls by less than 1e-4
+over 100 iterations (at most 1000); the canvas has the texture's size. Rows:
 textures (default: the bundled brick, and starry_night; ``--style`` takes others); columns:
-layer sets. Per texture, the layer sets differ only in numbers (weight 0 outside a set) and
-run as one sweep program.
+layer sets. Per texture, the layer sets differ only in numbers (weight 0 outside a set):
+one compiled objective (one vmapped sweep with optax's L-BFGS; one setting at a time with
+``lbfgs_host`` on CPU).
 
-Tiers: full (above, 512 px); ``--tier=middle``: 128 px, 200 steps, Adam 1e-2; ``--quick``:
-96 px, 100 steps, Adam 1e-2.
+Tiers: full (above, 512 px); ``--tier=middle``: 128 px, at most 300 iterations, stop at a
+fall < 1e-3 over 10; ``--quick``: 96 px, at most 100.
 
 Claim (Gatys et al. 2015, Fig. 2): with layers up to deeper pools the synthesized texture
 keeps structure at larger scales. Checked per texture by the sliced Wasserstein distance
