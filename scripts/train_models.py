@@ -28,6 +28,8 @@ network (its latest checkpoint) into ``nst/data/models/<name>.npz`` in half prec
 from __future__ import annotations
 
 import argparse
+import itertools
+import json
 import os
 import pathlib
 import shlex
@@ -87,6 +89,44 @@ def command(name: str, steps: int | None = None, photos: str = "data/train_photo
     ]
 
 
+def training_record(name: str) -> dict:
+    """What a shipped network says of its training: the commands (its base's first), steps,
+    images seen, the losses of its last 100 steps' log lines, and compute seconds."""
+    chain, entry = [], name
+    while entry:
+        chain.insert(0, entry)
+        entry = MODELS[entry][2]
+    record = {"training": []}
+    for entry in chain:
+        lines = [
+            json.loads(line)
+            for line in (ROOT / "runs" / "models" / entry / "metrics.jsonl")
+            .read_text()
+            .splitlines()
+            if line.strip()
+        ]
+        last = [h for h in lines if h["step"] > lines[-1]["step"] - 100]
+        cmd = command(entry)
+        record["training"].append(
+            {
+                "network": entry,
+                "command": shlex.join([".venv/bin/python", *cmd[1:]]),
+                "steps": lines[-1]["step"],
+                "images_seen": lines[-1]["step"] * 4,
+                "final_losses_mean_of_last_100_steps": {
+                    k: sum(h[k] for h in last) / len(last)
+                    for k in ("total", "content", "style", "tv")
+                },
+                "wall_seconds_shared_cpu": sum(
+                    h["time"] - p["time"]
+                    for p, h in itertools.pairwise(lines)
+                    if h["time"] > p["time"]
+                ),
+            }
+        )
+    return record
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("names", nargs="*", help=f"networks to train (default all: {list(MODELS)})")
@@ -104,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in args.names or SHIPPED:
             workdir = ROOT / "runs" / "models" / name
             if workdir.is_dir():
-                path = zoo.ship(workdir, name, overwrite=True)
+                path = zoo.ship(workdir, name, overwrite=True, info=training_record(name))
                 print(f"{name}: {path} ({path.stat().st_size:,} bytes)")
         return 0
     if not pathlib.Path(ROOT, args.photos).is_dir():

@@ -101,6 +101,7 @@ def ship(
     folder: str | os.PathLike | None = None,
     *,
     overwrite: bool = False,
+    info: dict[str, Any] | None = None,
 ) -> pathlib.Path:
     """Writes the network at ``source`` as ``<folder>/<name>.npz`` (float16); returns the path.
 
@@ -110,6 +111,8 @@ def ship(
       name: the name it is used by (``--model=NAME``): letters, digits, ``_`` and ``-``.
       folder: where to write (default ``MODELS``, the package's own folder).
       overwrite: replace an existing file of that name.
+      info: JSON-able facts added to the saved ``info`` (e.g. the training command, images
+        seen, the losses reached).
 
     Raises:
       ValueError: a bad name or source, a weight that float16 cannot hold (beyond +-65504),
@@ -117,6 +120,7 @@ def ship(
     """
     if not name or not all(c.isalnum() or c in "_-" for c in name):
         raise ValueError(f"model name must be letters, digits, _ or -, got {name!r}")
+    info_extra = info
     source = pathlib.Path(source)
     if source.suffix == SUFFIX and source.is_file():
         config, variables, info = read(source)
@@ -127,7 +131,8 @@ def ship(
         if not np.all(np.abs(value) <= np.finfo(_DTYPE).max):  # NaN and inf fail too
             raise ValueError(f"{source}: {key} does not fit in float16 (|x| up to 65504)")
         arrays[key] = value.astype(_DTYPE)
-    description = json.dumps(checkpoint.net_json(config, info), indent=1).encode()
+    description = json.dumps(checkpoint.net_json(config, {**info, **(info_extra or {})}), indent=1)
+    description = description.encode()
     arrays[_JSON] = np.frombuffer(description, np.uint8)
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)

@@ -213,3 +213,11 @@ def test_every_shipped_network_loads_runs_and_is_small():
         assert described["steps"], f"{name}: no training steps recorded"
         out = infer.stylize(infer.load(name), photo)
         assert out.shape == photo.shape and np.isfinite(out).all(), name
+
+
+def test_ship_adds_the_given_info(shipped, tmp_path):
+    folder, _ = shipped
+    extra = {"training": [{"command": "run.py ...", "images_seen": 28}]}
+    zoo.ship(folder / "tiny.npz", "noted", tmp_path, info=extra)
+    _, _, info = zoo.load("noted", tmp_path)
+    assert info == {**INFO, **extra}
