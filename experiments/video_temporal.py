@@ -480,7 +480,7 @@ def _plot(workdir, outcomes, scores, title) -> None:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(7.5, 4.8), dpi=100)
+    fig = Figure(figsize=(7.5, 5.6), dpi=100)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
     # Lines that coincide (a term that changes nothing) stay visible: each its own dash,
@@ -497,8 +497,8 @@ def _plot(workdir, outcomes, scores, title) -> None:
     floor = np.asarray(scores["input_per_frame"], np.float64)
     ax.plot(np.arange(1, len(floor) + 1), floor, "k--", label="input clip")
     if any(len(o.record["warping_error"]["per_frame"]) for o in outcomes.values()):
-        ax.set_yscale("log")
-        ax.legend(fontsize=7, loc="best")
+        ax.set_yscale("log")  # the legend below the axes: it hides no line
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
     ax.set_xlabel("frame t (pair t-1, t)")
     ax.set_ylabel("warping error (Lai et al. 2018)")
     ax.set_title("\n".join(textwrap.wrap(title, 120)), fontsize=7)
