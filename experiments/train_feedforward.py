@@ -72,6 +72,10 @@ class Config:
     # A trained conditional (or one-style instance-norm) model: learn ``styles`` (one) as a
     # new style, training only its gamma/beta rows (Dumoulin et al. 2017, sec. 4).
     add_style: str | None = None
+    # A trained network of the same architecture and styles to start from (all its weights
+    # train): e.g. a conditional network whose styles were added one at a time, trained on
+    # all of them together.
+    init_from: str | None = None
     # ulyanov: texture synthesis from noise alone (no content input).
     texture: bool = False
     # The --quick preset (bundled photos without train_dir; a "_quick" default workdir).
@@ -118,6 +122,8 @@ def validate(config: Config) -> None:
     """ValueError naming the bad field, before any work."""
     if not config.styles:
         raise ValueError("train_feedforward needs a style image (--style)")
+    if config.add_style and config.init_from:
+        raise ValueError("--config.add_style and --config.init_from exclude each other")
     if config.add_style and len(config.styles) != 1:
         raise ValueError("--config.add_style learns one new style: pass exactly one --style")
     resolve(config)
@@ -162,6 +168,17 @@ def run(config: Config, workdir: str, session: _common.Session | None = None) ->
         only_style = net_config.num_styles - 1
         styles = [None] * only_style + styles
         train_config = ff_config.replace(resolve(config, net_config.styles), net=net_config)
+    if config.init_from:
+        start = infer.load(config.init_from)
+        if start.config != train_config.net:
+            raise ValueError(
+                f"--config.init_from={config.init_from} is another network ({start.config}); "
+                f"this run trains {train_config.net}"
+            )
+        init_variables = {
+            "params": start.variables["params"],
+            "batch_stats": start.variables["batch_stats"],
+        }
     dataset = None
     if train_config.net.arch == "johnson" or train_config.net.content_input:
         folder = config.train_dir or (_SAMPLE_PHOTOS if config.quick else None)

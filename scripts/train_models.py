@@ -7,7 +7,8 @@ in ``runs/models/<name>``. A rerun continues each network from its latest checkp
 one with larger ``--steps`` trains it further; Ctrl-C saves a checkpoint.
 
     .venv/bin/python scripts/fetch_training_photos.py        # once: data/train_photos/
-    .venv/bin/python scripts/train_models.py                 # all, in order
+    .venv/bin/python scripts/train_models.py                 # all of MODELS, in order
+    .venv/bin/python scripts/train_models.py styles3_joint   # then all weights, all styles
     .venv/bin/python scripts/train_models.py starry_night --steps=3000
 
 The recipe (``RECIPE``), chosen to fit a 2-core CPU (docs/fast.md): Johnson et al.'s
@@ -65,12 +66,26 @@ MODELS = {
     "styles2": (("the_scream",), 400, "starry_night"),
     "styles3": (("woman_with_hat",), 400, "styles2"),
 }
+#: name -> (styles, steps, start): every weight trained on all the styles, from ``start``.
+JOINT = {
+    "styles3_joint": (("starry_night", "the_scream", "woman_with_hat"), 1500, "styles3"),
+}
 #: What ships (``--ship``): the others are steps on the way.
 SHIPPED = ("starry_night", "styles3")
 
 
 def command(name: str, steps: int | None = None, photos: str = "data/train_photos") -> list[str]:
-    styles, default_steps, base = MODELS[name]
+    if name in JOINT:
+        styles, default_steps, start = JOINT[name]
+        extra = [f"--config.init_from=runs/models/{start}"]
+    else:
+        styles, default_steps, base = MODELS[name]
+        # A network trained whole first learns to keep the photo; an added style starts there.
+        extra = (
+            [f"--config.add_style=runs/models/{base}"]
+            if base
+            else ["--config.train.style_warmup=300"]
+        )
     return [
         sys.executable,
         "run.py",
@@ -80,12 +95,7 @@ def command(name: str, steps: int | None = None, photos: str = "data/train_photo
         f"--workdir=runs/models/{name}",
         f"--steps={steps or default_steps}",
         *RECIPE,
-        # A network trained whole first learns to keep the photo; an added style starts there.
-        *(
-            [f"--config.add_style=runs/models/{base}"]
-            if base
-            else ["--config.train.style_warmup=300"]
-        ),
+        *extra,
     ]
 
 
@@ -95,7 +105,7 @@ def training_record(name: str) -> dict:
     chain, entry = [], name
     while entry:
         chain.insert(0, entry)
-        entry = MODELS[entry][2]
+        entry = JOINT[entry][2] if entry in JOINT else MODELS[entry][2]
     record = {"training": []}
     for entry in chain:
         lines = [
@@ -134,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--photos", default="data/train_photos", help="training photo folder")
     parser.add_argument("--ship", action="store_true", help="ship the trained networks instead")
     args = parser.parse_args(argv)
-    unknown = sorted(set(args.names) - set(MODELS))
+    unknown = sorted(set(args.names) - set(MODELS) - set(JOINT))
     if unknown:
         parser.error(f"unknown network(s) {unknown}; known: {list(MODELS)}")
     if args.ship:

@@ -2,6 +2,8 @@
 
 import json
 
+import jax
+import numpy as np
 import pytest
 from common_test import OUTPUTS, cli_run
 
@@ -139,3 +141,31 @@ def test_vanilla_vs_fast_quick(trained, tmp_path):
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert manifest["random_weights"] and manifest["config"]["gatys_steps"] == 2
     assert json.loads((tmp_path / "metrics.json").read_text()) == metrics
+
+
+def test_init_from_starts_at_the_given_network(trained, tmp_path):
+    # One step at lr ~0 from the trained network: the weights are (nearly) the given ones.
+    workdir, _ = trained
+    start = train_feedforward.infer.load(workdir)
+    report = cli_run(
+        train_feedforward,
+        tmp_path / "joint",
+        [*OWN, f"--config.init_from={workdir}", "--config.train.lr=1e-12"],
+        **{**SHARED, "steps": 1},
+        style=["starry_night", "the_scream"],
+    )
+    got = train_feedforward.infer.load(report.result.model_dir)
+    for a, b in zip(
+        jax.tree.leaves(got.variables["params"]),
+        jax.tree.leaves(start.variables["params"]),
+        strict=True,
+    ):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    with pytest.raises(ValueError, match="another network"):
+        cli_run(
+            train_feedforward,
+            tmp_path / "other",
+            [*OWN, f"--config.init_from={workdir}"],
+            **SHARED,
+            style=["brick"],
+        )
