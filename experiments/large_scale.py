@@ -406,10 +406,3 @@ def _title(config: Config, quick_note: str) -> str:
     tiles = f"tiles {hi.tile_size}/{hi.tile_overlap}"
     objective = _common.runner.objective_note([cfg])
     return _common.study_title(NAME, cfg, quick_note, f"{cfg.steps} steps", tiles, *objective)
-
-
-# Highres flags (--tile_size, ... of the high-resolution mode) set ``config.highres``.
-FLAG_FIELDS = {
-    "style_scale": "highres.style_scale",
-    "memory_gib": ("highres.memory_budget", highres.gib_to_bytes),
-}

@@ -19,7 +19,9 @@ lambda_tv 200, Adam 1e-3, batch 8, 256 px crops, 2 epochs; every field is
 ``--config.train.FIELD=VALUE`` (the network's: ``--config.train.net.FIELD``). Shared run.py
 flags set the fields of their name when given (--weights, --backbone, --lr,
 --content_weight, --style_weight, --tv_weight, --seed, --steps, --batch_size,
---content_layers, --style_layers, --cache_dir, --weights_seed; --content: the preview photo).
+--content_layers, --style_layers, --cache_dir, --weights_seed); --content sets the preview
+photo (``preview``; the flags named other than their field are mapped in
+``nst_cli/experiment.py``, ``FLAG_FIELDS``).
 
 The default workdir depends only on the styles and the network, so rerunning the same
 command resumes from the latest checkpoint (also with more --steps); Ctrl-C saves one and
@@ -84,10 +86,6 @@ class Config:
 
 def get_config(quick: bool = False) -> Config:
     return Config(train=ff_config.get_config(quick), quick=quick)
-
-
-# Shared flags whose field has another name here.
-FLAG_FIELDS = {"content": "preview"}
 
 
 def _quiet_orbax() -> None:

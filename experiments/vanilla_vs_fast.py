@@ -53,8 +53,9 @@ MIXTURES = (0.0, 0.25, 0.5, 0.75, 1.0)
 @dataclasses.dataclass(frozen=True)
 class Config:
     """The comparison's settings (``--config.FIELD=VALUE``; shared flags set the fields of
-    their name: --steps ``gatys_steps``, --model, --content, --style, and the Gatys runs'
-    --backbone, --weights, --lr, ..., whose loss network the trained network shares)."""
+    their name: --model, --content, --style, and the Gatys runs' --backbone, --weights, --lr,
+    ..., whose loss network the trained network shares; --steps sets ``gatys_steps``, as
+    mapped in ``nst_cli/experiment.py``, ``FLAG_FIELDS``)."""
 
     sizes: tuple[int, ...] = (256, 512)  # longest side of the photo, px
     iterations: tuple[int, ...] = (100, 300, 500, 1000)  # Gatys rows of the table
@@ -119,8 +120,6 @@ def get_config(quick: bool = False, tier: str | None = None) -> Config:
     return config
 
 
-# Shared flags whose field has another name here.
-FLAG_FIELDS = {"steps": "gatys_steps"}
 # The loss network's fields the trained network takes from the Gatys runs.
 _SHARED_LOSS = (
     "backbone",

@@ -522,10 +522,6 @@ def _videos(workdir, labels, frames, fps) -> None:
         io.write_mp4(path, frames[label], fps=fps, overwrite=True)
 
 
-# Flags of the video mode that set this study's config.
-FLAG_FIELDS = {"max_frames": "frames"}
-
-
 def swept_settings(config: Config) -> tuple[Setting, ...]:
     """The table as the shared flags see it: of ``StylizeConfig``'s fields it varies none
     (its settings vary ``nst.video.temporal.VideoConfig`` fields and the temporal weight)."""

@@ -23,6 +23,7 @@ from typing import Any
 from absl import flags
 
 import experiments
+from nst.highres import gib_to_bytes
 from nst_cli import flags as cli_flags
 from nst_cli import overrides as overrides_lib
 from nst_cli import progress
@@ -36,6 +37,19 @@ PROCESS_FLAGS = frozenset(
 )
 # Flags whose field has another name: flag -> field.
 RENAMED = {"style": "styles"}
+# Flags whose field has another name in one study: study NAME -> {flag: field, dotted path
+# (a nested config's field), or (field, convert) for a value in other units}. The studies
+# know their fields only; the flag names are this module's.
+FLAG_FIELDS: Mapping[str, Mapping[str, Any]] = {
+    # The highres mode's flags set ``config.highres`` (StylizeConfig has a style_scale too).
+    "large_scale": {
+        "style_scale": "highres.style_scale",
+        "memory_gib": ("highres.memory_budget", gib_to_bytes),
+    },
+    "train_feedforward": {"content": "preview"},  # the preview photo
+    "vanilla_vs_fast": {"steps": "gatys_steps"},  # the Gatys runs' iterations
+    "video_temporal": {"max_frames": "frames"},  # flag of the video mode
+}
 # run.py flags that mean nothing to an experiment: giving one is an error, not a no-op.
 NOT_FOR_EXPERIMENTS = ("output", "overwrite", "snapshot_every")
 
@@ -86,8 +100,8 @@ def build(module: ModuleType, tier: str, given: Mapping[str, Any], overrides: Se
 def apply_flags(module: ModuleType, config: Any, given: Mapping[str, Any]) -> Any:
     """``config`` with the shared flags ``given`` on the command line.
 
-    A flag sets the config field of its name (``--style`` sets ``styles``; a module's
-    ``FLAG_FIELDS`` maps more: flag -> field, dotted path, or ``(field, convert)``): a top-
+    A flag sets the config field of its name (``--style`` sets ``styles``; ``FLAG_FIELDS``
+    maps more for a study: flag -> field, dotted path, or ``(field, convert)``): a top-
     level field first, then one of a nested config (``stylize``, ``highres``, ``train``
     ...), depth first. A flag with no such field, a run.py flag meaning nothing to
     experiments, or one for a field the study varies (a key of its settings' overrides) is a
@@ -96,7 +110,7 @@ def apply_flags(module: ModuleType, config: Any, given: Mapping[str, Any]) -> An
     ``config.stylize`` go through ``nst_cli.flags.config_from_flags`` as in every mode.
     """
     name = module.NAME
-    renamed = {**RENAMED, **getattr(module, "FLAG_FIELDS", {})}
+    renamed = {**RENAMED, **FLAG_FIELDS.get(name, {})}
     swept = _swept(module, config)
     changes: dict[tuple[str, ...], dict[str, Any]] = {}  # holder path -> {field: value}
     flag_of: dict[str, str] = {}  # field -> the flag that set it (for error messages)

@@ -6,6 +6,7 @@ and checks what every study must write; each ``<study>_test.py`` calls it.
 
 import csv
 import dataclasses
+import functools
 import json
 import os
 import pathlib
@@ -18,9 +19,19 @@ import jax
 import numpy as np
 import pytest
 
-from experiments import _common, init_comparison, large_scale, optimizer_sweep
+import experiments
+from experiments import (
+    _common,
+    init_comparison,
+    large_scale,
+    optimizer_sweep,
+    train_feedforward,
+    vanilla_vs_fast,
+    video_temporal,
+)
 from nst import image
 from nst_cli import experiment
+from nst_cli import flags as cli_flags
 from nst_cli.progress import Progress
 
 SIZE = 32
@@ -348,7 +359,8 @@ def test_layer_flags_and_backbone_flag():
 
 
 def test_memory_gib_reaches_large_scale_in_bytes():
-    """A converted flag (FLAG_FIELDS' (field, convert)): the value in bytes; a bad one is
+    """A converted flag (``nst_cli.experiment.FLAG_FIELDS``' (field, convert)): the value in
+    bytes; a bad one is
     refused in one line naming the flag."""
     config = large_scale.get_config(quick=True)
     out = experiment.apply_flags(large_scale, config, {"memory_gib": 1.5})
@@ -356,6 +368,36 @@ def test_memory_gib_reaches_large_scale_in_bytes():
     for bad in (0.0, -1.0, float("inf")):
         with pytest.raises(ValueError, match=r"^--memory_gib must be a finite number > 0"):
             experiment.apply_flags(large_scale, config, {"memory_gib": bad})
+
+
+@pytest.mark.parametrize(
+    "module, flag, value, path",
+    [
+        (vanilla_vs_fast, "steps", 7, ("gatys_steps",)),
+        (train_feedforward, "content", "chelsea", ("preview",)),
+        (video_temporal, "max_frames", 3, ("frames",)),
+        # StylizeConfig has a style_scale too: without the table the flag would set that one.
+        (large_scale, "style_scale", 0.5, ("highres", "style_scale")),
+    ],
+)
+def test_a_flag_named_other_than_its_field_sets_the_study_s_field(module, flag, value, path):
+    """``nst_cli.experiment.FLAG_FIELDS[NAME]``: the flag sets the field the table names for
+    that study (not one of the flag's own name, nor an error)."""
+    config = module.get_config(quick=True)
+    out = experiment.apply_flags(module, config, {flag: value})
+    assert functools.reduce(getattr, path, out) == value != functools.reduce(getattr, path, config)
+    if module is large_scale:
+        assert out.stylize == config.stylize
+
+
+def test_flag_fields_name_studies_and_flags_and_only_nst_cli_knows_them():
+    """The table's keys are registered studies and run.py flags; the studies name no flag."""
+    run_flags = {f.name for f in cli_flags.FLAGS.get_flags_for_module("nst_cli.flags")}
+    for name, table in experiment.FLAG_FIELDS.items():
+        assert name in experiments.EXPERIMENTS
+        assert set(table) <= run_flags, set(table) - run_flags
+    for name, module in experiments.EXPERIMENTS.items():
+        assert not hasattr(module, "FLAG_FIELDS"), name
 
 
 # ---------------------------------------------------------------------- workdirs
