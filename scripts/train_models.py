@@ -21,7 +21,8 @@ first learns to keep the photo) plus a small TV term; the style image at 256 px 
 crop, as Johnson et al.'s 512 px styles for 256 px crops). The conditional network
 ``styles3`` is ``starry_night`` with The Scream and Woman with a Hat added one at a time,
 each by training only its own gamma/beta rows (1,600 numbers per style at this width;
-Dumoulin et al. 2017, sec. 4), 400 steps each. ``--ship`` then writes each
+Dumoulin et al. 2017, sec. 4), 400 steps each, then every weight trained on the three
+styles together for 1,500 steps (``styles3_joint``). ``--ship`` then writes each
 network (its latest checkpoint) into ``nst/data/models/<name>.npz`` in half precision
 (``nst.feedforward.zoo.ship``) instead of training.
 """
@@ -70,8 +71,8 @@ MODELS = {
 JOINT = {
     "styles3_joint": (("starry_night", "the_scream", "woman_with_hat"), 1500, "styles3"),
 }
-#: What ships (``--ship``): the others are steps on the way.
-SHIPPED = ("starry_night", "styles3")
+#: What ships (``--ship``), name -> the workdir it comes from; the others are steps on the way.
+SHIPPED = {"starry_night": "starry_night", "styles3": "styles3_joint"}
 
 
 def command(name: str, steps: int | None = None, photos: str = "data/train_photos") -> list[str]:
@@ -152,9 +153,10 @@ def main(argv: list[str] | None = None) -> int:
         from nst.feedforward import zoo
 
         for name in args.names or SHIPPED:
-            workdir = ROOT / "runs" / "models" / name
+            source = SHIPPED.get(name, name)
+            workdir = ROOT / "runs" / "models" / source
             if workdir.is_dir():
-                path = zoo.ship(workdir, name, overwrite=True, info=training_record(name))
+                path = zoo.ship(workdir, name, overwrite=True, info=training_record(source))
                 print(f"{name}: {path} ({path.stat().st_size:,} bytes)")
         return 0
     if not pathlib.Path(ROOT, args.photos).is_dir():
