@@ -158,6 +158,19 @@ def add_style(config: Any, params: Any, name: str, *, init: str = "mean") -> tup
     return dataclasses.replace(config, styles=(*config.styles, name)), params
 
 
+def _replace_norms(tree: Mapping[str, Any], old: str, new: str, convert) -> dict[str, Any]:
+    """``tree`` with every ``old`` norm module's params replaced by ``{new: convert(them)}``."""
+    out = {}
+    for key, value in tree.items():
+        if key == old:
+            out[new] = convert(value)
+        elif isinstance(value, Mapping):
+            out[key] = _replace_norms(value, old, new, convert)
+        else:
+            out[key] = value
+    return out
+
+
 def from_instance(config: Any, params: Any) -> tuple[Any, Any]:
     """A single-style instance-norm network as the equivalent conditional network.
 
@@ -170,22 +183,12 @@ def from_instance(config: Any, params: Any) -> tuple[Any, Any]:
     """
     if config.norm != "instance":
         raise ValueError(f"from_instance needs a norm='instance' network, got {config.norm!r}")
-
-    def convert(tree):
-        out = {}
-        for key, value in tree.items():
-            if key == "InstanceNorm_0":
-                out["ConditionalInstanceNorm_0"] = {
-                    TABLE_NAMES[0]: jnp.asarray(value["scale"])[None],
-                    TABLE_NAMES[1]: jnp.asarray(value["bias"])[None],
-                }
-            elif isinstance(value, Mapping):
-                out[key] = convert(value)
-            else:
-                out[key] = value
-        return out
-
-    return dataclasses.replace(config, norm="conditional"), convert(params)
+    tables = lambda v: {
+        TABLE_NAMES[0]: jnp.asarray(v["scale"])[None],
+        TABLE_NAMES[1]: jnp.asarray(v["bias"])[None],
+    }
+    params = _replace_norms(params, "InstanceNorm_0", "ConditionalInstanceNorm_0", tables)
+    return dataclasses.replace(config, norm="conditional"), params
 
 
 def select_style(config: Any, params: Any, index: int) -> tuple[Any, Any]:
@@ -196,23 +199,13 @@ def select_style(config: Any, params: Any, index: int) -> tuple[Any, Any]:
         raise ValueError(f"select_style needs a norm='conditional' network, got {config.norm!r}")
     if not 0 <= index < config.num_styles:
         raise ValueError(f"style index {index} out of range for {config.num_styles} styles")
-
-    def convert(tree):
-        out = {}
-        for key, value in tree.items():
-            if key == "ConditionalInstanceNorm_0":
-                out["InstanceNorm_0"] = {
-                    "scale": jnp.asarray(value[TABLE_NAMES[0]])[index],
-                    "bias": jnp.asarray(value[TABLE_NAMES[1]])[index],
-                }
-            elif isinstance(value, Mapping):
-                out[key] = convert(value)
-            else:
-                out[key] = value
-        return out
-
+    row = lambda v: {
+        "scale": jnp.asarray(v[TABLE_NAMES[0]])[index],
+        "bias": jnp.asarray(v[TABLE_NAMES[1]])[index],
+    }
+    params = _replace_norms(params, "ConditionalInstanceNorm_0", "InstanceNorm_0", row)
     single = dataclasses.replace(config, norm="instance", styles=(config.styles[index],))
-    return single, convert(params)
+    return single, params
 
 
 def train_only_style(
