@@ -189,3 +189,18 @@ def test_style_warmup_scales_the_first_steps_style_term(photos, style):
     assert terms[4]["content"] == pytest.approx(terms[0]["content"], rel=1e-4)
     with pytest.raises(ValueError, match="style_warmup"):
         ff_config.replace(TINY, style_warmup=-1)
+
+
+def test_training_hands_its_augmentation_to_the_loader(photos, style, tmp_path, monkeypatch):
+    # max_scale and flip reach data.batches (a loader called without them ignores them).
+    seen = {}
+    real = data.batches
+
+    def spy(*args, **kwargs):
+        seen.update(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(train.data, "batches", spy)
+    config = ff_config.replace(TINY, steps=1, max_scale=1.5, flip=True)
+    train.train(config, tmp_path, [style], dataset=photos)
+    assert seen["max_scale"] == 1.5 and seen["flip"] is True
