@@ -154,6 +154,56 @@ def _final_over_start(record: Mapping[str, Any]) -> float:
     return float(totals[-1] / totals[0])
 
 
+def halfway(snapshots: Mapping[int, Any], steps: int) -> tuple[int, Any] | None:
+    """``(step, image)``: the last snapshot taken at or before half of ``steps`` (the
+    iterations a setting ran), or None when there is none."""
+    taken = [step for step in snapshots if 0 < step <= steps / 2]
+    return (max(taken), snapshots[max(taken)]) if taken else None
+
+
+def settled(
+    final: Mapping[str, Any], earlier: Mapping[str, Any], steps: Sequence[int]
+) -> dict[str, Any]:
+    """Whether a verdict stopped moving: the same claim computed on the images of an
+    earlier iteration (``earlier``, at ``steps``, one per value) against ``final``.
+
+    ``same_verdict``: held (or not) at both; ``largest_change``: the largest relative change
+    of a value from then to the end; ``settled``: the same verdict and no value moved by
+    more than the final margin's share of it (the gaps the verdict rests on outlast the
+    change), the number to read when a loss keeps falling slowly (polynomially) long after
+    the image stopped changing where the measure looks."""
+    end = np.asarray(list(final["values"].values()), np.float64)
+    then = np.asarray(list(earlier["values"].values()), np.float64)
+    change = np.abs(end - then) / np.maximum(np.abs(end), 1e-12)
+    margin = final.get("margin")
+    moved = np.abs(end - then)
+    within = bool(margin is not None and np.all(moved <= abs(margin)))
+    same = bool(earlier["held"]) == bool(final["held"])
+    return json_safe(
+        {
+            "at_steps": [int(s) for s in steps],
+            "values": dict(earlier["values"]),
+            "held": bool(earlier["held"]),
+            "margin": earlier.get("margin"),
+            "same_verdict": same,
+            "largest_change": float(np.max(change)) if change.size else None,
+            "settled": same and within,
+        }
+    )
+
+
+def settled_line(s: Mapping[str, Any]) -> str:
+    """``measure settled: the same verdict at iterations 300 ... (values moved <= 4%)``."""
+    steps = sorted(set(s["at_steps"]))
+    at = f"{steps[0]}" if len(steps) == 1 else f"{steps[0]}-{steps[-1]}"
+    word = "HELD" if s["held"] else "NOT HELD"
+    state = "measure settled" if s["settled"] else "measure NOT settled"
+    return (
+        f"{state}: {word} at iteration {at} (about half the run), values moved "
+        f"<= {s['largest_change']:.0%} from there to the end"
+    )
+
+
 def convergence_line(c: Mapping[str, Any]) -> str:
     """``converged: 5 of 5 settings (...; largest fall 3e-4)`` for a figure or the log."""
     fall = c.get("largest_fall")
@@ -183,6 +233,8 @@ def verdict_lines(claims: Sequence[Mapping[str, Any]]) -> list[str]:
             lines.append(f"    {c['note']}")
         if c.get("convergence"):
             lines.append(f"    {convergence_line(c['convergence'])}")
+        if c.get("settled"):
+            lines.append(f"    {settled_line(c['settled'])}")
     return lines
 
 

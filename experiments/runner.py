@@ -84,6 +84,9 @@ class Outcome:
     slug: str
     image: np.ndarray
     record: dict[str, Any]
+    snapshots: dict[int, np.ndarray] = dataclasses.field(default_factory=dict)
+    """{step: image} taken while it ran (``StylizeConfig.snapshot_every``), from
+    ``snapshots/<slug>/<step>.png``."""
 
     @property
     def history(self) -> dict[str, np.ndarray]:
@@ -134,7 +137,7 @@ class Summary:
 
 # work(todo, save, session) -> interrupted: computes the labels in ``todo`` (in order),
 # handing each finished one to ``save(label, image, record)``.
-Save = Callable[[str, np.ndarray, dict[str, Any]], Outcome]
+Save = Callable[..., Outcome]  # (label, image, record, snapshots={step: image}) -> Outcome
 Work = Callable[[list[str], Save, Session], bool]
 
 
@@ -200,12 +203,22 @@ def run(study: Study, workdir: str, session: Session | None = None) -> Report:
     skipped = list(outcomes)
     ran: list[str] = []
 
-    def save(label: str, image: np.ndarray, record: dict[str, Any]) -> Outcome:
+    def save(
+        label: str,
+        image: np.ndarray,
+        record: dict[str, Any],
+        snapshots: Mapping[int, np.ndarray] | None = None,
+    ) -> Outcome:
         s = slug(label)
+        snapshots = {int(k): v for k, v in (snapshots or {}).items()}
         if study.primary:
+            for step, shot in snapshots.items():  # before the record: it marks the label done
+                path = os.path.join(workdir, "snapshots", s, f"{step:06d}.png")
+                nst_image.save(path, shot, overwrite=True)
             nst_image.save(os.path.join(workdir, "images", f"{s}.png"), image, overwrite=True)
             write_json(os.path.join(workdir, "results", f"{s}.json"), json_safe(record))
-        outcomes[label] = Outcome(label, s, image, json_safe(record))
+            snapshots = {**_snapshots(workdir, s), **snapshots}
+        outcomes[label] = Outcome(label, s, image, json_safe(record), snapshots)
         ran.append(label)
         return outcomes[label]
 
@@ -303,7 +316,19 @@ def load_outcome(workdir: str, label: str) -> Outcome | None:
     image_path = os.path.join(workdir, "images", f"{s}.png")
     if not (os.path.exists(record_path) and os.path.exists(image_path)):
         return None
-    return Outcome(label, s, nst_image.load(image_path, max_size=None), read_json(record_path))
+    image = nst_image.load(image_path, max_size=None)
+    return Outcome(label, s, image, read_json(record_path), _snapshots(workdir, s))
+
+
+def _snapshots(workdir: str, s: str) -> dict[int, np.ndarray]:
+    """``{step: image}`` from ``snapshots/<s>/<step>.png`` ({} when there are none)."""
+    folder = os.path.join(workdir, "snapshots", s)
+    names = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
+    return {
+        int(name[:-4]): nst_image.load(os.path.join(folder, name), max_size=None)
+        for name in names
+        if name.endswith(".png") and name[:-4].isdigit()
+    }
 
 
 # ------------------------------------------------------------------------- table studies
@@ -432,6 +457,13 @@ class _TableStudy:
             start=stylize.steps_saved(checkpoint),
             title=f"{self.name}: {title} ({base.steps} steps, sweep of {len(cfgs)})",
         )
+        slugs = [slug(label) for label in labels]
+
+        def snapshot(step: int, images: list[np.ndarray]) -> None:  # written as the run goes
+            for s, image in zip(slugs, images):
+                path = os.path.join(self.workdir, "snapshots", s, f"{step:06d}.png")
+                nst_image.save(path, image, overwrite=True)
+
         with bar:
             results = stylize.sweep(
                 cfgs,
@@ -442,6 +474,7 @@ class _TableStudy:
                 checkpoint=checkpoint,
                 should_stop=session.should_stop,
                 progress=show,
+                on_snapshot=snapshot if base.snapshot_every else None,
             )
         if results[0].stopped == "interrupted":
             logging.warning(
@@ -454,7 +487,7 @@ class _TableStudy:
         """Setting ``i``'s image and record, handed to the runner's ``save``; one log line."""
         label, (cfg, inputs) = self.labels[i], self.rows[i]
         record = _record(label, cfg, inputs, result, sweep_size)
-        save(label, result.image, record)
+        save(label, result.image, record, result.snapshots)
         logging.info(
             "%s: %s: %d steps in %.1f s (+%.1f s compile), loss %.4g%s",
             self.name, label, record["steps"], record["wall_seconds"],

@@ -508,3 +508,29 @@ def test_cli_bad_flags_are_one_line_and_exit_2(args, pattern, tmp_path):
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and pattern in lines[0], proc.stderr
     assert not (tmp_path / "w").exists()
+
+
+def test_halfway_and_settled_by_hand():
+    shots = {100: "a", 200: "b", 300: "c", 400: "d", 600: "e"}
+    assert _common.halfway(shots, 600) == (300, "c")
+    assert _common.halfway(shots, 500) == (200, "b")  # the last at or before half
+    assert _common.halfway(shots, 150) is None and _common.halfway({}, 600) is None
+
+    def verdict(values):
+        return _common.trend_claim("c", "m", ["x", "y", "z"], values, increasing=False)
+
+    final = verdict([3.0, 2.0, 1.0])  # held, margin 1
+    # Moved by at most 0.5 (< the margin 1), same verdict: settled.
+    calm = _common.settled(final, verdict([3.5, 2.4, 1.2]), [300, 300, 300])
+    assert calm["settled"] and calm["same_verdict"] and calm["held"]
+    assert calm["largest_change"] == pytest.approx(0.2)  # (1.2 - 1) / 1
+    assert calm["values"] == {"x": 3.5, "y": 2.4, "z": 1.2}
+    # The same verdict, but a value moved by more than the margin: not settled.
+    drifting = _common.settled(final, verdict([3.0, 3.5, 1.0]), [300] * 3)
+    assert not drifting["held"] and not drifting["same_verdict"] and not drifting["settled"]
+    moved = _common.settled(final, verdict([5.0, 3.2, 1.1]), [300] * 3)
+    assert moved["same_verdict"] and not moved["settled"]  # x moved by 2 > margin 1
+    line = _common.verdict_lines([{**final, "settled": calm}])[-1]
+    assert "measure settled: HELD at iteration 300" in line and "<= 20%" in line
+    line = _common.verdict_lines([{**final, "settled": moved}])[-1]
+    assert "measure NOT settled" in line
