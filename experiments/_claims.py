@@ -213,7 +213,8 @@ def convergence_line(c: Mapping[str, Any]) -> str:
         fall_text += f"; final loss <= {reached:.2g} x the first step's"
     word = "converged" if c["converged"] == c["settings"] else "NOT converged"
     return (
-        f"{word}: {c['converged']} of {c['settings']} settings ended by the stopping rule "
+        f"{word}: {c['converged']} of {c['settings']} {c.get('of', 'settings')} ended by the "
+        "stopping rule "
         f"({c['rule']}{fall_text})"
     )
 

@@ -390,6 +390,7 @@ def stylize_video(
             "reliable": float(np.mean(mask)) if t else None,
             "loss": {k: float(v[-1]) for k, v in history.items() if k != "time" and len(v)},
             "stopped": out.stopped,
+            "converged": out.converged,  # the stopping rule's reason, or None
         }
         store.log(record)
         result.records.append(record)

@@ -65,6 +65,13 @@ def test_smoke(tmp_path, config):
         assert set(verdict["values"]) == {on, off}
         fall = 1 - rows[on]["warping_error"] / rows[off]["warping_error"]
         assert verdict["margin"] == pytest.approx(fall - video_temporal.CLEAR, rel=1e-6)
+        # Its frames' convergence: both settings' frames, each ended by the rule or not.
+        frames = verdict["convergence"]
+        assert frames["settings"] == 2 * config.frames and frames["of"] == "frames"
+        steps = [rows[label]["steps_per_frame"] for label in (on, off)]
+        capped = sum(n == config.stylize.steps for s in steps for n in s[1:])
+        assert frames["converged"] <= 2 * config.frames - capped
+        assert "lbfgs" in verdict["measure"] and "at most 2" in verdict["measure"]
     # Frame 0 is computed once and shared: identical files in every setting.
     firsts = {(tmp_path / "frames" / _common.slug(lb) / "00000.png").read_bytes() for lb in labels}
     assert len(firsts) == 1
@@ -74,3 +81,13 @@ def test_smoke(tmp_path, config):
     other = dataclasses.replace(config, frames=3)
     with pytest.raises(ValueError, match="holds a run with other settings"):
         video_temporal.run(other, str(tmp_path))
+
+
+def test_frames_run_ruder_s_optimizer_to_a_stopping_rule():
+    """Ruder et al. optimize every frame with L-BFGS until it stops improving: a short
+    fixed run leaves every variant near its start, where no term shows its effect."""
+    for tier in ("quick", "middle", "full"):
+        base = video_temporal.get_config(tier=tier).stylize
+        assert base.optimizer == "lbfgs" and base.stop_tol > 0, tier
+    full = video_temporal.get_config().stylize
+    assert (full.steps, full.stop_tol, full.stop_window) == (1000, 1e-4, 100)
