@@ -46,7 +46,7 @@ def get_config(quick: bool = False, tier: str | None = None) -> Config:
     # Converged runs, as Gatys et al. ran them: L-BFGS until the loss falls by less than
     # stop_tol over the last stop_window iterations (the steps are a cap).
     tiers = {
-        "middle": dict(size=128, steps=300, stop_tol=1e-3, stop_window=10),
+        "middle": dict(size=128, steps=300, stop_tol=1e-3, stop_window=10, snapshot_every=50),
         "quick": dict(size=96, steps=100, stop_tol=1e-3, stop_window=10),
     }
     return _common.gatys(
@@ -61,6 +61,7 @@ def get_config(quick: bool = False, tier: str | None = None) -> Config:
         steps=1000,  # a cap: the stopping rule ends a converged run
         stop_tol=1e-4,  # relative fall of the loss over the last stop_window iterations
         stop_window=100,
+        snapshot_every=100,  # the verdicts are also computed half-way (settled?)
     )
 
 

@@ -74,7 +74,8 @@ def settings(config: Config) -> tuple[Setting, ...]:
 def get_config(quick: bool = False, tier: str | None = None) -> Config:
     # The middle tier runs Luan et al.'s objective to convergence (L-BFGS until the loss
     # falls by less than stop_tol over stop_window iterations; the steps are a cap).
-    converged = dict(optimizer="lbfgs", stop_tol=1e-3, stop_window=10)
+    # snapshots: the verdicts are also computed half-way through the run (settled?)
+    converged = dict(optimizer="lbfgs", stop_tol=1e-3, stop_window=10, snapshot_every=50)
     tiers = {"middle": dict(size=128, steps=300, **converged), "quick": dict(size=96, steps=100)}
     return _common.gatys(
         _common.tier_of(quick, tier),

@@ -501,6 +501,13 @@ class _TableStudy:
         verdicts = list(self.claims(config, outcomes, loader)) if self.claims else []
         runs = _claims.convergence([o.record for o in outcomes])
         verdicts = [{"convergence": runs, **v} for v in verdicts]
+        halves = [_claims.halfway(o.snapshots, o.record["steps"]) for o in outcomes]
+        if verdicts and config.stylize.snapshot_every and all(halves):
+            # The same claims on the images of half the run: had the verdicts settled?
+            earlier = [dataclasses.replace(o, image=h[1]) for o, h in zip(outcomes, halves)]
+            steps = [h[0] for h in halves]
+            for verdict, then in zip(verdicts, self.claims(config, earlier, loader)):
+                verdict["settled"] = _claims.settled(verdict, then, steps)
         layout = (self.figure or _default_figure)(config, outcomes, loader)
         extra_files = self.extra_files
         return Summary(

@@ -90,33 +90,23 @@ def claims(config: Config, outcomes: list[Outcome], load) -> list[dict[str, Any]
     """The coarse-level SWD to the style image falls with every layer added to conv1_1 ...
     conv5_1."""
     style = load(config.styles[0])
-    labels = [o.label for o in outcomes]
-    record, distances = _verdict(style, labels, [o.image for o in outcomes])
-    record["levels"] = dict(zip(labels, (d["levels"] for d in distances)))
-    halves = [_common.halfway(o.snapshots, o.record["steps"]) for o in outcomes]
-    if all(h is not None for h in halves):  # the verdict half-way through the run
-        earlier, _ = _verdict(style, labels, [image for _, image in halves])
-        record["settled"] = _common.settled(record, earlier, [step for step, _ in halves[:5]])
-    return [record]
-
-
-def _verdict(style, labels: list[str], images) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The claim on the reconstructions (the cumulative sets first, then the reference
-    set), and every reconstruction's distances."""
-    distances = [_common.structure_distances(style, image) for image in images]
-    coarse = distances[0]["coarse_levels"]
+    distances = {o.label: _common.structure_distances(style, o.image) for o in outcomes}
+    cumulative = outcomes[:5]
+    labels = [o.label for o in cumulative]
+    coarse = distances[labels[0]]["coarse_levels"]
     record = _common.trend_claim(
         "adding deeper layers reproduces the style at larger scales",
         "sliced Wasserstein distance of 7x7 neighbourhoods to the style image at the coarse "
         f"Laplacian-pyramid levels {coarse} (mean; nst.measures.pyramid_swd) of each "
         "reconstruction, conv1_1 ... conv1_1 – conv5_1",
-        labels[:5],
-        [d["coarse"] for d in distances[:5]],
+        labels,
+        [distances[label]["coarse"] for label in labels],
         increasing=False,
         unit="SWD",
     )
-    record["reference"] = {label: d["coarse"] for label, d in zip(labels[5:], distances[5:])}
-    return record, distances
+    record["reference"] = {o.label: distances[o.label]["coarse"] for o in outcomes[5:]}
+    record["levels"] = {label: d["levels"] for label, d in distances.items()}
+    return [record]
 
 
 def _figure(config: Config, outcomes: list[Outcome], load) -> dict[str, Any]:

@@ -111,31 +111,21 @@ def claims(config: Config, outcomes: list[Outcome], load) -> list[dict[str, Any]
         row = outcomes[i * per_row : (i + 1) * per_row]
         name = _common.image_name(texture)
         original = load(texture)
-        record, distances = _verdict(name, original, [o.image for o in row])
+        distances = [_common.structure_distances(original, o.image) for o in row]
+        coarse = distances[0]["coarse_levels"]
+        record = _common.trend_claim(
+            f"{name}: layers up to deeper pools reproduce structure at larger scales",
+            "sliced Wasserstein distance of 7x7 neighbourhoods to the texture at the coarse "
+            f"Laplacian-pyramid levels {coarse} (mean; nst.measures.pyramid_swd) per layer set",
+            [label for label, _ in LAYER_SETS],
+            [d["coarse"] for d in distances],
+            increasing=False,
+            unit="SWD",
+        )
         record["levels"] = {label: d["levels"] for (label, _), d in zip(LAYER_SETS, distances)}
         record["convergence"] = _common.convergence([o.record for o in row])
-        halves = [_common.halfway(o.snapshots, o.record["steps"]) for o in row]
-        if all(h is not None for h in halves):  # the verdict half-way through the run
-            earlier, _ = _verdict(name, original, [image for _, image in halves])
-            record["settled"] = _common.settled(record, earlier, [step for step, _ in halves])
         out.append(record)
     return out
-
-
-def _verdict(name: str, original, images) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The claim on one texture's syntheses (one per layer set), and their distances."""
-    distances = [_common.structure_distances(original, image) for image in images]
-    coarse = distances[0]["coarse_levels"]
-    record = _common.trend_claim(
-        f"{name}: layers up to deeper pools reproduce structure at larger scales",
-        "sliced Wasserstein distance of 7x7 neighbourhoods to the texture at the coarse "
-        f"Laplacian-pyramid levels {coarse} (mean; nst.measures.pyramid_swd) per layer set",
-        [label for label, _ in LAYER_SETS],
-        [d["coarse"] for d in distances],
-        increasing=False,
-        unit="SWD",
-    )
-    return record, distances
 
 
 def run(config: Config, workdir: str, session: _common.Session | None = None) -> _common.Report:

@@ -45,7 +45,8 @@ def get_config(quick: bool = False, tier: str | None = None) -> Config:
     # The middle tier runs the seed's objective to convergence (L-BFGS until the loss falls
     # by less than stop_tol over stop_window iterations; the steps are a cap): the claim is
     # about the objective's minimum, not about where 300 Adam steps stop.
-    converged = dict(optimizer="lbfgs", stop_tol=1e-3, stop_window=10)
+    # snapshots: the verdicts are also computed half-way through the run (settled?)
+    converged = dict(optimizer="lbfgs", stop_tol=1e-3, stop_window=10, snapshot_every=50)
     tiers = {"middle": dict(size=160, steps=300, **converged), "quick": dict(size=128, steps=100)}
     return _common.gatys(
         _common.tier_of(quick, tier),
