@@ -71,6 +71,28 @@ MODELS = {
 JOINT = {
     "styles3_joint": (("starry_night", "the_scream", "woman_with_hat"), 1500, "styles3"),
 }
+#: name -> (styles, steps, flags): networks trained for a comparison, not shipped.
+#: ``brick_texture``: Ulyanov et al.'s (2016) texture network (noise in, no photo; their
+#: width 8 per scale) on the brick at 128 px, scored by benchmarks/texture_net.py.
+#: ``starry_night_batchnorm``: ``starry_night``'s recipe and seed with batch instead of
+#: instance norm (Ulyanov et al. 2017), compared on the same steps of the same stream.
+COMPARISONS = {
+    "brick_texture": (
+        ("brick",),
+        600,
+        (
+            "--config.texture=true",
+            "--config.train.net.arch=ulyanov",
+            "--config.train.net.width=8",
+            "--config.train.style_size=128",
+        ),
+    ),
+    "starry_night_batchnorm": (
+        ("starry_night",),
+        600,
+        ("--config.train.net.norm=batch", "--config.train.style_warmup=300"),
+    ),
+}
 #: What ships (``--ship``), name -> the workdir it comes from; the others are steps on the way.
 SHIPPED = {"starry_night": "starry_night", "styles3": "styles3_joint"}
 
@@ -79,6 +101,9 @@ def command(name: str, steps: int | None = None, photos: str = "data/train_photo
     if name in JOINT:
         styles, default_steps, start = JOINT[name]
         extra = [f"--config.init_from=runs/models/{start}"]
+    elif name in COMPARISONS:
+        styles, default_steps, flags = COMPARISONS[name]
+        extra = list(flags)
     else:
         styles, default_steps, base = MODELS[name]
         # A network trained whole first learns to keep the photo; an added style starts there.
@@ -96,7 +121,7 @@ def command(name: str, steps: int | None = None, photos: str = "data/train_photo
         f"--workdir=runs/models/{name}",
         f"--steps={steps or default_steps}",
         *RECIPE,
-        *extra,
+        *extra,  # after the recipe: a comparison's flags win
     ]
 
 
@@ -106,7 +131,7 @@ def training_record(name: str) -> dict:
     chain, entry = [], name
     while entry:
         chain.insert(0, entry)
-        entry = JOINT[entry][2] if entry in JOINT else MODELS[entry][2]
+        entry = JOINT[entry][2] if entry in JOINT else MODELS.get(entry, (0, 0, None))[2]
     record = {"training": []}
     for entry in chain:
         lines = [
@@ -145,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--photos", default="data/train_photos", help="training photo folder")
     parser.add_argument("--ship", action="store_true", help="ship the trained networks instead")
     args = parser.parse_args(argv)
-    unknown = sorted(set(args.names) - set(MODELS) - set(JOINT))
+    unknown = sorted(set(args.names) - set(MODELS) - set(JOINT) - set(COMPARISONS))
     if unknown:
         parser.error(f"unknown network(s) {unknown}; known: {list(MODELS)}")
     if args.ship:
