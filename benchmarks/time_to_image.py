@@ -23,6 +23,10 @@ Methods (``METHODS``):
 The objective is the one-image default's (``--balance=relative``, ``--style_weight=10``)
 unless given. ``--pairs=all`` (or a comma list) runs the panel of ``benchmarks/panel.py``,
 each pair in its own folder under ``--out`` (a pair already done is skipped).
+* ``model``: ``default`` started from a shipped network's output (``--init=model:NAME``,
+  ``--init_model``; the network's load and pass count in its time) instead of the photo.
+  ``--targets_from=PANEL.json`` takes each pair's target from an earlier panel run
+  (``adam_loss``) instead of running ``adam`` again.
 * ``lbfgs``: L-BFGS at full size as ``--optimizer=lbfgs`` resolves it on this backend
   (``--lbfgs`` picks another form for it and the ``c2f`` methods).
 * ``lbfgs_host``: the host-driven L-BFGS with the jitted two-loop recursion and the spectral
@@ -52,7 +56,9 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-METHODS = ("adam", "default", "lbfgs_host", "lbfgs_plain", "lbfgs_scipy", "c2f256", "c2f384")
+METHODS = (
+    "adam", "default", "model", "lbfgs_host", "lbfgs_plain", "lbfgs_scipy", "c2f256", "c2f384"
+)  # fmt: skip
 
 
 def _child(args: argparse.Namespace) -> None:
@@ -121,13 +127,15 @@ def _child(args: argparse.Namespace) -> None:
             first["first_step"] = time.time() - t0
         progress(step, loss, rate)
 
-    if method in ("adam", "default") or method.startswith("lbfgs"):
+    if method in ("adam", "default", "model") or method.startswith("lbfgs"):
         if method == "adam":
             cfg = dataclasses.replace(base, steps=args.adam_steps)
-        elif method == "default":  # the one-image command: lbfgs_host and the stopping rule
+        elif method in ("default", "model"):  # the one-image command: lbfgs_host, the rule
             cfg = dataclasses.replace(
                 base, optimizer="lbfgs_host", steps=args.max_steps, stop_tol=args.stop_tol
             )
+            if method == "model":
+                cfg = dataclasses.replace(cfg, init=f"model:{args.init_model}")
         else:
             optimizer = {"lbfgs": args.lbfgs, "lbfgs_plain": "lbfgs_host"}.get(method, method)
             cfg = dataclasses.replace(base, optimizer=optimizer, steps=args.max_steps)
@@ -143,7 +151,7 @@ def _child(args: argparse.Namespace) -> None:
             [style_full],
             net_params=(net, params),
             targets=targets,
-            should_stop=stop if method not in ("adam", "default") else (lambda: False),
+            should_stop=stop if method not in ("adam", "default", "model") else (lambda: False),
             progress=timed_progress,
         )
     elif method.startswith("c2f"):
@@ -218,6 +226,7 @@ def _run_method(method: str, args: argparse.Namespace, out: pathlib.Path, rep: i
         f"--balance={args.balance}",
         f"--style_weight={args.style_weight!r}",
         f"--stop_tol={args.stop_tol!r}",
+        f"--init_model={args.init_model}",
     ]
     if target is not None:
         cmd.append(f"--target={target!r}")
@@ -294,6 +303,8 @@ def main() -> None:
     parser.add_argument("--pairs", default="", help="panel pairs (benchmarks/panel.py) or all")
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--target", type=float, default=None, help="skip adam; use this loss")
+    parser.add_argument("--targets_from", default="", help="panel JSON: per-pair adam_loss")
+    parser.add_argument("--init_model", default="starry_night", help="method model's network")
     parser.add_argument("--precision", default="", help="e.g. highest (GPU)")
     parser.add_argument("--compile_cache", default="", help="persistent compile cache dir")
     parser.add_argument("--out", default="runs/time_to_image")
@@ -328,6 +339,9 @@ def _panel(args: argparse.Namespace) -> None:
         pair_args = argparse.Namespace(**vars(args))
         pair_args.content, pair_args.style = paths[name]
         pair_args.out = str(out / name)
+        if args.targets_from:
+            rows = json.loads(pathlib.Path(args.targets_from).read_text())
+            pair_args.target = next(r["adam_loss"] for r in rows if r["pair"] == name)
         print(f"== {name}", flush=True)
         _one_pair(pair_args)
 
