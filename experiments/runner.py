@@ -213,8 +213,7 @@ def run(study: Study, workdir: str, session: Session | None = None) -> Report:
         snapshots = {int(k): v for k, v in (snapshots or {}).items()}
         if study.primary:
             for step, shot in snapshots.items():  # before the record: it marks the label done
-                path = os.path.join(workdir, "snapshots", s, f"{step:06d}.png")
-                nst_image.save(path, shot, overwrite=True)
+                nst_image.save(_snapshot_path(workdir, s, step), shot, overwrite=True)
             nst_image.save(os.path.join(workdir, "images", f"{s}.png"), image, overwrite=True)
             write_json(os.path.join(workdir, "results", f"{s}.json"), json_safe(record))
             snapshots = {**_snapshots(workdir, s), **snapshots}
@@ -318,6 +317,10 @@ def load_outcome(workdir: str, label: str) -> Outcome | None:
         return None
     image = nst_image.load(image_path, max_size=None)
     return Outcome(label, s, image, read_json(record_path), _snapshots(workdir, s))
+
+
+def _snapshot_path(workdir: str, s: str, step: int) -> str:
+    return os.path.join(workdir, "snapshots", s, f"{step:06d}.png")
 
 
 def _snapshots(workdir: str, s: str) -> dict[int, np.ndarray]:
@@ -461,8 +464,7 @@ class _TableStudy:
 
         def snapshot(step: int, images: list[np.ndarray]) -> None:  # written as the run goes
             for s, image in zip(slugs, images):
-                path = os.path.join(self.workdir, "snapshots", s, f"{step:06d}.png")
-                nst_image.save(path, image, overwrite=True)
+                nst_image.save(_snapshot_path(self.workdir, s, step), image, overwrite=True)
 
         with bar:
             results = stylize.sweep(
