@@ -82,18 +82,30 @@ def high_frequency_fraction(image: np.ndarray) -> float:
 
 
 def claims(config: Config, outcomes: list[Outcome], load) -> list[dict[str, Any]]:
-    """The high-frequency share falls as the TV weight rises."""
+    """The seed's claim: the high-frequency share falls as the TV weight rises; and a
+    property (the term is not inert): the output's mean |gradient| falls with it."""
     del config, load
+    labels = [o.label for o in outcomes]
     return [
         _common.trend_claim(
             "total variation removes high frequencies: the share of spectral energy above "
             f"{CUTOFF} cycles/px falls as the TV weight rises",
             f"share of the luminance's spectral energy (Hann window) above {CUTOFF} cycles/px",
-            [o.label for o in outcomes],
+            labels,
             [high_frequency_fraction(o.image) for o in outcomes],
             increasing=False,
             unit="of the energy",
-        )
+        ),
+        _common.trend_claim(
+            "(a property: the term is not inert) the output's total variation falls as the "
+            "TV weight rises",
+            "mean absolute difference of neighbouring pixel values, all channels, 0-255 "
+            "(nst.measures.mean_gradient)",
+            labels,
+            [255.0 * measures.mean_gradient(o.image) for o in outcomes],
+            increasing=False,
+            unit="/255",
+        ),
     ]
 
 

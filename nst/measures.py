@@ -166,6 +166,26 @@ def high_frequency_share(image: Any, *, cutoff: float = 0.25, window: str | None
     return float(power[np.broadcast_to(high, power.shape)].sum() / total)
 
 
+def mean_gradient(image: Any) -> float:
+    r"""The mean absolute difference between neighbouring pixels, all channels: the
+    anisotropic total variation per pixel,
+
+    .. math:: \frac{1}{|\Omega_x|} \sum |x_{i, j+1} - x_{i, j}|
+              + \frac{1}{|\Omega_y|} \sum |x_{i+1, j} - x_{i, j}|
+
+    (means over every horizontal and every vertical pair, and over channels), in the
+    image's units. 0 for a flat image; 1/(W - 1) for a single vertical edge of height 1.
+    Unlike a spectral share it counts the many small steps of colour noise as much as one
+    strong edge of the same total height: what an L1 total-variation term removes.
+    """
+    x = np.asarray(image, np.float64)
+    if x.ndim == 2:
+        x = x[..., None]
+    if x.ndim != 3 or min(x.shape[:2]) < 2:
+        raise ValueError(f"mean_gradient needs an [H, W(, C)] image of at least 2x2, got {x.shape}")
+    return float(np.abs(np.diff(x, axis=1)).mean() + np.abs(np.diff(x, axis=0)).mean())
+
+
 def autocorrelation(image: Any) -> np.ndarray:
     r"""Normalized autocorrelation of the luminance (mean removed), by displacement.
 

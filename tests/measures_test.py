@@ -354,3 +354,25 @@ def test_edge_alignment_known_answers(rng):
     assert measures.edge_alignment(np.zeros((64, 64)), image) == 0.0
     with pytest.raises(ValueError, match="same shape"):
         measures.edge_alignment(edges[:8], image)
+
+
+def test_mean_gradient_known_answers(rng):
+    flat = np.full((8, 10, 3), 0.3)
+    assert measures.mean_gradient(flat) == 0.0
+    step = np.zeros((8, 10, 3))
+    step[:, 5:] = 1.0  # one vertical edge of height 1
+    assert measures.mean_gradient(step) == pytest.approx(1 / 9)
+    assert measures.mean_gradient(step + 0.5) == pytest.approx(1 / 9)  # offsets do not count
+    assert measures.mean_gradient(step[..., 0]) == pytest.approx(1 / 9)  # grey [H, W]
+    # Same pixels (same histogram), other arrangement: a smooth ramp against its shuffle.
+    ramp = np.broadcast_to(np.linspace(0, 1, 64)[None, :, None], (64, 64, 3)).copy()
+    shuffled = rng.permutation(ramp.reshape(-1, 3)).reshape(ramp.shape)
+    assert measures.mean_gradient(ramp) == pytest.approx(1 / 63)
+    assert measures.mean_gradient(shuffled) > 10 * measures.mean_gradient(ramp)
+    # By hand on a 2x2 image: |b - a| + |d - c| over 2, plus |c - a| + |d - b| over 2.
+    a, b, c, d = 0.1, 0.7, 0.4, 0.2
+    tiny = np.array([[a, b], [c, d]])
+    expected = (abs(b - a) + abs(d - c)) / 2 + (abs(c - a) + abs(d - b)) / 2
+    assert measures.mean_gradient(tiny) == pytest.approx(expected)
+    with pytest.raises(ValueError, match="at least 2x2"):
+        measures.mean_gradient(np.zeros((1, 5, 3)))

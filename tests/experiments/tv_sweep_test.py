@@ -7,6 +7,7 @@ import pytest
 from common_test import check_objective, smoke
 
 from experiments import tv_sweep
+from nst import measures
 
 
 def test_smoke(tmp_path):
@@ -22,6 +23,13 @@ def test_smoke(tmp_path):
     tv = {k: o.history["tv"][-1] for k, o in report.outcomes.items()}
     assert tv["TV 100"] < tv["TV 0"], tv
     assert fractions["TV 100"] < fractions["TV 0"], fractions
+    # Two verdicts: the seed's (spectral share) and the property (the output's own TV).
+    seed, inert = json.loads((tmp_path / "metrics.json").read_text())["claims"]
+    assert seed["values"] == pytest.approx(fractions)
+    assert "not inert" in inert["claim"] and inert["unit"] == "/255"
+    for label, outcome in report.outcomes.items():
+        assert inert["values"][label] == pytest.approx(255 * measures.mean_gradient(outcome.image))
+    assert inert["values"]["TV 100"] < inert["values"]["TV 0"], inert["values"]
 
 
 def test_spectrum_helpers():
