@@ -57,6 +57,10 @@ def get_config(quick: bool = False, tier: str | None = None) -> Config:
         style_layers=(),  # content loss only
         style_weight=0.0,
         init="noise",  # N(0, 1) in the backbone's normalized input space
+        # Gatys et al.'s network: VGG19 with every filter's mean activation 1 (the same
+        # function; it balances the layers' Gram terms) and average pooling.
+        network_norm="gatys",
+        pooling="avg",
         optimizer="lbfgs",  # lbfgs_host on CPU (one setting at a time), optax's on GPU
         steps=1000,  # a cap: the stopping rule ends a converged run
         stop_tol=1e-4,  # relative fall of the loss over the last stop_window iterations

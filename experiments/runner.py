@@ -46,9 +46,9 @@ from experiments import _claims, _outputs, _records
 from experiments._manifest import existing_manifest, finish_manifest, new_manifest, start_session
 from experiments._records import json_safe, read_json, write_json
 from experiments._table import Config, Setting, configs, format_number, groups, slug
-from nst import backbones, optimizers, stylize
 from nst import config as config_lib
 from nst import image as nst_image
+from nst import optimizers, stylize
 from nst.config import StylizeConfig
 
 
@@ -547,9 +547,14 @@ def _figure_title(name: str, rows, quick_note: str) -> str:
     steps = sorted({c.steps for c, _ in rows})
     configs_ = [c for c, _ in sorted(rows, key=lambda r: r[0].backbone)]
     trained = [c for c in configs_ if not _records.weights_record(c)["random"]]
+    network = _records.weights_label(trained or configs_)
+    if cfg.network_norm == "gatys":
+        network += ", normalized (mean activation 1 per filter, Gatys et al.)"
+    if cfg.pooling != "max":
+        network += f", {cfg.pooling} pooling"
     parts = [
         name,
-        _records.weights_label(trained or configs_),
+        network,
         f"{cfg.size} px",
         f"{'/'.join(map(str, steps))} steps",
     ]
@@ -651,7 +656,9 @@ def _show(bar: Any, step: int, loss: float, rate: float) -> None:
 
 
 def _weights_key(config: StylizeConfig) -> tuple:
-    return (config.backbone, config.weights, config.weights_seed, config.cache_dir)
+    key = (config.backbone, config.weights, config.weights_seed, config.cache_dir)
+    # normalized params depend on the pooling (the calibration's activations)
+    return (*key, config.network_norm, config.pooling if config.network_norm != "none" else "")
 
 
 def _load_weights(rows: Sequence[tuple[StylizeConfig, dict]]) -> dict[tuple, Any]:
@@ -660,7 +667,5 @@ def _load_weights(rows: Sequence[tuple[StylizeConfig, dict]]) -> dict[tuple, Any
     for cfg, _ in rows:
         key = _weights_key(cfg)
         if key not in params:
-            params[key] = backbones.load_params(
-                cfg.backbone, cfg.weights, seed=cfg.weights_seed, cache_dir=cfg.cache_dir
-            )
+            params[key] = stylize.load_params(cfg)
     return params

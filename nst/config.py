@@ -52,6 +52,10 @@ class StylizeConfig:
     weights: str = "imagenet"
     weights_seed: int = 0  # seed of weights="random"
     pooling: str = "max"  # "max" | "avg" (Gatys et al. prefer avg)
+    # VGG only: "gatys" rescales the weights so that every filter's mean activation over the
+    # bundled images and positions is 1 (Gatys et al.'s normalized network; the same
+    # function, other feature scales: it balances the Gram terms across layers); "none".
+    network_norm: str = "none"
     cache_dir: str | None = None  # weights download cache (None: $NST_CACHE_DIR or ~/.cache/nst)
     # Layers and their weights; None picks the backbone's defaults with equal weights summing
     # to 1 (VGG: conv4_2 / conv1_1..5_1 at 0.2 each; nst.backbones.DEFAULT_LAYERS).
@@ -192,6 +196,7 @@ _CHOICES = {
     "optimizer": optimizers.NAMES,
     "backbone": tuple(backbones.BACKBONES),
     "pooling": ("max", "avg"),
+    "network_norm": ("none", "gatys"),
     "style_norm": ("gatys", "johnson", "mean"),
     "balance": ("none", "relative"),
     "style_stat": style_stats.STYLE_STATS,  # read-only view: registered ones count too
@@ -320,6 +325,11 @@ def validate(config: StylizeConfig) -> None:
         raise ValueError(
             f"StylizeConfig.ema_decay needs a first-order optimizer or lbfgs_optax, "
             f"not optimizer={config.optimizer!r}"
+        )
+    if config.network_norm != "none" and not config.backbone.startswith("vgg"):
+        raise ValueError(
+            f"StylizeConfig.network_norm={config.network_norm!r} is for VGG backbones, "
+            f"not backbone={config.backbone!r}"
         )
     if isinstance(config.init, str) and config.init.startswith(MODEL_INIT):
         _check_model_init(config.init)

@@ -31,6 +31,8 @@ from nst.backbones._api import create as create
 from nst.backbones._api import layer_names as layer_names
 from nst.backbones._api import load_params as load_params
 from nst.backbones._api import with_transposed_kernels as with_transposed_kernels
+from nst.backbones._normalize import activation_means as activation_means
+from nst.backbones._normalize import normalize_activations as normalize_activations
 from nst.backbones._ops import IMAGENET_MEAN as IMAGENET_MEAN
 from nst.backbones._ops import IMAGENET_STD as IMAGENET_STD
 from nst.backbones._registry import BACKBONES as BACKBONES
@@ -53,6 +55,7 @@ __all__ = [
     "Backbone",
     "BackboneSpec",
     "WeightsError",
+    "activation_means",
     "checkpoint_url",
     "create",
     "default_cache_dir",
@@ -61,6 +64,7 @@ __all__ = [
     "imagenet_weights",
     "layer_names",
     "load_params",
+    "normalize_activations",
     "read_provenance",
     "save_params",
     "with_transposed_kernels",

@@ -48,11 +48,14 @@ from nst.stylize._step import State as State
 from nst.stylize._step import default_loop as default_loop
 from nst.stylize._step import default_sweep_form as default_sweep_form
 from nst.stylize._step import make_step as make_step
+from nst.stylize._targets import CALIBRATION as CALIBRATION
+from nst.stylize._targets import CALIBRATION_SIZE as CALIBRATION_SIZE
 from nst.stylize._targets import Targets as Targets
 from nst.stylize._targets import blend_style_grams as blend_style_grams
 from nst.stylize._targets import content_targets as content_targets
 from nst.stylize._targets import create_backbone as create_backbone
 from nst.stylize._targets import gram_targets as gram_targets
+from nst.stylize._targets import load_params as load_params
 from nst.stylize._targets import make_targets as make_targets
 from nst.stylize._targets import network as network
 from nst.stylize._targets import region_targets as region_targets
@@ -61,6 +64,8 @@ from nst.stylize._targets import stat_targets as stat_targets
 from nst.stylize._targets import style_blend as style_blend
 
 __all__ = [
+    "CALIBRATION",
+    "CALIBRATION_SIZE",
     "Cache",
     "CheckpointError",
     "Hyper",
@@ -75,6 +80,7 @@ __all__ = [
     "default_sweep_form",
     "gram_targets",
     "initial_image",
+    "load_params",
     "make_hyper",
     "make_objective",
     "make_step",

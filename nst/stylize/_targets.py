@@ -70,10 +70,31 @@ def create_backbone(config: StylizeConfig) -> tuple[Any, Any]:
     (made once here; every use in the engine takes image gradients), so callers reusing
     them across many sweeps (video frames, tiles) do not rebuild them per call.
     """
+    params = load_params(config)
+    return network(config), backbones.with_transposed_kernels(config.backbone, params)
+
+
+#: The images ``network_norm="gatys"`` calibrates on (bundled: photos, paintings, texture).
+CALIBRATION = ("tubingen", "chelsea", "starry_night", "the_scream", "woman_with_hat", "brick")
+CALIBRATION_SIZE = 256
+
+
+def load_params(config: StylizeConfig) -> Any:
+    """The backbone's params (``config.weights``), normalized as ``config.network_norm``
+    says: ``"gatys"``, every filter's mean rectified activation over ``CALIBRATION`` (at
+    ``CALIBRATION_SIZE`` px) and positions is 1 (``backbones.normalize_activations``)."""
     params = backbones.load_params(
         config.backbone, config.weights, seed=config.weights_seed, cache_dir=config.cache_dir
     )
-    return network(config), backbones.with_transposed_kernels(config.backbone, params)
+    if config.network_norm == "gatys":
+        images = [
+            nst_image.load(nst_image.sample(name), max_size=CALIBRATION_SIZE)
+            for name in CALIBRATION
+        ]
+        params, _ = backbones.normalize_activations(
+            config.backbone, params, images, pooling=config.pooling
+        )
+    return params
 
 
 # ----------------------------------------------------------------------- content, Grams

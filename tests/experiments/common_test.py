@@ -29,7 +29,7 @@ from experiments import (
     vanilla_vs_fast,
     video_temporal,
 )
-from nst import image
+from nst import image, stylize
 from nst_cli import experiment
 from nst_cli import flags as cli_flags
 from nst_cli.progress import Progress
@@ -534,3 +534,22 @@ def test_halfway_and_settled_by_hand():
     assert "measure settled: HELD at iteration 300" in line and "<= 20%" in line
     line = _common.verdict_lines([{**final, "settled": moved}])[-1]
     assert "measure NOT settled" in line
+
+
+def test_reconstruction_studies_use_gatys_network_and_the_runner_loads_it():
+    """Gatys et al.'s conditions (normalized VGG19, average pooling) in every tier, and the
+    runner hands the sweeps the normalized params, not the plain ones."""
+    from experiments import content_layer_ablation, style_layer_ablation, texture_synthesis
+
+    for module in (content_layer_ablation, style_layer_ablation, texture_synthesis):
+        for tier in ("quick", "middle", "full"):
+            stylize_config = module.get_config(tier=tier).stylize
+            assert (stylize_config.network_norm, stylize_config.pooling) == ("gatys", "avg")
+    base = dataclasses.replace(tiny(texture_synthesis).stylize, backbone="vgg16", weights="random")
+    plain = dataclasses.replace(base, network_norm="none")
+    loaded = experiments.runner._load_weights([(base, {}), (plain, {})])
+    keys = [experiments.runner._weights_key(c) for c in (base, plain)]
+    assert keys[0] != keys[1] and len(loaded) == 2
+    kernel = lambda params: np.asarray(params["conv2_1"]["kernel"])
+    assert not np.allclose(kernel(loaded[keys[0]]), kernel(loaded[keys[1]]))
+    np.testing.assert_allclose(kernel(loaded[keys[0]]), kernel(stylize.load_params(base)))
