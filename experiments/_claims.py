@@ -169,15 +169,16 @@ def settled(
 
     ``same_verdict``: held (or not) at both; ``largest_change``: the largest relative change
     of a value from then to the end; ``settled``: the same verdict and no value moved by
-    more than the final margin's share of it (the gaps the verdict rests on outlast the
-    change), the number to read when a loss keeps falling slowly (polynomially) long after
-    the image stopped changing where the measure looks."""
+    more than half the final margin (the smallest gap the verdict rests on, or the wrong
+    step that breaks it: moves that small could not close or open it, so the same drift
+    again would not flip the verdict), the number to read when a loss keeps falling slowly
+    (polynomially) long after the image stopped changing where the measure looks."""
     end = np.asarray(list(final["values"].values()), np.float64)
     then = np.asarray(list(earlier["values"].values()), np.float64)
     change = np.abs(end - then) / np.maximum(np.abs(end), 1e-12)
     margin = final.get("margin")
     moved = np.abs(end - then)
-    within = bool(margin is not None and np.all(moved <= abs(margin)))
+    within = bool(margin is not None and np.all(moved <= abs(margin) / 2))
     same = bool(earlier["held"]) == bool(final["held"])
     return json_safe(
         {

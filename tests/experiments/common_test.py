@@ -520,8 +520,10 @@ def test_halfway_and_settled_by_hand():
         return _common.trend_claim("c", "m", ["x", "y", "z"], values, increasing=False)
 
     final = verdict([3.0, 2.0, 1.0])  # held, margin 1
-    # Moved by at most 0.5 (< the margin 1), same verdict: settled.
+    # Moved by at most 0.5 (half the margin 1), same verdict: settled.
     calm = _common.settled(final, verdict([3.5, 2.4, 1.2]), [300, 300, 300])
+    # Moved by 0.6 (> half the margin): two such moves could close the gap: not settled.
+    assert not _common.settled(final, verdict([3.0, 2.6, 1.0]), [300] * 3)["settled"]
     assert calm["settled"] and calm["same_verdict"] and calm["held"]
     assert calm["largest_change"] == pytest.approx(0.2)  # (1.2 - 1) / 1
     assert calm["values"] == {"x": 3.5, "y": 2.4, "z": 1.2}
