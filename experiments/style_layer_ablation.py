@@ -3,9 +3,10 @@
     python run.py --experiment=style_layer_ablation --quick --weights=random
 
 The style image is reconstructed from N(0, 1) noise by minimizing only the style loss over
-the cumulative layer sets {conv1_1}, {conv1_1, conv2_1}, ..., {conv1_1, ..., conv5_1}, and
-"conv1_1..conv5_1" is compared with "the first five conv layers" (conv1_1, conv1_2,
-conv2_1, conv2_2, conv3_1). Layers of a set weigh equally; VGG19, L-BFGS as Gatys et al.
+the cumulative layer sets {relu1_1}, {relu1_1, relu2_1}, ..., {relu1_1, ..., relu5_1}
+(Gatys et al.'s conv{b}_1: their Caffe blobs are rectified), and "relu1_1..relu5_1" is
+compared with "the first five conv layers" (relu1_1, relu1_2, relu2_1, relu2_2, relu3_1).
+Layers of a set weigh equally; VGG19, L-BFGS as Gatys et al.
 until the loss falls by less than 1e-4 over 100 iterations (at most 1000); the canvas has
 the style image's size. Larger sets match the style at larger scales.
 
@@ -20,8 +21,8 @@ Claim (Gatys et al. 2016, Fig. 1): adding deeper layers reproduces the style's s
 larger scales. Checked by the sliced Wasserstein distance between each reconstruction's and
 the style image's 7x7 neighbourhoods at the coarse levels of their Laplacian pyramids
 (``nst.measures.pyramid_swd``, Karras et al. 2018; the mean over
-``nst.measures.coarse_levels``), which must fall with every layer added to conv1_1 ...
-conv5_1; the first-five-layers set is reported beside it and ``metrics.json`` keeps every
+``nst.measures.coarse_levels``), which must fall with every layer added to relu1_1 ...
+relu5_1; the first-five-layers set is reported beside it and ``metrics.json`` keeps every
 level's distance. The figure shows it instead of the loss (each panel's loss sums other
 layers). (The structure scale, the autocorrelation's width, was the measure before: a
 function of the power spectrum alone, it scores a phase-randomized image like the original.)
@@ -39,9 +40,14 @@ from experiments._common import Config, Outcome, Setting
 
 NAME = "style_layer_ablation"
 
-BLOCK_FIRSTS = tuple(f"conv{b}_1" for b in range(1, 6))
-FIRST_FIVE = ("conv1_1", "conv1_2", "conv2_1", "conv2_2", "conv3_1")
-UNION = ("conv1_1", "conv1_2", "conv2_1", "conv2_2", "conv3_1", "conv4_1", "conv5_1")
+# Gatys et al.'s features are the rectified ones (their Caffe blobs conv{b}_{k} hold the
+# output after the in-place ReLU: relu{b}_{k} here, where conv{b}_{k} is before it). On the
+# normalized network the difference decides the deepest set: the Starry Night's Gram at
+# pre-ReLU conv5_1 has 3,400x the norm of relu5_1's (4.9e6 vs 1.5e3, 256 px), its term
+# from noise started ~1e5x the other layers' and the synthesis stalled (2026-12-07).
+BLOCK_FIRSTS = tuple(f"relu{b}_1" for b in range(1, 6))
+FIRST_FIVE = ("relu1_1", "relu1_2", "relu2_1", "relu2_2", "relu3_1")
+UNION = ("relu1_1", "relu1_2", "relu2_1", "relu2_2", "relu3_1", "relu4_1", "relu5_1")
 
 
 def get_config(quick: bool = False, tier: str | None = None) -> Config:
@@ -72,13 +78,13 @@ def get_config(quick: bool = False, tier: str | None = None) -> Config:
 
 
 def layer_sets() -> tuple[tuple[str, tuple[str, ...]], ...]:
-    """(label, layers): the cumulative conv{b}_1 sets, then the first five conv layers."""
+    """(label, layers): the cumulative relu{b}_1 sets, then the first five conv layers."""
     sets = []
     for n in range(1, 6):
         chosen = BLOCK_FIRSTS[:n]
         label = chosen[0] if n == 1 else f"{chosen[0]} – {chosen[-1]}"
         sets.append((label, chosen))
-    sets.append(("first five conv layers (conv1_1 – conv3_1)", FIRST_FIVE))
+    sets.append(("first five conv layers (relu1_1 – relu3_1)", FIRST_FIVE))
     return tuple(sets)
 
 
@@ -91,8 +97,8 @@ def settings(config: Config) -> tuple[Setting, ...]:
 
 
 def claims(config: Config, outcomes: list[Outcome], load) -> list[dict[str, Any]]:
-    """The coarse-level SWD to the style image falls with every layer added to conv1_1 ...
-    conv5_1."""
+    """The coarse-level SWD to the style image falls with every layer added to relu1_1 ...
+    relu5_1."""
     style = load(config.styles[0])
     distances = {o.label: _common.structure_distances(style, o.image) for o in outcomes}
     cumulative = outcomes[:5]
@@ -102,7 +108,7 @@ def claims(config: Config, outcomes: list[Outcome], load) -> list[dict[str, Any]
         "adding deeper layers reproduces the style at larger scales",
         "sliced Wasserstein distance of 7x7 neighbourhoods to the style image at the coarse "
         f"Laplacian-pyramid levels {coarse} (mean; nst.measures.pyramid_swd) of each "
-        "reconstruction, conv1_1 ... conv1_1 – conv5_1",
+        "reconstruction, relu1_1 ... relu1_1 – relu5_1",
         labels,
         [distances[label]["coarse"] for label in labels],
         increasing=False,

@@ -30,12 +30,12 @@ def test_layer_sets():
     table = style_layer_ablation.settings(config)
     active = [tuple(n for n, w in row.overrides["style_layers"] if w) for row in table]
     assert active == [
-        ("conv1_1",),
-        ("conv1_1", "conv2_1"),
-        ("conv1_1", "conv2_1", "conv3_1"),
-        ("conv1_1", "conv2_1", "conv3_1", "conv4_1"),
-        ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"),
-        ("conv1_1", "conv1_2", "conv2_1", "conv2_2", "conv3_1"),
+        ("relu1_1",),
+        ("relu1_1", "relu2_1"),
+        ("relu1_1", "relu2_1", "relu3_1"),
+        ("relu1_1", "relu2_1", "relu3_1", "relu4_1"),
+        ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"),
+        ("relu1_1", "relu1_2", "relu2_1", "relu2_2", "relu3_1"),
     ]
     cpu = jax.default_backend() == "cpu"  # lbfgs_host: one setting at a time
     assert _common.groups(config, table) == ([[i] for i in range(6)] if cpu else [list(range(6))])
