@@ -341,7 +341,10 @@ def _panel(args: argparse.Namespace) -> None:
         pair_args.out = str(out / name)
         if args.targets_from:
             rows = json.loads(pathlib.Path(args.targets_from).read_text())
-            pair_args.target = next(r["adam_loss"] for r in rows if r["pair"] == name)
+            found = [r["adam_loss"] for r in rows if r["pair"] == name]
+            if not found:
+                raise SystemExit(f"{name}: no adam_loss in {args.targets_from}")
+            pair_args.target = found[0]
         print(f"== {name}", flush=True)
         _one_pair(pair_args)
 
