@@ -212,10 +212,9 @@ def run(study: Study, workdir: str, session: Session | None = None) -> Report:
         s = slug(label)
         snapshots = {int(k): v for k, v in (snapshots or {}).items()}
         if study.primary:
-            for step, shot in snapshots.items():  # before the record: it marks the label done
-                nst_image.save(_snapshot_path(workdir, s, step), shot, overwrite=True)
             nst_image.save(os.path.join(workdir, "images", f"{s}.png"), image, overwrite=True)
             write_json(os.path.join(workdir, "results", f"{s}.json"), json_safe(record))
+            # the sweep wrote each snapshot as it was taken (earlier sessions' too)
             snapshots = {**_snapshots(workdir, s), **snapshots}
         outcomes[label] = Outcome(label, s, image, json_safe(record), snapshots)
         ran.append(label)

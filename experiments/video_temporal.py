@@ -118,12 +118,12 @@ PAIRS = (
 )
 
 
-def claims(outcomes: Mapping[str, Outcome], config: Config | None = None) -> list[dict[str, Any]]:
+def claims(outcomes: Mapping[str, Outcome], config: Config) -> list[dict[str, Any]]:
     """Each variant against the setting without it (``PAIRS``): the mean warping error
     falls by at least ``CLEAR`` of the other's; margin = the relative fall minus CLEAR.
     Each verdict's ``convergence``: how many frames of its two settings ended by the
     stopping rule (frame 0 included)."""
-    base = (config or get_config()).stylize
+    base = config.stylize
     if base.stop_tol:
         how = (
             f"every frame runs {base.optimizer} until its loss falls by less than "
