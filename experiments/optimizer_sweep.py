@@ -36,7 +36,7 @@ from absl import logging
 
 from experiments import _common
 from experiments._common import Config, Outcome, Setting
-from nst import backbones, stylize
+from nst import backbones, losses, stylize
 from nst import image as nst_image
 
 NAME = "optimizer_sweep"
@@ -137,10 +137,17 @@ def divergence(outcome: Outcome, grad_scale: float | None) -> str | None:
     if grad_scale is None or lr is None:
         return what
     if name == "sgd":
+        # In the seeds' units (the 0-255 image the Caffe network sees) the gradient per grey
+        # level is |dL/dx| / 255, so the seeds' SGD at this lr would step lr |dL/dx| / 255
+        # grey levels, and ours (lr on the [0, 1] image) stepped lr |dL/dx| x 255 of them.
         step = lr * grad_scale
+        seeds = step / losses.PIXEL_SCALE
         why = (
             f"SGD step lr x |dL/dx| = {lr:g} x {grad_scale:.3g} = {step:.3g} per pixel value "
-            "(median at the content photo), against a pixel range of 1"
+            f"(median at the content photo), against a pixel range of 1; in the seeds' units "
+            f"(the 0-255 image) {step * losses.PIXEL_SCALE:.3g} grey levels, and SGD at lr "
+            f"{lr:g} on the 0-255 image itself would step {seeds:.3g} grey levels, "
+            f"{seeds / losses.PIXEL_SCALE:.3g} x the range"
         )
     elif name in ("adam", "adagrad", "rmsprop"):
         why = (

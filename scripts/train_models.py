@@ -64,6 +64,8 @@ RECIPE = (
 #: al. 2017, sec. 4), the base's weights and styles kept.
 MODELS = {
     "starry_night": (("starry_night",), 1500, None),
+    "the_scream": (("the_scream",), 1500, None),
+    "woman_with_hat": (("woman_with_hat",), 1500, None),
     "styles2": (("the_scream",), 400, "starry_night"),
     "styles3": (("woman_with_hat",), 400, "styles2"),
 }
@@ -94,7 +96,12 @@ COMPARISONS = {
     ),
 }
 #: What ships (``--ship``), name -> the workdir it comes from; the others are steps on the way.
-SHIPPED = {"starry_night": "starry_night", "styles3": "styles3_joint"}
+SHIPPED = {
+    "starry_night": "starry_night",
+    "the_scream": "the_scream",
+    "woman_with_hat": "woman_with_hat",
+    "styles3": "styles3_joint",
+}
 
 
 def command(name: str, steps: int | None = None, photos: str = "data/train_photos") -> list[str]:

@@ -78,6 +78,9 @@ def test_divergence_names_the_step_against_the_gradient():
     rose = optimizer_sweep.divergence(_outcome("SGD lr=1e-2", [3.0, 5.0], mid), 1e4)
     assert "rose from 3 to 5" in rose
     assert "0.01 x 1e+04 = 100 per pixel value" in rose  # lr x median |dL/dx|
+    # The seeds' units: 100 x 255 grey levels; on a 0-255 image 100 / 255 = 0.392 of one.
+    assert "2.55e+04 grey levels" in rose and "would step 0.392 grey levels" in rose
+    assert "0.00154 x the range" in rose
     box = np.zeros((4, 4, 3), np.float32)
     box[:, :2] = 1.0  # every value at a face of the box
     pinned = optimizer_sweep.divergence(_outcome("Adam lr=1e-2", [5.0, 3.0], box, "adam"), 2.0)
