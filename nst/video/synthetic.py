@@ -20,7 +20,7 @@ import scipy.ndimage
 
 from nst import image as nst_image
 
-__all__ = ["pan", "true_flow"]
+__all__ = ["pan", "sprite_masks", "true_flow"]
 
 
 def pan(
@@ -78,6 +78,18 @@ def _paste(frame: np.ndarray, patch: np.ndarray, x: int, y: int) -> None:
     x0, x1 = max(x, 0), min(x + w, frame.shape[1])
     if y0 < y1 and x0 < x1:
         frame[y0:y1, x0:x1] = patch[y0 - y : y1 - y, x0 - x : x1 - x]
+
+
+def sprite_masks(
+    frames: int, size: tuple[int, int], sprite: tuple[Any, tuple[int, int], tuple[int, int]]
+) -> np.ndarray:
+    """Where ``pan``'s sprite hides the photo: ``bool [frames, H, W]`` (the same ``sprite``)."""
+    patch, (sx, sy), (vx, vy) = sprite
+    shape = (*np.shape(patch)[:2], 1)
+    out = np.zeros((frames, *size, 1), bool)
+    for t in range(frames):
+        _paste(out[t], np.ones(shape, bool), int(sx + t * vx), int(sy + t * vy))
+    return out[..., 0]
 
 
 def true_flow(size: tuple[int, int], velocity: tuple[float, float]) -> np.ndarray:

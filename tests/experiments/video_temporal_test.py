@@ -8,6 +8,7 @@ import pytest
 
 from experiments import _common, video_temporal
 from nst import image
+from nst.video import metrics
 
 OUTPUTS = (
     "manifest.json",
@@ -61,9 +62,9 @@ def test_smoke(tmp_path, config):
     # One verdict per variant, each against the setting without it.
     verdicts = metrics["claims"]
     assert len(verdicts) == len(video_temporal.PAIRS)
-    for verdict, (_, on, off) in zip(verdicts, video_temporal.PAIRS):
+    for verdict, (_, on, off, key) in zip(verdicts, video_temporal.PAIRS):
         assert set(verdict["values"]) == {on, off}
-        fall = 1 - rows[on]["warping_error"] / rows[off]["warping_error"]
+        fall = 1 - rows[on][key] / rows[off][key]
         assert verdict["margin"] == pytest.approx(fall - video_temporal.CLEAR, rel=1e-6)
         # Its frames' convergence: both settings' frames, each ended by the rule or not.
         frames = verdict["convergence"]
@@ -72,6 +73,13 @@ def test_smoke(tmp_path, config):
         capped = sum(n == config.stylize.steps for s in steps for n in s[1:])
         assert frames["converged"] <= 2 * config.frames - capped
         assert "lbfgs" in verdict["measure"] and "at most 2" in verdict["measure"]
+    # Long-term terms are scored on the pixels the pan's patch uncovers (the warping error
+    # leaves them out), counted from the clip's true motion.
+    assert video_temporal.PAIRS[-1][-1] == "reappearance_error"
+    for row in rows.values():
+        assert row["reappearance_error"] >= 0
+    record = json.loads((tmp_path / "results" / f"{_common.slug(labels[0])}.json").read_text())
+    assert sum(record["reappearance_error"]["pixels"]) > 0
     # Frame 0 is computed once and shared: identical files in every setting.
     firsts = {(tmp_path / "frames" / _common.slug(lb) / "00000.png").read_bytes() for lb in labels}
     assert len(firsts) == 1
@@ -91,3 +99,21 @@ def test_frames_run_ruder_s_optimizer_to_a_stopping_rule():
         assert base.optimizer == "lbfgs" and base.stop_tol > 0, tier
     full = video_temporal.get_config().stylize
     assert (full.steps, full.stop_tol, full.stop_window) == (1000, 1e-4, 100)
+
+
+def test_the_pan_s_patch_uncovers_what_long_term_offsets_reach():
+    """Each pixel the patch uncovers was shown at most 3 frames before (long_term 1, 2, 4
+    reach it), and the true masks are where the clip shows the patch."""
+    config = video_temporal.get_config(tier="middle")
+    clip = video_temporal.make_clip(config)
+    velocity, occluded = video_temporal.truth(config, clip)
+    scores = metrics.reappearance_errors(
+        clip.frame, len(clip), velocity=velocity, occluded=occluded, gaps=(2, 3)
+    )
+    assert scores["mean"] < 1e-6  # the input clip is consistent there
+    everything = metrics.reappearance_errors(
+        clip.frame, len(clip), velocity=velocity, occluded=occluded, gaps=tuple(range(2, 12))
+    )
+    assert scores["pixels"] == everything["pixels"]  # nothing needs an offset beyond 3
+    assert sum(scores["pixels"]) > 500
+    assert video_temporal.truth(dataclasses.replace(config, sprite=None), clip) is None
