@@ -573,38 +573,48 @@ def _figure(config, clip, frames, outcomes) -> dict[str, Any]:
         if last > 0:
             row.append(difference(frames[label]))
         rows.append(row)
-        row_titles.append(f"{label}: E_warp {o.record['warping_error']['mean']:.3g}")
+        again = o.record.get("reappearance_error", {}).get("mean")
+        reappear = "" if again is None else f", reappearing {again:.3g}"
+        row_titles.append(f"{label}: E_warp {o.record['warping_error']['mean']:.3g}{reappear}")
     col_titles = [f"frame {t}" for t in shown] + ([diff_title] if last > 0 else [])
     return {"images": rows, "row_titles": row_titles, "col_titles": col_titles}
 
 
 def _plot(workdir, outcomes, scores, title) -> None:
+    """``warping_error.png``: per frame, the warping error of every setting and the input
+    clip's; beside it, where the clip's true motion is known, the reappearance error."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(7.5, 5.6), dpi=100)
+    panels = [("warping_error", "warping error (Lai et al. 2018)")]
+    if all("reappearance_error" in o.record for o in outcomes.values()):
+        panels.append(("reappearance_error", "reappearance error (uncovered pixels)"))
+    fig = Figure(figsize=(7.5 * len(panels), 5.6), dpi=100)
     FigureCanvasAgg(fig)
-    ax = fig.add_subplot(1, 1, 1)
     # Lines that coincide (a term that changes nothing) stay visible: each its own dash,
     # marker and marker size, drawn thinner the later it comes.
     styles = [("-", "o", 7), ("--", "s", 6), (":", "^", 5), ("-.", "x", 6), ("-", "+", 8)]
-    for i, o in enumerate(outcomes.values()):
-        y = np.asarray(o.record["warping_error"]["per_frame"], np.float64)
-        dash, marker, size = styles[i % len(styles)]
-        mean = o.record["warping_error"]["mean"]
-        ax.plot(
-            np.arange(1, len(y) + 1), y, linestyle=dash, marker=marker, markersize=size,
-            markerfacecolor="none", linewidth=2.2 - 0.3 * i, label=f"{o.label} (mean {mean:.3g})",
-        )  # fmt: skip
-    floor = np.asarray(scores["input_per_frame"], np.float64)
-    ax.plot(np.arange(1, len(floor) + 1), floor, "k--", label="input clip")
-    if any(len(o.record["warping_error"]["per_frame"]) for o in outcomes.values()):
-        ax.set_yscale("log")  # the legend below the axes: it hides no line
-        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
-    ax.set_xlabel("frame t (pair t-1, t)")
-    ax.set_ylabel("warping error (Lai et al. 2018)")
-    ax.set_title("\n".join(textwrap.wrap(title, 120)), fontsize=7)
-    ax.grid(True, which="both", alpha=0.3)
+    for p, (key, ylabel) in enumerate(panels):
+        ax = fig.add_subplot(1, len(panels), p + 1)
+        for i, o in enumerate(outcomes.values()):
+            y = np.asarray(o.record[key]["per_frame"], np.float64)
+            dash, marker, size = styles[i % len(styles)]
+            mean = o.record[key]["mean"]
+            ax.plot(
+                np.arange(1, len(y) + 1), y, linestyle=dash, marker=marker, markersize=size,
+                markerfacecolor="none", linewidth=2.2 - 0.3 * i,
+                label=f"{o.label} (mean {mean:.3g})",
+            )  # fmt: skip
+        if key == "warping_error":
+            floor = np.asarray(scores["input_per_frame"], np.float64)
+            ax.plot(np.arange(1, len(floor) + 1), floor, "k--", label="input clip")
+        if any(len(o.record[key]["per_frame"]) for o in outcomes.values()):
+            ax.set_yscale("log")  # the legend below the axes: it hides no line
+            ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
+        ax.set_xlabel("frame t (pair t-1, t)" if key == "warping_error" else "frame t")
+        ax.set_ylabel(ylabel)
+        ax.grid(True, which="both", alpha=0.3)
+    fig.suptitle("\n".join(textwrap.wrap(title, 120 * len(panels))), fontsize=7)
     fig.tight_layout()
     buffer = _io.BytesIO()
     fig.savefig(buffer, format="png")

@@ -24,6 +24,7 @@ from nst.video.io import VideoError as VideoError
 from nst.video.io import load_clip as load_clip
 from nst.video.io import write_mp4 as write_mp4
 from nst.video.metrics import clip_warping_errors as clip_warping_errors
+from nst.video.metrics import reappearance_errors as reappearance_errors
 from nst.video.metrics import warping_error as warping_error
 from nst.video.temporal import VideoConfig as VideoConfig
 from nst.video.temporal import VideoResult as VideoResult
@@ -39,6 +40,7 @@ __all__ = [
     "flow_pair",
     "load_clip",
     "optical_flow",
+    "reappearance_errors",
     "ruder_temporal_weight",
     "stylize_video",
     "warping_error",
