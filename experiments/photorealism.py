@@ -52,7 +52,8 @@ NAME = "photorealism"
 
 # Luan et al.'s weights, as written (nst.losses, Units).
 RL_WEIGHT = 1e4
-TV_WEIGHT = 1e-3 / 2  # their 1e-3 on neural-style's TVLoss, half the beta-2 sum here
+TV_SEED = 1e-3  # their TV weight as written: neural-style's TVLoss, whose gradient is that
+TV_WEIGHT = TV_SEED / 2  # of half the beta-2 sum: the same term on this engine's whole sum
 # Their style layers, each at the style weight (neural-style sums its style layers).
 STYLE_LAYERS = tuple((f"conv{b}_1", 1.0) for b in range(1, 6))
 
@@ -65,7 +66,7 @@ def settings(config: Config) -> tuple[Setting, ...]:
         Setting("no regularizer", {"photo_weight": 0.0, "tv_weight": 0.0}),
         Setting(f"RL {fmt(RL_WEIGHT)}", {"photo_weight": RL_WEIGHT, "tv_weight": 0.0}),
         Setting(
-            f"RL {fmt(RL_WEIGHT)} + TV {fmt(TV_WEIGHT)}",
+            f"RL {fmt(RL_WEIGHT)} + TV {fmt(TV_SEED)}",  # labels: the seeds' numbers
             {"photo_weight": RL_WEIGHT, "tv_weight": TV_WEIGHT},
         ),
     )
