@@ -104,6 +104,7 @@ def get_config(quick: bool = False, tier: str | None = None) -> Config:
             config,
             sizes=(64,),
             gatys_steps=2,
+            iterations=(1, 2),  # measured: the claim reads measured rows only
             repeats=2,
             train=ff_config.replace(
                 config.train,
@@ -141,6 +142,11 @@ def validate(config: Config) -> None:
         raise ValueError("--config.repeats and --steps (--config.gatys_steps) must be >= 1")
     if not config.styles:
         raise ValueError("vanilla_vs_fast needs a style image (--style)")
+    if min(config.iterations) > config.gatys_steps:
+        raise ValueError(
+            f"--config.iterations {config.iterations} are all beyond the {config.gatys_steps} "
+            "steps run (--steps): no row would be measured"
+        )
 
 
 def training(config: Config) -> ff_config.TrainConfig:

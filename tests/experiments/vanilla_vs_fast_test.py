@@ -1,8 +1,11 @@
 """vanilla_vs_fast's loss comparison: the Gatys-equivalent training weights against the two
 objectives computed by hand from nst.losses, and the iteration a network's loss matches."""
 
+import dataclasses
+
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from experiments import vanilla_vs_fast
 from nst import losses, stylize
@@ -48,3 +51,15 @@ def test_matching_iterations():
     assert vanilla_vs_fast.matching_iterations(history, 5.0) == 3
     assert vanilla_vs_fast.matching_iterations(history, 10.0) == 1
     assert vanilla_vs_fast.matching_iterations(history, 2.0) is None
+
+
+def test_every_tier_measures_a_row_and_a_table_of_guesses_is_refused():
+    """The speed claim reads measured rows only: each tier runs at least its smallest row
+    (``--quick`` once ran 2 steps against rows of 100-1000 and failed at the end)."""
+    for tier in ("quick", "middle", "full"):
+        config = vanilla_vs_fast.get_config(tier=tier)
+        assert min(config.iterations) <= config.gatys_steps, tier
+        vanilla_vs_fast.validate(config)
+    guesses = dataclasses.replace(vanilla_vs_fast.get_config(quick=True), iterations=(100,))
+    with pytest.raises(ValueError, match="no row would be measured"):
+        vanilla_vs_fast.validate(guesses)
