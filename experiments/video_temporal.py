@@ -146,10 +146,11 @@ MEASURES = {
 
 
 def claims(outcomes: Mapping[str, Outcome], config: Config) -> list[dict[str, Any]]:
-    """Each variant against the setting without it (``PAIRS``): the mean warping error
-    falls by at least ``CLEAR`` of the other's; margin = the relative fall minus CLEAR.
-    Each verdict's ``convergence``: how many frames of its two settings ended by the
-    stopping rule (frame 0 included)."""
+    """Each variant against the setting without it (``PAIRS``): its measure (the mean
+    warping error, or the reappearance error for long-term terms; the warping error for a
+    real clip, whose true motion is unknown) falls by at least ``CLEAR`` of the other's;
+    margin = the relative fall minus CLEAR. Each verdict's ``convergence``: how many frames
+    of its two settings ended by the stopping rule (frame 0 included)."""
     base = config.stylize
     if base.stop_tol:
         how = (
