@@ -22,8 +22,9 @@ kit fox (278); 200 Adam steps at 0.05 in normalized input units, lambda 1e-4; bl
 
 Outputs in --workdir (default runs/class_visualization/<time>): ``figure.png``,
 ``images/<class>_<setting>.png``, ``metrics.json`` (per class and setting: score at the
-first step and of the final image), ``manifest.json``, and the loss plots every experiment
-writes (empty axes where no loss is optimized; ``experiments/runner.py``).
+first step and of the final image; the verdicts of ``claims``: two properties, since the
+seeds state no claim here), ``manifest.json``, and the loss plots every experiment writes
+(empty axes where no loss is optimized; ``experiments/runner.py``).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ import numpy as np
 from absl import logging
 
 from experiments import _common, _visual
-from nst import backbones, visualize
+from nst import backbones, measures, visualize
 from nst import image as nst_image
 
 NAME = "class_visualization"
@@ -133,6 +134,49 @@ def _label(config: Config, index: int) -> str:
     return f"{index} {CLASS_NAMES[index]}" if index in CLASS_NAMES else f"class {index}"
 
 
+def claims(results: list[dict], images: dict[tuple[int, str], np.ndarray]) -> list[dict]:
+    """Two properties (the seeds state no claim for this study).
+
+    Yosinski et al. (2015): their regularizers (blur, jitter, small-norm clipping) make the
+    visualizations less dominated by high frequencies than the L2 penalty alone. The
+    number: ``nst.measures.high_frequency_share`` (luminance energy above 0.25 cycles/px,
+    Hann window) of each class's image; held when "all three" is below "L2 only" for every
+    class; margin = the smallest difference. And the ascent works: every image's final
+    score is above its first step's; margin = the smallest rise.
+    """
+    first, last = SETTINGS[0][0], SETTINGS[-1][0]
+    classes = list(dict.fromkeys(r["class"] for r in results))
+    names = {r["class"]: r["name"] for r in results}
+    share = {
+        (c, label): measures.high_frequency_share(images[(c, label)], window="hann")
+        for c in classes
+        for label in (first, last)
+    }
+    falls = [share[(c, first)] - share[(c, last)] for c in classes]
+    rises = [r["score_final"] - r["score_first_step"] for r in results]
+    return [
+        _common.claim(
+            "(no seed claim; a property, Yosinski et al. 2015) the three regularizers together "
+            "make the image smoother than the L2 penalty alone",
+            "share of the luminance's spectral energy above 0.25 cycles/px (Hann window; "
+            'nst.measures.high_frequency_share) per class, "all three" against "L2 only"; '
+            "held when lower for every class; margin = the smallest difference; fixed steps",
+            {f"{names[c]}: {label}": share[(c, label)] for c in classes for label in (first, last)},
+            min(falls) > 0,
+            min(falls),
+        ),
+        _common.claim(
+            "(a property) gradient ascent raises the target: every image's final score is "
+            "above its first step's",
+            "the target's mean activation (or class score) of the final image minus at the "
+            "first step, every class and setting; held when all rise; margin = the smallest rise",
+            {f"{r['name']}: {r['setting']}": r["score_final"] for r in results},
+            min(rises) > 0,
+            min(rises),
+        ),
+    ]
+
+
 def run(config: Config, workdir: str, session: _common.Session | None = None) -> _common.Report:
     """Runs every setting on all classes at once; ``Report.metrics`` holds metrics.json."""
     return _visual.run(sys.modules[__name__], config, workdir, session)
@@ -146,7 +190,7 @@ def compute(config: Config, workdir: str, quick_note: str) -> _common.Summary:
     target = visualize.Target(config.layer, reduce="mean")
     channels = np.asarray(config.classes, np.int32)
     os.makedirs(os.path.join(workdir, "images"), exist_ok=True)
-    columns, results = [], []
+    columns, results, finals = [], [], {}
     for label, ascent in ascent_settings(config):
         start = time.perf_counter()
         result = visualize.gradient_ascent(
@@ -164,6 +208,7 @@ def compute(config: Config, workdir: str, quick_note: str) -> _common.Summary:
         for n, index in enumerate(config.classes):
             name = f"{_common.slug(_label(config, index))}_{_common.slug(label)}.png"
             nst_image.save(os.path.join(workdir, "images", name), images[n], overwrite=True)
+            finals[(index, label)] = images[n]
             results.append(
                 {
                     "class": index,
@@ -190,6 +235,7 @@ def compute(config: Config, workdir: str, quick_note: str) -> _common.Summary:
             "titles": captions,
         },
         cell=_visual.cell_size(size),
+        claims=claims(results, finals),
         metrics={"experiment": NAME, "layer": config.layer, "results": results},
         rows=[],
         curves=[],

@@ -5,6 +5,7 @@ import dataclasses
 import json
 
 import pytest
+import scipy.ndimage
 
 from experiments import class_visualization
 from nst_cli import experiment
@@ -43,6 +44,27 @@ def test_smoke(tmp_path):
     assert len(images) == 10 and "relu2-2-ch-3_l2-only.png" in images
     assert (tmp_path / "figure.png").stat().st_size > 0
     assert json.loads((tmp_path / "manifest.json").read_text())["weights"]["random"] is True
+    assert len(metrics["claims"]) == 2 and metrics["claims"][1]["held"]  # the ascent rose
+
+
+def test_claims_see_smoothness_and_a_falling_score(rng):
+    """Known answers: blurred noise is smoother than the noise it came from (held), the
+    other way round not; a score that fell breaks the second property."""
+    noise = rng.uniform(0, 1, (2, 48, 48, 3))
+    smooth = scipy.ndimage.gaussian_filter(noise, (0, 2, 2, 0))
+    first, last = class_visualization.SETTINGS[0][0], class_visualization.SETTINGS[-1][0]
+    results = [
+        {"class": c, "name": f"c{c}", "setting": s, "score_first_step": 0.0, "score_final": 1.0}
+        for c in (0, 1)
+        for s in (first, last)
+    ]
+    images = {(c, first): noise[c] for c in (0, 1)} | {(c, last): smooth[c] for c in (0, 1)}
+    smoother, rose = class_visualization.claims(results, images)
+    assert smoother["held"] and smoother["margin"] > 0.1 and rose["held"]
+    swapped = {(c, s): images[(c, first if s == last else last)] for c, s in images}
+    assert not class_visualization.claims(results, swapped)[0]["held"]
+    results[3]["score_final"] = -1.0
+    assert not class_visualization.claims(results, images)[1]["held"]
 
 
 def test_flags_and_validation():
