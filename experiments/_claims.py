@@ -84,6 +84,7 @@ def trend_claim(
         margin,
         unit=unit,
         strictly=bool(margin > 0),
+        trend={"increasing": bool(increasing), "rtol": float(rtol)},
     )
 
 
@@ -168,18 +169,29 @@ def settled(
     earlier iteration (``earlier``, at ``steps``, one per value) against ``final``.
 
     ``same_verdict``: held (or not) at both; ``largest_change``: the largest relative change
-    of a value from then to the end; ``settled``: the same verdict and no value moved by
-    more than half the final margin (the smallest gap the verdict rests on, or the wrong
-    step that breaks it: moves that small could not close or open it, so the same drift
-    again would not flip the verdict), the number to read when a loss keeps falling slowly
-    (polynomially) long after the image stopped changing where the measure looks."""
+    of a value from then to the end; ``settled``: the same verdict, and the same drift
+    again would not flip it, the number to read when a loss keeps falling slowly
+    (polynomially) long after the image stopped changing where the measure looks. For a
+    trend (``trend_claim``) that is tested directly: every value moved on by as much again
+    (``projected``: ``end + (end - then)``) gives the same verdict, so a value racing away
+    from its neighbours in the claimed direction cannot unsettle it, and two values closing
+    in can. For other claims, whose verdict is not a function of the values alone: no
+    value moved by more than half the final margin (the smallest gap the verdict rests on,
+    or the wrong step that breaks it: moves that small could not close or open it)."""
     end = np.asarray(list(final["values"].values()), np.float64)
     then = np.asarray(list(earlier["values"].values()), np.float64)
     change = np.abs(end - then) / np.maximum(np.abs(end), 1e-12)
-    margin = final.get("margin")
-    moved = np.abs(end - then)
-    within = bool(margin is not None and np.all(moved <= abs(margin) / 2))
     same = bool(earlier["held"]) == bool(final["held"])
+    extra: dict[str, Any] = {}
+    trend = final.get("trend")
+    if trend is not None:
+        ahead = end + (end - then)
+        projected = trend_claim("", "", list(final["values"]), ahead, **trend)
+        within = projected["held"] == bool(final["held"])
+        extra["projected"] = {"values": projected["values"], "held": projected["held"]}
+    else:
+        margin = final.get("margin")
+        within = bool(margin is not None and np.all(np.abs(end - then) <= abs(margin) / 2))
     return json_safe(
         {
             "at_steps": [int(s) for s in steps],
@@ -188,6 +200,7 @@ def settled(
             "margin": earlier.get("margin"),
             "same_verdict": same,
             "largest_change": float(np.max(change)) if change.size else None,
+            **extra,
             "settled": same and within,
         }
     )

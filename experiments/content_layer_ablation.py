@@ -46,7 +46,7 @@ def get_config(quick: bool = False, tier: str | None = None) -> Config:
     # Converged runs, as Gatys et al. ran them: L-BFGS until the loss falls by less than
     # stop_tol over the last stop_window iterations (the steps are a cap).
     tiers = {
-        "middle": dict(size=128, steps=300, stop_tol=1e-3, stop_window=10, snapshot_every=50),
+        "middle": dict(size=128, steps=600, stop_tol=1e-3, stop_window=10, snapshot_every=50),
         "quick": dict(size=96, steps=100, stop_tol=1e-3, stop_window=10),
     }
     return _common.gatys(

@@ -520,22 +520,38 @@ def test_halfway_and_settled_by_hand():
         return _common.trend_claim("c", "m", ["x", "y", "z"], values, increasing=False)
 
     final = verdict([3.0, 2.0, 1.0])  # held, margin 1
-    # Moved by at most 0.5 (half the margin 1), same verdict: settled.
+    # A trend is settled when the same drift again keeps the verdict (projected by hand).
     calm = _common.settled(final, verdict([3.5, 2.4, 1.2]), [300, 300, 300])
-    # Moved by 0.6 (> half the margin): two such moves could close the gap: not settled.
-    assert not _common.settled(final, verdict([3.0, 2.6, 1.0]), [300] * 3)["settled"]
     assert calm["settled"] and calm["same_verdict"] and calm["held"]
+    assert calm["projected"] == {"values": {"x": 2.5, "y": 1.6, "z": 0.8}, "held": True}
     assert calm["largest_change"] == pytest.approx(0.2)  # (1.2 - 1) / 1
     assert calm["values"] == {"x": 3.5, "y": 2.4, "z": 1.2}
-    # The same verdict, but a value moved by more than the margin: not settled.
+    # y raced away from x (0.6, more than half the margin) toward z: again lands at 1.4,
+    # still above z: settled (a move away from a neighbour cannot flip a trend).
+    away = _common.settled(final, verdict([3.0, 2.6, 1.0]), [300] * 3)
+    assert away["settled"] and away["projected"]["values"]["y"] == pytest.approx(1.4)
+    # x closing in on y: the same verdict at both ends, but the same drift again (x 4.2 ->
+    # 3 -> 1.8) crosses y: not settled.
+    closing = _common.settled(final, verdict([4.2, 2.0, 1.0]), [300] * 3)
+    assert closing["same_verdict"] and not closing["projected"]["held"]
+    assert not closing["settled"]
+    # Another verdict at the earlier iteration: not settled.
     drifting = _common.settled(final, verdict([3.0, 3.5, 1.0]), [300] * 3)
     assert not drifting["held"] and not drifting["same_verdict"] and not drifting["settled"]
     moved = _common.settled(final, verdict([5.0, 3.2, 1.1]), [300] * 3)
-    assert moved["same_verdict"] and not moved["settled"]  # x moved by 2 > margin 1
+    assert moved["same_verdict"] and not moved["settled"]  # again: y 0.8 below z 0.9
     line = _common.verdict_lines([{**final, "settled": calm}])[-1]
     assert "measure settled: HELD at iteration 300" in line and "<= 20%" in line
     line = _common.verdict_lines([{**final, "settled": moved}])[-1]
     assert "measure NOT settled" in line
+    # A claim that is not a trend keeps the half-margin rule: a move of 0.6 > 1 / 2.
+    pair = _common.claim("c", "m", {"x": 3.0, "y": 2.0}, True, 1.0)
+    assert not _common.settled(pair, _common.claim("c", "m", {"x": 3.6, "y": 2.0}, True, 1.6), [1])[
+        "settled"
+    ]
+    assert _common.settled(pair, _common.claim("c", "m", {"x": 3.4, "y": 2.0}, True, 1.4), [1])[
+        "settled"
+    ]
 
 
 def test_reconstruction_studies_use_gatys_network_and_the_runner_loads_it():
