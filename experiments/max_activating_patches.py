@@ -20,7 +20,8 @@ Shared flags: --backbone, --weights, --weights_seed, --cache_dir, --size, --work
 
 Outputs in --workdir (default runs/max_activating_patches/<time>): ``figure.png``,
 ``images/ch<c>_<rank>.png``, ``metrics.json`` (per channel: image, unit, activation, box
-of every patch), ``manifest.json``, and the loss plots every experiment writes (empty axes
+and occlusion ratios of every patch; the verdict of ``claims``, a property: the seeds state
+no claim here), ``manifest.json``, and the loss plots every experiment writes (empty axes
 where no loss is optimized; ``experiments/runner.py``).
 """
 
@@ -104,6 +105,62 @@ def square(image: np.ndarray, size: int) -> np.ndarray:
     return nst_image.resize(image[top : top + side, left : left + side], (size, size))
 
 
+def _filled(image: np.ndarray, top: int, left: int, size: int) -> np.ndarray:
+    """``image`` with the square ``(top, left, size)`` (clipped) set to its mean colour."""
+    out = image.copy()
+    out[max(top, 0) : top + size, max(left, 0) : left + size] = image.mean(axis=(0, 1))
+    return out
+
+
+def occlusion(forward, params, images, layer: str, patches) -> list[dict]:
+    """Zeiler & Fergus's occlusion test of each patch (``(channel, Patch)`` pairs): the unit's
+    activation with its receptive field filled with the image's mean colour, and with an
+    equal square as far from it as the image allows (the mirrored corner), each over the
+    activation itself. Outside the field a unit cannot see the change: the control is 1
+    unless the two squares overlap (then it is skipped: ``None``)."""
+    out = []
+    for channel, patch in patches:
+        image = images[patch.image]
+        top, left, size = patch.box
+        h, w = image.shape[:2]
+        far = (h - size - top, w - size - left)
+        apart = abs(far[0] - top) >= size or abs(far[1] - left) >= size
+        where = (0, patch.row, patch.col, channel)
+        inside = float(forward(params, _filled(image, top, left, size)[None])[layer][where])
+        control = None
+        if apart:
+            control = float(forward(params, _filled(image, *far, size)[None])[layer][where])
+            control /= patch.value
+        inside /= patch.value
+        out.append({"channel": channel, "inside": inside, "elsewhere": control})
+    return out
+
+
+def claims(occluded: list[dict]) -> list[dict]:
+    """(No seed claim; a property, Zeiler & Fergus 2014, sec. 4.2) the crop shown is what
+    drives the unit: filling it with the mean colour lowers the activation far more than
+    filling an equal square elsewhere. Median over the patches of each ratio; held when
+    the field's median is below half and below the elsewhere median; margin = the
+    elsewhere median minus the field's."""
+    inside = float(np.median([o["inside"] for o in occluded]))
+    apart = [o["elsewhere"] for o in occluded if o["elsewhere"] is not None]
+    elsewhere = float(np.median(apart)) if apart else float("nan")
+    return [
+        _common.claim(
+            "(no seed claim; a property, Zeiler & Fergus 2014) the receptive field shown is "
+            "what drives the unit: occluding it lowers the activation far more than "
+            "occluding an equal square elsewhere",
+            "the unit's activation with the square filled by the image's mean colour over "
+            f"the activation, median over {len(occluded)} patches ({len(apart)} with a "
+            "control square clear of the field); held when the field's median is below 0.5 "
+            "and the control's; margin = control median - field median; no optimization",
+            {"receptive field occluded": inside, "elsewhere occluded": elsewhere},
+            inside < 0.5 and inside < elsewhere,
+            elsewhere - inside,
+        )
+    ]
+
+
 def run(config: Config, workdir: str, session: _common.Session | None = None) -> _common.Report:
     """Ranks the channels' units over the images; ``Report.metrics`` holds metrics.json."""
     return _visual.run(sys.modules[__name__], config, workdir, session)
@@ -157,6 +214,11 @@ def compute(config: Config, workdir: str, quick_note: str) -> _common.Summary:
         rows.append(row)
         captions.append(caps)
         logging.info("channel %d: top activation %.3g", channel, patches[channel][0].value)
+    occluded = occlusion(
+        forward, params, images, config.layer, [(c, p) for c in channels for p in patches[c]]
+    )
+    for record, o in zip(records, occluded, strict=True):
+        record["occluded"] = {"inside": o["inside"], "elsewhere": o["elsewhere"]}
     text = (
         f"Maximally activating patches of {config.layer} (receptive field {field.size} px) "
         f"over {len(names)} images"
@@ -170,6 +232,7 @@ def compute(config: Config, workdir: str, quick_note: str) -> _common.Summary:
             "titles": captions,
         },
         cell=max(96, min(field.size, 160)),
+        claims=claims(occluded),
         metrics={
             "experiment": NAME,
             "layer": config.layer,

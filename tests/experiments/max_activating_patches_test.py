@@ -68,3 +68,24 @@ def test_one_command(tmp_path):
     assert proc.stderr.strip() == (
         "run.py: error: --steps does not apply to max_activating_patches"
     )
+
+
+def test_occlusion_of_the_field_and_elsewhere(tmp_path):
+    """On the tiny run: a unit cannot see a square clear of its field (control exactly 1),
+    and the verdict compares the two medians; a box moved off the unit breaks it."""
+    metrics = max_activating_patches.run(_tiny(channels_auto=2), str(tmp_path)).metrics
+    ratios = [p["occluded"] for p in metrics["patches"]]
+    controls = [r["elsewhere"] for r in ratios if r["elsewhere"] is not None]
+    assert controls and np.allclose(controls, 1.0, atol=1e-5)
+    (claim,) = metrics["claims"]
+    inside = float(np.median([r["inside"] for r in ratios]))
+    assert claim["values"]["receptive field occluded"] == pytest.approx(inside)
+    assert claim["held"] == (inside < 0.5 and inside < 1.0)
+    assert claim["held"]  # random relu2_2 units too: measured 0.09-0.26 of the activation
+    # Known answers by hand: fields that drive the unit -> held; a misplaced box (its
+    # occlusion changes nothing, like the control) -> not held.
+    driven = [{"inside": 0.1, "elsewhere": 1.0}, {"inside": 0.3, "elsewhere": None}]
+    assert max_activating_patches.claims(driven)[0]["held"]
+    misplaced = [{"inside": 1.0, "elsewhere": 1.0}, {"inside": 0.98, "elsewhere": 1.0}]
+    (bad,) = max_activating_patches.claims(misplaced)
+    assert not bad["held"] and bad["margin"] == pytest.approx(0.01)
