@@ -22,7 +22,8 @@ crop, as Johnson et al.'s 512 px styles for 256 px crops). The conditional netwo
 ``styles3`` is ``starry_night`` with The Scream and Woman with a Hat added one at a time,
 each by training only its own gamma/beta rows (1,600 numbers per style at this width;
 Dumoulin et al. 2017, sec. 4), 400 steps each, then every weight trained on the three
-styles together for 1,500 steps (``styles3_joint``). ``--ship`` then writes each
+styles together for 2,200 steps (``styles3_joint``; 18,000 images in all, the budget of
+the three separate networks ``starry_night``, ``the_scream``, ``woman_with_hat``). ``--ship`` then writes each
 network (its latest checkpoint) into ``nst/data/models/<name>.npz`` in half precision
 (``nst.feedforward.zoo.ship``) instead of training.
 """
@@ -71,7 +72,9 @@ MODELS = {
 }
 #: name -> (styles, steps, start): every weight trained on all the styles, from ``start``.
 JOINT = {
-    "styles3_joint": (("starry_night", "the_scream", "woman_with_hat"), 1500, "styles3"),
+    # 2,200 steps: with the 400 of each added style, the three styles' networks see
+    # 18,000 images in all, as many as three separate networks of 1,500 steps.
+    "styles3_joint": (("starry_night", "the_scream", "woman_with_hat"), 2200, "styles3"),
 }
 #: name -> (styles, steps, flags): networks trained for a comparison, not shipped.
 #: ``brick_texture``: Ulyanov et al.'s (2016) texture network (noise in, no photo; their

@@ -122,7 +122,13 @@ def test_vanilla_vs_fast_quick(trained, tmp_path):
     rows = metrics["rows"]
     assert [(r["iterations"], r["measured"]) for r in rows] == [(1, True), (5, False), (1, True)]
     assert all(r["seconds_per_image"] > 0 and r["size"] == 48 for r in rows)
-    (claim,) = metrics["claims"]  # its form, not its outcome
+    claim, matched = metrics["claims"]  # their form, not their outcome
+    at = metrics["losses"]["48"]
+    assert matched["values"]["feed_forward_seconds"] == at["feed_forward_seconds"] > 0
+    assert (
+        matched["values"]["optimization_iterations_to_the_network_loss"]
+        == (at["feed_forward_equals_gatys_iterations"])
+    )
     assert claim["values"]["optimization_iterations"] == 1  # measured rows only
     speedup = claim["values"]["optimization_seconds"] / claim["values"]["feed_forward_seconds"]
     assert claim["values"]["speedup"] == pytest.approx(speedup)

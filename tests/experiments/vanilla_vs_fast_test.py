@@ -63,3 +63,24 @@ def test_every_tier_measures_a_row_and_a_table_of_guesses_is_refused():
     guesses = dataclasses.replace(vanilla_vs_fast.get_config(quick=True), iterations=(100,))
     with pytest.raises(ValueError, match="no row would be measured"):
         vanilla_vs_fast.validate(guesses)
+
+
+def test_matched_claim_by_hand():
+    """The optimization reaches the network's loss at iteration 9, 3.0 s in; one pass takes
+    0.075 s: 40x, below 100x (not held, margin log10(0.4)). Never reached: the whole run
+    (60 s) is a lower bound: 800x, held."""
+    losses = {
+        "256": {
+            "feed_forward_equals_gatys_iterations": 9,
+            "feed_forward_equals_gatys_seconds": 3.0,
+            "gatys_seconds": 60.0,
+            "feed_forward_seconds": 0.075,
+        }
+    }
+    claim = vanilla_vs_fast.matched_claim(losses, 256)
+    assert claim["values"]["speedup"] == pytest.approx(40.0) and not claim["held"]
+    assert claim["margin"] == pytest.approx(np.log10(0.4)) and not claim["values"]["bound"]
+    losses["256"].update(feed_forward_equals_gatys_iterations=None)
+    never = vanilla_vs_fast.matched_claim(losses, 256)
+    assert never["held"] and never["values"]["bound"]
+    assert never["values"]["speedup"] == pytest.approx(800.0)
