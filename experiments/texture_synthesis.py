@@ -16,8 +16,8 @@ Tiers: full (above, 512 px); ``--tier=middle``: 256 px (the deepest set's recept
 field fits), at most 600 iterations with the same rule; ``--quick``: 96 px, at most 100,
 stop at a fall < 1e-3 over 10. Snapshots every 100 iterations (50 in ``--quick``): the
 claim is also computed on the snapshots of half the run, and the record says whether the
-verdict had settled (``settled``: the same verdict then, no value moved by more than
-half the margin), since the loss keeps falling polynomially long after the images stop changing.
+verdict had settled (``settled``: the same verdict then, and the same drift again would
+not flip it), since the loss keeps falling polynomially long after the images stop changing.
 
 Claim (Gatys et al. 2015, Fig. 2): with layers up to deeper pools the synthesized texture
 keeps structure at larger scales. Checked per texture by the sliced Wasserstein distance
