@@ -23,8 +23,8 @@ crop, as Johnson et al.'s 512 px styles for 256 px crops). The conditional netwo
 each by training only its own gamma/beta rows (1,600 numbers per style at this width;
 Dumoulin et al. 2017, sec. 4), 400 steps each, then every weight trained on the three
 styles together for 2,200 steps (``styles3_joint``; 18,000 images in all, the budget of
-the three separate networks ``starry_night``, ``the_scream``, ``woman_with_hat``). ``--ship`` then writes each
-network (its latest checkpoint) into ``nst/data/models/<name>.npz`` in half precision
+the three separate networks ``starry_night``, ``the_scream``, ``woman_with_hat``).
+``--ship`` then writes each network (its latest checkpoint) into ``nst/data/models/<name>.npz`` in half precision
 (``nst.feedforward.zoo.ship``) instead of training.
 """
 
