@@ -24,8 +24,9 @@ each by training only its own gamma/beta rows (1,600 numbers per style at this w
 Dumoulin et al. 2017, sec. 4), 400 steps each, then every weight trained on the three
 styles together for 2,200 steps (``styles3_joint``; 18,000 images in all, the budget of
 the three separate networks ``starry_night``, ``the_scream``, ``woman_with_hat``).
-``--ship`` then writes each network (its latest checkpoint) into ``nst/data/models/<name>.npz`` in half precision
-(``nst.feedforward.zoo.ship``) instead of training.
+``--ship`` then writes each network (its latest checkpoint) into
+``nst/data/models/<name>.npz`` in half precision (``nst.feedforward.zoo.ship``) instead of
+training.
 """
 
 from __future__ import annotations
