@@ -369,19 +369,19 @@ def _compare(
         curves.append((f"Gatys et al., {size} px", result.history))
         out, timing = infer.time_forward(model, photo, style=0, repeats=config.repeats)
         scored = objective_terms(gatys_config, net_params, targets, [photo, result.image, out])
-        losses[str(size)] = dict(zip(("photo", "gatys", "feed_forward"), scored, strict=True))
+        times = np.asarray(result.history["time"], np.float64)  # cumulative, compile apart
         matched = matching_iterations(result.history["total"], scored[2]["total"])
-        losses[str(size)]["feed_forward_equals_gatys_iterations"] = matched
-        losses[str(size)]["feed_forward_equals_gatys_seconds"] = (
-            float(np.asarray(result.history["time"])[matched - 1]) if matched else None
-        )
-        losses[str(size)]["gatys_seconds"] = float(np.asarray(result.history["time"])[-1])
-        losses[str(size)]["feed_forward_seconds"] = None  # set below, after the timing
+        losses[str(size)] = {
+            **dict(zip(("photo", "gatys", "feed_forward"), scored, strict=True)),
+            "feed_forward_equals_gatys_iterations": matched,
+            "feed_forward_equals_gatys_seconds": float(times[matched - 1]) if matched else None,
+            "gatys_seconds": float(times[-1]),
+            "feed_forward_seconds": timing.median,
+        }
         for row in gatys_rows:
             n = row["iterations"]
             row["loss_total"] = float(result.history["total"][n - 1]) if row["measured"] else None
         rows.extend(gatys_rows)
-        losses[str(size)]["feed_forward_seconds"] = timing.median
         speedups = {r["iterations"]: r["seconds_per_image"] / timing.median for r in gatys_rows}
         logging.info(
             "%d px: feed-forward %.4f s/image (compile %.2f s); Gatys %s",

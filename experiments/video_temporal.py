@@ -82,7 +82,7 @@ class Config(_common.Config):
     # background that earlier frames saw (long-term consistency). None: none. (A textured
     # patch: DIS loses small smooth objects, e.g. chelsea's fur at 96 px.)
     sprite: str | None = "the_scream"
-    sprite_width: float = 0.125  # the patch's width over the frame's
+    sprite_width: float = 0.125  # the patch's longer side over the frame's width
     # Frames the patch hides each background pixel it passes (its speed: its width over
     # this): a pixel it uncovers at t was last seen at t - sprite_hidden - 1, so long-term
     # offsets up to 4 (Ruder et al.'s 1, 2, 4 at this clip's scale) reach it.

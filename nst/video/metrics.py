@@ -194,16 +194,18 @@ def reappearance_errors(
     for t in range(1, count):
         previous = hidden(t, 1)
         left = ~occluded[t] & (previous >= 0.5) & np.isfinite(previous)
+        now = [nst_image.to_float(f(t)) for f in fetch]
         total = [0.0] * len(fetch)
         found = 0
         for k in (k for k in gaps if t - k >= 0):
             take = left & (hidden(t, k) == 0)  # wholly shown there
+            if not take.any():
+                continue
             left &= ~take
             found += int(take.sum())
             for i, f in enumerate(fetch):
                 then = np.asarray(warp_lib.warp(nst_image.to_float(f(t - k)), shift(k)))
-                squared = np.sum(np.square(nst_image.to_float(f(t)) - then), axis=-1)
-                total[i] += float(np.sum(squared[take]))
+                total[i] += float(np.sum(np.square(now[i] - then)[take]))
         pixels.append(found)
         for i in range(len(fetch)):
             sums[i].append(total[i])

@@ -117,3 +117,31 @@ def test_the_pan_s_patch_uncovers_what_long_term_offsets_reach():
     assert scores["pixels"] == everything["pixels"]  # nothing needs an offset beyond 3
     assert sum(scores["pixels"]) > 500
     assert video_temporal.truth(dataclasses.replace(config, sprite=None), clip) is None
+    # The patch's width and how long it hides a pixel are the config's: 1/8 of the frame
+    # (longer side); hiding a pixel 5 frames, what it uncovers needs offsets beyond 3.
+    side = max(occluded[0].any(axis=0).sum(), occluded[0].any(axis=1).sum())
+    assert side == round(clip.shape[1] * config.sprite_width)  # the patch's longer side
+    slow = dataclasses.replace(config, sprite_hidden=5.0)
+    velocity, occluded = video_temporal.truth(slow, video_temporal.make_clip(slow))
+    near, far = (
+        metrics.reappearance_errors(
+            clip.frame, len(clip), velocity=velocity, occluded=occluded, gaps=gaps
+        )
+        for gaps in ((2, 3), tuple(range(2, 12)))
+    )
+    assert sum(near["pixels"]) < sum(far["pixels"])
+
+
+def test_a_real_clip_s_long_term_verdict_falls_back_to_the_warping_error():
+    """A real clip has no true motion: no reappearance error, so the long-term pair is
+    judged on the warping error and the measure says why."""
+    config = video_temporal.get_config(quick=True)
+    record = lambda e: {"warping_error": {"mean": e}, "converged": []}
+    errors = dict(zip([label for label, _ in video_temporal.SETTINGS], (4, 3, 2, 1.0, 0.5)))
+    outcomes = {
+        label: _common.Outcome(label, _common.slug(label), None, record(e))
+        for label, e in errors.items()
+    }
+    long_term = video_temporal.claims(outcomes, config)[-1]
+    assert "a real clip" in long_term["measure"] and long_term["held"]
+    assert long_term["margin"] == pytest.approx(0.5 - 0.1)
