@@ -84,14 +84,13 @@ def evaluate(
     style_at = nst_image.resize(style, size)
     targets = stylize.make_targets(config, *net_params, photo, [style_at])
     out, timing = infer.time_forward(model, photo, style=style_index, repeats=3)
+    optimized = {} if optimized is None else optimized
     key = (style_name, photo.tobytes())
-    if optimized is None or key not in optimized:
+    if key not in optimized:
         t0 = time.perf_counter()
         result = stylize.stylize(config, photo, [style_at], net_params=net_params, targets=targets)
-        done = (result, time.perf_counter() - t0)
-        if optimized is not None:
-            optimized[key] = done
-    result, wall = done if optimized is None else optimized[key]
+        optimized[key] = (result, time.perf_counter() - t0)
+    result, wall = optimized[key]
     scored = objective_terms(config, net_params, targets, [photo, out])
     history = np.asarray(result.history["total"], np.float64)
     times = np.asarray(result.history["time"], np.float64)
