@@ -7,8 +7,9 @@ VGG19, then the measures (``nst.measures``):
 * ``style_drop``: the style term (relative balance) at the output over its value at the
   photo: how much of the Gram mismatch was removed.
 
-Settings: ``rel:BETA`` (``balance="relative"``, content weight 1, style weight BETA) and
-``gatys:BETA`` (the papers' normalization). Writes ``results.json`` and ``panel.jpg``.
+Settings: ``rel:BETA`` (``balance="relative"``, content weight 1, style weight BETA),
+``tot:BETA`` (``balance="total"``) and ``gatys:BETA`` (the papers' normalization). Writes
+``results.json`` and ``panel.jpg``.
 
     python benchmarks/balance_panel.py --out /tmp/balance --settings rel:1,rel:3,gatys:1e5
 """
@@ -32,7 +33,7 @@ from nst.config import StylizeConfig
 
 def setting(name: str, base: StylizeConfig) -> StylizeConfig:
     kind, beta = name.split(":")
-    balance = {"rel": "relative", "gatys": "none"}[kind]
+    balance = {"rel": "relative", "tot": "total", "gatys": "none"}[kind]
     return dataclasses.replace(base, balance=balance, style_weight=float(beta))
 
 

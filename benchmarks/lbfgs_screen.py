@@ -191,7 +191,7 @@ def screen(args):
     c_path, s_path = panel.make(args.images)[args.pair]
     content = image.load(image.sample_or_path(c_path), max_size=args.size)
     style = image.load(image.sample_or_path(s_path), max_size=args.size)
-    config = StylizeConfig(size=args.size, balance="relative", style_weight=10.0)
+    config = StylizeConfig(size=args.size, balance=args.objective, style_weight=args.beta)
     net, params = stylize.create_backbone(config)
     targets = stylize.make_targets(config, net, params, content, [style])
     value_and_grad = jax.jit(jax.value_and_grad(make_objective(config, net), has_aux=True))
@@ -201,7 +201,10 @@ def screen(args):
         (value, _), g = value_and_grad(x, params, targets, hyper)
         return value, None, g
 
-    x0 = jnp.asarray(content, jnp.float32)
+    if args.init == "histogram":  # the photo with the painting's per-channel histograms
+        x0 = jnp.asarray(image.match_histogram(content, style), jnp.float32)
+    else:
+        x0 = jnp.asarray(content, jnp.float32)
     out = pathlib.Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     results = json.loads(out.read_text()) if out.exists() else {}
@@ -256,6 +259,17 @@ if __name__ == "__main__":
     parser.add_argument("--max_evals", type=int, default=160)
     parser.add_argument("--adam", action="store_true", help="also 500 Adam steps (the target)")
     parser.add_argument("--images", default="runs/panel_images")
+    parser.add_argument(
+        "--objective",
+        default="relative",
+        choices=("relative", "total"),
+        help="the objective's balance (StylizeConfig.balance): relative (each layer term over "
+        "its blank value, the default's) or total (each whole term over its blank total)",
+    )
+    parser.add_argument("--beta", type=float, default=10.0)
+    parser.add_argument(
+        "--init", default="photo", choices=("photo", "histogram"), help="the L-BFGS start"
+    )
     parser.add_argument("--out", default="runs/panel_screen/screen.json")
     parser.add_argument("--report", nargs="*", help="print the table of these result files")
     parser.add_argument("--adam_loss", type=float, help="the target when a file has no Adam")

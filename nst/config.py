@@ -77,8 +77,10 @@ class StylizeConfig:
     # Balance: "none" (the weights multiply the terms as the papers write them) | "relative"
     # (every content and style layer term divided by its value at zero features, i.e. by
     # its target's size: a relative error, so alpha and beta mean the same balance for any
-    # pair of images; nst/stylize/_objective.py). Statistics whose registry entry has
-    # ``relative`` only (the Gram ones: "gram", "mean_gram").
+    # pair of images) | "total" (the layers weighted as the papers' formula weighs them, each
+    # whole content and style term divided by its value at zero features; nst/stylize/
+    # _objective.py). Both for statistics whose registry entry has ``relative`` only (the
+    # Gram ones: "gram", "mean_gram").
     balance: str = "none"
     # Style statistic, a name of nst.style_stats.STYLE_STATS: "gram" (Gatys) | "mean_gram"
     # (Gram + feature means) | "mean_cov_w2" (Wasserstein-2 between Gaussians: means and
@@ -198,7 +200,7 @@ _CHOICES = {
     "pooling": ("max", "avg"),
     "network_norm": ("none", "gatys"),
     "style_norm": ("gatys", "johnson", "mean"),
-    "balance": ("none", "relative"),
+    "balance": ("none", "relative", "total"),
     "style_stat": style_stats.STYLE_STATS,  # read-only view: registered ones count too
     "content_norm": ("gatys", "mean"),
     "distance": ("squared", "abs", "huber", "smooth_l1"),
@@ -316,9 +318,9 @@ def validate(config: StylizeConfig) -> None:
         _check_number("lbfgs_memory", config.lbfgs_memory, 1, True, 1001)
     if config.style_scale is not None:
         _check_number("style_scale", config.style_scale, 0.0, False, None)
-    if config.balance == "relative" and not style_stats.get(config.style_stat).relative:
+    if config.balance != "none" and not style_stats.get(config.style_stat).relative:
         raise ValueError(
-            "StylizeConfig.balance='relative' divides Gram terms by their target's size; "
+            f"StylizeConfig.balance={config.balance!r} divides Gram terms by their target's size; "
             f"style_stat={config.style_stat!r} has no such target (use balance='none')"
         )
     if config.ema_decay and config.optimizer in ("lbfgs", *optimizers.HOST_DRIVEN):

@@ -176,9 +176,10 @@ INIT = _path(
 SEED = _field("seed", "Seed of the noise initialization.")
 BALANCE = _field(
     "balance",
-    "relative | none. relative (one image's default): each content and style term divided by "
-    "its target's size, so the weights mean the same balance for any pair; none: the "
-    "papers' units (experiments).",
+    "relative | total | none. relative (one image's default): each content and style layer "
+    "term divided by its target's size, so the weights mean the same balance for any pair; "
+    "total: the layers weighted as in the papers, each whole term divided by its target's "
+    "size; none: the papers' units (experiments).",
 )
 CONTENT_WEIGHT = _field(
     "content_weight", "alpha: higher keeps more of the photo (its edges and layout)."
@@ -186,7 +187,7 @@ CONTENT_WEIGHT = _field(
 STYLE_WEIGHT = _field(
     "style_weight",
     "beta: higher paints more of the style over the photo. One image: default 10 with "
-    "--balance=relative (0.5-50 is the useful range); 1e5 in the papers' units.",
+    "--balance=relative or total (0.5-50 is the useful range); 1e5 in the papers' units.",
 )
 STOP_TOL = _field(
     "stop_tol",
@@ -500,7 +501,7 @@ def config_from_flags(
                 fields.setdefault("balance", "none")  # W2 / MRF: no Gram target to scale by
             for name, default in MODE_DEFAULTS.get(mode, {}).items():
                 fields.setdefault(name, default)
-            if fields.get("balance") == "relative":
+            if fields.get("balance") in ("relative", "total"):
                 fields.setdefault("style_weight", RELATIVE_STYLE_WEIGHT)
     try:  # StylizeConfig checks itself (nst.config.validate)
         config = dataclasses.replace(base, **fields)

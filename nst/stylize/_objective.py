@@ -15,6 +15,12 @@ normalization constants cancel). Each term is then a relative error, about 1 for
 content photo against a painting's Grams whatever the images, so one ``alpha`` and
 ``beta`` mean the same balance on every pair; with the Gatys normalization the style term
 of the content photo ranges over orders of magnitude from one painting to the next.
+
+With ``config.balance="total"`` the layers keep the papers' weighting (``style_norm``, the
+layer weights) and each *whole* term is divided by its weighted sum at blank features:
+:math:`\\sum_l w_l E_l / \\sum_l w_l E_l(0)`, the content term likewise. ``alpha`` and
+``beta`` then mean the same on every pair while the layers weigh what the papers' formula
+makes them weigh on the network in use.
 """
 
 from __future__ import annotations
@@ -59,6 +65,13 @@ def _weighted_sum(terms: dict[str, jax.Array], weights: dict[str, jax.Array]) ->
     return losses.weighted_total(terms, weights)[0] if terms else jnp.float32(0.0)
 
 
+def _blank_sum(blank: dict[str, jax.Array], weights: dict[str, jax.Array]) -> jax.Array:
+    """The weighted sum of the terms at blank features: 1 when there are none (or all are
+    0: a weighted-out term stays 0 instead of 0/0)."""
+    value = _weighted_sum(blank, weights)
+    return jnp.where(value > 0, value, 1.0)
+
+
 def make_objective(
     config: StylizeConfig, net: Net
 ) -> Callable[..., tuple[jax.Array, dict[str, jax.Array]]]:
@@ -77,6 +90,7 @@ def make_objective(
     distance = dict(kind=config.distance, delta=config.delta)
     stat = style_stats.get(config.style_stat)
     relative = config.balance == "relative"
+    whole = config.balance == "total"
 
     def check(targets: Targets) -> None:
         """Targets from ``losses.style_targets`` remember their normalization: it must be
@@ -122,11 +136,30 @@ def make_objective(
                 for n, v in content_layers.items()
             }
         style_layers = {n: style_layer(feats[n], n, targets) for n in hyper.style_layers}
+        if whole:  # each whole term over its value at blank features (from the targets)
+            blank_content = {
+                n: losses.content_loss(
+                    jnp.zeros_like(targets.content[n]),
+                    targets.content[n],
+                    norm=config.content_norm,
+                    **distance,
+                )
+                for n in content_layers
+            }
+            blank_style = {
+                n: style_layer(jnp.zeros_like(feats[n]), n, targets) for n in style_layers
+            }
         # TV and the temporal term on the 0-255 image (nst.losses, Units: the papers' units).
         pixels = losses.PIXEL_SCALE * image
         terms = {
             "content": _weighted_sum(content_layers, hyper.content_layers),
             "style": _weighted_sum(style_layers, hyper.style_layers),
+        }
+        if whole:
+            terms["content"] = terms["content"] / _blank_sum(blank_content, hyper.content_layers)
+            terms["style"] = terms["style"] / _blank_sum(blank_style, hyper.style_layers)
+        terms = {
+            **terms,
             "tv": losses.total_variation(pixels, kind=config.tv_kind, beta=config.tv_beta),
         }
         weights = {

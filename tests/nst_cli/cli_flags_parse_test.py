@@ -136,3 +136,7 @@ def test_the_relative_balance_default_weight_is_10():
     )
     relative = FakeFlags(balance="relative")
     assert flags.config_from_flags("stylize", flag_values=relative).style_weight == 10.0
+    total = flags.config_from_flags("stylize", flag_values=FakeFlags(balance="total"))
+    assert (total.balance, total.style_weight) == ("total", 10.0)
+    none = flags.config_from_flags("stylize", flag_values=FakeFlags(balance="none"))
+    assert none.style_weight == 1e5
