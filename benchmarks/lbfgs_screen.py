@@ -191,7 +191,14 @@ def screen(args):
     c_path, s_path = panel.make(args.images)[args.pair]
     content = image.load(image.sample_or_path(c_path), max_size=args.size)
     style = image.load(image.sample_or_path(s_path), max_size=args.size)
-    config = StylizeConfig(size=args.size, balance=args.objective, style_weight=args.beta)
+    layers = None
+    if args.style_layers:  # name=weight,...
+        layers = tuple(
+            (n, float(w)) for n, w in (x.split("=") for x in args.style_layers.split(","))
+        )
+    config = StylizeConfig(
+        size=args.size, balance=args.objective, style_weight=args.beta, style_layers=layers
+    )
     net, params = stylize.create_backbone(config)
     targets = stylize.make_targets(config, net, params, content, [style])
     value_and_grad = jax.jit(jax.value_and_grad(make_objective(config, net), has_aux=True))
@@ -267,6 +274,7 @@ if __name__ == "__main__":
         "its blank value, the default's) or total (each whole term over its blank total)",
     )
     parser.add_argument("--beta", type=float, default=10.0)
+    parser.add_argument("--style_layers", default="", help="name=weight,... (default: 5 at 0.2)")
     parser.add_argument(
         "--init", default="photo", choices=("photo", "histogram"), help="the L-BFGS start"
     )

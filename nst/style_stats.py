@@ -72,8 +72,8 @@ class StyleStat:
       guided_loss: ``guided_loss(F, masks, grams, config) -> []`` with spatial control:
         ``masks`` ``[R, h, w]`` the regions at this layer, ``grams`` ``[R, c, c]`` their
         guided targets (``losses.guided_style_loss``); None: style masks are refused.
-      relative: supports ``balance="relative"`` (its terms divided by their value at zero
-        features).
+      relative: supports ``balance="relative"`` and ``"total"`` (its terms divided by their
+        value at zero features, layer by layer or summed).
       highres: usable by ``nst.highres``, whose style targets are Grams made window by
         window and tile by tile (so not with ``combine``).
     """
