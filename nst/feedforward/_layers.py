@@ -9,6 +9,7 @@ instance norm (per image and channel over H, W), batch norm (running averages in
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from nst.feedforward import cin
 
@@ -16,6 +17,9 @@ EPSILON = 1e-5
 # Inputs with a side below this take the direct path of ``reflect_conv`` (one convolution,
 # cheaper to compile); larger ones the strip-corrected zero-padded convolution (faster).
 STRIP_MIN_SIZE = 96
+# Stride-1 kernels at least this wide, on large inputs with even sides, are computed on 2x2
+# blocks (``_space_to_depth_conv``): XLA:CPU's 9x9 convolutions are slow per tap.
+BLOCK_MIN_KERNEL = 7
 
 
 def reflect_pad(x: jax.Array, pad_h: tuple[int, int], pad_w: tuple[int, int]) -> jax.Array:
@@ -32,6 +36,47 @@ def pad_to_multiple(x: jax.Array, divisor: int) -> jax.Array:
     long_enough = all(side > max(pad_h, pad_w) for side in x.shape[1:3])
     mode = "reflect" if long_enough else "edge"
     return jnp.pad(x, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode=mode)
+
+
+def _block_kernel(kernel: jax.Array) -> jax.Array:
+    """The ``[k, k, C, F]`` kernel (k odd) as a ``[(k+1)/2, (k+1)/2, 4C, 4F]`` kernel on 2x2
+    blocks: output block position (r, s) of block (I, J) reads input block (I+p, J+q) at
+    position (u, v) with tap (2p+u-r, 2q+v-s) of the original, 0 where that is outside it."""
+    k = kernel.shape[0]
+    blocks = (k + 1) // 2
+    p, q, u, v, r, s = np.meshgrid(*[np.arange(n) for n in (blocks, blocks, 2, 2, 2, 2)],
+                                   indexing="ij")  # fmt: skip
+    a, b = 2 * p + u - r, 2 * q + v - s
+    inside = (a >= 0) & (a < k) & (b >= 0) & (b < k)
+    taps = kernel[np.clip(a, 0, k - 1), np.clip(b, 0, k - 1)]  # [kb, kb, 2, 2, 2, 2, C, F]
+    taps = jnp.where(inside[..., None, None], taps, 0.0)
+    taps = taps.transpose(0, 1, 2, 3, 6, 4, 5, 7)  # [p, q, u, v, C, r, s, F]
+    c, f = kernel.shape[2:]
+    return taps.reshape(blocks, blocks, 4 * c, 4 * f)
+
+
+def _space_to_depth_conv(x: jax.Array, kernel: jax.Array) -> jax.Array:
+    """Stride-1 ``reflect_conv`` of ``[N, H, W, C]`` (H, W even) computed on 2x2 blocks: the
+    reflect-padded input as ``[N, H/2 + p, W/2 + p, 4C]`` convolved with ``_block_kernel``,
+    the ``4F`` outputs put back as 2x2 pixels. The same sums in another order; on XLA:CPU a
+    9x9 convolution at 1024x1024 takes 0.18 s this way against 0.53 s strip-corrected."""
+    n, height, width, c = x.shape
+    k, f = kernel.shape[0], kernel.shape[3]
+    p = k // 2
+    padded = reflect_pad(x, (p, p), (p, p))  # sides H + 2p, W + 2p: even
+    h2, w2 = padded.shape[1] // 2, padded.shape[2] // 2
+    blocks = padded.reshape(n, h2, 2, w2, 2, c).transpose(0, 1, 3, 2, 4, 5)
+    blocks = blocks.reshape(n, h2, w2, 4 * c)
+    # One zero row and column (cropped away) keep XLA:CPU off its slow unpadded path.
+    out = jax.lax.conv_general_dilated(
+        blocks,
+        _block_kernel(kernel),
+        (1, 1),
+        ((0, 1), (0, 1)),
+        dimension_numbers=("NHWC", "HWIO", "NHWC"),
+    )[:, : height // 2, : width // 2]
+    out = out.reshape(n, height // 2, width // 2, 2, 2, f).transpose(0, 1, 3, 2, 4, 5)
+    return out.reshape(n, height, width, f)
 
 
 def reflect_conv(x: jax.Array, kernel: jax.Array, stride: int = 1) -> jax.Array:
@@ -71,6 +116,8 @@ def reflect_conv(x: jax.Array, kernel: jax.Array, stride: int = 1) -> jax.Array:
         rows = (padded.shape[1] - k) // stride + 1
         cols = (padded.shape[2] - k) // stride + 1
         return conv(padded, ((0, 1), (0, 1)))[:, :rows, :cols]
+    if stride == 1 and k >= BLOCK_MIN_KERNEL and height % 2 == 0 and width % 2 == 0:
+        return _space_to_depth_conv(x, kernel)
     out = conv(x, ((p, p), (p, p)))
     n_first = -(-p // stride)  # outputs whose window starts before row/column 0
     first_in = (n_first - 1) * stride + p + 1  # input rows/columns those windows read
