@@ -1,7 +1,7 @@
 """The figure of a shipped network at full size: a held-out photo at 1024 px and its
 stylization, titled with the pass's time (median of 5 after compiling) on this machine.
 
-    python benchmarks/fast_figure_1024.py --model=starry_night \
+    python benchmarks/fast_figure_1024.py --model=starry_night \\
         --out docs/figures/fast_starry_1024.jpg
 """
 
