@@ -115,51 +115,30 @@ def make_objective(
         stats = None if targets.stats is None else {k: v[n] for k, v in targets.stats.items()}
         return stat.loss(f, targets.grams[n], stats, config)
 
+    def content_layer(f: jax.Array, n: str, targets: Targets) -> jax.Array:
+        return losses.content_loss(f, targets.content[n], norm=config.content_norm, **distance)
+
     def objective(image, params, targets: Targets, hyper: Hyper):
         check(targets)
         feats = {name: f[0] for name, f in net(params, image[None]).items()}
-        content_layers = {
-            n: losses.content_loss(
-                feats[n], targets.content[n], norm=config.content_norm, **distance
-            )
-            for n in hyper.content_layers
-        }
-        if relative:  # the same loss at zero features: elementwise on the target only
-            content_layers = {
-                n: v
-                / losses.content_loss(
-                    jnp.zeros_like(targets.content[n]),
-                    targets.content[n],
-                    norm=config.content_norm,
-                    **distance,
-                )
-                for n, v in content_layers.items()
-            }
+        content_layers = {n: content_layer(feats[n], n, targets) for n in hyper.content_layers}
         style_layers = {n: style_layer(feats[n], n, targets) for n in hyper.style_layers}
-        if whole:  # each whole term over its value at blank features (from the targets)
-            blank_content = {
-                n: losses.content_loss(
-                    jnp.zeros_like(targets.content[n]),
-                    targets.content[n],
-                    norm=config.content_norm,
-                    **distance,
-                )
-                for n in content_layers
-            }
-            blank_style = {
-                n: style_layer(jnp.zeros_like(feats[n]), n, targets) for n in style_layers
-            }
+        # The same losses at zero features: from the targets alone.
+        blank = lambda layer, n: layer(jnp.zeros_like(feats[n]), n, targets)
+        if relative:  # content here; each statistic divides its own style terms
+            content_layers = {n: v / blank(content_layer, n) for n, v in content_layers.items()}
+        content = _weighted_sum(content_layers, hyper.content_layers)
+        style = _weighted_sum(style_layers, hyper.style_layers)
+        if whole:  # each whole term over its weighted sum at zero features
+            zero_content = {n: blank(content_layer, n) for n in content_layers}
+            zero_style = {n: blank(style_layer, n) for n in style_layers}
+            content = content / _blank_sum(zero_content, hyper.content_layers)
+            style = style / _blank_sum(zero_style, hyper.style_layers)
         # TV and the temporal term on the 0-255 image (nst.losses, Units: the papers' units).
         pixels = losses.PIXEL_SCALE * image
         terms = {
-            "content": _weighted_sum(content_layers, hyper.content_layers),
-            "style": _weighted_sum(style_layers, hyper.style_layers),
-        }
-        if whole:
-            terms["content"] = terms["content"] / _blank_sum(blank_content, hyper.content_layers)
-            terms["style"] = terms["style"] / _blank_sum(blank_style, hyper.style_layers)
-        terms = {
-            **terms,
+            "content": content,
+            "style": style,
             "tv": losses.total_variation(pixels, kind=config.tv_kind, beta=config.tv_beta),
         }
         weights = {
