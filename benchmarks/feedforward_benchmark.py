@@ -13,7 +13,8 @@ crops of ``--train_size`` px, sharded over every local device; images/s is the b
 over the median step time. One JSON line per measurement.
 
 ``--strip_min_size=100000`` measures reflect padding done the plain way (convolving a
-materialized padded copy) instead of the strip-corrected zero-padded convolution.
+materialized padded copy) instead of the strip-corrected zero-padded convolution;
+``--block_min_kernel=99`` the 9x9 convolutions strip-corrected instead of on 2x2 blocks.
 """
 
 import json
@@ -47,6 +48,12 @@ _STRIP_MIN = flags.DEFINE_integer(
     None,
     "Override nst.feedforward._layers.STRIP_MIN_SIZE (e.g. 100000: every reflect-padded "
     "convolution on a materialized padded copy), to measure that choice.",
+)
+_BLOCK_MIN = flags.DEFINE_integer(
+    "block_min_kernel",
+    None,
+    "Override nst.feedforward._layers.BLOCK_MIN_KERNEL (e.g. 99: the 9x9 convolutions "
+    "strip-corrected instead of on 2x2 blocks), to measure that choice.",
 )
 
 
@@ -127,6 +134,8 @@ def main(argv):
     del argv
     if _STRIP_MIN.value is not None:
         _layers.STRIP_MIN_SIZE = _STRIP_MIN.value
+    if _BLOCK_MIN.value is not None:
+        _layers.BLOCK_MIN_KERNEL = _BLOCK_MIN.value
     net = _net_config()
     bench_inference(net)
     if not _SKIP_TRAIN.value:
