@@ -13,7 +13,7 @@ one compiled objective (one vmapped sweep with optax's L-BFGS; one setting at a 
 ``lbfgs_host`` on CPU).
 
 Tiers: full (above, 512 px); ``--tier=middle``: 256 px (the deepest set's receptive
-field fits), at most 600 iterations with the same rule; ``--quick``: 96 px, at most 100,
+field fits), at most 1200 iterations with the same rule; ``--quick``: 96 px, at most 100,
 stop at a fall < 1e-3 over 10. Snapshots every 100 iterations (50 in ``--quick``): the
 claim is also computed on the snapshots of half the run, and the record says whether the
 verdict had settled (``settled``: the same verdict then, and the same drift again would
@@ -51,7 +51,7 @@ def get_config(quick: bool = False, tier: str | None = None) -> Config:
     # stop_tol over the last stop_window iterations (the steps are a cap). The middle tier
     # is 256 px, the smallest size where the deepest set's receptive field fits.
     tiers = {
-        "middle": dict(size=256, steps=600),
+        "middle": dict(size=256, steps=1200),
         "quick": dict(size=96, steps=100, stop_tol=1e-3, stop_window=10, snapshot_every=50),
     }
     return _common.gatys(
