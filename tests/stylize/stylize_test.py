@@ -297,17 +297,19 @@ def test_scipy_lbfgs_interrupt_and_resume(tmp_path):
         )
 
 
+@pytest.mark.parametrize("balance", ["relative", "total"])
 @pytest.mark.parametrize("distance", ["squared", "huber"])
-@pytest.mark.parametrize("style_norm", ["gatys", "johnson"])
-def test_relative_balance_is_each_term_over_its_targets_size(
-    distance, style_norm, images, net_params
+@pytest.mark.parametrize("style_norm", ["gatys", "johnson", "mean"])
+def test_balance_divides_by_the_terms_at_zero_features(
+    balance, distance, style_norm, images, net_params
 ):
-    # By hand in float64 NumPy: each layer's penalty sum over the penalty sum of its target
-    # (the normalization constants cancel).
+    # By hand in float64 NumPy. relative: each layer's penalty sum over the penalty sum of
+    # its target (the normalization constants cancel); total: the papers' weighted sum of
+    # layer terms (their normalization kept) over the same sum of the target Grams alone.
     content, style = images
     net, params = net_params
     config = dataclasses.replace(
-        BASE, balance="relative", distance=distance, style_norm=style_norm, delta=0.5
+        BASE, balance=balance, distance=distance, style_norm=style_norm, delta=0.5
     )
     targets = stylize.make_targets(config, net, params, content, [style])
     x = np.clip(content + 0.1, 0, 1)
@@ -316,26 +318,32 @@ def test_relative_balance_is_each_term_over_its_targets_size(
     )
     feats = {n: np.asarray(f[0], np.float64) for n, f in net(params, x[None]).items()}
     rho = lambda v: np.sum(np.asarray(losses.penalty(v, kind=distance, delta=0.5), np.float64))
-
-    def gram(f):
-        m = f.reshape(-1, f.shape[-1])
-        g = m.T @ m
-        return g / m.size if style_norm == "johnson" else g
-
-    style_sum = 0.0
+    per_layer = style_sum = blank_sum = 0.0
     for n, w in config_lib.style_layers(config):
+        m = feats[n].reshape(-1, feats[n].shape[-1])
+        c, positions = m.shape[1], m.shape[0]
+        # Gatys: the raw Gram, the sum over 4 C^2 M^2; Johnson: the Gram over C H W, the
+        # sum; "mean": that Gram, the sum over C^2.
+        g = m.T @ m if style_norm == "gatys" else m.T @ m / m.size
+        norm = {"gatys": 1 / (4 * c**2 * positions**2), "johnson": 1.0, "mean": 1 / c**2}
         a = np.asarray(targets.grams[n], np.float64)
-        style_sum += w * rho(gram(feats[n]) - a) / rho(a)
+        per_layer += w * rho(g - a) / rho(a)
+        style_sum += w * norm[style_norm] * rho(g - a)
+        blank_sum += w * norm[style_norm] * rho(a)
+    style_term = per_layer if balance == "relative" else style_sum / blank_sum
     p = np.asarray(targets.content["conv4_2"], np.float64)
     content_term = rho(feats["conv4_2"] - p) / rho(p)
-    np.testing.assert_allclose(terms["style"], style_sum, rtol=2e-4)
+    np.testing.assert_allclose(terms["style"], style_term, rtol=2e-4)
     np.testing.assert_allclose(terms["content"], content_term, rtol=2e-4)
-    np.testing.assert_allclose(total, content_term + 1e3 * style_sum, rtol=2e-4)
+    np.testing.assert_allclose(total, content_term + 1e3 * style_term, rtol=2e-4)
+    # The two balances differ here: the layers' shares differ by orders of magnitude.
+    assert abs(per_layer / (style_sum / blank_sum) - 1) > 0.05
 
 
-def test_relative_balance_is_the_same_for_a_brighter_painting(images, net_params):
+@pytest.mark.parametrize("balance", ["relative", "total"])
+def test_balance_is_the_same_for_a_brighter_painting(balance, images, net_params):
     # The content photo against a painting and the same painting at 3x the contrast: the
-    # Gatys style term changes by orders of magnitude, the relative one stays of order 1.
+    # Gatys style term changes by orders of magnitude, a balanced one stays of order 1.
     content, style = images
     net, params = net_params
     loud = np.clip(0.5 + 3.0 * (style - 0.5), 0, 1)
@@ -349,28 +357,32 @@ def test_relative_balance_is_the_same_for_a_brighter_painting(images, net_params
         return float(terms["style"])
 
     gatys = style_term("none", loud) / style_term("none", style)
-    relative = style_term("relative", loud) / style_term("relative", style)
+    balanced = style_term(balance, loud) / style_term(balance, style)
     assert gatys > 3.0
-    assert 0.3 < relative < 3.0 and abs(np.log(relative)) < 0.5 * abs(np.log(gatys))
+    assert 0.3 < balanced < 3.0 and abs(np.log(balanced)) < 0.5 * abs(np.log(gatys))
 
 
-def test_relative_balance_with_masks_divides_by_the_loss_at_zero_features(images, net_params):
+@pytest.mark.parametrize("balance", ["relative", "total"])
+def test_balance_with_masks_divides_by_the_loss_at_zero_features(balance, images, net_params):
+    # relative: each layer over its own blank loss; total: the sums over each other.
     content, style = images
     net, params = net_params
     half = np.zeros(content.shape[:2], np.float32)
     half[:, : SIZE // 2] = 1.0
     regions = [(half, None), (1.0 - half, None)]
-    config = dataclasses.replace(BASE, balance="relative")
+    config = dataclasses.replace(BASE, balance=balance)
     targets = stylize.make_targets(config, net, params, content, [style, content], regions=regions)
     x = np.clip(content + 0.1, 0, 1)
     _, terms = stylize.make_objective(config, net)(x, params, targets, stylize.make_hyper(config))
     feats = net(params, x[None])
-    want = 0.0
+    per_layer = loss_sum = blank_sum = 0.0
     for n, w in config_lib.style_layers(config):
         f = feats[n][0]
-        loss = losses.guided_style_loss(f, targets.masks[n], targets.grams[n])
+        loss = float(losses.guided_style_loss(f, targets.masks[n], targets.grams[n]))
         blank = losses.guided_style_loss(np.zeros_like(f), targets.masks[n], targets.grams[n])
-        want += w * float(loss) / float(blank)
+        per_layer += w * loss / float(blank)
+        loss_sum, blank_sum = loss_sum + w * loss, blank_sum + w * float(blank)
+    want = per_layer if balance == "relative" else loss_sum / blank_sum
     np.testing.assert_allclose(terms["style"], want, rtol=1e-4)
 
 
@@ -379,88 +391,3 @@ def test_relative_balance_refuses_statistics_without_a_gram_target():
         dataclasses.replace(BASE, balance="relative", style_stat="mrf")
     with pytest.raises(ValueError, match="balance='total'"):
         dataclasses.replace(BASE, balance="total", style_stat="mean_cov_w2")
-
-
-@pytest.mark.parametrize("distance", ["squared", "huber"])
-@pytest.mark.parametrize("style_norm", ["gatys", "mean"])
-def test_total_balance_is_the_whole_term_over_its_blank_total(
-    distance, style_norm, images, net_params
-):
-    # By hand in float64 NumPy: the papers' weighted sum of layer terms (their normalization
-    # kept) over the same sum at zero features, i.e. of the target Grams alone.
-    content, style = images
-    net, params = net_params
-    config = dataclasses.replace(
-        BASE, balance="total", distance=distance, style_norm=style_norm, delta=0.5
-    )
-    targets = stylize.make_targets(config, net, params, content, [style])
-    x = np.clip(content + 0.1, 0, 1)
-    total, terms = stylize.make_objective(config, net)(
-        x, params, targets, stylize.make_hyper(config)
-    )
-    feats = {n: np.asarray(f[0], np.float64) for n, f in net(params, x[None]).items()}
-    rho = lambda v: np.sum(np.asarray(losses.penalty(v, kind=distance, delta=0.5), np.float64))
-    style_sum = blank_sum = 0.0
-    for n, w in config_lib.style_layers(config):
-        f = feats[n]
-        m = f.reshape(-1, f.shape[-1])
-        c, positions = m.shape[1], m.shape[0]
-        # Gatys: the raw Gram over 4 C^2 M^2; "mean": the Gram over C H W, the sum over C^2.
-        norm = 1 / (4 * c**2 * positions**2) if style_norm == "gatys" else 1 / c**2
-        g = m.T @ m if style_norm == "gatys" else m.T @ m / m.size
-        a = np.asarray(targets.grams[n], np.float64)
-        style_sum += w * norm * rho(g - a)
-        blank_sum += w * norm * rho(a)
-    p = np.asarray(targets.content["conv4_2"], np.float64)
-    content_term = rho(feats["conv4_2"] - p) / rho(p)
-    np.testing.assert_allclose(terms["style"], style_sum / blank_sum, rtol=2e-4)
-    np.testing.assert_allclose(terms["content"], content_term, rtol=2e-4)
-    np.testing.assert_allclose(total, content_term + 1e3 * style_sum / blank_sum, rtol=2e-4)
-    # Not the per-layer division: the layers' shares differ by orders of magnitude here.
-    relative = dataclasses.replace(config, balance="relative")
-    _, per_layer = stylize.make_objective(relative, net)(
-        x,
-        params,
-        stylize.make_targets(relative, net, params, content, [style]),
-        stylize.make_hyper(relative),
-    )
-    assert abs(float(per_layer["style"]) / float(terms["style"]) - 1) > 0.05
-
-
-def test_total_balance_is_the_same_for_a_brighter_painting(images, net_params):
-    content, style = images
-    net, params = net_params
-    loud = np.clip(0.5 + 3.0 * (style - 0.5), 0, 1)
-
-    def style_term(balance, painting):
-        config = dataclasses.replace(BASE, balance=balance)
-        targets = stylize.make_targets(config, net, params, content, [painting])
-        _, terms = stylize.make_objective(config, net)(
-            content, params, targets, stylize.make_hyper(config)
-        )
-        return float(terms["style"])
-
-    gatys = style_term("none", loud) / style_term("none", style)
-    total = style_term("total", loud) / style_term("total", style)
-    assert gatys > 3.0
-    assert 0.3 < total < 3.0 and abs(np.log(total)) < 0.5 * abs(np.log(gatys))
-
-
-def test_total_balance_with_masks_divides_by_the_blank_total(images, net_params):
-    content, style = images
-    net, params = net_params
-    half = np.zeros(content.shape[:2], np.float32)
-    half[:, : SIZE // 2] = 1.0
-    regions = [(half, None), (1.0 - half, None)]
-    config = dataclasses.replace(BASE, balance="total")
-    targets = stylize.make_targets(config, net, params, content, [style, content], regions=regions)
-    x = np.clip(content + 0.1, 0, 1)
-    _, terms = stylize.make_objective(config, net)(x, params, targets, stylize.make_hyper(config))
-    feats = net(params, x[None])
-    loss_sum = blank_sum = 0.0
-    for n, w in config_lib.style_layers(config):
-        f = feats[n][0]
-        loss_sum += w * float(losses.guided_style_loss(f, targets.masks[n], targets.grams[n]))
-        blank = losses.guided_style_loss(np.zeros_like(f), targets.masks[n], targets.grams[n])
-        blank_sum += w * float(blank)
-    np.testing.assert_allclose(terms["style"], loss_sum / blank_sum, rtol=1e-4)
