@@ -49,6 +49,7 @@ def rows(folder: pathlib.Path, tol: float, window: int, steps: int) -> list[dict
                 "to_target_seconds": reached[0],
                 "to_target_steps": reached[1],
                 "to_target_ratio": reached[0] / adam["process_seconds"] if reached[0] else None,
+                "iterations_run": len(curve),
                 "stop_step": curve[end][2],
                 "stopped_by_rule": k is not None,
                 "whole_seconds": whole,
@@ -78,7 +79,7 @@ def table(results: list[dict], tol: float, window: int) -> str:
             f"{r['to_target_seconds']:.0f} s ({r['to_target_steps']}), "
             f"**{r['to_target_ratio']:.3f}x**"
             if r["to_target_seconds"]
-            else "not reached in 150"
+            else f"not reached in {r['iterations_run']}"
         )
         lines.append(
             f"| {r['pair']} | {r['adam_seconds']:.0f} s ({r['adam_loss']:.4g}) | {reached} | "
