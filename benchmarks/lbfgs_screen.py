@@ -187,15 +187,12 @@ def screen(args):
     from nst import image, stylize
     from nst.config import StylizeConfig
     from nst.stylize._objective import make_hyper, make_objective
+    from nst_cli.flags import layer_table  # the CLI's --style_layers syntax
 
     c_path, s_path = panel.make(args.images)[args.pair]
     content = image.load(image.sample_or_path(c_path), max_size=args.size)
     style = image.load(image.sample_or_path(s_path), max_size=args.size)
-    layers = None
-    if args.style_layers:  # name=weight,...
-        layers = tuple(
-            (n, float(w)) for n, w in (x.split("=") for x in args.style_layers.split(","))
-        )
+    layers = layer_table(args.style_layers.split(","), 0.2) if args.style_layers else None
     config = StylizeConfig(
         size=args.size, balance=args.objective, style_weight=args.beta, style_layers=layers
     )
@@ -274,7 +271,7 @@ if __name__ == "__main__":
         "its blank value, the default's) or total (each whole term over its blank total)",
     )
     parser.add_argument("--beta", type=float, default=10.0)
-    parser.add_argument("--style_layers", default="", help="name=weight,... (default: 5 at 0.2)")
+    parser.add_argument("--style_layers", default="", help="as run.py's: layer[:weight],...")
     parser.add_argument(
         "--init", default="photo", choices=("photo", "histogram"), help="the L-BFGS start"
     )

@@ -88,7 +88,9 @@ def test_random_crop_scales_down_within_max_scale_and_flips(rng):
         flipped += step < 0
         steps.append(abs(step))
     # Short side 200 -> drawn in [50, 100]: scale in [1/4, 1/2], steps in [2, 4].
-    assert 1.9 < min(steps) and max(steps) < 4.2 and max(steps) - min(steps) > 0.8, steps
+    assert min(steps) > 1.9, steps  # never finer than scale 1/2 (a crop ignoring max_scale: 1)
+    assert max(steps) < 4.2, steps  # never coarser than scale 1/4
+    assert max(steps) - min(steps) > 0.8, steps  # scales drawn, not one fixed scale
     assert 8 < flipped < 32
     plain = data.random_crop(ramp, 50, np.random.default_rng(0))
     np.testing.assert_allclose(400 * np.diff(plain[25, :, 0]), 1.0, rtol=1e-3)
