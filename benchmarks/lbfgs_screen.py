@@ -40,7 +40,10 @@ from nst.stylize import _lbfgs as L
 # initial inverse Hessian (H0 = gamma D^1/2 P D^1/2, D = (sqrt(v) + eps)^-p, v an EMA of g^2);
 # "twometric" sends coordinates within e of a bound whose gradient pushes outward to the
 # bound (Bertsekas 1982) and runs L-BFGS on the rest; "polish" switches to Adam at lr after
-# sw evaluations.
+# sw evaluations; "nobox" is L-BFGS without the box (the curve also keeps each iterate's loss
+# clipped to [0, 1], ``clipped``: is the box what holds it back?); "adam" runs optax's Adam
+# from lr to 0 over n steps, cosine or linear (can a schedule do in n what 500 steps do?);
+# "sigmoid" runs unconstrained L-BFGS on z with the image sigmoid(z) (always in [0, 1]).
 VARIANTS: tuple[tuple[str, str, dict], ...] = (
     ("lbfgs", "lbfgs", {}),
     ("lbfgs:a=0", "lbfgs", {"a": 0.0}),
@@ -56,6 +59,13 @@ VARIANTS: tuple[tuple[str, str, dict], ...] = (
     ("twometric:e=0.02", "twometric", {"e": 0.02}),
     ("twometric:e=0.005", "twometric", {"e": 0.005}),
     ("polish:sw=80:lr=2e-3", "polish", {"sw": 80, "lr": 2e-3}),
+    ("nobox", "nobox", {}),
+    ("sigmoid", "sigmoid", {}),
+    *(
+        (f"adam:{sched}:lr={lr:g}:n=100", "adam", {"sched": sched, "lr": lr, "n": 100})
+        for sched in ("cos", "lin")
+        for lr in (0.02, 0.05, 0.1)
+    ),
 )
 
 
@@ -142,8 +152,21 @@ def run_variant(kind, o, evaluate, x0, max_evals):
     shape = x0.shape
     weights = L.spectral_weights(*shape[:2], o.get("a", 0.35), o.get("c", 0.01))
     memory = int(o.get("m", 50))
-    if kind in ("lbfgs", "polish"):
-        solver = L.BoxLBFGS(evaluate, x0, memory=memory, weights=weights)
+    if kind == "adam":
+        return _adam(evaluate, x0, o)
+    if kind == "sigmoid":  # x = sigmoid(z), dL/dz = dL/dx x (1 - x); the start 1e-3 inside
+
+        def evaluate_z(z):
+            x = jax.nn.sigmoid(z)
+            value, aux, g = evaluate(x)
+            return value, aux, g * x * (1.0 - x)
+
+        z0 = jax.scipy.special.logit(jnp.clip(x0, 1e-3, 1.0 - 1e-3))
+        bounds = (-np.inf, np.inf)
+        solver = L.BoxLBFGS(evaluate_z, z0, memory=memory, weights=weights, bounds=bounds)
+    elif kind in ("lbfgs", "polish", "nobox"):
+        bounds = (-np.inf, np.inf) if kind == "nobox" else (0.0, 1.0)
+        solver = L.BoxLBFGS(evaluate, x0, memory=memory, weights=weights, bounds=bounds)
     elif kind == "diag":
 
         def nd(self, s, y, g, x):
@@ -161,13 +184,17 @@ def run_variant(kind, o, evaluate, x0, max_evals):
     else:
         raise KeyError(kind)
     switch = int(o["sw"]) if kind == "polish" else max_evals
-    curve, evals = [], []
+    curve, evals, clipped = [], [], []
     while solver.evaluations < min(max_evals, switch):
         it = solver.step()
         if it is None:
             break
         curve.append(it.value)
         evals.append(solver.evaluations)
+        if kind == "nobox":  # not counted: a measurement, not a step of the method
+            clipped.append(float(evaluate(jnp.clip(solver.x, 0.0, 1.0))[0]))
+    if kind == "nobox":
+        return {"curve": curve, "evals": evals, "clipped": clipped}
     if kind == "polish":  # Adam from the L-BFGS point, one evaluation per step
         x, opt, n = solver.x, optax.adam(o["lr"]), solver.evaluations
         state = opt.init(x)
@@ -179,6 +206,22 @@ def run_variant(kind, o, evaluate, x0, max_evals):
             updates, state = opt.update(g, state, x)
             x = jnp.clip(optax.apply_updates(x, updates), 0.0, 1.0)
     return {"curve": curve, "evals": evals}
+
+
+def _adam(evaluate, x0, o):
+    """optax's Adam, lr decayed to 0 over n steps (cosine or linear), clipped to [0, 1]."""
+    n = int(o["n"])
+    schedule = {"cos": optax.cosine_decay_schedule, "lin": optax.linear_schedule}[o["sched"]]
+    lr = schedule(o["lr"], n) if o["sched"] == "cos" else schedule(o["lr"], 0.0, n)
+    opt, x = optax.adam(lr), x0
+    state, curve = opt.init(x), []
+    for _ in range(n):
+        value, _, g = evaluate(x)
+        curve.append(float(value))
+        updates, state = opt.update(g, state, x)
+        x = jnp.clip(optax.apply_updates(x, updates), 0.0, 1.0)
+    curve.append(float(evaluate(x)[0]))  # the image the run ends with (n + 1 evaluations)
+    return {"curve": curve, "evals": list(range(1, n + 2))}
 
 
 def screen(args):
@@ -248,11 +291,16 @@ def report(paths, adam_loss=None):
         for label, rec in results.items():
             if label == "adam500":
                 continue
-            c, e = np.asarray(rec["curve"]), np.asarray(rec["evals"])
-            hit = np.nonzero(c <= target)[0]
-            reach = int(e[hit[0]]) if len(hit) else None
-            at100, at150 = (_at(c, e, n, target) for n in (100, 150))
-            print(f"  {label:24s} to target: {reach} evals   at 100: {at100}   at 150: {at150}")
+            e = np.asarray(rec["evals"])
+            curves = [(label, rec["curve"])]
+            if rec.get("clipped"):  # nobox: its iterates clipped to [0, 1]
+                curves.append((f"{label} (clipped)", rec["clipped"]))
+            for name, curve in curves:
+                c = np.asarray(curve)
+                hit = np.nonzero(c <= target)[0]
+                reach = int(e[hit[0]]) if len(hit) else None
+                at100, at150 = (_at(c, e, n, target) for n in (100, 150))
+                print(f"  {name:26s} to target: {reach} evals   at 100: {at100}   at 150: {at150}")
 
 
 if __name__ == "__main__":

@@ -34,10 +34,11 @@ each pair in its own folder under ``--out`` (a pair already done is skipped).
 * ``lbfgs_plain``: the same without the preconditioner (``lbfgs_precondition=0``).
 * ``lbfgs_scipy``: SciPy's L-BFGS-B (the CPU default before it).
   Both keep ``--lbfgs_memory`` curvature pairs (the config's ``lbfgs_memory``).
-* ``c2fS``: coarse to fine: L-BFGS at S px (``--coarse_steps`` steps) with the content
-  weight scaled by the area ratio (full/coarse; the content loss is a sum over positions,
-  the Gatys style loss is size-free), the style image at the coarse size, then L-BFGS at
-  full size from the upsampled result.
+* ``c2fS``: coarse to fine: the default (``lbfgs_host``, the rule, at most ``--coarse_steps``
+  iterations) at S px, then the default at full size from the upsampled result; ``c2f128-256``
+  runs two coarse levels. Under ``--balance=none`` the content weight is scaled by the area
+  ratio (the Gatys content loss is a sum over positions, its style loss size-free); the
+  relative and total balances are size-free already.
 
 ``--precision=highest`` is for GPUs (XLA:GPU may use TF32 for float32 convolutions).
 """
@@ -155,26 +156,43 @@ def _child(args: argparse.Namespace) -> None:
             progress=timed_progress,
         )
     elif method.startswith("c2f"):
-        coarse_size = int(method[3:])
+        # Coarse to fine: the default at each level (lbfgs_host, its rule), coarse sizes from
+        # the method's name ("c2f256", "c2f128-256"), each level from the last one upsampled.
+        sizes = [int(s) for s in method[3:].split("-")]
         h, w = content_full.shape[:2]
-        content_c = image.load(image.sample_or_path(args.content), max_size=coarse_size)
-        style_c = image.load(image.sample_or_path(args.style), max_size=coarse_size)
-        hc, wc = content_c.shape[:2]
-        area = (h * w) / (hc * wc)
-        coarse = dataclasses.replace(
-            base,
-            size=coarse_size,
-            optimizer=args.lbfgs,
-            steps=args.coarse_steps,
-            content_weight=base.content_weight * area,
+        init = None
+        for level_size in sizes:
+            content_c = image.load(image.sample_or_path(args.content), max_size=level_size)
+            style_c = image.load(image.sample_or_path(args.style), max_size=level_size)
+            hc, wc = content_c.shape[:2]
+            # The Gatys content loss is a sum over positions and the style loss is size-free;
+            # the relative and total balances divide both by their targets (size-free).
+            area = (h * w) / (hc * wc) if base.balance == "none" else 1.0
+            coarse = dataclasses.replace(
+                base,
+                size=level_size,
+                optimizer=args.lbfgs,
+                steps=args.coarse_steps,
+                stop_tol=args.stop_tol,
+                content_weight=base.content_weight * area,
+            )
+            if init is not None:
+                init = image.resize(init, (hc, wc))
+            low = stylize.stylize(
+                coarse,
+                content_c,
+                [style_c],
+                net_params=(net, params),
+                init_images=init,
+                progress=timed_progress,
+            )
+            init = low.image
+            marks[f"level_{level_size}_done"] = time.time() - t0
+            marks[f"level_{level_size}_steps"] = low.steps_done
+        init = image.resize(init, (h, w))
+        fine = dataclasses.replace(
+            base, optimizer=args.lbfgs, steps=args.max_steps, stop_tol=args.stop_tol
         )
-        marks["targets"] = time.time() - t0
-        low = stylize.stylize(
-            coarse, content_c, [style_c], net_params=(net, params), progress=timed_progress
-        )
-        marks["coarse_done"] = time.time() - t0
-        init = image.resize(low.image, (h, w))
-        fine = dataclasses.replace(base, optimizer=args.lbfgs, steps=args.max_steps)
         stop.full_size = True
         result = stylize.stylize(
             fine,
@@ -182,7 +200,6 @@ def _child(args: argparse.Namespace) -> None:
             [style_full],
             net_params=(net, params),
             init_images=init,
-            should_stop=stop,
             progress=timed_progress,
         )
     else:

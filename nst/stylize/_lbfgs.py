@@ -170,31 +170,36 @@ def _next_direction(
     g: jax.Array,
     x: jax.Array,
     weights: jax.Array | None = None,
+    bounds: tuple[float, float] = (0.0, 1.0),
 ) -> tuple[Memory, jax.Array]:
     """The memory with the pair ``(s, y)`` (``y`` restricted to the coordinates that were
     free) and the next direction at ``x`` with gradient ``g``: :math:`F (-H F g)`, ``F`` the
     free coordinates' mask, so the bound coordinates stay put and the direction is one of
     descent whenever ``H`` is positive definite (:math:`g^T d = -(Fg)^T H (Fg)`)."""
     memory = push(memory, s, y)
-    free = free_mask(x, g)
+    free = free_mask(x, g, *bounds)
     return memory, free * direction(memory, free * g, weights)
 
 
 @jax.jit
 def _steepest(
-    g: jax.Array, x: jax.Array, weights: jax.Array | None = None, length: jax.Array | float = 1.0
+    g: jax.Array,
+    x: jax.Array,
+    weights: jax.Array | None = None,
+    length: jax.Array | float = 1.0,
+    bounds: tuple[float, float] = (0.0, 1.0),
 ) -> jax.Array:
     """:math:`-F P F g` scaled to ``length`` (a unit step at the start, as SciPy's; after a
     restart the length of the last accepted step)."""
-    free = free_mask(x, g)
+    free = free_mask(x, g, *bounds)
     pg = free * precondition(free * g, weights)
     return -length * pg / jnp.maximum(jnp.linalg.norm(pg), jnp.finfo(g.dtype).tiny)
 
 
 @jax.jit
-def _trial(x: jax.Array, d: jax.Array, t: jax.Array, g: jax.Array):
+def _trial(x: jax.Array, d: jax.Array, t: jax.Array, g: jax.Array, bounds=(0.0, 1.0)):
     """The projected trial point and the Armijo bound's decrease term ``g.(x_t - x)``."""
-    x_t = jnp.clip(x + t * d, 0.0, 1.0)
+    x_t = jnp.clip(x + t * d, *bounds)
     return x_t, jnp.vdot(g, x_t - x)
 
 
@@ -209,10 +214,10 @@ def _scaled(g: jax.Array, scale: jax.Array) -> jax.Array:
 
 
 @jax.jit
-def _pair(x_t, x, g_t, g):
+def _pair(x_t, x, g_t, g, bounds=(0.0, 1.0)):
     """``s = x_t - x``, ``y = F (g_t - g)`` with ``F`` the free coordinates at ``x``
     (``free_mask(x, g)``), and ``|s|``: one fused program."""
-    return x_t - x, free_mask(x, g) * (g_t - g), jnp.linalg.norm(x_t - x)
+    return x_t - x, free_mask(x, g, *bounds) * (g_t - g), jnp.linalg.norm(x_t - x)
 
 
 class Iterate(NamedTuple):
@@ -226,7 +231,8 @@ class Iterate(NamedTuple):
 
 
 class BoxLBFGS:
-    """Projected L-BFGS on the box [0, 1]: one ``step()`` per iteration, driven from the host.
+    """Projected L-BFGS on the box ``bounds`` ([0, 1]; ``(-inf, inf)``: unconstrained): one
+    ``step()`` per iteration, driven from the host.
 
     ``evaluate(x) -> (value, aux, grad)`` is the objective (``value`` a number, ``grad`` an
     array like ``x``). Internally the objective is divided by its value at ``x0``, so every
@@ -248,18 +254,20 @@ class BoxLBFGS:
         *,
         memory: int = DEFAULT_MEMORY,
         weights: jax.Array | None = None,
+        bounds: tuple[float, float] = (0.0, 1.0),
     ) -> None:
         self.evaluate = evaluate
         self.m = memory
         self.weights = weights
-        self.x = jnp.clip(jnp.asarray(x0, jnp.float32), 0.0, 1.0)
+        self.bounds = tuple(jnp.float32(b) for b in bounds)
+        self.x = jnp.clip(jnp.asarray(x0, jnp.float32), *self.bounds)
         value, self.aux, g = evaluate(self.x)
         self.value = float(value)
         self.scale = 1.0 / abs(self.value) if np.isfinite(self.value) and self.value else 1.0
         self.f = self.value * self.scale
         self.g = _scaled(g, jnp.float32(self.scale))
         self.memory = init_memory(self.x.shape, memory)
-        self.d = _steepest(self.g, self.x, weights)
+        self.d = _steepest(self.g, self.x, weights, bounds=self.bounds)
         self.last_length = 1.0
         self.evaluations = 1
         self.restarts = 0
@@ -270,7 +278,7 @@ class BoxLBFGS:
         the Armijo test, or None after ``MAX_TRIALS`` evaluations."""
         t = 1.0
         for trials in range(1, MAX_TRIALS + 1):
-            x_t, decrease = _trial(self.x, d, jnp.float32(t), self.g)
+            x_t, decrease = _trial(self.x, d, jnp.float32(t), self.g, self.bounds)
             decrease = float(decrease)
             if not decrease < 0:  # the projected step moves nothing downhill
                 return None
@@ -306,7 +314,7 @@ class BoxLBFGS:
             restarted = True
             self.restarts += 1
             self.memory = init_memory(self.x.shape, self.m)
-            d = _steepest(self.g, self.x, self.weights, jnp.float32(self.last_length))
+            d = _steepest(self.g, self.x, self.weights, jnp.float32(self.last_length), self.bounds)
             found = self._search(d)
             if found is None:
                 self.converged = (
@@ -314,9 +322,11 @@ class BoxLBFGS:
                 )
                 return None
         x_t, value, aux, g_t, trials = found
-        s, y, length = _pair(x_t, self.x, g_t, self.g)
+        s, y, length = _pair(x_t, self.x, g_t, self.g, self.bounds)
         self.last_length = float(length)
-        self.memory, self.d = _next_direction(self.memory, s, y, g_t, x_t, self.weights)
+        self.memory, self.d = _next_direction(
+            self.memory, s, y, g_t, x_t, self.weights, self.bounds
+        )
         self.x, self.f, self.g, self.value, self.aux = x_t, value * self.scale, g_t, value, aux
         return Iterate(x_t, value, aux, trials, restarted)
 

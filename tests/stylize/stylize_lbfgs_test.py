@@ -178,9 +178,11 @@ def test_memory_of_zero_pairs_is_refused():
         _lbfgs.init_memory(4, 0)
 
 
-def _solve(value_and_grad, x, steps, m, weights=None):
+def _solve(value_and_grad, x, steps, m, weights=None, bounds=(0.0, 1.0)):
     """``BoxLBFGS`` (the engine's driver) on a test problem: the final point, the values."""
-    solver = _lbfgs.BoxLBFGS(_evaluator(value_and_grad), x, memory=m, weights=weights)
+    solver = _lbfgs.BoxLBFGS(
+        _evaluator(value_and_grad), x, memory=m, weights=weights, bounds=bounds
+    )
     values = [solver.value]
     for _ in range(steps):
         if solver.step() is None:
@@ -215,6 +217,19 @@ def test_box_constrained_quadratic_reaches_its_minimizer():
     x, values = _solve(value_and_grad, jnp.full((n,), 0.5, jnp.float32), 60, 10)
     np.testing.assert_allclose(x, np.clip(c, 0.0, 1.0), atol=1e-3)
     assert all(b <= a for a, b in itertools.pairwise(values))  # Armijo: monotone
+
+
+@pytest.mark.parametrize("bounds", [(-0.5, 0.25), (-np.inf, np.inf)])
+def test_other_bounds_reach_the_clipped_minimizer(bounds):
+    # The same quadratic, c in [-0.3, 1.3]: the minimizer over ``bounds`` is clip(c, *bounds)
+    # (c itself when unconstrained); on [0, 1] the solver would stop at clip(c, 0, 1).
+    rng = np.random.default_rng(4)
+    n = 200
+    c = rng.uniform(-0.3, 1.3, n)
+    value_and_grad = _quadratic(np.geomspace(1.0, 100.0, n), c)
+    x0 = jnp.full((n,), 0.1, jnp.float32)
+    x, _ = _solve(value_and_grad, x0, 60, 10, bounds=bounds)
+    np.testing.assert_allclose(x, np.clip(c, *bounds), atol=1e-3)
 
 
 def test_quadratic_with_most_coordinates_at_a_bound():
