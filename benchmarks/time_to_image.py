@@ -20,7 +20,8 @@ Methods (``METHODS``):
   ``--max_steps`` with the stopping rule ``--stop_tol``, not stopped at the target (its
   whole time is the process's; its time to the target is read from its curve).
 
-The objective is the one-image default's (``--balance=relative``, ``--style_weight=10``)
+The objective is the one-image default's (``--balance=relative``, ``--style_weight=5``; the
+tables in docs/benchmarks.md up to 2026-12-07 ran the default of then, 10)
 unless given. ``--pairs=all`` (or a comma list) runs the panel of ``benchmarks/panel.py``,
 each pair in its own folder under ``--out`` (a pair already done is skipped).
 * ``model``: ``default`` started from a shipped network's output (``--init=model:NAME``,
@@ -56,6 +57,8 @@ import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from nst_cli.flags import RELATIVE_STYLE_WEIGHT  # the command's beta
 
 METHODS = (
     "adam", "default", "model", "lbfgs_host", "lbfgs_plain", "lbfgs_scipy", "c2f256", "c2f384"
@@ -315,7 +318,9 @@ def main() -> None:
     parser.add_argument("--lbfgs_precondition", type=float, default=None, help="alpha")
     parser.add_argument("--lbfgs_cutoff", type=float, default=None, help="cycles/px")
     parser.add_argument("--balance", default="relative", help="the objective's balance")
-    parser.add_argument("--style_weight", type=float, default=10.0, help="beta")
+    parser.add_argument(
+        "--style_weight", type=float, default=RELATIVE_STYLE_WEIGHT, help="beta (the command's)"
+    )
     parser.add_argument("--stop_tol", type=float, default=0.01, help="method default's rule")
     parser.add_argument("--pairs", default="", help="panel pairs (benchmarks/panel.py) or all")
     parser.add_argument("--repeats", type=int, default=1)

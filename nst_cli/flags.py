@@ -186,8 +186,9 @@ CONTENT_WEIGHT = _field(
 )
 STYLE_WEIGHT = _field(
     "style_weight",
-    "beta: higher paints more of the style over the photo. One image: default 10 with "
-    "--balance=relative or total (0.5-50 is the useful range); 1e5 in the papers' units.",
+    "beta: higher paints more of the style over the photo. One image: default 5 with "
+    "--balance=relative, 10 with total (0.5-50 is the useful range); 1e5 in the papers' "
+    "units.",
 )
 STOP_TOL = _field(
     "stop_tol",
@@ -361,9 +362,12 @@ LBFGS_STEPS, FIRST_ORDER_STEPS = 100, 500
 # One image by default: weights that mean the same balance for any pair, and a stopping
 # rule (benchmarks/balance_panel.py and benchmarks/time_to_image.py chose them on the panel
 # of benchmarks/panel.py; docs/benchmarks.md).
-# --style_weight's default follows --balance: 10 relative, the library's 1e5 with none.
+# --style_weight's default follows --balance: 5 relative (the largest tried that keeps every
+# panel photo recognizable, the brick texture's included; 10 until 2026-12-07), 10 total,
+# the library's 1e5 with none.
 MODE_DEFAULTS = {"stylize": {"balance": "relative", "stop_tol": 0.01}}
-RELATIVE_STYLE_WEIGHT = 10.0
+RELATIVE_STYLE_WEIGHT = 5.0
+TOTAL_STYLE_WEIGHT = 10.0
 
 # Flags that are StylizeConfig fields of the same name, taken as given; but these: the layer
 # tables and blend weights are parsed (stylize_overrides), the temporal weight is the video
@@ -501,8 +505,9 @@ def config_from_flags(
                 fields.setdefault("balance", "none")  # W2 / MRF: no Gram target to scale by
             for name, default in MODE_DEFAULTS.get(mode, {}).items():
                 fields.setdefault(name, default)
-            if fields.get("balance") in ("relative", "total"):
-                fields.setdefault("style_weight", RELATIVE_STYLE_WEIGHT)
+            weight = {"relative": RELATIVE_STYLE_WEIGHT, "total": TOTAL_STYLE_WEIGHT}
+            if fields.get("balance") in weight:
+                fields.setdefault("style_weight", weight[fields["balance"]])
     try:  # StylizeConfig checks itself (nst.config.validate)
         config = dataclasses.replace(base, **fields)
     except (ValueError, TypeError) as e:

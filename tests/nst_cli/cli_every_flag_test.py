@@ -79,7 +79,7 @@ HOMONYMS = {("init", "video clip"): "VideoConfig.init (where frames start) has n
 # Fields a flag also changes on purpose.
 COUPLED = {
     "optimizer": {"steps"},  # steps default per optimizer (100 L-BFGS, 500 others)
-    "balance": {"style_weight"},  # one image: 10 relative, the papers' 1e5 with none
+    "balance": {"style_weight"},  # one image: 5 relative, the papers' 1e5 with none
 }
 # Values that the generic ones (type, help-text choices) cannot make legal.
 SPECIAL = {

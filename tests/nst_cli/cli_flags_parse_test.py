@@ -128,14 +128,14 @@ def test_flags_that_are_no_field_leave_the_config_alone(name):
     assert name not in flags.stylize_overrides(FakeFlags(**{name: value}))
 
 
-def test_the_relative_balance_default_weight_is_10():
-    # --style_weight's help: "One image: default 10 with --balance=relative".
-    assert flags.config_from_flags("stylize", flag_values=FakeFlags()).style_weight == 10.0
-    assert "default 10 with --balance=relative" in " ".join(
+def test_the_balances_default_weights_are_5_and_10():
+    # --style_weight's help: "One image: default 5 with --balance=relative, 10 with total".
+    assert flags.config_from_flags("stylize", flag_values=FakeFlags()).style_weight == 5.0
+    assert "default 5 with --balance=relative, 10 with total" in " ".join(
         flags.FLAGS["style_weight"].help.split()
     )
     relative = FakeFlags(balance="relative")
-    assert flags.config_from_flags("stylize", flag_values=relative).style_weight == 10.0
+    assert flags.config_from_flags("stylize", flag_values=relative).style_weight == 5.0
     total = flags.config_from_flags("stylize", flag_values=FakeFlags(balance="total"))
     assert (total.balance, total.style_weight) == ("total", 10.0)
     none = flags.config_from_flags("stylize", flag_values=FakeFlags(balance="none"))
