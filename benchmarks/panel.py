@@ -33,8 +33,12 @@ PAIRS: dict[str, tuple[str, str, str]] = {
     "chelsea_tinystyle": ("chelsea", "made/scream_96", "the style far smaller than the photo"),
     "tinyphoto_starry": ("made/chelsea_96", "starry_night", "the photo far smaller than the style"),
     "tubingen_brick": ("tubingen", "brick", "a grey texture as style"),
-    "chelsea_scream": ("chelsea", "the_scream", "held out: a bundled pair never tuned on"),
-    "tubingen_flat": ("tubingen", "made/flat_strokes_b", "held out: another flat painting"),
+    "chelsea_scream": ("chelsea", "the_scream", "out of the optimizer's tuning: a bundled pair"),
+    "tubingen_flat": (
+        "tubingen",
+        "made/flat_strokes_b",
+        "out of the optimizer's tuning: another flat painting",
+    ),
 }
 TUNING = ("tubingen_starry", "chelsea_flat")
 HELD_OUT = tuple(name for name in PAIRS if name not in TUNING)
