@@ -164,47 +164,40 @@ def _child(args: argparse.Namespace) -> None:
         sizes = [int(s) for s in method[3:].split("-")]
         h, w = content_full.shape[:2]
         init = None
-        for level_size in sizes:
-            content_c = image.load(image.sample_or_path(args.content), max_size=level_size)
-            style_c = image.load(image.sample_or_path(args.style), max_size=level_size)
+        for k, level_size in enumerate([*sizes, size]):
+            full = k == len(sizes)  # the last level: full size, the curve counts from here
+            if full:
+                content_c, style_c = content_full, style_full
+            else:
+                content_c = image.load(image.sample_or_path(args.content), max_size=level_size)
+                style_c = image.load(image.sample_or_path(args.style), max_size=level_size)
             hc, wc = content_c.shape[:2]
             # The Gatys content loss is a sum over positions and the style loss is size-free;
             # the relative and total balances divide both by their targets (size-free).
             area = (h * w) / (hc * wc) if base.balance == "none" else 1.0
-            coarse = dataclasses.replace(
+            level = dataclasses.replace(
                 base,
                 size=level_size,
                 optimizer=args.lbfgs,
-                steps=args.coarse_steps,
+                steps=args.max_steps if full else args.coarse_steps,
                 stop_tol=args.stop_tol,
                 content_weight=base.content_weight * area,
             )
             if init is not None:
                 init = image.resize(init, (hc, wc))
-            low = stylize.stylize(
-                coarse,
+            stop.full_size = full
+            result = stylize.stylize(
+                level,
                 content_c,
                 [style_c],
                 net_params=(net, params),
                 init_images=init,
                 progress=timed_progress,
             )
-            init = low.image
-            marks[f"level_{level_size}_done"] = time.time() - t0
-            marks[f"level_{level_size}_steps"] = low.steps_done
-        init = image.resize(init, (h, w))
-        fine = dataclasses.replace(
-            base, optimizer=args.lbfgs, steps=args.max_steps, stop_tol=args.stop_tol
-        )
-        stop.full_size = True
-        result = stylize.stylize(
-            fine,
-            content_full,
-            [style_full],
-            net_params=(net, params),
-            init_images=init,
-            progress=timed_progress,
-        )
+            init = result.image
+            if not full:
+                marks[f"level_{level_size}_done"] = time.time() - t0
+                marks[f"level_{level_size}_steps"] = result.steps_done
     else:
         raise SystemExit(f"unknown method {method}")
     marks.update(first)
