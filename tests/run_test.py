@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from nst import image
+from nst_cli.flags import RELATIVE_STYLE_WEIGHT
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 TINY = ["--weights=random", "--size=32", "--steps=2", "--progress=false"]
@@ -166,7 +167,8 @@ def test_end_line_gives_each_terms_share_and_why_it_stopped(tmp_path):
 
     record = json.loads((tmp_path / "o.png.json").read_text())
     assert record["flags"]["stop_tol"] == 0.5 and record["config"]["stop_tol"] == 0.5
-    assert record["config"]["balance"] == "relative" and record["config"]["style_weight"] == 10
+    config = record["config"]  # the one-image defaults (nst_cli.flags), in the sidecar
+    assert config["balance"] == "relative" and config["style_weight"] == RELATIVE_STYLE_WEIGHT
     assert "converged" in record["converged"] and record["final"]["total"] > 0
     assert "random" in record["weights"]
 
