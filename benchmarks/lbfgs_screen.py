@@ -209,11 +209,9 @@ def run_variant(kind, o, evaluate, x0, max_evals):
     return {"curve": curve, "evals": evals}
 
 
-def _adam(evaluate, x0, o):
-    """optax's Adam, lr decayed to 0 over n steps (cosine or linear), clipped to [0, 1]."""
-    n = int(o["n"])
-    schedule = {"cos": optax.cosine_decay_schedule, "lin": optax.linear_schedule}[o["sched"]]
-    lr = schedule(o["lr"], n) if o["sched"] == "cos" else schedule(o["lr"], 0.0, n)
+def _adam_curve(evaluate, x0, lr, n: int, final: bool) -> list[float]:
+    """optax's Adam (``lr`` a number or a schedule) for ``n`` steps clipped to [0, 1], as the
+    engine runs it: the loss before each step, and with ``final`` the end image's too."""
     opt, x = optax.adam(lr), x0
     state, curve = opt.init(x), []
     for _ in range(n):
@@ -221,8 +219,17 @@ def _adam(evaluate, x0, o):
         curve.append(float(value))
         updates, state = opt.update(g, state, x)
         x = jnp.clip(optax.apply_updates(x, updates), 0.0, 1.0)
-    curve.append(float(evaluate(x)[0]))  # the image the run ends with (n + 1 evaluations)
-    return {"curve": curve, "evals": list(range(1, n + 2))}
+    if final:
+        curve.append(float(evaluate(x)[0]))
+    return curve
+
+
+def _adam(evaluate, x0, o):
+    """Adam with lr decayed to 0 over n steps (cosine or linear); n + 1 evaluations."""
+    n = int(o["n"])
+    schedule = {"cos": optax.cosine_decay_schedule, "lin": optax.linear_schedule}[o["sched"]]
+    lr = schedule(o["lr"], n) if o["sched"] == "cos" else schedule(o["lr"], 0.0, n)
+    return {"curve": _adam_curve(evaluate, x0, lr, n, final=True), "evals": list(range(1, n + 2))}
 
 
 def screen(args):
@@ -257,13 +264,7 @@ def screen(args):
     out.parent.mkdir(parents=True, exist_ok=True)
     results = json.loads(out.read_text()) if out.exists() else {}
     if args.adam and "adam500" not in results:
-        opt, x = optax.adam(1e-2), x0
-        state, curve = opt.init(x), []
-        for _ in range(500):
-            value, _, g = evaluate(x)
-            curve.append(float(value))
-            updates, state = opt.update(g, state, x)
-            x = jnp.clip(optax.apply_updates(x, updates), 0.0, 1.0)
+        curve = _adam_curve(evaluate, x0, 1e-2, 500, final=False)
         results["adam500"] = {"curve": curve, "evals": list(range(1, 501))}
         out.write_text(json.dumps(results))
     wanted = args.variants.split(",") if args.variants else [v[0] for v in VARIANTS]
