@@ -44,3 +44,47 @@ def test_conv_flag_reaches_the_config():
     config = experiment.build(content_layer_ablation, "quick", {}, ["--config.conv=2"])
     assert config.conv == 2
     assert content_layer_ablation.settings(config)[0].label == "conv1_2"
+
+
+def _claims_for(images):
+    """The study's claims on the bundled photo (128 px) and ``images(photo)``, one per layer."""
+    from nst import image as nst_image
+
+    photo = nst_image.load(nst_image.sample("tubingen"), max_size=128)
+    config = content_layer_ablation.get_config(quick=True)
+    outcomes = [
+        _common.Outcome(f"conv{b}_1", f"conv{b}-1", im, {}) for b, im in enumerate(images(photo), 1)
+    ]
+    return {c["claim"]: c for c in content_layer_ablation.claims(config, outcomes, lambda _: photo)}
+
+
+def test_layout_claim_sees_a_lost_layout():
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+
+    def blurred_then_shuffled(photo):
+        # detail falls with depth (PSNR and SSIM fall) at every step; the last image keeps
+        # the photo's pixels and statistics with its 32 px blocks shuffled: no layout
+        from scipy import ndimage
+
+        images = [ndimage.gaussian_filter(photo, (s, s, 0)) for s in (0.3, 0.8, 1.5, 3.0)]
+        h, w = (np.array(photo.shape[:2]) // 32) * 32
+        blocks = [
+            photo[i : i + 32, j : j + 32] for i in range(0, h, 32) for j in range(0, w, 32)
+        ]
+        order = rng.permutation(len(blocks))
+        rows = [
+            np.concatenate([blocks[order[r * (w // 32) + c]] for c in range(w // 32)], 1)
+            for r in range(h // 32)
+        ]
+        shuffled = photo.copy()
+        shuffled[:h, :w] = np.concatenate(rows, 0)
+        return [*images, ndimage.gaussian_filter(shuffled, (4, 4, 0))]
+
+    kept = _claims_for(lambda photo: blurred_then_shuffled(photo)[:4] + [photo * 0.5 + 0.2])
+    lost = _claims_for(blurred_then_shuffled)
+    layout = "reconstructions from noise keep the photo's layout at every depth"
+    assert kept[layout]["held"] and kept[layout]["margin"] > 0.1
+    assert not lost[layout]["held"]
+    assert lost[layout]["values"]["conv5_1"] < 0.4 < lost[layout]["values"]["conv4_1"]
