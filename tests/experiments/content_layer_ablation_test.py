@@ -82,7 +82,7 @@ def test_layout_claim_sees_a_lost_layout():
         shuffled[:h, :w] = np.concatenate(rows, 0)
         return [*images, ndimage.gaussian_filter(shuffled, (4, 4, 0))]
 
-    kept = _claims_for(lambda photo: blurred_then_shuffled(photo)[:4] + [photo * 0.5 + 0.2])
+    kept = _claims_for(lambda photo: [*blurred_then_shuffled(photo)[:4], photo * 0.5 + 0.2])
     lost = _claims_for(blurred_then_shuffled)
     layout = "reconstructions from noise keep the photo's layout at every depth"
     assert kept[layout]["held"] and kept[layout]["margin"] > 0.1
