@@ -70,9 +70,7 @@ def test_layout_claim_sees_a_lost_layout():
 
         images = [ndimage.gaussian_filter(photo, (s, s, 0)) for s in (0.3, 0.8, 1.5, 3.0)]
         h, w = (np.array(photo.shape[:2]) // 32) * 32
-        blocks = [
-            photo[i : i + 32, j : j + 32] for i in range(0, h, 32) for j in range(0, w, 32)
-        ]
+        blocks = [photo[i : i + 32, j : j + 32] for i in range(0, h, 32) for j in range(0, w, 32)]
         order = rng.permutation(len(blocks))
         rows = [
             np.concatenate([blocks[order[r * (w // 32) + c]] for c in range(w // 32)], 1)
