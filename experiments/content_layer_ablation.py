@@ -106,6 +106,7 @@ def claims(config: Config, outcomes: list[Outcome], load) -> list[dict[str, Any]
     similarity stays at or above ``LAYOUT_BAR`` at every layer."""
     values = fidelity(outcomes, load(config.content))
     labels = [o.label for o in outcomes]
+    lowest_layout = min(values["layout"].values())
     text = "reconstructions from noise lose detail with depth: {} against the photo falls"
     return [
         _common.trend_claim(
@@ -132,8 +133,8 @@ def claims(config: Config, outcomes: list[Outcome], load) -> list[dict[str, Any]
             "blocks shuffled < 0.4, fine strokes over it > 0.6); margin = the lowest - "
             f"{LAYOUT_BAR}",
             values["layout"],
-            min(values["layout"].values()) >= LAYOUT_BAR,
-            min(values["layout"].values()) - LAYOUT_BAR,
+            lowest_layout >= LAYOUT_BAR,
+            lowest_layout - LAYOUT_BAR,
         ),
     ]
 

@@ -165,7 +165,8 @@ def _photo_like(rng, size=128):
     return np.clip(rgb + 0.03 * rng.normal(size=rgb.shape), 0, 1)
 
 
-def _block_shuffled(x, block, rng):
+def block_shuffled(x, block, rng):
+    """``x`` cut to whole ``block`` px blocks, the blocks shuffled: its pixels, not its layout."""
     h, w = x.shape[0] // block, x.shape[1] // block
     tiles = [
         x[i * block : (i + 1) * block, j * block : (j + 1) * block]
@@ -184,7 +185,7 @@ def test_layout_similarity_known_answers(rng):
     strokes = np.clip(photo + 0.3 * (rng.uniform(size=photo.shape) - 0.5), 0, 1)
     assert measures.layout_similarity(photo, strokes) > 0.6
     # the same pixels with the blocks shuffled: the photo's statistics, not its layout
-    shuffled = _block_shuffled(photo, 32, rng)
+    shuffled = block_shuffled(photo, 32, rng)
     assert measures.layout_similarity(photo, shuffled) < 0.4
     assert abs(measures.layout_similarity(photo, _photo_like(rng))) < 0.4  # another photo
     assert measures.layout_similarity(photo, np.full_like(photo, 0.5)) == 0.0
@@ -271,7 +272,7 @@ def dead_leaves_study():
     exemplar, held = _dead_leaves(256, rng), _dead_leaves(256, rng)
     candidates = {
         "held-out": held,
-        **{f"blocks {b}": _block_shuffled(held, b, rng) for b in (64, 32, 8)},
+        **{f"blocks {b}": block_shuffled(held, b, rng) for b in (64, 32, 8)},
         "phase-randomized": _phase_randomized(held, rng),
         "noise": rng.uniform(size=held.shape),
     }
@@ -316,8 +317,8 @@ def test_pyramid_swd_sees_what_structure_scale_cannot():
     swd = {
         "held-out": measures.pyramid_swd(held, exemplar),
         "phase-randomized": measures.pyramid_swd(phase, exemplar),
-        "blocks 64": measures.pyramid_swd(_block_shuffled(held, 64, rng), exemplar),
-        "blocks 8": measures.pyramid_swd(_block_shuffled(held, 8, rng), exemplar),
+        "blocks 64": measures.pyramid_swd(block_shuffled(held, 64, rng), exemplar),
+        "blocks 8": measures.pyramid_swd(block_shuffled(held, 8, rng), exemplar),
         "noise": measures.pyramid_swd(rng.uniform(size=held.shape), exemplar),
     }
     swd = {k: np.array(v) for k, v in swd.items()}

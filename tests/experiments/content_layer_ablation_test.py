@@ -7,6 +7,7 @@ import jax
 import numpy as np
 import pytest
 from common_test import check_objective, smoke, tiny
+from measures_test import block_shuffled
 from scipy import ndimage
 
 from experiments import _common, content_layer_ablation
@@ -61,30 +62,14 @@ def _claims(images, photo):
     return {c["claim"]: c for c in content_layer_ablation.claims(config, outcomes, lambda _: photo)}
 
 
-def _block_shuffled(photo, block, rng):
-    """``photo`` with its ``block`` px blocks shuffled: its pixels, not its layout."""
-    h, w = photo.shape[0] // block, photo.shape[1] // block
-    tiles = [
-        photo[i * block : (i + 1) * block, j * block : (j + 1) * block]
-        for i in range(h)
-        for j in range(w)
-    ]
-    order = rng.permutation(len(tiles))
-    out = photo.copy()
-    out[: h * block, : w * block] = np.concatenate(
-        [np.concatenate([tiles[order[i * w + j]] for j in range(w)], 1) for i in range(h)], 0
-    )
-    return out
-
-
 def test_layout_claim_sees_a_lost_layout():
-    photo = nst_image.load(nst_image.sample("tubingen"), max_size=128)
+    photo = nst_image.load(nst_image.sample("tubingen"), max_size=128)  # 128 x 96: whole blocks
     # detail falls with depth at every step (PSNR and SSIM fall); the layout is kept
     blurred = [ndimage.gaussian_filter(photo, (s, s, 0)) for s in (0.3, 0.8, 1.5, 3.0)]
     kept = _claims([*blurred, 0.5 * photo + 0.2], photo)
     # the deepest image keeps the photo's pixels and statistics, blocks shuffled: no layout
     shuffled = ndimage.gaussian_filter(
-        _block_shuffled(photo, 32, np.random.default_rng(0)), (4, 4, 0)
+        block_shuffled(photo, 32, np.random.default_rng(0)), (4, 4, 0)
     )
     lost = _claims([*blurred, shuffled], photo)
     assert kept[LAYOUT]["held"] and kept[LAYOUT]["margin"] > 0.1
