@@ -55,7 +55,7 @@ def get_config(quick: bool = False, tier: str | None = None) -> Config:
         # 256 px: conv5_1's receptive field (156 px) fits; at 128 px it did not, and conv5_1
         # lost the layout (layout similarity 0.30). 1200 iterations: at 600 conv5_1's was
         # still rising, 0.343 (300) -> 0.429 (600) -> 0.515 (1200) (2026-12-07).
-        "middle": dict(size=256, steps=1200, stop_tol=1e-3, stop_window=10, snapshot_every=50),
+        "middle": dict(size=256, steps=2000, stop_tol=1e-3, stop_window=10, snapshot_every=50),
         "quick": dict(size=96, steps=100, stop_tol=1e-3, stop_window=10),
     }
     return _common.gatys(

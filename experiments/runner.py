@@ -448,6 +448,8 @@ class _TableStudy:
         """The settings ``indices`` (one group) as one sweep, checkpointed in the workdir
         and shown by the session's progress; None when interrupted."""
         cfgs = [self.rows[i][0] for i in indices]
+        if len(cfgs) == 1:  # alone: the network stops at its deepest weighted layer
+            cfgs = [config_lib.without_unused_layers(cfgs[0])]
         base, inputs = cfgs[0], self.rows[indices[0]][1]
         labels = [self.labels[i] for i in indices]
         tag = hashlib.sha1("\n".join(labels).encode()).hexdigest()[:12]

@@ -56,7 +56,7 @@ def get_config(quick: bool = False, tier: str | None = None) -> Config:
     # stop_tol over the last stop_window iterations (the steps are a cap). The middle tier
     # is 256 px, the smallest size where the deepest set's receptive field fits.
     tiers = {
-        "middle": dict(size=256, steps=1200),
+        "middle": dict(size=256, steps=2000),
         "quick": dict(size=96, steps=100, stop_tol=1e-3, stop_window=10, snapshot_every=50),
     }
     return _common.gatys(

@@ -381,6 +381,27 @@ def style_layers(config: StylizeConfig) -> tuple[tuple[str, float], ...]:
     return _defaults(config, "style") if table is None else table
 
 
+def without_unused_layers(config: StylizeConfig) -> StylizeConfig:
+    """``config`` with the zero-weight layers left out of its layer tables.
+
+    A zero-weight layer adds nothing to the loss or its gradient, but the backbone still
+    runs up to it (``nst.stylize.network``: the deepest layer named). Settings of a sweep
+    keep them, so that they share one program; a setting run alone (a host-driven
+    optimizer, one setting per group) runs only up to its deepest weighted layer: the
+    {conv1_1} texture set of ``texture_synthesis`` through one layer instead of to pool4.
+    A table whose weights are all 0 is kept as it is.
+    """
+    tables = {}
+    for kind, table in (
+        ("content_layers", content_layers(config)),
+        ("style_layers", style_layers(config)),
+    ):
+        used = tuple((name, weight) for name, weight in table if weight != 0)
+        if used and len(used) < len(table):
+            tables[kind] = used
+    return dataclasses.replace(config, **tables) if tables else config
+
+
 def split(config: StylizeConfig) -> tuple[StylizeConfig, dict[str, Any]]:
     """The one split of a config into what fixes its program and the numbers it takes as data.
 

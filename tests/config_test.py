@@ -92,3 +92,22 @@ def test_split_key_with_the_data_put_back_is_the_config():
 def test_unknown_field_is_named():
     with pytest.raises(ValueError, match=r"unknown config field\(s\) \['stepz'\]"):
         config_lib.replace(StylizeConfig(), stepz=3)
+
+
+def test_without_unused_layers_leaves_out_zero_weights_so_the_network_stops_earlier():
+    from nst import stylize
+
+    table = (("conv1_1", 1.0), ("pool1", 0.0), ("pool4", 0.0))
+    config = StylizeConfig(content_layers=(), style_layers=table)
+    alone = config_lib.without_unused_layers(config)
+    assert alone.style_layers == (("conv1_1", 1.0),)
+    assert alone.content_layers == ()
+    assert stylize.network(config).layers[-1] == "pool4"
+    assert stylize.network(alone).layers == ("conv1_1",)
+    # Weighted layers keep their weights and order; nothing to leave out: the same config.
+    mixed = StylizeConfig(content_layers=(("conv4_2", 0.0), ("conv2_1", 2.0)))
+    assert config_lib.without_unused_layers(mixed).content_layers == (("conv2_1", 2.0),)
+    assert config_lib.without_unused_layers(StylizeConfig()) == StylizeConfig()
+    # A table of zero weights only is kept (an empty table would mean another objective).
+    zero = StylizeConfig(content_layers=(("conv4_2", 0.0),))
+    assert config_lib.without_unused_layers(zero).content_layers == (("conv4_2", 0.0),)

@@ -498,3 +498,28 @@ def test_interrupted_host_lbfgs_resumes_the_remaining_iterations(
     np.testing.assert_allclose(resumed.history["total"][:3], part.history["total"], rtol=1e-6)
     assert resumed.history["total"][-1] < part.history["total"][-1]
     assert not ckpt.exists()
+
+
+def test_zero_weight_layers_left_out_give_the_same_run(images):
+    """``config.without_unused_layers``: the network stops at the deepest weighted layer and
+    the L-BFGS run is the same (a zero-weight layer adds nothing to loss or gradient)."""
+    from nst import config as config_lib
+
+    content, style, _ = images
+    config = dataclasses.replace(
+        BASE,
+        optimizer="lbfgs",
+        steps=3,
+        content_layers=(("conv1_2", 1.0), ("conv2_1", 0.0)),
+        style_layers=(("conv1_1", 1.0), ("conv2_1", 0.0)),
+    )
+    alone = config_lib.without_unused_layers(config)
+    assert stylize.network(alone).layers == ("conv1_2", "conv1_1")
+    runs = []
+    for cfg in (config, alone):
+        net = stylize.network(cfg)
+        params = backbones.load_params(cfg.backbone, "random")
+        params = backbones.with_transposed_kernels(cfg.backbone, params)
+        runs.append(stylize.stylize(cfg, content, [style], net_params=(net, params)))
+    np.testing.assert_allclose(runs[1].history["total"], runs[0].history["total"], rtol=1e-5)
+    np.testing.assert_allclose(runs[1].image, runs[0].image, atol=1e-5)
