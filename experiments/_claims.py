@@ -88,6 +88,36 @@ def trend_claim(
     )
 
 
+def bound_claim(
+    text: str,
+    measure: str,
+    labels: Sequence[str],
+    values: Sequence[float],
+    *,
+    bar: float,
+    above: bool = True,
+    unit: str = "",
+) -> dict[str, Any]:
+    """A claim that every one of ``values`` is at or above ``bar`` (``above``), or at or
+    below it. Margin: the closest value's distance from the bar on the held side (negative:
+    the farthest value on the wrong side). The record keeps ``bound`` so that ``settled``
+    can project it as it does a trend."""
+    v = np.asarray(values, np.float64)
+    gaps = v - bar if above else bar - v
+    margin = float(np.min(gaps)) if np.all(np.isfinite(gaps)) else float("nan")
+    side = ">=" if above else "<="
+    return claim(
+        text,
+        f"{measure}; held when every value is {side} {bar:g}; margin = the closest one's "
+        "distance from it",
+        {str(k): float(x) for k, x in zip(labels, values)},
+        bool(margin >= 0),
+        margin,
+        unit=unit,
+        bound={"bar": float(bar), "above": bool(above)},
+    )
+
+
 def structure_distances(reference: Any, image: Any) -> dict[str, Any]:
     """How far ``image`` is from ``reference``'s structure, scale by scale: ``levels``, the
     sliced Wasserstein distance of their 7x7 neighbourhoods per Laplacian-pyramid level
@@ -172,7 +202,8 @@ def settled(
     of a value from then to the end; ``settled``: the same verdict, and the same drift
     again would not flip it, the number to read when a loss keeps falling slowly
     (polynomially) long after the image stopped changing where the measure looks. For a
-    trend (``trend_claim``) that is tested directly: every value moved on by as much again
+    trend (``trend_claim``) or a bound (``bound_claim``) that is tested directly: every
+    value moved on by as much again
     (``projected``: ``end + (end - then)``) gives the same verdict, so a value racing away
     from its neighbours in the claimed direction cannot unsettle it, and two values closing
     in can. For other claims, whose verdict is not a function of the values alone: no
@@ -183,10 +214,11 @@ def settled(
     change = np.abs(end - then) / np.maximum(np.abs(end), 1e-12)
     same = bool(earlier["held"]) == bool(final["held"])
     extra: dict[str, Any] = {}
-    trend = final.get("trend")
-    if trend is not None:
+    trend, bound = final.get("trend"), final.get("bound")
+    if trend is not None or bound is not None:
         ahead = end + (end - then)
-        projected = trend_claim("", "", list(final["values"]), ahead, **trend)
+        form = trend_claim if trend is not None else bound_claim
+        projected = form("", "", list(final["values"]), ahead, **(trend or bound))
         within = projected["held"] == bool(final["held"])
         extra["projected"] = {"values": projected["values"], "held": projected["held"]}
     else:

@@ -14,6 +14,7 @@ Re-exports, one line per job (the code lives in the module named):
 
 from experiments import runner
 from experiments._claims import (
+    bound_claim,
     claim,
     convergence,
     halfway,
@@ -96,6 +97,7 @@ __all__ = [
     "Setting",
     "Study",
     "Summary",
+    "bound_claim",
     "claim",
     "claim_workdir",
     "configs",

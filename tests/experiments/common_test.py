@@ -554,6 +554,32 @@ def test_halfway_and_settled_by_hand():
     ]
 
 
+def test_bound_claim_and_its_projection_by_hand():
+    def verdict(values, **kw):
+        return _common.bound_claim("c", "m", ["x", "y"], values, bar=0.5, **kw)
+
+    final = verdict([0.9, 0.55])
+    assert final["held"] and final["margin"] == pytest.approx(0.05)
+    assert final["values"] == {"x": 0.9, "y": 0.55}
+    low = verdict([0.9, 0.4])
+    assert not low["held"] and low["margin"] == pytest.approx(-0.1)
+    below = verdict([0.3, 0.45], above=False)
+    assert below["held"] and below["margin"] == pytest.approx(0.05)
+    assert not verdict([0.3, 0.6], above=False)["held"]
+    # y rising toward and past the bar (0.45 -> 0.55): the same drift again, 0.65: held,
+    # though y moved twice the margin (the half-margin rule would call it unsettled).
+    rising = _common.settled(final, verdict([0.9, 0.52]), [1000] * 2)
+    assert rising["projected"] == {"values": {"x": 0.9, "y": pytest.approx(0.58)}, "held": True}
+    assert rising["settled"]
+    # y falling toward the bar (0.62 -> 0.55): again, 0.48, below it: not settled.
+    falling = _common.settled(final, verdict([0.9, 0.62]), [1000] * 2)
+    assert falling["same_verdict"] and not falling["projected"]["held"]
+    assert not falling["settled"]
+    # Not held half-way: not settled, whatever the projection says.
+    late = _common.settled(final, verdict([0.9, 0.45]), [1000] * 2)
+    assert not late["same_verdict"] and late["projected"]["held"] and not late["settled"]
+
+
 def test_reconstruction_studies_use_gatys_network_and_the_runner_loads_it():
     """Gatys et al.'s conditions (normalized VGG19, average pooling) in every tier, and the
     runner hands the sweeps the normalized params, not the plain ones."""
