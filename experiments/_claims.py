@@ -148,10 +148,27 @@ def loss_fall(record: Mapping[str, Any]) -> tuple[float, int]:
     return float((before - now) / max(abs(now), np.finfo(np.float64).tiny)), window
 
 
+def decay_power(record: Mapping[str, Any]) -> float:
+    """``p`` of a loss falling as a power of the iteration, ``L(t) ~ t^-p``, over the second
+    half of a setting's run: ``log(L(n/2) / L(n)) / log 2``. A power law takes the same
+    share off over the last tenth of any run (``0.9^-p - 1``), so a rule on the relative
+    fall (the engine's, or "< 1e-4 over the last 10%") never ends it. NaN for runs shorter
+    than 20 steps or a loss that is not positive."""
+    totals = np.asarray(record.get("history", {}).get("total", ()), np.float64)
+    n = len(totals)
+    if n < 20:
+        return float("nan")
+    half, end = totals[n // 2 - 1], totals[-1]
+    if not (half > 0 and end > 0):
+        return float("nan")
+    return float(np.log(half / end) / np.log(n / (n // 2)))
+
+
 def convergence(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Whether the settings a verdict is computed from converged: ``converged`` (how many
     ended by the engine's stopping rule, of ``settings``), ``largest_fall`` (the largest
-    ``loss_fall`` among them, the number to read), ``rule`` (in words)."""
+    ``loss_fall`` among them, the number to read), ``decay_power`` (its range over them: a
+    power-law fall, which no relative rule ends), ``rule`` (in words)."""
     falls = [loss_fall(r) for r in records]
     done = sum(1 for r in records if r.get("converged"))
     cfg = records[0].get("config", {}) if records else {}
@@ -164,6 +181,7 @@ def convergence(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         else "no settings"
     )
     values = [f for f, _ in falls if np.isfinite(f)]
+    powers = [p for p in (decay_power(r) for r in records) if np.isfinite(p)]
     reached = [_final_over_start(r) for r in records]
     reached = [x for x in reached if np.isfinite(x)]
     return json_safe(
@@ -172,6 +190,7 @@ def convergence(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
             "settings": len(records),
             "largest_fall": max(values) if values else None,
             "largest_final_over_start": max(reached) if reached else None,
+            "decay_power": [min(powers), max(powers)] if powers else None,
             "rule": rule,
         }
     )
@@ -257,6 +276,17 @@ def convergence_line(c: Mapping[str, Any]) -> str:
     reached = c.get("largest_final_over_start")
     if reached is not None:
         fall_text += f"; final loss <= {reached:.2g} x the first step's"
+    power = c.get("decay_power")
+    if power is not None and c["converged"] < c["settings"] and power[0] > 0:
+        span = (
+            f"{power[0]:.2g}"
+            if f"{power[0]:.2g}" == f"{power[1]:.2g}"
+            else (f"{power[0]:.2g}-{power[1]:.2g}")
+        )
+        fall_text += (
+            f"; loss ~ t^-p, p {span} over the second half: each last tenth takes "
+            f"{0.9 ** -power[0] - 1:.0%}+ off, however long the run"
+        )
     word = "converged" if c["converged"] == c["settings"] else "NOT converged"
     return (
         f"{word}: {c['converged']} of {c['settings']} {c.get('of', 'settings')} ended by the "

@@ -285,6 +285,25 @@ def test_convergence_by_hand():
     assert line[1].strip().startswith("NOT converged: 0 of 1 settings")
 
 
+def test_decay_power_by_hand():
+    t = np.arange(1, 201, dtype=np.float64)
+
+    def record(totals):
+        return {"history": {"total": list(totals)}, "converged": None, "config": {}}
+
+    assert _common.decay_power(record(5.0 * t**-2.0)) == pytest.approx(2.0)
+    assert _common.decay_power(record(t**-0.5)) == pytest.approx(0.5)
+    # An exponential fall is no power law: its p over the second half is 100 / 50 / log 2.
+    assert _common.decay_power(record(np.exp(-t / 50))) == pytest.approx(2 / np.log(2))
+    assert np.isnan(_common.decay_power(record(t[:10] ** -2.0)))  # too short to tell
+    assert np.isnan(_common.decay_power(record(np.linspace(1.0, 0.0, 200))))  # reaches 0
+    summary = _common.convergence([record(t**-2.0), record(t**-1.5)])
+    assert summary["decay_power"] == [pytest.approx(1.5), pytest.approx(2.0)]
+    line = _common.convergence_line(summary)
+    # 0.9^-1.5 - 1 = 17.1%: the share every last tenth takes off, whatever the length
+    assert "p 1.5-2 over the second half" in line and "takes 17%+ off" in line
+
+
 def test_bad_tables_are_refused():
     config = tiny(init_comparison)
     with pytest.raises(ValueError, match="unique label"):
