@@ -148,7 +148,7 @@ def check_objective(report, rtol=1e-4):
             want = want + config.photo_weight * h["photo"]
         assert ("photo" in h) == bool(config.photo_weight), label
         np.testing.assert_allclose(h["total"], want, rtol=rtol, atol=1e-6, err_msg=label)
-        layered = sum(w * h[f"style/{n}"] for n, w in config_lib.style_layers(config))
+        layered = sum(w * h[f"style/{n}"] for n, w in config_lib.style_layers(config) if w)
         np.testing.assert_allclose(h["style"], layered, rtol=rtol, atol=1e-9, err_msg=label)
     return configs
 

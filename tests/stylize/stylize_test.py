@@ -97,9 +97,12 @@ def test_sweep_equals_sequential(optimizer, lrs, form, images, net_params):
         np.testing.assert_allclose(result.history["total"], alone.history["total"], rtol=1e-4)
         # SGD is linear in the gradient: batched and single convolutions agree to float32
         # rounding. Adam divides by sqrt(v): where a gradient is ~0 its rounding noise can
-        # flip a step's sign, so pixels may differ by up to one step (lr).
-        atol = 1e-6 if optimizer == "sgd" else config.lr
+        # flip a step's sign, so a few pixels may differ by a step or two (lr; 1.003 lr seen
+        # on an AVX-512 EPYC), while the image as a whole agrees to a fraction of a step.
+        atol = 1e-6 if optimizer == "sgd" else 2 * config.lr
         np.testing.assert_allclose(result.image, alone.image, atol=atol)
+        mean = 1e-6 if optimizer == "sgd" else 0.2 * config.lr  # 0.11 lr seen (AVX-512)
+        assert np.mean(np.abs(result.image - alone.image)) < mean
         assert np.abs(result.image - content).max() > 10 * 1e-6  # the images did move
 
 
