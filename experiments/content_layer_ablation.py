@@ -11,7 +11,7 @@ CVPR 2016 paper, Fig. 1; the figure says which). L-BFGS until the loss falls by 
 exact pixels.
 
 Tiers: full (above, 512 px); ``--tier=middle``: 256 px (conv5_1's receptive field fits),
-at most 1200 iterations, stop at a fall < 1e-3 over 10; ``--quick``: 96 px, at most 100.
+at most 2000 iterations, stop at a fall < 1e-3 over 10; ``--quick``: 96 px, at most 100.
 
 Claim (Gatys et al. 2016, Fig. 1): reconstructions are almost exact from the first layers
 and lose detail, not the layout, with depth. Checked by the PSNR and the SSIM
@@ -22,7 +22,8 @@ at or above ``LAYOUT_BAR`` at every layer; the figure shows them instead of the 
 panel's loss is at another layer, so the losses do not compare across panels).
 
 All five settings use the union of the layers with a one-hot weight, so they differ only in
-numbers and run as one sweep program.
+numbers and run as one sweep program (on a GPU; on CPU each runs alone, its network only up
+to its own layer).
 """
 
 from __future__ import annotations
@@ -53,8 +54,9 @@ def get_config(quick: bool = False, tier: str | None = None) -> Config:
     # stop_tol over the last stop_window iterations (the steps are a cap).
     tiers = {
         # 256 px: conv5_1's receptive field (156 px) fits; at 128 px it did not, and conv5_1
-        # lost the layout (layout similarity 0.30). 1200 iterations: at 600 conv5_1's was
-        # still rising, 0.343 (300) -> 0.429 (600) -> 0.515 (1200) (2026-12-07).
+        # lost the layout (layout similarity 0.30). 2000 iterations (Gatys et al.'s texture
+        # code's count): conv5_1's was still rising at 1200, 0.343 (300) -> 0.429 (600) ->
+        # 0.515 (1200) (2026-12-07).
         "middle": dict(size=256, steps=2000, stop_tol=1e-3, stop_window=10, snapshot_every=50),
         "quick": dict(size=96, steps=100, stop_tol=1e-3, stop_window=10),
     }
