@@ -11,10 +11,24 @@ from experiments import _common, texture_synthesis
 from nst import image
 
 
-def test_smoke(tmp_path):
+def test_smoke(tmp_path, monkeypatch):
+    from experiments import runner
+
+    networks = []  # the network each sweep ran (the runner's own call, spied on)
+    sweep = runner.stylize.sweep
+
+    def spy(cfgs, *args, net_params, **kwargs):
+        networks.append(net_params[0].layers)
+        return sweep(cfgs, *args, net_params=net_params, **kwargs)
+
+    monkeypatch.setattr(runner.stylize, "sweep", spy)
     config = dataclasses.replace(tiny(texture_synthesis), styles=("brick",))
     report = smoke(texture_synthesis, tmp_path, config)
     assert "brick: conv1_1" in report.outcomes
+    if jax.default_backend() == "cpu":
+        # Each set runs alone (host L-BFGS), its zero-weight layers left out: {conv1_1}
+        # does not run VGG19 to pool4 (~200x the work).
+        assert [layers[-1] for layers in networks] == list(texture_synthesis.UNION)
     # A texture: no content term, and the Gram distance of the chosen layers falls.
     configs = check_objective(report)
     for label, outcome in report.outcomes.items():
@@ -73,24 +87,3 @@ def test_snapshots_are_kept_and_the_verdict_is_checked_half_way(tmp_path):
     assert settled["values"][labels[0].split(": ")[1]] == pytest.approx(first["coarse"])
     again = texture_synthesis.run(config, str(tmp_path))  # complete: loaded from disk
     assert sorted(again.outcomes[labels[0]].snapshots) == [2, 4]
-
-
-def test_a_set_run_alone_runs_the_network_only_to_its_deepest_layer(tmp_path, monkeypatch):
-    """On CPU each set is its own group (host L-BFGS): the runner leaves out the sets'
-    zero-weight layers, so {conv1_1} does not run VGG19 to pool4 (~200x the work)."""
-    from experiments import runner
-
-    if jax.default_backend() != "cpu":
-        pytest.skip("settings share one vmapped program off CPU")
-    seen = {}
-    sweep = runner.stylize.sweep
-
-    def spy(cfgs, *args, net_params, **kwargs):
-        seen[len(seen)] = net_params[0].layers
-        return sweep(cfgs, *args, net_params=net_params, **kwargs)
-
-    monkeypatch.setattr(runner.stylize, "sweep", spy)
-    config = dataclasses.replace(tiny(texture_synthesis, steps=2), styles=("brick",))
-    texture_synthesis.run(config, str(tmp_path))
-    deepest = [layers[-1] for _, layers in sorted(seen.items())]
-    assert deepest == list(texture_synthesis.UNION)
