@@ -222,10 +222,10 @@ def settled(
     again would not flip it, the number to read when a loss keeps falling slowly
     (polynomially) long after the image stopped changing where the measure looks. For a
     trend (``trend_claim``) or a bound (``bound_claim``) that is tested directly: every
-    value moved on by as much again
-    (``projected``: ``end + (end - then)``) gives the same verdict, so a value racing away
-    from its neighbours in the claimed direction cannot unsettle it, and two values closing
-    in can. For other claims, whose verdict is not a function of the values alone: no
+    value moved on by as much again (``projected``: ``end + (end - then)``) gives the same
+    verdict, so a value racing away from its neighbours (or from the bar) in the claimed
+    direction cannot unsettle it, and two values closing in (or a value nearing the bar)
+    can. For other claims, whose verdict is not a function of the values alone: no
     value moved by more than half the final margin (the smallest gap the verdict rests on,
     or the wrong step that breaks it: moves that small could not close or open it)."""
     end = np.asarray(list(final["values"].values()), np.float64)
@@ -278,11 +278,8 @@ def convergence_line(c: Mapping[str, Any]) -> str:
         fall_text += f"; final loss <= {reached:.2g} x the first step's"
     power = c.get("decay_power")
     if power is not None and c["converged"] < c["settings"] and power[0] > 0:
-        span = (
-            f"{power[0]:.2g}"
-            if f"{power[0]:.2g}" == f"{power[1]:.2g}"
-            else (f"{power[0]:.2g}-{power[1]:.2g}")
-        )
+        low, high = (f"{p:.2g}" for p in power)
+        span = low if low == high else f"{low}-{high}"
         fall_text += (
             f"; loss ~ t^-p, p {span} over the second half: each last tenth takes "
             f"{0.9 ** -power[0] - 1:.0%}+ off, however long the run"
