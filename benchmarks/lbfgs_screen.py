@@ -62,6 +62,7 @@ VARIANTS: tuple[tuple[str, str, dict], ...] = (
     ("polish:sw=80:lr=2e-3", "polish", {"sw": 80, "lr": 2e-3}),
     ("nobox", "nobox", {}),
     ("sigmoid", "sigmoid", {}),
+    *((f"penalty:mu={mu:g}", "penalty", {"mu": mu}) for mu in (10.0, 100.0, 1e3, 1e4)),
     *(
         (f"adam:{sched}:lr={lr:g}:n=100", "adam", {"sched": sched, "lr": lr, "n": 100})
         for sched in ("cos", "lin")
@@ -165,6 +166,16 @@ def run_variant(kind, o, evaluate, x0, max_evals):
         z0 = jax.scipy.special.logit(jnp.clip(x0, 1e-3, 1.0 - 1e-3))
         bounds = (-np.inf, np.inf)
         solver = L.BoxLBFGS(evaluate_z, z0, memory=memory, weights=weights, bounds=bounds)
+    elif kind == "penalty":  # no box: mu/2 mean(distance to [0, 1]^2) added, clipped at the end
+
+        def evaluate_p(x):
+            value, aux, g = evaluate(x)
+            out = jnp.minimum(x, 0.0) + jnp.maximum(x - 1.0, 0.0)
+            n = x.size
+            return value + 0.5 * o["mu"] * jnp.sum(out * out) / n, aux, g + o["mu"] * out / n
+
+        bounds = (-np.inf, np.inf)
+        solver = L.BoxLBFGS(evaluate_p, x0, memory=memory, weights=weights, bounds=bounds)
     elif kind in ("lbfgs", "polish", "nobox"):
         bounds = (-np.inf, np.inf) if kind == "nobox" else (0.0, 1.0)
         solver = L.BoxLBFGS(evaluate, x0, memory=memory, weights=weights, bounds=bounds)
@@ -192,9 +203,9 @@ def run_variant(kind, o, evaluate, x0, max_evals):
             break
         curve.append(it.value)
         evals.append(solver.evaluations)
-        if kind == "nobox":  # not counted: a measurement, not a step of the method
+        if kind in ("nobox", "penalty"):  # not counted: a measurement, not a step of the method
             clipped.append(float(evaluate(jnp.clip(solver.x, 0.0, 1.0))[0]))
-    if kind == "nobox":
+    if kind in ("nobox", "penalty"):
         return {"curve": curve, "evals": evals, "clipped": clipped}
     if kind == "polish":  # Adam from the L-BFGS point, one evaluation per step
         x, opt, n = solver.x, optax.adam(o["lr"]), solver.evaluations
