@@ -63,6 +63,9 @@ VARIANTS: tuple[tuple[str, str, dict], ...] = (
     ("nobox", "nobox", {}),
     ("sigmoid", "sigmoid", {}),
     *((f"penalty:mu={mu:g}", "penalty", {"mu": mu}) for mu in (10.0, 100.0, 1e3, 1e4)),
+    ("scipy", "scipy", {"m": 10}),  # as the engine runs lbfgs_scipy (maxcor 10)
+    ("scipy:m=50", "scipy", {"m": 50}),
+    ("optax", "optax", {}),  # as the engine runs lbfgs_optax (memory 10, zoom search, clip)
     *(
         (f"adam:{sched}:lr={lr:g}:n=100", "adam", {"sched": sched, "lr": lr, "n": 100})
         for sched in ("cos", "lin")
@@ -156,6 +159,10 @@ def run_variant(kind, o, evaluate, x0, max_evals):
     memory = int(o.get("m", 50))
     if kind == "adam":
         return _adam(evaluate, x0, o)
+    if kind == "scipy":
+        return _scipy(evaluate, x0, int(o["m"]), max_evals)
+    if kind == "optax":
+        return _optax(evaluate, x0, max_evals)
     if kind == "sigmoid":  # x = sigmoid(z), dL/dz = dL/dx x (1 - x); the start 1e-3 inside
 
         def evaluate_z(z):
@@ -220,6 +227,63 @@ def run_variant(kind, o, evaluate, x0, max_evals):
     return {"curve": curve, "evals": evals}
 
 
+def _scipy(evaluate, x0, memory: int, max_evals: int):
+    """SciPy's L-BFGS-B on [0, 1] (as ``nst.stylize._scipy``): the loss at each accepted
+    iterate against the evaluations spent (line-search trials included)."""
+    import scipy.optimize
+    import threadpoolctl
+
+    shape, count, curve, evals = x0.shape, [0], [], []
+
+    def fun(x):
+        value, _, g = evaluate(jnp.asarray(x.reshape(shape), jnp.float32))
+        count[0] += 1
+        return float(value), np.asarray(g, np.float64).ravel()
+
+    def callback(intermediate_result):
+        curve.append(float(intermediate_result.fun))
+        evals.append(count[0])
+
+    with threadpoolctl.threadpool_limits(1, user_api="blas"):
+        scipy.optimize.minimize(
+            fun,
+            np.asarray(x0, np.float64).ravel(),
+            jac=True,
+            method="L-BFGS-B",
+            bounds=scipy.optimize.Bounds(0.0, 1.0),
+            callback=callback,
+            options={"maxiter": max_evals, "maxfun": max_evals, "maxcor": memory},
+        )
+    return {"curve": curve, "evals": evals}
+
+
+def _optax(evaluate, x0, max_evals: int):
+    """optax's L-BFGS as the engine runs ``lbfgs_optax`` (``nst.stylize._step``: memory 10,
+    zoom line search of at most 20 steps, no box, the value and gradient at each iterate
+    reused from the line search, the output clipped to [0, 1] when saved): evaluations are
+    the line search's trials; ``clipped`` keeps each iterate's loss clipped (not counted)."""
+    from nst import optimizers
+
+    opt = optimizers.create("lbfgs_optax", None)
+    value_fn = evaluate.value  # the objective's value alone, differentiated by the search
+
+    @jax.jit
+    def step(x, state):
+        value, g = optax.value_and_grad_from_state(value_fn)(x, state=state)
+        updates, state = opt.update(g, state, x, value=value, grad=g, value_fn=value_fn)
+        trials = optax.tree_utils.tree_get(state, "num_linesearch_steps")
+        return optax.apply_updates(x, updates), state, trials
+
+    x, state, n, curve, evals, clipped = x0, opt.init(x0), 1, [], [], []
+    while n < max_evals:
+        x, state, trials = step(x, state)
+        n += int(trials)
+        curve.append(float(optax.tree_utils.tree_get(state, "value")))
+        evals.append(n)
+        clipped.append(float(evaluate(jnp.clip(x, 0.0, 1.0))[0]))
+    return {"curve": curve, "evals": evals, "clipped": clipped}
+
+
 def _adam_curve(evaluate, x0, lr, n: int, final: bool) -> list[float]:
     """optax's Adam (``lr`` a number or a schedule) for ``n`` steps clipped to [0, 1], as the
     engine runs it: the loss before each step, and with ``final`` the end image's too."""
@@ -266,6 +330,9 @@ def screen(args):
     def evaluate(x):
         (value, _), g = value_and_grad(x, params, targets, hyper)
         return value, None, g
+
+    objective = make_objective(config, net)
+    evaluate.value = lambda x: objective(x, params, targets, hyper)[0]
 
     if args.init == "histogram":  # the photo with the painting's per-channel histograms
         x0 = jnp.asarray(image.match_histogram(content, style), jnp.float32)
