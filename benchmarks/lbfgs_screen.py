@@ -47,8 +47,9 @@ from nst_cli.flags import RELATIVE_STYLE_WEIGHT  # the command's beta
 # "sigmoid" runs unconstrained L-BFGS on z with the image sigmoid(z) (always in [0, 1]);
 # "penalty" runs L-BFGS without the box on the loss plus mu/2 mean(distance to [0, 1])^2
 # (``clipped`` as for nobox); "scipy" and "optax" are the library forms as the engine runs
-# them (``_scipy``, ``_optax``: the loops are copies, the engine's own drivers keep no
-# per-iteration evaluation count).
+# them (``_scipy``, ``_optax``: short copies of the engine's loops, because its drivers run
+# a whole config with logs and snapshots and SciPy's counts only all evaluations together,
+# where this screen needs the count at every iterate and this one evaluate).
 VARIANTS: tuple[tuple[str, str, dict], ...] = (
     ("lbfgs", "lbfgs", {}),
     ("lbfgs:a=0", "lbfgs", {"a": 0.0}),
